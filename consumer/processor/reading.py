@@ -1,0 +1,101 @@
+"""A sensor reading, and how one is decoded from a Kinesis record's bytes.
+
+The data contract: a record is UTF-8 JSON
+``{"device_id": str, "ts": ISO-8601 string or epoch milliseconds, "metrics": {name: number or null}}``.
+``null`` marks a missing value (the detector imputes it). Anything else, including NaN and
+infinity, is rejected with a :class:`BadReading` whose message is the dead-letter reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+MAX_DEVICE_ID_LENGTH = 256
+MAX_METRICS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One decoded reading. ``metrics`` values are floats, or ``None`` for a missing value."""
+
+    device_id: str
+    ts_ms: int
+    metrics: dict[str, float | None]
+
+
+class BadReading(ValueError):
+    """A record that is not a valid reading; ``str(error)`` is the dead-letter reason."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+def parse_ts(value: object) -> int:
+    """Epoch milliseconds from an ISO-8601 string or an epoch-milliseconds number."""
+    if isinstance(value, bool):
+        raise BadReading("bad_ts", "ts must be an ISO-8601 string or epoch milliseconds, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise BadReading("bad_ts", f"ts is not finite: {value!r}")
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError as error:
+            raise BadReading("bad_ts", f"ts is not ISO-8601: {value[:64]!r}") from error
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return int(parsed.timestamp() * 1000)
+    raise BadReading("bad_ts", f"ts must be an ISO-8601 string or epoch milliseconds, got {type(value).__name__}")
+
+
+def _metric(name: object, value: object) -> float | None:
+    if not isinstance(name, str) or not name:
+        raise BadReading("bad_metric", f"metric names must be non-empty strings, got {name!r}")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadReading("non_numeric_metric", f"metric {name!r} is not a number: {str(value)[:64]!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise BadReading("non_finite_metric", f"metric {name!r} is {number!r}")
+    return number
+
+
+def decode_reading(data: bytes) -> Reading:
+    """Decode one record's bytes; raise :class:`BadReading` with the reason when it is not a reading."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        # orjson rejects NaN and Infinity literals, which is what the contract wants.
+        raise BadReading("malformed_json", str(error)[:200]) from error
+    if not isinstance(document, dict):
+        raise BadReading("not_an_object", f"expected a JSON object, got {type(document).__name__}")
+    device_id = document.get("device_id")
+    if not isinstance(device_id, str) or not device_id:
+        raise BadReading("missing_device_id", "device_id must be a non-empty string")
+    if len(device_id) > MAX_DEVICE_ID_LENGTH:
+        raise BadReading("bad_device_id", f"device_id is longer than {MAX_DEVICE_ID_LENGTH} characters")
+    if "ts" not in document:
+        raise BadReading("missing_ts", "ts is required")
+    ts_ms = parse_ts(document["ts"])
+    raw_metrics = document.get("metrics")
+    if not isinstance(raw_metrics, dict) or not raw_metrics:
+        raise BadReading("missing_metrics", "metrics must be a non-empty object")
+    if len(raw_metrics) > MAX_METRICS:
+        raise BadReading("too_many_metrics", f"{len(raw_metrics)} metrics, at most {MAX_METRICS}")
+    metrics = {name: _metric(name, value) for name, value in raw_metrics.items()}
+    if all(value is None for value in metrics.values()):
+        raise BadReading("no_values", "every metric is null")
+    return Reading(device_id=device_id, ts_ms=ts_ms, metrics=metrics)
