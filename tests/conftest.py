@@ -13,6 +13,8 @@ from consumer.devenv.emulators import ManagedProcess, moto_server
 
 REGION = "us-east-1"
 
+pytest_plugins = ["tests.fixtures.kinesis_mock"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _aws_test_credentials() -> Iterator[None]:
