@@ -1,0 +1,59 @@
+"""boto3 clients for Kinesis and DynamoDB, built once per worker from the settings.
+
+GetRecords is the hot path: botocore's default parser turns every ``ApproximateArrivalTimestamp``
+into a timezone-aware datetime, which is most of its per-record cost. The Kinesis client here
+comes from its own botocore session whose response parser keeps timestamps as the epoch seconds
+the JSON protocol carries (``timestamp_parser``, a documented setting of botocore's
+``ResponseParserFactory``). Code that reads those timestamps must expect a float, not a datetime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+
+from consumer.settings import Settings
+
+
+def epoch_seconds(value: Any) -> Any:
+    """Keep a timestamp as the wire gives it (epoch seconds in JSON protocols)."""
+    return value
+
+
+def _config(max_pool: int) -> Config:
+    # Our own code classifies errors and backs off with jitter; botocore's standard mode still
+    # retries connection errors and 5xx a few times below us, which is what a worker wants.
+    return Config(
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=20,
+        max_pool_connections=max_pool,
+        tcp_keepalive=True,
+    )
+
+
+def fast_session(region: str | None) -> boto3.session.Session:
+    core = botocore.session.Session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=epoch_seconds)
+    return boto3.session.Session(botocore_session=core, region_name=region)
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    kinesis: Any
+    dynamodb: Any
+
+
+def make_clients(settings: Settings, max_pool: int = 50) -> AwsClients:
+    session = fast_session(settings.region)
+    kinesis = session.client(
+        "kinesis", endpoint_url=settings.endpoint_for("kinesis"), config=_config(max_pool)
+    )
+    dynamodb = boto3.session.Session(region_name=settings.region).client(
+        "dynamodb", endpoint_url=settings.endpoint_for("dynamodb"), config=_config(max_pool)
+    )
+    return AwsClients(kinesis=kinesis, dynamodb=dynamodb)

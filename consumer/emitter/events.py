@@ -1,0 +1,110 @@
+"""What the worker writes downstream: anomaly events and dead letters, as JSON documents.
+
+- An anomaly event's ``event_id`` is a UUID derived from the stream, shard id, sequence number
+  and sub-sequence number of the reading, so a replayed record yields the same id and consumers
+  can de-duplicate.
+- A dead letter carries the original bytes (base64), the reason and the source position.
+  Records too large for one dead letter (Kinesis allows 1 MiB per record, and base64 grows
+  bytes by a third) are split into numbered parts sharing one ``dead_letter_id``; nothing is cut.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from consumer.processor.reading import Reading
+from consumer.shards.record import KinesisRecord
+
+EVENT_NAMESPACE = uuid.UUID("5d1c7a52-4a2b-4a59-9f33-1f0c7e3e6a10")
+DEAD_LETTER_PART_BYTES = 600_000  # base64 of this is 800 kB, well inside 1 MiB with the envelope
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    """One record for PutRecords: ``partition_key`` decides the shard and the per-key order."""
+
+    partition_key: str
+    data: bytes
+
+
+def iso_ms(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def source_of(stream: str, shard_id: str, record: KinesisRecord) -> dict[str, Any]:
+    return {
+        "stream": stream,
+        "shard_id": shard_id,
+        "sequence_number": record.sequence_number,
+        "sub_sequence_number": record.sub_sequence_number,
+    }
+
+
+def event_id(stream: str, shard_id: str, record: KinesisRecord) -> str:
+    key = f"{stream}/{shard_id}/{record.sequence_number}/{record.sub_sequence_number}"
+    return str(uuid.uuid5(EVENT_NAMESPACE, key))
+
+
+def anomaly_event(
+    *,
+    stream: str,
+    shard_id: str,
+    record: KinesisRecord,
+    reading: Reading,
+    score: float,
+    raw_score: float,
+    threshold: float,
+    detector: str,
+    contributions: dict[str, float],
+    now: float | None = None,
+) -> OutgoingRecord:
+    document = {
+        "event_id": event_id(stream, shard_id, record),
+        "device_id": reading.device_id,
+        "ts": iso_ms(reading.ts_ms),
+        "ts_ms": reading.ts_ms,
+        "score": round(score, 6),
+        "raw_score": raw_score,
+        "threshold": threshold,
+        "detector": detector,
+        "metrics": reading.metrics,
+        "contributions": {name: round(share, 6) for name, share in contributions.items()},
+        "source": source_of(stream, shard_id, record),
+        "detected_at": iso_ms(int((now if now is not None else time.time()) * 1000)),
+    }
+    return OutgoingRecord(reading.device_id, orjson.dumps(document))
+
+
+def dead_letters(
+    *, stream: str, shard_id: str, record: KinesisRecord, reason: str, code: str, now: float | None = None
+) -> list[OutgoingRecord]:
+    """One dead letter, or several parts when the original bytes are too large for one record."""
+    data = record.data
+    chunks = [data[i : i + DEAD_LETTER_PART_BYTES] for i in range(0, len(data), DEAD_LETTER_PART_BYTES)] or [b""]
+    letter_id = event_id(stream, shard_id, record)
+    received = iso_ms(int((now if now is not None else time.time()) * 1000))
+    out = []
+    for index, chunk in enumerate(chunks):
+        document = {
+            "dead_letter_id": letter_id,
+            "reason": reason,
+            "error_code": code,
+            "data_base64": base64.b64encode(chunk).decode("ascii"),
+            "size_bytes": len(data),
+            "part": index + 1,
+            "parts": len(chunks),
+            "partition_key": record.partition_key,
+            "source": source_of(stream, shard_id, record),
+            "received_at": received,
+        }
+        out.append(OutgoingRecord(record.partition_key or shard_id, orjson.dumps(document)))
+    return out

@@ -1,0 +1,100 @@
+"""A lease: one shard's row in the KCL-compatible lease table, and the errors around it.
+
+The attribute names are the Java KCL's, so a table can be read by either: ``leaseKey`` (the
+shard id), ``leaseOwner``, ``leaseCounter``, ``checkpoint``, ``checkpointSubSequenceNumber``,
+``ownerSwitchesSinceCheckpoint``, ``parentShardId``, ``childShardIds``, ``startingHashKey``,
+``endingHashKey``, and ``checkpointOwner`` during a graceful handoff.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
+
+
+class LeaseLost(RuntimeError):
+    """A conditional write on a lease failed: another worker owns it, or its counter moved on.
+
+    The holder must stop processing the shard at once and never checkpoint it again."""
+
+    def __init__(self, lease_key: str, operation: str) -> None:
+        super().__init__(f"lease {lease_key} lost during {operation}")
+        self.lease_key = lease_key
+        self.operation = operation
+
+
+class CheckpointRegression(ValueError):
+    """A checkpoint was asked to move backwards; checkpoints only move forward."""
+
+
+@dataclass
+class Lease:
+    """In-memory copy of a lease row. ``lock`` serialises this process's writes to the row, so
+    the renewer and the shard's checkpointer never race each other on ``lease_counter``."""
+
+    lease_key: str
+    lease_owner: str | None = None
+    lease_counter: int = 0
+    checkpoint: ExtendedSequenceNumber = field(default_factory=lambda: ExtendedSequenceNumber(TRIM_HORIZON))
+    owner_switches_since_checkpoint: int = 0
+    parent_shard_ids: frozenset[str] = frozenset()
+    child_shard_ids: frozenset[str] = frozenset()
+    starting_hash_key: str | None = None
+    ending_hash_key: str | None = None
+    checkpoint_owner: str | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+
+    def to_item(self) -> dict[str, Any]:
+        """The DynamoDB item, in the KCL's attribute names and types."""
+        item: dict[str, Any] = {
+            "leaseKey": {"S": self.lease_key},
+            "leaseCounter": {"N": str(self.lease_counter)},
+            "checkpoint": {"S": self.checkpoint.sequence_number},
+            "checkpointSubSequenceNumber": {"N": str(self.checkpoint.sub_sequence_number)},
+            "ownerSwitchesSinceCheckpoint": {"N": str(self.owner_switches_since_checkpoint)},
+        }
+        if self.lease_owner:
+            item["leaseOwner"] = {"S": self.lease_owner}
+        if self.parent_shard_ids:
+            item["parentShardId"] = {"SS": sorted(self.parent_shard_ids)}
+        if self.child_shard_ids:
+            item["childShardIds"] = {"SS": sorted(self.child_shard_ids)}
+        if self.starting_hash_key is not None:
+            item["startingHashKey"] = {"S": self.starting_hash_key}
+        if self.ending_hash_key is not None:
+            item["endingHashKey"] = {"S": self.ending_hash_key}
+        if self.checkpoint_owner:
+            item["checkpointOwner"] = {"S": self.checkpoint_owner}
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Lease:
+        def text(name: str) -> str | None:
+            value = item.get(name)
+            return str(value["S"]) if value and "S" in value else None
+
+        def number(name: str) -> int:
+            value = item.get(name)
+            return int(value["N"]) if value and "N" in value else 0
+
+        def strings(name: str) -> frozenset[str]:
+            value = item.get(name)
+            return frozenset(value["SS"]) if value and "SS" in value else frozenset()
+
+        return cls(
+            lease_key=str(item["leaseKey"]["S"]),
+            lease_owner=text("leaseOwner"),
+            lease_counter=number("leaseCounter"),
+            checkpoint=ExtendedSequenceNumber(
+                text("checkpoint") or TRIM_HORIZON, number("checkpointSubSequenceNumber")
+            ),
+            owner_switches_since_checkpoint=number("ownerSwitchesSinceCheckpoint"),
+            parent_shard_ids=strings("parentShardId"),
+            child_shard_ids=strings("childShardIds"),
+            starting_hash_key=text("startingHashKey"),
+            ending_hash_key=text("endingHashKey"),
+            checkpoint_owner=text("checkpointOwner"),
+        )

@@ -1,0 +1,232 @@
+"""The lease table in DynamoDB: every write is conditional, and a failed condition is ``LeaseLost``.
+
+Contract of each write (all bump ``leaseCounter`` by one, as the KCL does, and update the
+in-memory :class:`Lease` only when DynamoDB accepted the write):
+
+- :meth:`create_lease_if_missing` puts a row only if none exists, so racing workers create it once.
+- :meth:`take_lease` is conditional on the ``leaseCounter`` the taker observed.
+- :meth:`renew_lease`, :meth:`checkpoint`, :meth:`evict_lease` and :meth:`request_handoff` are
+  conditional on ``leaseOwner`` being this worker *and* on ``leaseCounter``.
+- :meth:`checkpoint` refuses to move backwards (``CheckpointRegression``), before any I/O.
+
+Callers hold ``lease.lock`` around a write so this process never races itself on a counter.
+Retryable errors (throttling, the emulator going away) are retried here with jittered backoff;
+``LeaseLost`` and fatal errors propagate.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from consumer.aws.backoff import call_with_retries
+from consumer.aws.errors import ErrorKind, classify
+from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.leases.lease import CheckpointRegression, Lease, LeaseLost
+from consumer.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class LeaseTable:
+    def __init__(self, dynamodb: Any, table_name: str, stop: threading.Event | None = None) -> None:
+        self._ddb = dynamodb
+        self.table_name = table_name
+        self._stop = stop
+
+    # ----------------------------------------------------------------- table
+    def create_table_if_missing(self) -> bool:
+        """Create the table (hash key ``leaseKey``, on-demand billing); True when it was created."""
+        try:
+            self._ddb.create_table(
+                TableName=self.table_name,
+                KeySchema=[{"AttributeName": "leaseKey", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "leaseKey", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ResourceInUseException":
+                return False
+            raise
+        self._ddb.get_waiter("table_exists").wait(
+            TableName=self.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+        return True
+
+    # ----------------------------------------------------------------- reads
+    def list_leases(self) -> list[Lease]:
+        """Every lease, read consistently (paginated Scan)."""
+
+        def scan() -> list[Lease]:
+            leases: list[Lease] = []
+            kwargs: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
+            while True:
+                page = self._ddb.scan(**kwargs)
+                leases.extend(Lease.from_item(item) for item in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    return leases
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+        return call_with_retries(scan, what="lease_scan", stop=self._stop)
+
+    def get_lease(self, lease_key: str) -> Lease | None:
+        response = call_with_retries(
+            lambda: self._ddb.get_item(
+                TableName=self.table_name, Key={"leaseKey": {"S": lease_key}}, ConsistentRead=True
+            ),
+            what="lease_get",
+            stop=self._stop,
+        )
+        item = response.get("Item")
+        return Lease.from_item(item) if item else None
+
+    # ----------------------------------------------------------------- writes
+    def create_lease_if_missing(self, lease: Lease) -> bool:
+        """Put the lease unless a row with its key exists; True when this call created it."""
+        try:
+            call_with_retries(
+                lambda: self._ddb.put_item(
+                    TableName=self.table_name,
+                    Item=lease.to_item(),
+                    ConditionExpression="attribute_not_exists(leaseKey)",
+                ),
+                what="lease_create",
+                stop=self._stop,
+            )
+        except ClientError as error:
+            if classify(error) is ErrorKind.CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def _update(
+        self,
+        lease: Lease,
+        operation: str,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+    ) -> None:
+        expected = lease.lease_counter
+        all_values = {":expected": {"N": str(expected)}, ":one": {"N": "1"}, **values}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": {"leaseKey": {"S": lease.lease_key}},
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": all_values,
+        }
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        try:
+            call_with_retries(lambda: self._ddb.update_item(**kwargs), what=f"lease_{operation}", stop=self._stop)
+        except ClientError as error:
+            if classify(error) is ErrorKind.CONDITION_FAILED:
+                raise LeaseLost(lease.lease_key, operation) from error
+            raise
+        lease.lease_counter = expected + 1
+
+    def take_lease(self, lease: Lease, owner: str) -> None:
+        """Take ``lease`` for ``owner``, conditional on the counter the taker observed."""
+        switching = lease.lease_owner != owner
+        with lease.lock:
+            self._update(
+                lease,
+                "take",
+                "SET leaseOwner = :owner, leaseCounter = leaseCounter + :one, "
+                "ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :switch",
+                "leaseCounter = :expected",
+                {":owner": {"S": owner}, ":switch": {"N": "1" if switching else "0"}},
+            )
+            if switching:
+                lease.owner_switches_since_checkpoint += 1
+            lease.lease_owner = owner
+
+    def renew_lease(self, lease: Lease) -> None:
+        with lease.lock:
+            self._owned_update(lease, "renew", "SET leaseCounter = leaseCounter + :one", {})
+
+    def checkpoint(self, lease: Lease, position: ExtendedSequenceNumber) -> None:
+        """Record ``position`` as the lease's checkpoint. The conditional write is the commit point:
+        once it returns, a worker that takes the lease resumes after ``position``."""
+        with lease.lock:
+            if position < lease.checkpoint:
+                raise CheckpointRegression(
+                    f"{lease.lease_key}: checkpoint {position} is before {lease.checkpoint}"
+                )
+            self._owned_update(
+                lease,
+                "checkpoint",
+                "SET #cp = :cp, checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero, "
+                "leaseCounter = leaseCounter + :one REMOVE checkpointOwner",
+                {
+                    ":cp": {"S": position.sequence_number},
+                    ":sub": {"N": str(position.sub_sequence_number)},
+                    ":zero": {"N": "0"},
+                },
+                {"#cp": "checkpoint"},
+            )
+            lease.checkpoint = position
+            lease.owner_switches_since_checkpoint = 0
+            lease.checkpoint_owner = None
+
+    def evict_lease(self, lease: Lease) -> None:
+        """Give the lease up (remove ``leaseOwner``) so another worker can take it at once."""
+        with lease.lock:
+            self._owned_update(
+                lease, "evict", "REMOVE leaseOwner, checkpointOwner SET leaseCounter = leaseCounter + :one", {}
+            )
+            lease.lease_owner = None
+            lease.checkpoint_owner = None
+
+    def request_handoff(self, lease: Lease, new_owner: str) -> None:
+        """Graceful handoff: name ``new_owner`` as ``leaseOwner`` and keep the current owner as
+        ``checkpointOwner`` until it has written its final checkpoint (KCL 3.x's scheme)."""
+        with lease.lock:
+            self._update(
+                lease,
+                "handoff",
+                "SET leaseOwner = :new, checkpointOwner = :old, leaseCounter = leaseCounter + :one, "
+                "ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :one",
+                "leaseCounter = :expected AND leaseOwner = :old",
+                {":new": {"S": new_owner}, ":old": {"S": lease.lease_owner or ""}},
+            )
+            lease.checkpoint_owner = lease.lease_owner
+            lease.lease_owner = new_owner
+            lease.owner_switches_since_checkpoint += 1
+
+    def delete_lease(self, lease: Lease) -> None:
+        """Remove a finished lease (checkpoint ``SHARD_END``); a no-op when it is already gone."""
+        try:
+            call_with_retries(
+                lambda: self._ddb.delete_item(
+                    TableName=self.table_name,
+                    Key={"leaseKey": {"S": lease.lease_key}},
+                    ConditionExpression="#cp = :end",
+                    ExpressionAttributeNames={"#cp": "checkpoint"},
+                    ExpressionAttributeValues={":end": {"S": "SHARD_END"}},
+                ),
+                what="lease_delete",
+                stop=self._stop,
+            )
+        except ClientError as error:
+            if classify(error) is not ErrorKind.CONDITION_FAILED:
+                raise
+            log.info("lease_delete_skipped", shard_id=lease.lease_key, reason="not at SHARD_END or gone")
+
+    def _owned_update(
+        self, lease: Lease, operation: str, update: str, values: dict[str, Any], names: dict[str, str] | None = None
+    ) -> None:
+        if lease.lease_owner is None:
+            raise LeaseLost(lease.lease_key, operation)
+        self._update(
+            lease,
+            operation,
+            update,
+            "leaseCounter = :expected AND leaseOwner = :me",
+            {":me": {"S": lease.lease_owner}, **values},
+            names,
+        )

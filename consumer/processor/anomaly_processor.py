@@ -1,0 +1,189 @@
+"""The shard processor: decode, score, emit, checkpoint. Runs natively and under the KCL daemon.
+
+For each batch, in order: every record is decoded; those that are not readings become dead
+letters with their reason; readings go through the detection engine (score, then learn);
+anomalies become events. Events and dead letters are written and acknowledged *before* any
+checkpoint that covers their records. Nothing is dropped: a record either yields a verdict
+(logged to the score log when enabled) or a dead letter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from consumer.detection import DetectionEngine
+from consumer.emitter.events import OutgoingRecord, anomaly_event, dead_letters
+from consumer.emitter.put_records import Emitter
+from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
+from consumer.logs import get_logger
+from consumer.processor.checkpoint_cadence import CheckpointCadence
+from consumer.processor.reading import BadReading, Reading, decode_reading
+from consumer.processor.record_processor import (
+    Checkpointer,
+    InitializationInput,
+    ProcessRecordsInput,
+)
+from consumer.processor.score_log import ScoreLog
+from consumer.shards.record import KinesisRecord
+
+log = get_logger(__name__)
+
+
+class ProcessorStats:
+    """Counters for one processor; the worker sums them for its summary and metrics."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.readings = 0
+        self.anomalies = 0
+        self.dead_letters = 0
+        self.checkpoints = 0
+        self.checkpoint_seconds = 0.0
+
+
+class AnomalyProcessor:
+    def __init__(
+        self,
+        *,
+        stream: str,
+        engine_factory: Callable[[], DetectionEngine],
+        events: Emitter,
+        dead_letter_emitter: Emitter,
+        cadence: CheckpointCadence,
+        score_log: ScoreLog | None = None,
+        on_anomaly: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self._stream = stream
+        self._engine_factory = engine_factory
+        self._events = events
+        self._dead = dead_letter_emitter
+        self._cadence = cadence
+        self._score_log = score_log
+        self._on_anomaly = on_anomaly
+        self.stats = ProcessorStats()
+        self.shard_id = ""
+        self.engine: DetectionEngine | None = None
+        self.last_processed: ExtendedSequenceNumber | None = None
+        self.last_checkpoint: ExtendedSequenceNumber | None = None
+        self._log = log
+
+    # ------------------------------------------------------------------ lifecycle
+    def initialize(self, initialization: InitializationInput) -> None:
+        self.shard_id = initialization.shard_id
+        self.engine = self._engine_factory()
+        self.last_checkpoint = initialization.checkpoint
+        self._log = log.bind(shard_id=self.shard_id)
+        self._log.info("processor_initialized", checkpoint=str(initialization.checkpoint))
+
+    def process_records(self, batch: ProcessRecordsInput) -> None:
+        if not batch.records:
+            return
+        engine = self._require_engine()
+        outgoing_dead: list[OutgoingRecord] = []
+        readings: list[Reading] = []
+        reading_records: list[KinesisRecord] = []
+        audit: list[dict[str, Any]] = []
+        for record in batch.records:
+            try:
+                reading = decode_reading(record.data)
+            except BadReading as error:
+                outgoing_dead.extend(
+                    dead_letters(
+                        stream=self._stream, shard_id=self.shard_id, record=record, reason=str(error), code=error.code
+                    )
+                )
+                self._log.info(
+                    "dead_letter", sequence_number=record.sequence_number, code=error.code, size=len(record.data)
+                )
+                if self._score_log:
+                    audit.append(self._audit(record, None, dead_letter=error.code))
+                continue
+            readings.append(reading)
+            reading_records.append(record)
+        verdicts = engine.process_batch(readings)
+        outgoing_events: list[OutgoingRecord] = []
+        now = time.time()
+        for record, reading, verdict in zip(reading_records, readings, verdicts, strict=True):
+            if self._score_log:
+                audit.append(self._audit(record, reading, score=verdict.score, anomaly=verdict.is_anomaly))
+            if not verdict.is_anomaly:
+                continue
+            event = anomaly_event(
+                stream=self._stream,
+                shard_id=self.shard_id,
+                record=record,
+                reading=reading,
+                score=verdict.score,
+                raw_score=verdict.raw_score,
+                threshold=engine.threshold,
+                detector=engine.detector_name,
+                contributions=verdict.contributions,
+                now=now,
+            )
+            outgoing_events.append(event)
+            if self._on_anomaly is not None:
+                self._on_anomaly({"device_id": reading.device_id, "ts_ms": reading.ts_ms, "score": verdict.score})
+        self._events.put(outgoing_events)
+        self._dead.put(outgoing_dead)
+        if self._score_log:
+            self._score_log.write(audit)
+        self.stats.records += len(batch.records)
+        self.stats.readings += len(readings)
+        self.stats.anomalies += len(outgoing_events)
+        self.stats.dead_letters += len(batch.records) - len(readings)
+        self.last_processed = batch.records[-1].position
+        self._cadence.add(len(batch.records))
+        if self._cadence.due():
+            self._checkpoint(batch.checkpointer, self.last_processed)
+
+    def shard_ended(self, checkpointer: Checkpointer) -> None:
+        self._checkpoint(checkpointer, SHARD_END_POSITION)
+        self._log.info("shard_ended_checkpointed")
+
+    def shutdown_requested(self, checkpointer: Checkpointer) -> None:
+        if self.last_processed is not None and (
+            self.last_checkpoint is None or self.last_processed > self.last_checkpoint
+        ):
+            self._checkpoint(checkpointer, self.last_processed)
+        self._log.info("processor_shutdown", checkpoint=str(self.last_checkpoint))
+
+    def lease_lost(self) -> None:
+        self._log.info("processor_lease_lost", last_processed=str(self.last_processed))
+        self.engine = None
+
+    # ------------------------------------------------------------------ internals
+    def _require_engine(self) -> DetectionEngine:
+        if self.engine is None:
+            raise RuntimeError("process_records called before initialize or after lease_lost")
+        return self.engine
+
+    def _checkpoint(self, checkpointer: Checkpointer, position: ExtendedSequenceNumber) -> None:
+        started = time.perf_counter()
+        checkpointer.checkpoint(position)
+        self.stats.checkpoint_seconds += time.perf_counter() - started
+        self.stats.checkpoints += 1
+        self.last_checkpoint = position
+        self._cadence.done()
+        self._log.debug("checkpointed", sequence_number=str(position))
+
+    def _audit(
+        self,
+        record: KinesisRecord,
+        reading: Reading | None,
+        *,
+        score: float | None = None,
+        anomaly: bool = False,
+        dead_letter: str | None = None,
+    ) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "shard_id": self.shard_id,
+            "sequence_number": record.sequence_number,
+            "sub_sequence_number": record.sub_sequence_number,
+        }
+        if reading is not None:
+            entry.update(device_id=reading.device_id, ts_ms=reading.ts_ms, score=score, anomaly=anomaly)
+        if dead_letter is not None:
+            entry["dead_letter"] = dead_letter
+        return entry

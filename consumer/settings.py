@@ -1,0 +1,175 @@
+"""The one settings object, read once at start-up from flags and their environment twins.
+
+Every option is a flag with an environment twin (``--stream`` / ``ANOMALY_STREAM``); a flag given
+on the command line wins over the environment, which wins over the default. Nothing else in the
+package reads the environment: it is given a :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from consumer.processor.reading import BadReading, parse_ts
+
+ENV_PREFIX = "ANOMALY_"
+INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
+LOG_FORMATS = ("auto", "json", "console")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the worker cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the worker, ``init`` and ``status`` need, fixed for the life of the process."""
+
+    stream: str = "sensor-readings"
+    output_stream: str = "sensor-anomalies"
+    dead_letter_stream: str = "sensor-dead-letters"
+    application_name: str = "anomaly-consumer"
+    worker_id: str = ""
+    initial_position: str = "LATEST"
+    initial_timestamp_ms: int | None = None
+    endpoint_url: str | None = None
+    kinesis_endpoint_url: str | None = None
+    dynamodb_endpoint_url: str | None = None
+    region: str | None = None
+    shard_count: int = 4
+    detector: str | None = None
+    threshold: float | None = None
+    seed: int = 0
+    failover_time: float = 10.0
+    max_leases_per_worker: int = 0
+    idle_time_between_reads: float = 1.0
+    max_records: int = 10_000
+    checkpoint_interval: float = 5.0
+    checkpoint_records: int = 50_000
+    shard_sync_interval: float = 60.0
+    handoff_timeout: float = 30.0
+    log_format: str = "auto"
+    log_level: str = "INFO"
+    score_log: str | None = None
+
+    @property
+    def lease_table(self) -> str:
+        """The lease table is named after the application, as in the KCL."""
+        return self.application_name
+
+    def endpoint_for(self, service: str) -> str | None:
+        specific = {"kinesis": self.kinesis_endpoint_url, "dynamodb": self.dynamodb_endpoint_url}
+        return specific.get(service) or self.endpoint_url
+
+    def validate(self) -> Settings:
+        if self.initial_position not in INITIAL_POSITIONS:
+            raise SettingsError(f"--initial-position must be one of {', '.join(INITIAL_POSITIONS)}")
+        if self.initial_position == "AT_TIMESTAMP" and self.initial_timestamp_ms is None:
+            raise SettingsError("--initial-position AT_TIMESTAMP needs --initial-timestamp")
+        if self.failover_time <= 0:
+            raise SettingsError("--failover-time must be positive")
+        if not 1 <= self.max_records <= 10_000:
+            raise SettingsError("--max-records must be between 1 and 10000 (the GetRecords limit)")
+        if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
+            raise SettingsError("--threshold is a calibrated score and must be in (0, 1]")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
+        if not self.worker_id:
+            raise SettingsError("--worker-id must not be empty")
+        return self
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _timestamp_ms(text: str) -> int:
+    try:
+        return parse_ts(int(text) if text.isdigit() else text)
+    except BadReading as error:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time or epoch milliseconds: {text!r}") from error
+
+
+# flag name -> (type, help). The dest is the Settings field of the same name.
+_OPTIONS: dict[str, tuple[Any, str]] = {
+    "stream": (str, "input stream of sensor readings"),
+    "output_stream": (str, "stream that receives anomaly events"),
+    "dead_letter_stream": (str, "stream that receives records that cannot be parsed, with the reason"),
+    "application_name": (str, "application name; it names the DynamoDB lease table, as in the KCL"),
+    "worker_id": (str, "this worker's identity in the lease table (default: host:pid)"),
+    "initial_position": (str, "where a shard with no checkpoint starts: TRIM_HORIZON, LATEST or AT_TIMESTAMP"),
+    "initial_timestamp": (_timestamp_ms, "with AT_TIMESTAMP: ISO-8601 time or epoch milliseconds"),
+    "endpoint_url": (str, "AWS endpoint for both services (default: boto3's own AWS_ENDPOINT_URL handling)"),
+    "kinesis_endpoint_url": (str, "Kinesis endpoint, overriding --endpoint-url"),
+    "dynamodb_endpoint_url": (str, "DynamoDB endpoint, overriding --endpoint-url"),
+    "region": (str, "AWS region (default: boto3's own resolution)"),
+    "shard_count": (int, "init: shard count of streams it creates"),
+    "detector": (str, "detector spec, e.g. 'hst:n_trees=10,height=8' (default: the measured best)"),
+    "threshold": (float, "calibrated anomaly score in (0, 1] at or above which an event is emitted"),
+    "seed": (int, "seed for randomised detectors"),
+    "failover_time": (float, "seconds without a lease renewal after which a lease is expired"),
+    "max_leases_per_worker": (int, "upper bound on leases one worker holds (0: no bound)"),
+    "idle_time_between_reads": (float, "seconds between GetRecords calls on a shard with nothing new"),
+    "max_records": (int, "GetRecords Limit (1-10000)"),
+    "checkpoint_interval": (float, "seconds between checkpoints of a shard that is processing records"),
+    "checkpoint_records": (int, "records after which a shard checkpoints even before the interval"),
+    "shard_sync_interval": (float, "seconds between shard listings that create leases for new shards"),
+    "handoff_timeout": (float, "seconds a new owner waits for the old owner's final checkpoint"),
+    "log_format": (str, "auto (JSON unless a terminal), json or console"),
+    "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
+    "score_log": (str, "append one JSON line per processed record (shard, sequence, device, score) here"),
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def add_options(parser: argparse.ArgumentParser, names: list[str] | None = None) -> None:
+    """Add the settings flags (all, or the named ones) to ``parser``; defaults come later."""
+    for name in names or list(_OPTIONS):
+        kind, text = _OPTIONS[name]
+        parser.add_argument(
+            _flag(name), dest=name, type=kind, default=None, help=f"{text} [env {env_name(name)}]"
+        )
+
+
+def from_namespace(namespace: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    """Build the settings: command line, then environment twin, then the default."""
+    values: dict[str, Any] = {}
+    known = {field.name for field in fields(Settings)}
+    for name, (kind, _text) in _OPTIONS.items():
+        value = getattr(namespace, name, None)
+        if value is None and env_name(name) in environ:
+            raw = environ[env_name(name)]
+            try:
+                value = kind(raw)
+            except (ValueError, argparse.ArgumentTypeError) as error:
+                raise SettingsError(f"{env_name(name)}={raw!r}: {error}") from error
+        if value is None:
+            continue
+        if name == "initial_timestamp":
+            values["initial_timestamp_ms"] = value
+        elif name in known:
+            values[name] = value
+    if "initial_position" in values:
+        values["initial_position"] = str(values["initial_position"]).upper()
+    values.setdefault("worker_id", default_worker_id())
+    return Settings(**values).validate()
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """The settings as a loggable mapping (no secrets live in settings)."""
+    out = {field.name: getattr(settings, field.name) for field in fields(settings)}
+    if settings.initial_timestamp_ms is not None:
+        out["initial_timestamp"] = datetime.fromtimestamp(settings.initial_timestamp_ms / 1000).isoformat()
+    return out

@@ -1,0 +1,147 @@
+"""One shard's processing loop on its own thread: read, process, checkpoint, end.
+
+A slow shard holds only its own thread; other shards keep going. The loop stops in one of three
+ways, and calls exactly one processor method on the way out:
+- ``request_shutdown()`` (worker stopping, graceful handoff): the batch in hand finishes, then
+  ``shutdown_requested`` checkpoints it;
+- ``lease_lost()`` (renewal failed, or a checkpoint hit ``LeaseLost``): processing stops at the
+  next step, ``lease_lost`` is called, and nothing is checkpointed again;
+- the shard ends: ``shard_ended`` checkpoints ``SHARD_END`` and the children are recorded.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from consumer.aws.errors import FatalAwsError
+from consumer.emitter.put_records import EmitFailed
+from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.leases.lease import Lease, LeaseLost
+from consumer.leases.lease_table import LeaseTable
+from consumer.logs import get_logger
+from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput, RecordProcessor
+from consumer.shards.shard_reader import ShardReader
+
+log = get_logger(__name__)
+
+
+class ShardOutcome(enum.Enum):
+    RUNNING = "running"
+    SHUT_DOWN = "shut_down"
+    LEASE_LOST = "lease_lost"
+    SHARD_ENDED = "shard_ended"
+    FAILED = "failed"
+
+
+class LeaseCheckpointer:
+    """The native runtime's checkpointer: a conditional write on the lease row."""
+
+    def __init__(self, table: LeaseTable, lease: Lease) -> None:
+        self._table = table
+        self._lease = lease
+
+    def checkpoint(self, position: ExtendedSequenceNumber) -> None:
+        self._table.checkpoint(self._lease, position)
+
+
+class ShardConsumer:
+    def __init__(
+        self,
+        *,
+        lease: Lease,
+        table: LeaseTable,
+        reader_factory: Callable[[ExtendedSequenceNumber, threading.Event], ShardReader],
+        processor: RecordProcessor,
+        idle_time_between_reads: float,
+        on_exit: Callable[[ShardConsumer], None] | None = None,
+    ) -> None:
+        self.lease = lease
+        self.shard_id = lease.lease_key
+        self._table = table
+        self._reader_factory = reader_factory
+        self.processor = processor
+        self._idle = idle_time_between_reads
+        self._on_exit = on_exit
+        self._wake = threading.Event()  # set on shutdown or loss: interrupts waits
+        self._shutdown = threading.Event()
+        self._lost = threading.Event()
+        self.outcome = ShardOutcome.RUNNING
+        self.child_shards: list[dict[str, Any]] = []
+        self.millis_behind_latest: int | None = None
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name=f"shard-{self.shard_id}", daemon=True)
+        self._log = log.bind(shard_id=self.shard_id)
+
+    # ------------------------------------------------------------------ control
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_shutdown(self) -> None:
+        self._shutdown.set()
+        self._wake.set()
+
+    def lease_lost(self) -> None:
+        self._lost.set()
+        self._wake.set()
+
+    @property
+    def abort_event(self) -> threading.Event:
+        """Set when the lease is lost: emitters give up retrying, nothing more is written."""
+        return self._lost
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # ------------------------------------------------------------------ loop
+    def _run(self) -> None:
+        checkpointer = LeaseCheckpointer(self._table, self.lease)
+        try:
+            self.processor.initialize(InitializationInput(self.shard_id, self.lease.checkpoint))
+            reader = self._reader_factory(self.lease.checkpoint, self._wake)
+            self.outcome = self._loop(reader, checkpointer)
+        except LeaseLost as error:
+            self._log.warning("lease_lost", operation=error.operation)
+            self.outcome = ShardOutcome.LEASE_LOST
+            self.processor.lease_lost()
+        except (FatalAwsError, EmitFailed) as error:
+            if self._lost.is_set():
+                self.outcome = ShardOutcome.LEASE_LOST
+                self.processor.lease_lost()
+            else:
+                self._log.error("shard_failed", error=str(error))
+                self.error = str(error)
+                self.outcome = ShardOutcome.FAILED
+        finally:
+            if self._on_exit is not None:
+                self._on_exit(self)
+
+    def _loop(self, reader: ShardReader, checkpointer: LeaseCheckpointer) -> ShardOutcome:
+        while True:
+            if self._lost.is_set():
+                self.processor.lease_lost()
+                return ShardOutcome.LEASE_LOST
+            if self._shutdown.is_set():
+                self.processor.shutdown_requested(checkpointer)
+                return ShardOutcome.SHUT_DOWN
+            result = reader.read()
+            self.millis_behind_latest = result.millis_behind_latest
+            if self._lost.is_set():
+                continue
+            if result.records:
+                self.processor.process_records(
+                    ProcessRecordsInput(result.records, checkpointer, result.millis_behind_latest)
+                )
+            if result.ended:
+                self.child_shards = result.child_shards
+                self.processor.shard_ended(checkpointer)
+                return ShardOutcome.SHARD_ENDED
+            if not result.records:
+                self._wake.wait(self._idle)

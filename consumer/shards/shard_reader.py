@@ -1,0 +1,158 @@
+"""Reads one shard with GetRecords: iterators, pacing, retries and the end of the shard.
+
+Contract:
+- Starts after the lease's checkpoint (``AFTER_SEQUENCE_NUMBER``; ``AT_SEQUENCE_NUMBER`` and a
+  filter when the checkpoint sits inside a KPL aggregate), or at the initial position for a lease
+  that has never been checkpointed.
+- At most five GetRecords calls per second on the shard (the Kinesis limit).
+- An expired iterator is refreshed from the last record handed out, so nothing is skipped or
+  repeated. Throttling and other retryable errors back off with jitter; :meth:`read` blocks
+  only for those waits and the call itself, and returns early when ``stop`` is set.
+- When GetRecords returns no next iterator the shard has ended: :attr:`ended` is True and
+  :attr:`child_shards` lists the children Kinesis reported.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from consumer.aws.backoff import Backoff
+from consumer.aws.errors import ErrorKind, FatalAwsError, classify, error_code
+from consumer.leases.extended_sequence_number import AT_TIMESTAMP, ExtendedSequenceNumber
+from consumer.logs import get_logger
+from consumer.shards.deaggregation import MalformedAggregate, deaggregate
+from consumer.shards.record import KinesisRecord
+
+MIN_SECONDS_BETWEEN_CALLS = 0.2  # five GetRecords per second per shard
+
+log = get_logger(__name__)
+
+
+@dataclass
+class ReadResult:
+    records: list[KinesisRecord]
+    millis_behind_latest: int | None
+    ended: bool = False
+    child_shards: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ShardReader:
+    def __init__(
+        self,
+        kinesis: Any,
+        stream: str,
+        shard_id: str,
+        start: ExtendedSequenceNumber,
+        *,
+        initial_timestamp_ms: int | None = None,
+        max_records: int = 10_000,
+        stop: threading.Event | None = None,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self._kinesis = kinesis
+        self.stream = stream
+        self.shard_id = shard_id
+        self._start = start
+        self._initial_timestamp_ms = initial_timestamp_ms
+        self._max_records = max_records
+        self._stop = stop or threading.Event()
+        self._clock = clock
+        self._iterator: str | None = None
+        self._last_handed_out: ExtendedSequenceNumber | None = None
+        self._last_call = -1.0
+        self._backoff = Backoff(base=0.2, cap=5.0)
+        self.ended = False
+        self.child_shards: list[dict[str, Any]] = []
+        self.millis_behind_latest: int | None = None
+        self._log = log.bind(shard_id=shard_id)
+
+    # ---------------------------------------------------------------- iterators
+    def _iterator_request(self) -> dict[str, Any]:
+        position = self._last_handed_out or self._start
+        request: dict[str, Any] = {"StreamName": self.stream, "ShardId": self.shard_id}
+        if position.is_initial:
+            request["ShardIteratorType"] = position.sequence_number
+            if position.sequence_number == AT_TIMESTAMP:
+                request["Timestamp"] = (self._initial_timestamp_ms or 0) / 1000.0
+        elif position.sub_sequence_number > 0:
+            # Inside an aggregate: re-read it and drop the sub-records already processed.
+            request["ShardIteratorType"] = "AT_SEQUENCE_NUMBER"
+            request["StartingSequenceNumber"] = position.sequence_number
+        else:
+            request["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
+            request["StartingSequenceNumber"] = position.sequence_number
+        return request
+
+    def _refresh_iterator(self) -> None:
+        request = self._iterator_request()
+        self._iterator = self._kinesis.get_shard_iterator(**request)["ShardIterator"]
+
+    # ---------------------------------------------------------------- reading
+    def _pace(self) -> None:
+        wait = self._last_call + MIN_SECONDS_BETWEEN_CALLS - self._clock()
+        if wait > 0:
+            self._stop.wait(wait)
+        self._last_call = self._clock()
+
+    def read(self) -> ReadResult:
+        """One GetRecords call (after any needed retries); empty when stopping or nothing is new."""
+        while not self._stop.is_set():
+            if self.ended:
+                return ReadResult([], self.millis_behind_latest, ended=True, child_shards=self.child_shards)
+            try:
+                if self._iterator is None:
+                    self._refresh_iterator()
+                self._pace()
+                response = self._kinesis.get_records(ShardIterator=self._iterator, Limit=self._max_records)
+            except (ClientError, BotoCoreError) as error:
+                self._handle_error(error)
+                continue
+            self._backoff.reset()
+            return self._accept(response)
+        return ReadResult([], self.millis_behind_latest)
+
+    def _handle_error(self, error: ClientError | BotoCoreError) -> None:
+        kind = classify(error)
+        if kind is ErrorKind.EXPIRED_ITERATOR:
+            self._log.info("iterator_expired", resume_after=str(self._last_handed_out or self._start))
+            self._iterator = None
+            return
+        if kind is ErrorKind.RETRYABLE:
+            delay = self._backoff.next_delay()
+            self._log.warning("get_records_retry", error=error_code(error), delay=round(delay, 3))
+            self._iterator = None if self._backoff.attempt > 3 else self._iterator
+            self._stop.wait(delay)
+            return
+        raise FatalAwsError(f"reading {self.stream}/{self.shard_id}: {error_code(error)}: {error}") from error
+
+    def _accept(self, response: dict[str, Any]) -> ReadResult:
+        self._iterator = response.get("NextShardIterator")
+        self.millis_behind_latest = response.get("MillisBehindLatest")
+        records: list[KinesisRecord] = []
+        floor = self._last_handed_out or self._start
+        for raw in response.get("Records", []):
+            record = KinesisRecord(
+                sequence_number=raw["SequenceNumber"],
+                sub_sequence_number=0,
+                partition_key=raw["PartitionKey"],
+                data=raw["Data"],
+                approximate_arrival=raw.get("ApproximateArrivalTimestamp"),
+            )
+            try:
+                users = deaggregate(record)
+            except MalformedAggregate as error:
+                self._log.warning("aggregate_malformed", sequence_number=record.sequence_number, error=str(error))
+                users = [record]
+            records.extend(user for user in users if floor.is_initial or user.position > floor)
+        if records:
+            self._last_handed_out = records[-1].position
+        if self._iterator is None:
+            self.ended = True
+            self.child_shards = list(response.get("ChildShards", []))
+            self._log.info("shard_end_reached", children=[c.get("ShardId") for c in self.child_shards])
+        return ReadResult(records, self.millis_behind_latest, self.ended, self.child_shards)
