@@ -1,0 +1,100 @@
+"""One device's model: preprocessing, detector, calibration and warm-up, in that order.
+
+:meth:`DeviceModel.step` handles one reading: impute and denoise, score with the detector, calibrate,
+decide, and only then learn (the detector skips readings flagged anomalous when ``protect`` is on).
+During the first ``warmup`` readings the score is 0 and no event is raised; the calibration starts
+learning halfway through the warm-up, once the detector's own statistics have settled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from consumer.detection.detector import Detector
+from consumer.detection.likelihood import AnomalyLikelihood
+from consumer.detection.preprocess import Preprocessor
+from consumer.detection.river_adapters import MULTIVARIATE, PER_METRIC, RiverMultivariate, RiverPerMetric
+from consumer.detection.spec import DetectorSpec
+from consumer.detection.verdict import Verdict
+from consumer.detection.zscore import ZScoreDetector
+
+_NO_CONTRIBUTIONS: dict[str, float] = {}
+
+
+def build_detector(spec: DetectorSpec, seed: int) -> Detector:
+    if spec.name == "zscore":
+        return ZScoreDetector(float(spec["alpha"]), float(spec["diff"]), float(spec["novelty"]))
+    if spec.name in PER_METRIC:
+        return RiverPerMetric(spec)
+    if spec.name in MULTIVARIATE:
+        return RiverMultivariate(spec, seed)
+    raise AssertionError(f"unregistered detector {spec.name}")  # parse_detector_spec rejects it first
+
+
+class DeviceModel:
+    __slots__ = ("calibration", "detector", "inputs", "pre", "protect", "seen", "threshold", "warmup")
+
+    def __init__(self, spec: DetectorSpec, seed: int, threshold: float, warmup: int) -> None:
+        self.pre = Preprocessor(float(spec["ewma"]), int(spec["median"]))
+        self.detector = build_detector(spec, seed)
+        self.inputs = self.detector.inputs
+        self.calibration = AnomalyLikelihood(int(spec["short"]), int(spec["long"]), grace=warmup // 2)
+        self.protect = bool(spec["protect"])
+        self.threshold = threshold
+        self.warmup = warmup
+        self.seen = 0
+
+    def step(self, metrics: Mapping[str, float | None]) -> Verdict:
+        pre = self.pre
+        values = pre.transform(metrics)
+        inputs = self.inputs
+        if inputs == "raw":
+            x = values
+        elif inputs == "z":
+            x = pre.standardise(values)
+        else:
+            x = pre.unit_scale(values)
+        detector = self.detector
+        raw = detector.score(x)
+        if not math.isfinite(raw):
+            raw = 0.0
+        score = self.calibration.update(raw)
+        self.seen += 1
+        warming = self.seen <= self.warmup
+        if warming:
+            score = 0.0
+        anomalous = score >= self.threshold and not warming
+        if not (anomalous and self.protect):
+            detector.learn(x)
+        if inputs != "raw":
+            pre.learn_scale(values)
+        contributions = self._attribute(x, values) if anomalous else _NO_CONTRIBUTIONS
+        return Verdict(score, raw, anomalous, warming, contributions)
+
+    def _attribute(self, x: list[float], values: list[float]) -> dict[str, float]:
+        parts = self.detector.contributions(x)
+        if parts is None:
+            z = x if self.inputs == "z" else self.pre.standardise(values)
+            parts = [v * v for v in z]
+        parts = [p if math.isfinite(p) and p > 0.0 else 0.0 for p in parts]
+        total = sum(parts)
+        names = self.pre.names
+        if total <= 0.0:
+            return {name: 1.0 / len(names) for name in names}
+        return {name: p / total for name, p in zip(names, parts, strict=False)}
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "seen": self.seen,
+            "pre": self.pre.state(),
+            "detector": self.detector.state(),
+            "calibration": self.calibration.state(),
+        }
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        self.seen = int(state["seen"])
+        self.pre.load(state["pre"])
+        self.detector.load(state["detector"])
+        self.calibration.load(state["calibration"])

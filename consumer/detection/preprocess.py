@@ -1,0 +1,151 @@
+"""Per-device preprocessing: metric layout, imputation, denoising and running scale.
+
+* Layout: a device's metrics get fixed positions in order of first appearance; a later new metric
+  is appended (its earlier readings count as missing).
+* Imputation (river's ``StatImputer`` with a running mean): a ``None`` or absent metric takes the
+  running mean of that metric's observed values (0.0 before any was seen).
+* Denoising (optional): EWMA with factor ``ewma`` (1 = off), then a rolling median over ``median``
+  readings (1 = off).
+* Scale: running mean/variance (Welford) of the denoised values and running min/max, so detectors
+  that want standardised or [0, 1] inputs get them, and attribution has per-metric z-scores.
+  :meth:`Preprocessor.standardise` and :meth:`Preprocessor.unit_scale` use the statistics *before*
+  the current reading is learned (score, then :meth:`Preprocessor.learn_scale`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+
+class Preprocessor:
+    __slots__ = (
+        "count",
+        "ewma",
+        "ewma_value",
+        "hi",
+        "imp_count",
+        "imp_mean",
+        "index",
+        "lo",
+        "m2",
+        "mean",
+        "median",
+        "median_buf",
+        "names",
+    )
+
+    def __init__(self, ewma: float, median: int) -> None:
+        self.ewma = ewma
+        self.median = median
+        self.names: list[str] = []
+        self.index: dict[str, int] = {}
+        self.imp_count: list[int] = []
+        self.imp_mean: list[float] = []
+        self.ewma_value: list[float | None] = []
+        self.median_buf: list[list[float]] = []
+        self.count = 0
+        self.mean: list[float] = []
+        self.m2: list[float] = []
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+
+    def _add_metric(self, name: str) -> int:
+        self.index[name] = len(self.names)
+        self.names.append(name)
+        self.imp_count.append(0)
+        self.imp_mean.append(0.0)
+        self.ewma_value.append(None)
+        self.median_buf.append([])
+        self.mean.append(0.0)
+        self.m2.append(0.0)
+        self.lo.append(math.inf)
+        self.hi.append(-math.inf)
+        return self.index[name]
+
+    def transform(self, metrics: Mapping[str, float | None]) -> list[float]:
+        """Impute and denoise one reading into the device's metric order (learns imputer and filters)."""
+        index = self.index
+        raw: list[float | None] = [None] * len(self.names)
+        for name, value in metrics.items():
+            i = index.get(name)
+            if i is None:
+                i = self._add_metric(name)
+                raw.append(None)
+            raw[i] = value
+        out: list[float] = []
+        for i, value in enumerate(raw):
+            if value is None:
+                value = self.imp_mean[i]
+            else:
+                n = self.imp_count[i] + 1
+                self.imp_count[i] = n
+                self.imp_mean[i] += (value - self.imp_mean[i]) / n
+            if self.ewma < 1.0:
+                previous = self.ewma_value[i]
+                value = value if previous is None else previous + self.ewma * (value - previous)
+                self.ewma_value[i] = value
+            if self.median > 1:
+                buf = self.median_buf[i]
+                buf.append(value)
+                if len(buf) > self.median:
+                    del buf[0]
+                value = sorted(buf)[len(buf) // 2]
+            out.append(value)
+        return out
+
+    def standardise(self, values: list[float]) -> list[float]:
+        """z-scores against the running mean and standard deviation (0 until two readings)."""
+        if self.count < 2:
+            return [0.0] * len(values)
+        out = []
+        for i, v in enumerate(values):
+            var = self.m2[i] / (self.count - 1)
+            out.append((v - self.mean[i]) / math.sqrt(var) if var > 0.0 else 0.0)
+        return out
+
+    def unit_scale(self, values: list[float]) -> list[float]:
+        """Running min-max scaling to [0, 1] (values outside the seen range are clipped)."""
+        out = []
+        for i, v in enumerate(values):
+            lo, hi = self.lo[i], self.hi[i]
+            out.append(min(1.0, max(0.0, (v - lo) / (hi - lo))) if hi > lo else 0.5)
+        return out
+
+    def learn_scale(self, values: list[float]) -> None:
+        self.count += 1
+        n = self.count
+        for i, v in enumerate(values):
+            delta = v - self.mean[i]
+            self.mean[i] += delta / n
+            self.m2[i] += delta * (v - self.mean[i])
+            self.lo[i] = min(self.lo[i], v)
+            self.hi[i] = max(self.hi[i], v)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "names": self.names,
+            "imp_count": self.imp_count,
+            "imp_mean": self.imp_mean,
+            "ewma_value": self.ewma_value,
+            "median_buf": self.median_buf,
+            "count": self.count,
+            "mean": self.mean,
+            "m2": self.m2,
+            "lo": [None if math.isinf(v) else v for v in self.lo],
+            "hi": [None if math.isinf(v) else v for v in self.hi],
+        }
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        self.names = list(state["names"])
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self.imp_count = list(state["imp_count"])
+        self.imp_mean = list(state["imp_mean"])
+        self.ewma_value = list(state["ewma_value"])
+        self.median_buf = [list(b) for b in state["median_buf"]]
+        self.count = int(state["count"])
+        self.mean = list(state["mean"])
+        self.m2 = list(state["m2"])
+        self.lo = [math.inf if v is None else v for v in state["lo"]]
+        self.hi = [-math.inf if v is None else v for v in state["hi"]]

@@ -1,0 +1,55 @@
+"""Device state as bytes: deterministic, versioned, and refused when it does not fit.
+
+The bytes are orjson (sorted keys) of ``{"format": FORMAT, "river": river.__version__, "spec":
+canonical spec, "seed": seed, "threshold": ..., "warmup": ..., "model": DeviceModel.state()}``.
+The pure-Python detectors store only numbers; river detectors store base64 ``pickle`` inside
+``model`` (flagged by ``"pickle": true``), and such state is only loaded by the same river version.
+Anything else raises :class:`~consumer.detection.errors.IncompatibleState`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import river
+
+from consumer.detection.errors import IncompatibleState
+
+FORMAT = "consumer.detection/1"
+
+
+def encode_state(header: dict[str, Any], model_state: dict[str, Any], pickled: bool) -> bytes:
+    document = {
+        **header,
+        "format": FORMAT,
+        "river": river.__version__,
+        "pickle": pickled,
+        "model": model_state,
+    }
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+
+
+def decode_state(device_id: str, data: bytes, header: dict[str, Any]) -> dict[str, Any]:
+    """The ``model`` state, after checking format, river version (if pickled) and ``header`` fields."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise IncompatibleState(f"device {device_id!r}: state is not detection-engine JSON ({error})") from error
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        found = document.get("format") if isinstance(document, dict) else type(document).__name__
+        raise IncompatibleState(f"device {device_id!r}: state format {found!r}, this engine reads {FORMAT!r}")
+    if document.get("pickle") and document.get("river") != river.__version__:
+        raise IncompatibleState(
+            f"device {device_id!r}: pickled river state from river {document.get('river')}, "
+            f"this engine runs river {river.__version__}"
+        )
+    for key, expected in header.items():
+        if document.get(key) != expected:
+            raise IncompatibleState(
+                f"device {device_id!r}: state has {key}={document.get(key)!r}, this engine has {expected!r}"
+            )
+    model = document.get("model")
+    if not isinstance(model, dict):
+        raise IncompatibleState(f"device {device_id!r}: state has no model")
+    return model

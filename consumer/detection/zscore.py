@@ -1,0 +1,110 @@
+"""Pure-Python streaming z-score detector (no river), the cheap path for the live fleet.
+
+Per metric, exponentially weighted mean and variance with rate ``alpha`` (a plain running
+average for the first ``1/alpha`` readings). The metric's score is ``|x - mean| / std``; with
+``diff > 0`` the z-score of the first difference (same rate) is added with weight ``diff``, which
+reacts to steps and spikes on drifting series; with ``novelty > 0`` a value outside the range seen so
+far, widened by ``novelty`` times that range, adds a bonus of 10 (a new level). The raw score is
+the largest metric score. State: a handful of floats per metric.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from consumer.detection.detector import Inputs
+
+_EPS = 1e-12
+NOVELTY_BONUS = 10.0
+
+
+class ZScoreDetector:
+    inputs: Inputs = "raw"
+    pickled = False
+
+    __slots__ = ("alpha", "diff", "dmean", "dvar", "hi", "lo", "mean", "n", "novelty", "prev", "var")
+
+    def __init__(self, alpha: float, diff: float, novelty: float) -> None:
+        self.alpha = alpha
+        self.diff = diff
+        self.novelty = novelty
+        self.n: list[int] = []
+        self.mean: list[float] = []
+        self.var: list[float] = []
+        self.prev: list[float] = []
+        self.dmean: list[float] = []
+        self.dvar: list[float] = []
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+
+    def _grow(self, size: int) -> None:
+        while len(self.n) < size:
+            self.n.append(0)
+            for column in (self.mean, self.var, self.prev, self.dmean, self.dvar, self.lo, self.hi):
+                column.append(0.0)
+
+    def _metric_score(self, i: int, v: float) -> float:
+        n = self.n[i] if i < len(self.n) else 0
+        if n < 2:
+            return 0.0
+        score = abs(v - self.mean[i]) / math.sqrt(self.var[i] + _EPS)
+        if self.diff > 0.0 and n >= 3:
+            score += self.diff * abs(v - self.prev[i] - self.dmean[i]) / math.sqrt(self.dvar[i] + _EPS)
+        if self.novelty > 0.0:
+            lo, hi = self.lo[i], self.hi[i]
+            margin = self.novelty * (hi - lo)
+            if hi > lo and (v > hi + margin or v < lo - margin):
+                score += NOVELTY_BONUS
+        return score
+
+    def score(self, x: list[float]) -> float:
+        if len(x) == 1:
+            return self._metric_score(0, x[0])
+        return max(self._metric_score(i, v) for i, v in enumerate(x))
+
+    def contributions(self, x: list[float]) -> list[float] | None:
+        return [self._metric_score(i, v) for i, v in enumerate(x)]
+
+    def learn(self, x: list[float]) -> None:
+        if len(self.n) < len(x):
+            self._grow(len(x))
+        alpha = self.alpha
+        for i, v in enumerate(x):
+            n = self.n[i] + 1
+            self.n[i] = n
+            rate = max(alpha, 1.0 / n)
+            delta = v - self.mean[i]
+            self.mean[i] += rate * delta
+            self.var[i] = (1.0 - rate) * (self.var[i] + rate * delta * delta)
+            if self.diff > 0.0 and n >= 2:
+                d = v - self.prev[i]
+                drate = max(alpha, 1.0 / (n - 1))
+                ddelta = d - self.dmean[i]
+                self.dmean[i] += drate * ddelta
+                self.dvar[i] = (1.0 - drate) * (self.dvar[i] + drate * ddelta * ddelta)
+            self.prev[i] = v
+            if n == 1:
+                self.lo[i] = self.hi[i] = v
+            elif v < self.lo[i]:
+                self.lo[i] = v
+            elif v > self.hi[i]:
+                self.hi[i] = v
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "mean": self.mean,
+            "var": self.var,
+            "prev": self.prev,
+            "dmean": self.dmean,
+            "dvar": self.dvar,
+            "lo": self.lo,
+            "hi": self.hi,
+        }
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        self.n = list(state["n"])
+        for name in ("mean", "var", "prev", "dmean", "dvar", "lo", "hi"):
+            setattr(self, name, [float(v) for v in state[name]])
