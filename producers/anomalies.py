@@ -1,0 +1,159 @@
+"""Labelled anomaly episodes injected into one device's clean readings.
+
+Definition of the rate: on every reading of a device that has no episode running (and is past
+the cool-down of :data:`COOLDOWN_READINGS` after its last one), an episode starts with probability
+``rate``. The episode's kind is drawn uniformly from the selected kinds, its length in readings
+from :data:`DURATIONS`, and it affects one metric (two, with probability 0.3, for additive kinds).
+Magnitudes are in units of each metric's scale (see :mod:`producers.signals`), ``M`` = magnitude:
+
+* ``spike``: +/- 1.5 M for 1-3 readings
+* ``level_shift``: +/- M for the whole episode
+* ``drift``: a ramp from 0 to +/- 1.5 M over the episode
+* ``stuck``: the value frozen at the last reading before the episode
+* ``missing_values``: the metric is ``null`` (never every metric of a reading: that is a bad record)
+* ``noise_burst``: extra Gaussian noise with standard deviation M / 2
+
+Episodes of one device never overlap. Every finished episode is returned exactly once, either
+by :meth:`AnomalyInjector.apply` on its last reading or by :meth:`AnomalyInjector.close`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from producers.ground_truth import Episode
+
+AnomalyKind = Literal["spike", "level_shift", "drift", "stuck", "missing_values", "noise_burst"]
+ANOMALY_KINDS: tuple[AnomalyKind, ...] = (
+    "spike",
+    "level_shift",
+    "drift",
+    "stuck",
+    "missing_values",
+    "noise_burst",
+)
+KIND_BY_NAME: dict[str, AnomalyKind] = {kind: kind for kind in ANOMALY_KINDS}
+DURATIONS: dict[AnomalyKind, tuple[int, int]] = {
+    "spike": (1, 3),
+    "level_shift": (20, 60),
+    "drift": (30, 90),
+    "stuck": (20, 60),
+    "missing_values": (5, 20),
+    "noise_burst": (10, 30),
+}
+COOLDOWN_READINGS = 20
+_ANOMALY_STREAM = 2  # seed-sequence branch, distinct from the clean signals'
+
+
+@dataclass(slots=True)
+class _Active:
+    kind: AnomalyKind
+    metrics: tuple[str, ...]
+    length: int
+    sign: float
+    frozen: dict[str, float]
+    start_ts_ms: int
+    position: int = 0
+    last_ts_ms: int = 0
+
+
+class AnomalyInjector:
+    """Injects episodes into one device's readings; deterministic given the seed and device index."""
+
+    def __init__(
+        self,
+        *,
+        device_id: str,
+        device_index: int,
+        scales: dict[str, float],
+        kinds: tuple[AnomalyKind, ...],
+        rate: float,
+        magnitude: float,
+        seed: int,
+        reading_interval_ms: float | None = None,
+    ) -> None:
+        self.device_id = device_id
+        self.scales = scales
+        self.metrics = tuple(scales)
+        # Nulling every metric would make a bad record, so a single-metric device has no missing_values.
+        self.kinds = tuple(k for k in kinds if k != "missing_values" or len(self.metrics) > 1)
+        self.rate = rate
+        self.magnitude = magnitude
+        self.reading_interval_ms = reading_interval_ms
+        self._rng = np.random.default_rng([seed, device_index, _ANOMALY_STREAM])
+        self._active: _Active | None = None
+        self._cooldown = 0
+        self._last: dict[str, float] = {}
+
+    def _start(self, ts_ms: int, values: dict[str, float]) -> _Active:
+        kind = self.kinds[int(self._rng.integers(len(self.kinds)))]
+        low, high = DURATIONS[kind]
+        length = int(self._rng.integers(low, high + 1))
+        count = 1
+        if kind not in ("stuck", "missing_values") and len(self.metrics) > 1 and self._rng.random() < 0.3:
+            count = 2
+        chosen = sorted(int(i) for i in self._rng.choice(len(self.metrics), size=count, replace=False))
+        metrics = tuple(self.metrics[i] for i in chosen)
+        sign = 1.0 if self._rng.random() < 0.5 else -1.0
+        frozen = {name: self._last.get(name, values[name]) for name in metrics}
+        return _Active(kind, metrics, length, sign, frozen, start_ts_ms=ts_ms)
+
+    def _distort(self, active: _Active, name: str, value: float) -> float | None:
+        size = self.magnitude * self.scales[name]
+        kind = active.kind
+        if kind == "spike":
+            return value + active.sign * 1.5 * size
+        if kind == "level_shift":
+            return value + active.sign * size
+        if kind == "drift":
+            return value + active.sign * 1.5 * size * (active.position + 1) / active.length
+        if kind == "stuck":
+            return active.frozen[name]
+        if kind == "missing_values":
+            return None
+        return value + float(self._rng.normal()) * 0.5 * size  # noise_burst
+
+    def _episode(self, active: _Active) -> Episode:
+        return Episode(
+            device_id=self.device_id,
+            kind=active.kind,
+            metrics=active.metrics,
+            start_ts_ms=active.start_ts_ms,
+            end_ts_ms=active.last_ts_ms,
+            readings=active.position,
+            reading_interval_ms=self.reading_interval_ms,
+        )
+
+    def apply(self, values: dict[str, float], ts_ms: int) -> tuple[dict[str, float | None], Episode | None]:
+        """This reading's values with any running episode applied, and the episode if it ended here."""
+        clean = dict(values)
+        out: dict[str, float | None] = dict(values)
+        if self._active is None and self.kinds and self.rate > 0:
+            if self._cooldown > 0:
+                self._cooldown -= 1
+            elif self._rng.random() < self.rate:
+                self._active = self._start(ts_ms, values)
+        finished: Episode | None = None
+        active = self._active
+        if active is not None:
+            for name in active.metrics:
+                distorted = self._distort(active, name, values[name])
+                out[name] = None if distorted is None else round(distorted, 6)
+            active.position += 1
+            active.last_ts_ms = ts_ms
+            if active.position >= active.length:
+                finished = self._episode(active)
+                self._active = None
+                self._cooldown = COOLDOWN_READINGS
+        self._last = clean
+        return out, finished
+
+    def close(self) -> Episode | None:
+        """The running episode, cut short at its last emitted reading, if one was running."""
+        active, self._active = self._active, None
+        if active is None or active.position == 0:
+            return None
+        return self._episode(active)
