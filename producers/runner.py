@@ -149,7 +149,6 @@ class _Pipeline:
         tally.call_latencies.extend(result.call_latencies)
         tally.retried += result.retried
         tally.throttled += result.throttled
-        aggregated = self.aggregator is not None
         for acked in result.acked:
             tally.kinesis_records += 1
             tally.bytes_sent += acked.entry.size
@@ -162,7 +161,7 @@ class _Pipeline:
                             **record.bad,
                             "shard_id": acked.shard_id,
                             "sequence_number": acked.sequence_number,
-                            "sub_sequence_number": position if aggregated else None,
+                            "sub_sequence_number": position,  # 0 for a plain record, as the KCL
                         }
                     )
         for entry, code in result.failed:
