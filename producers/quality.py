@@ -190,12 +190,12 @@ def quality_report(
         seen.add(key)
         unique += 1
         device_index = index.get(device)
-        number = device_index.match(ts_ms) if device_index is not None else None
-        if number is None:
+        matched = device_index.match(ts_ms) if device_index is not None else None
+        if matched is None:
             false_positives += 1
             continue
-        counts[number] += 1
-        first[number] = min(first.get(number, ts_ms), ts_ms)
+        counts[matched] += 1
+        first[matched] = min(first.get(matched, ts_ms), ts_ms)
     members: dict[str, list[int]] = defaultdict(list)
     for number, episode in enumerate(episodes):
         members[episode.kind].append(number)
