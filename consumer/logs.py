@@ -47,4 +47,5 @@ def configure(log_format: str = "auto", level: str = "INFO", stream: Any = None)
 
 
 def get_logger(name: str, **bound: Any) -> Any:
-    return structlog.get_logger(name).bind(**bound)
+    """A lazy logger: safe to create at import time, it follows :func:`configure` when used."""
+    return structlog.get_logger(name, **bound)

@@ -24,9 +24,9 @@ class ExtendedSequenceNumber:
     sub_sequence_number: int = 0
 
     def __post_init__(self) -> None:
-        if self.sequence_number not in _INITIAL and self.sequence_number != SHARD_END:
-            if not self.sequence_number.isdigit():
-                raise ValueError(f"not a sequence number or sentinel: {self.sequence_number!r}")
+        sentinel = self.sequence_number in _INITIAL or self.sequence_number == SHARD_END
+        if not sentinel and not self.sequence_number.isdigit():
+            raise ValueError(f"not a sequence number or sentinel: {self.sequence_number!r}")
 
     @property
     def is_sentinel(self) -> bool:

@@ -3,7 +3,8 @@
 The attribute names are the Java KCL's, so a table can be read by either: ``leaseKey`` (the
 shard id), ``leaseOwner``, ``leaseCounter``, ``checkpoint``, ``checkpointSubSequenceNumber``,
 ``ownerSwitchesSinceCheckpoint``, ``parentShardId``, ``childShardIds``, ``startingHashKey``,
-``endingHashKey``, and ``checkpointOwner`` during a graceful handoff.
+``endingHashKey``, and ``checkpointOwner`` during a graceful handoff. One attribute is ours
+alone, ``millisBehindLatest``, written with renewals so ``status`` can show each shard's lag.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Lease:
     starting_hash_key: str | None = None
     ending_hash_key: str | None = None
     checkpoint_owner: str | None = None
+    millis_behind_latest: int | None = None  # our addition: the holder's last GetRecords lag
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def to_item(self) -> dict[str, Any]:
@@ -68,6 +70,8 @@ class Lease:
             item["endingHashKey"] = {"S": self.ending_hash_key}
         if self.checkpoint_owner:
             item["checkpointOwner"] = {"S": self.checkpoint_owner}
+        if self.millis_behind_latest is not None:
+            item["millisBehindLatest"] = {"N": str(self.millis_behind_latest)}
         return item
 
     @classmethod
@@ -97,4 +101,5 @@ class Lease:
             starting_hash_key=text("startingHashKey"),
             ending_hash_key=text("endingHashKey"),
             checkpoint_owner=text("checkpointOwner"),
+            millis_behind_latest=number("millisBehindLatest") if "millisBehindLatest" in item else None,
         )

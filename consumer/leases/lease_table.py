@@ -104,6 +104,7 @@ class LeaseTable:
     def _update(
         self,
         lease: Lease,
+        *,
         operation: str,
         update: str,
         condition: str,
@@ -135,11 +136,11 @@ class LeaseTable:
         with lease.lock:
             self._update(
                 lease,
-                "take",
-                "SET leaseOwner = :owner, leaseCounter = leaseCounter + :one, "
+                operation="take",
+                update="SET leaseOwner = :owner, leaseCounter = leaseCounter + :one, "
                 "ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :switch",
-                "leaseCounter = :expected",
-                {":owner": {"S": owner}, ":switch": {"N": "1" if switching else "0"}},
+                condition="leaseCounter = :expected",
+                values={":owner": {"S": owner}, ":switch": {"N": "1" if switching else "0"}},
             )
             if switching:
                 lease.owner_switches_since_checkpoint += 1
@@ -147,7 +148,15 @@ class LeaseTable:
 
     def renew_lease(self, lease: Lease) -> None:
         with lease.lock:
-            self._owned_update(lease, "renew", "SET leaseCounter = leaseCounter + :one", {})
+            if lease.millis_behind_latest is None:
+                self._owned_update(lease, "renew", "SET leaseCounter = leaseCounter + :one", {})
+            else:
+                self._owned_update(
+                    lease,
+                    "renew",
+                    "SET leaseCounter = leaseCounter + :one, millisBehindLatest = :lag",
+                    {":lag": {"N": str(lease.millis_behind_latest)}},
+                )
 
     def checkpoint(self, lease: Lease, position: ExtendedSequenceNumber) -> None:
         """Record ``position`` as the lease's checkpoint. The conditional write is the commit point:
@@ -188,15 +197,69 @@ class LeaseTable:
         with lease.lock:
             self._update(
                 lease,
-                "handoff",
-                "SET leaseOwner = :new, checkpointOwner = :old, leaseCounter = leaseCounter + :one, "
+                operation="handoff",
+                update="SET leaseOwner = :new, checkpointOwner = :old, leaseCounter = leaseCounter + :one, "
                 "ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :one",
-                "leaseCounter = :expected AND leaseOwner = :old",
-                {":new": {"S": new_owner}, ":old": {"S": lease.lease_owner or ""}},
+                condition="leaseCounter = :expected AND leaseOwner = :old",
+                values={":new": {"S": new_owner}, ":old": {"S": lease.lease_owner or ""}},
             )
             lease.checkpoint_owner = lease.lease_owner
             lease.lease_owner = new_owner
             lease.owner_switches_since_checkpoint += 1
+
+    def handoff_checkpoint(self, lease: Lease, me: str, position: ExtendedSequenceNumber | None) -> None:
+        """The previous owner's final write during a graceful handoff: record ``position`` (when
+        given) and remove ``checkpointOwner`` so the new owner starts after it. Conditional on
+        ``checkpointOwner`` being ``me`` and on the counter just read; the new owner's renewals
+        can move the counter in between, so a failed condition is re-read and retried while
+        ``checkpointOwner`` is still ``me``. Raises ``LeaseLost`` once the handoff has timed out
+        and the new owner has cleared it."""
+        operation = "handoff_checkpoint" if position is not None else "handoff_release"
+        for _attempt in range(10):
+            fresh = self.get_lease(lease.lease_key)
+            if fresh is None or fresh.checkpoint_owner != me:
+                raise LeaseLost(lease.lease_key, operation)
+            if position is not None and position < fresh.checkpoint:
+                raise CheckpointRegression(f"{lease.lease_key}: checkpoint {position} is before {fresh.checkpoint}")
+            update = "SET leaseCounter = leaseCounter + :one REMOVE checkpointOwner"
+            values: dict[str, Any] = {":me": {"S": me}}
+            names = None
+            if position is not None:
+                update = (
+                    "SET #cp = :cp, checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero, "
+                    "leaseCounter = leaseCounter + :one REMOVE checkpointOwner"
+                )
+                values |= {
+                    ":cp": {"S": position.sequence_number},
+                    ":sub": {"N": str(position.sub_sequence_number)},
+                    ":zero": {"N": "0"},
+                }
+                names = {"#cp": "checkpoint"}
+            try:
+                self._update(
+                    fresh,
+                    operation=operation,
+                    update=update,
+                    condition="leaseCounter = :expected AND checkpointOwner = :me",
+                    values=values,
+                    names=names,
+                )
+            except LeaseLost:
+                continue
+            with lease.lock:
+                if position is not None:
+                    lease.checkpoint = position
+                lease.checkpoint_owner = None
+            return
+        raise LeaseLost(lease.lease_key, operation)
+
+    def clear_checkpoint_owner(self, lease: Lease) -> None:
+        """The new owner gives up waiting for the old owner's final checkpoint."""
+        with lease.lock:
+            self._owned_update(
+                lease, "handoff_timeout", "SET leaseCounter = leaseCounter + :one REMOVE checkpointOwner", {}
+            )
+            lease.checkpoint_owner = None
 
     def delete_lease(self, lease: Lease) -> None:
         """Remove a finished lease (checkpoint ``SHARD_END``); a no-op when it is already gone."""
@@ -224,9 +287,9 @@ class LeaseTable:
             raise LeaseLost(lease.lease_key, operation)
         self._update(
             lease,
-            operation,
-            update,
-            "leaseCounter = :expected AND leaseOwner = :me",
-            {":me": {"S": lease.lease_owner}, **values},
-            names,
+            operation=operation,
+            update=update,
+            condition="leaseCounter = :expected AND leaseOwner = :me",
+            values={":me": {"S": lease.lease_owner}, **values},
+            names=names,
         )

@@ -6,7 +6,7 @@ new lease starts:
   ``LATEST`` only open shards get leases (closed ones hold nothing new), with ``TRIM_HORIZON``
   or ``AT_TIMESTAMP`` every shard does, and parents are read before children;
 - shards born later (children of a split or merge) begin at ``TRIM_HORIZON``, so not a record
-  written to a child is missed.
+  written to a child is missed; a closed shard whose lease was cleaned up is never recreated.
 """
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ def sync_shards(
             else:
                 lease = new_lease(shard, ExtendedSequenceNumber(initial_position), shard_ids)
         else:
+            # A closed shard with no lease is either finished and cleaned up, or a child that
+            # closed again before we saw it; only the latter (a parent still has a lease) is read.
+            if not is_open(shard) and not parents_of(shard) & known_leases:
+                continue
             lease = new_lease(shard, ExtendedSequenceNumber(TRIM_HORIZON), known_leases | shard_ids)
         if table.create_lease_if_missing(lease):
             created.append(shard_id)

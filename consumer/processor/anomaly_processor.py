@@ -53,7 +53,6 @@ class AnomalyProcessor:
         dead_letter_emitter: Emitter,
         cadence: CheckpointCadence,
         score_log: ScoreLog | None = None,
-        on_anomaly: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._stream = stream
         self._engine_factory = engine_factory
@@ -61,7 +60,6 @@ class AnomalyProcessor:
         self._dead = dead_letter_emitter
         self._cadence = cadence
         self._score_log = score_log
-        self._on_anomaly = on_anomaly
         self.stats = ProcessorStats()
         self.shard_id = ""
         self.engine: DetectionEngine | None = None
@@ -123,8 +121,6 @@ class AnomalyProcessor:
                 now=now,
             )
             outgoing_events.append(event)
-            if self._on_anomaly is not None:
-                self._on_anomaly({"device_id": reading.device_id, "ts_ms": reading.ts_ms, "score": verdict.score})
         self._events.put(outgoing_events)
         self._dead.put(outgoing_dead)
         if self._score_log:

@@ -37,14 +37,20 @@ class ShardOutcome(enum.Enum):
 
 
 class LeaseCheckpointer:
-    """The native runtime's checkpointer: a conditional write on the lease row."""
+    """The native runtime's checkpointer: a conditional write on the lease row. While the lease
+    is being handed over to another worker, it writes the final handoff checkpoint instead."""
 
-    def __init__(self, table: LeaseTable, lease: Lease) -> None:
+    def __init__(self, table: LeaseTable, lease: Lease, worker_id: str) -> None:
         self._table = table
         self._lease = lease
+        self._worker_id = worker_id
 
     def checkpoint(self, position: ExtendedSequenceNumber) -> None:
-        self._table.checkpoint(self._lease, position)
+        lease = self._lease
+        if lease.checkpoint_owner == self._worker_id and lease.lease_owner != self._worker_id:
+            self._table.handoff_checkpoint(lease, self._worker_id, position)
+        else:
+            self._table.checkpoint(lease, position)
 
 
 class ShardConsumer:
@@ -53,21 +59,23 @@ class ShardConsumer:
         *,
         lease: Lease,
         table: LeaseTable,
+        worker_id: str,
         reader_factory: Callable[[ExtendedSequenceNumber, threading.Event], ShardReader],
-        processor: RecordProcessor,
+        processor_factory: Callable[[threading.Event], RecordProcessor],
         idle_time_between_reads: float,
         on_exit: Callable[[ShardConsumer], None] | None = None,
     ) -> None:
         self.lease = lease
         self.shard_id = lease.lease_key
         self._table = table
+        self._worker_id = worker_id
         self._reader_factory = reader_factory
-        self.processor = processor
         self._idle = idle_time_between_reads
         self._on_exit = on_exit
         self._wake = threading.Event()  # set on shutdown or loss: interrupts waits
         self._shutdown = threading.Event()
         self._lost = threading.Event()
+        self.processor = processor_factory(self._lost)
         self.outcome = ShardOutcome.RUNNING
         self.child_shards: list[dict[str, Any]] = []
         self.millis_behind_latest: int | None = None
@@ -87,11 +95,6 @@ class ShardConsumer:
         self._lost.set()
         self._wake.set()
 
-    @property
-    def abort_event(self) -> threading.Event:
-        """Set when the lease is lost: emitters give up retrying, nothing more is written."""
-        return self._lost
-
     def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
         return not self._thread.is_alive()
@@ -102,7 +105,7 @@ class ShardConsumer:
 
     # ------------------------------------------------------------------ loop
     def _run(self) -> None:
-        checkpointer = LeaseCheckpointer(self._table, self.lease)
+        checkpointer = LeaseCheckpointer(self._table, self.lease, self._worker_id)
         try:
             self.processor.initialize(InitializationInput(self.shard_id, self.lease.checkpoint))
             reader = self._reader_factory(self.lease.checkpoint, self._wake)
@@ -133,6 +136,7 @@ class ShardConsumer:
                 return ShardOutcome.SHUT_DOWN
             result = reader.read()
             self.millis_behind_latest = result.millis_behind_latest
+            self.lease.millis_behind_latest = result.millis_behind_latest
             if self._lost.is_set():
                 continue
             if result.records:

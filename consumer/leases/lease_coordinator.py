@@ -1,0 +1,212 @@
+"""This worker's side of the lease table: which leases it holds and what happens to them.
+
+- :meth:`renew_all` (every ``failover_time / 3``, on its own thread) renews each held lease. A
+  failed condition means the lease is lost, except in two cases read back from the table: the
+  lease was handed to another worker with us as ``checkpointOwner`` (a graceful handoff: we
+  finish and write a final checkpoint), or it is still ours and only the counter moved (the old
+  owner's final handoff checkpoint), in which case we adopt the counter.
+- :meth:`scan_and_take` reads the table, takes expired and unowned leases up to the balancing
+  target, and steals at most one lease per cycle by graceful handoff.
+- :meth:`startable` says which held leases may start: every parent at ``SHARD_END`` (or gone),
+  and no previous owner still finishing (``checkpointOwner``), unless the handoff timed out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from consumer.leases.lease import Lease, LeaseLost
+from consumer.leases.lease_table import LeaseTable
+from consumer.leases.lease_taker import LeaseObserver, plan_takes
+from consumer.logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RenewalOutcome:
+    lease_key: str
+    kind: str  # "lost" or "handoff"
+
+
+class LeaseCoordinator:
+    def __init__(
+        self,
+        table: LeaseTable,
+        worker_id: str,
+        *,
+        failover_time: float,
+        max_leases_per_worker: int = 0,
+        handoff_timeout: float = 30.0,
+        failed_cooldown: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.table = table
+        self.worker_id = worker_id
+        self.failover_time = failover_time
+        self.max_leases_per_worker = max_leases_per_worker
+        self.handoff_timeout = handoff_timeout
+        self.failed_cooldown = failed_cooldown
+        self._clock = clock
+        self.observer = LeaseObserver(failover_time, clock)
+        self._lock = threading.Lock()
+        self.held: dict[str, Lease] = {}
+        self.view: dict[str, Lease] = {}
+        self._handoff_started: dict[str, float] = {}
+        self._cooldown_until: dict[str, float] = {}
+        self.renewals = 0
+        self.scans = 0
+
+    # ------------------------------------------------------------------ renewal
+    def renew_all(self) -> list[RenewalOutcome]:
+        with self._lock:
+            held = list(self.held.values())
+        outcomes = []
+        for lease in held:
+            outcome = self._renew(lease)
+            if outcome is not None:
+                outcomes.append(outcome)
+                with self._lock:
+                    self.held.pop(lease.lease_key, None)
+        return outcomes
+
+    def _renew(self, lease: Lease) -> RenewalOutcome | None:
+        try:
+            self.table.renew_lease(lease)
+            self.renewals += 1
+            return None
+        except LeaseLost:
+            fresh = self.table.get_lease(lease.lease_key)
+        if fresh is not None and fresh.lease_owner == self.worker_id:
+            with lease.lock:
+                lease.lease_counter = fresh.lease_counter
+                lease.checkpoint_owner = fresh.checkpoint_owner
+            return None
+        if fresh is not None and fresh.checkpoint_owner == self.worker_id:
+            with lease.lock:
+                lease.lease_owner = fresh.lease_owner
+                lease.checkpoint_owner = self.worker_id
+                lease.lease_counter = fresh.lease_counter
+            log.info("lease_handoff_requested", shard_id=lease.lease_key, new_owner=fresh.lease_owner)
+            return RenewalOutcome(lease.lease_key, "handoff")
+        log.warning("lease_lost_on_renewal", shard_id=lease.lease_key, owner=fresh.lease_owner if fresh else None)
+        return RenewalOutcome(lease.lease_key, "lost")
+
+    # ------------------------------------------------------------------ taking
+    def scan_and_take(self) -> list[Lease]:
+        """One taker cycle; returns the leases newly held."""
+        leases = self.table.list_leases()
+        self.scans += 1
+        self.observer.observe(leases)
+        now = self._clock()
+        with self._lock:
+            self.view = {lease.lease_key: lease for lease in leases}
+            held_keys = set(self.held)
+        active = [lease for lease in leases if not lease.checkpoint.is_shard_end]
+        # Leases the table says are ours but we do not hold (a restart with the same worker id).
+        adopt = [lease for lease in active if lease.lease_owner == self.worker_id and lease.lease_key not in held_keys]
+        plan = plan_takes(active, self.worker_id, self.observer, self.max_leases_per_worker)
+        takes = [
+            lease
+            for lease in plan.take
+            if lease.lease_key not in held_keys
+            and lease.lease_owner != self.worker_id
+            and self._cooldown_until.get(lease.lease_key, 0.0) <= now
+        ]
+        taken: list[Lease] = []
+        for lease in adopt + takes:
+            try:
+                self.table.take_lease(lease, self.worker_id)
+            except LeaseLost:
+                continue
+            taken.append(lease)
+        if plan.steal is not None and not taken and not plan.take:
+            victim = plan.steal
+            try:
+                self.table.request_handoff(victim, self.worker_id)
+            except LeaseLost:
+                pass
+            else:
+                self._handoff_started[victim.lease_key] = now
+                taken.append(victim)
+                log.info("lease_stolen", shard_id=victim.lease_key, previous_owner=victim.checkpoint_owner)
+        with self._lock:
+            for lease in taken:
+                self.held[lease.lease_key] = lease
+        if taken:
+            log.info("leases_taken", shard_ids=[lease.lease_key for lease in taken], target=plan.target)
+        return taken
+
+    # ------------------------------------------------------------------ starting
+    def parents_done(self, lease: Lease) -> bool:
+        for parent in lease.parent_shard_ids:
+            seen = self.view.get(parent)
+            if seen is not None and not seen.checkpoint.is_shard_end:
+                return False
+        return True
+
+    def startable(self, running: set[str]) -> list[Lease]:
+        now = self._clock()
+        ready = []
+        with self._lock:
+            held = [lease for key, lease in self.held.items() if key not in running]
+        for lease in held:
+            if lease.checkpoint.is_shard_end or not self.parents_done(lease):
+                continue
+            previous_owner_finishing = lease.checkpoint_owner and lease.checkpoint_owner != self.worker_id
+            if previous_owner_finishing and not self._handoff_finished(lease, now):
+                continue
+            self._handoff_started.pop(lease.lease_key, None)
+            ready.append(lease)
+        return ready
+
+    def _handoff_finished(self, lease: Lease, now: float) -> bool:
+        seen = self.view.get(lease.lease_key)
+        if seen is not None and not seen.checkpoint_owner and seen.lease_owner == self.worker_id:
+            with lease.lock:
+                lease.checkpoint = max(lease.checkpoint, seen.checkpoint)
+                lease.lease_counter = max(lease.lease_counter, seen.lease_counter)
+                lease.checkpoint_owner = None
+            return True
+        if now - self._handoff_started.get(lease.lease_key, now) < self.handoff_timeout:
+            return False
+        log.warning("handoff_timed_out", shard_id=lease.lease_key, previous_owner=lease.checkpoint_owner)
+        try:
+            self.table.clear_checkpoint_owner(lease)
+        except LeaseLost:
+            self.forget(lease.lease_key)
+            return False
+        fresh = self.table.get_lease(lease.lease_key)
+        if fresh is not None:
+            with lease.lock:
+                lease.checkpoint = max(lease.checkpoint, fresh.checkpoint)
+        return True
+
+    # ------------------------------------------------------------------ giving up
+    def forget(self, lease_key: str) -> None:
+        with self._lock:
+            self.held.pop(lease_key, None)
+
+    def release(self, lease: Lease, cooldown: bool = False) -> None:
+        """Evict a held lease so another worker can take it at once."""
+        self.forget(lease.lease_key)
+        if cooldown:
+            self._cooldown_until[lease.lease_key] = self._clock() + self.failed_cooldown
+        try:
+            self.table.evict_lease(lease)
+        except LeaseLost:
+            log.info("release_skipped", shard_id=lease.lease_key, reason="no longer ours")
+
+    def release_handoff(self, lease: Lease) -> None:
+        """After a handed-over shard shut down: clear ``checkpointOwner`` if still ours."""
+        # LeaseLost here: the final checkpoint already cleared it, or the new owner timed out.
+        with contextlib.suppress(LeaseLost):
+            self.table.handoff_checkpoint(lease, self.worker_id, None)
+
+    def held_keys(self) -> set[str]:
+        with self._lock:
+            return set(self.held)

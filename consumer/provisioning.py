@@ -1,0 +1,40 @@
+"""``anomaly-consumer init``: create the streams and the lease table when they are missing.
+
+Idempotent: existing streams and tables are left as they are. Waits until each is active.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from consumer.aws.clients import AwsClients
+from consumer.leases.lease_table import LeaseTable
+from consumer.logs import get_logger
+from consumer.settings import Settings
+
+log = get_logger(__name__)
+
+
+def ensure_stream(clients: AwsClients, name: str, shard_count: int) -> bool:
+    """Create ``name`` with ``shard_count`` shards unless it exists; True when created."""
+    try:
+        clients.kinesis.create_stream(StreamName=name, ShardCount=shard_count)
+        created = True
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+        created = False
+    clients.kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    return created
+
+
+def init_resources(clients: AwsClients, settings: Settings, output_shards: int = 1) -> dict[str, bool]:
+    """Create what is missing; returns which resources this call created."""
+    created = {
+        settings.stream: ensure_stream(clients, settings.stream, settings.shard_count),
+        settings.output_stream: ensure_stream(clients, settings.output_stream, output_shards),
+        settings.dead_letter_stream: ensure_stream(clients, settings.dead_letter_stream, 1),
+        settings.lease_table: LeaseTable(clients.dynamodb, settings.lease_table).create_table_if_missing(),
+    }
+    log.info("init_done", created=[name for name, was_created in created.items() if was_created])
+    return created

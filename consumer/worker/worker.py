@@ -1,0 +1,244 @@
+"""The worker: one long-running process that shares a stream's shards with its peers.
+
+Threads: the main thread runs the coordination cycle (shard sync, lease scan and take, starting
+and reaping shard consumers); a renewer thread renews held leases every ``failover_time / 3``;
+each held shard has its own consumer thread.
+
+Stopping: :meth:`request_stop` (SIGTERM or SIGINT) lets every shard finish the batch in hand and
+checkpoint, then releases the leases so peers take them at once, and :meth:`run` returns 0.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from consumer.aws.backoff import call_with_retries
+from consumer.aws.clients import AwsClients, make_clients
+from consumer.detection import DetectionEngine
+from consumer.emitter.put_records import Emitter
+from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.leases.lease import Lease
+from consumer.leases.lease_coordinator import LeaseCoordinator
+from consumer.leases.lease_table import LeaseTable
+from consumer.leases.shard_sync import sync_shards
+from consumer.logs import get_logger
+from consumer.processor.anomaly_processor import AnomalyProcessor, ProcessorStats
+from consumer.processor.checkpoint_cadence import CheckpointCadence
+from consumer.processor.record_processor import RecordProcessor
+from consumer.processor.score_log import ScoreLog
+from consumer.settings import Settings
+from consumer.shards.shard_consumer import ShardConsumer, ShardOutcome
+from consumer.shards.shard_reader import ShardReader
+
+log = get_logger(__name__)
+
+SHUTDOWN_JOIN_SECONDS = 60.0
+FINISHED_LEASE_RETENTION = 60.0
+
+
+@dataclass
+class WorkerTotals:
+    records: int = 0
+    readings: int = 0
+    anomalies: int = 0
+    dead_letters: int = 0
+    checkpoints: int = 0
+
+    def add(self, stats: ProcessorStats) -> None:
+        self.records += stats.records
+        self.readings += stats.readings
+        self.anomalies += stats.anomalies
+        self.dead_letters += stats.dead_letters
+        self.checkpoints += stats.checkpoints
+
+
+class Worker:
+    def __init__(self, settings: Settings, clients: AwsClients | None = None) -> None:
+        self.settings = settings
+        self.clients = clients or make_clients(settings)
+        self._stop = threading.Event()
+        self.table = LeaseTable(self.clients.dynamodb, settings.lease_table)
+        self.coordinator = LeaseCoordinator(
+            self.table,
+            settings.worker_id,
+            failover_time=settings.failover_time,
+            max_leases_per_worker=settings.max_leases_per_worker,
+            handoff_timeout=settings.handoff_timeout,
+        )
+        self.consumers: dict[str, ShardConsumer] = {}
+        self._consumers_lock = threading.Lock()
+        self.totals = WorkerTotals()
+        self._score_log = ScoreLog(settings.score_log, settings.worker_id) if settings.score_log else None
+        self._finished_since: dict[str, float] = {}
+        self._log = log.bind(worker_id=settings.worker_id)
+
+    # ------------------------------------------------------------------ control
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> int:
+        self._log.info("worker_starting", stream=self.settings.stream, lease_table=self.settings.lease_table)
+        self._sync_shards()
+        renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
+        renewer.start()
+        interval = self.settings.failover_time / 3
+        last_sync = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                self._cycle()
+                if time.monotonic() - last_sync >= self.settings.shard_sync_interval:
+                    self._sync_shards()
+                    last_sync = time.monotonic()
+                self._stop.wait(interval)
+        finally:
+            self._shutdown()
+            renewer.join(timeout=5)
+            if self._score_log:
+                self._score_log.close()
+        self._log.info("worker_stopped", **vars(self.totals))
+        return 0
+
+    # ------------------------------------------------------------------ cycle
+    def _sync_shards(self) -> None:
+        existing = set(self.coordinator.view) or None
+        sync_shards(self.clients.kinesis, self.settings.stream, self.table, self.settings.initial_position, existing)
+
+    def _cycle(self) -> None:
+        self._reap()
+        self.coordinator.scan_and_take()
+        with self._consumers_lock:
+            running = set(self.consumers)
+        for lease in self.coordinator.startable(running):
+            if self._stop.is_set():
+                return
+            self._start_consumer(lease)
+        self._clean_finished_leases()
+
+    def _renew_loop(self) -> None:
+        interval = self.settings.failover_time / 3
+        while not self._stop.wait(interval):
+            for outcome in self.coordinator.renew_all():
+                with self._consumers_lock:
+                    consumer = self.consumers.get(outcome.lease_key)
+                if consumer is None:
+                    continue
+                if outcome.kind == "handoff":
+                    consumer.request_shutdown()
+                else:
+                    consumer.lease_lost()
+
+    # ------------------------------------------------------------------ consumers
+    def _processor_factory(self, abort: threading.Event) -> RecordProcessor:
+        settings = self.settings
+        return AnomalyProcessor(
+            stream=settings.stream,
+            engine_factory=lambda: DetectionEngine.from_spec(
+                settings.detector, threshold=settings.threshold, seed=settings.seed
+            ),
+            events=Emitter(self.clients.kinesis, settings.output_stream, abort),
+            dead_letter_emitter=Emitter(self.clients.kinesis, settings.dead_letter_stream, abort),
+            cadence=CheckpointCadence(settings.checkpoint_interval, settings.checkpoint_records),
+            score_log=self._score_log,
+        )
+
+    def _reader_factory(self, shard_id: str) -> Any:
+        def make(start: ExtendedSequenceNumber, stop: threading.Event) -> ShardReader:
+            return ShardReader(
+                self.clients.kinesis,
+                self.settings.stream,
+                shard_id,
+                start,
+                initial_timestamp_ms=self.settings.initial_timestamp_ms,
+                max_records=self.settings.max_records,
+                stop=stop,
+            )
+
+        return make
+
+    def _start_consumer(self, lease: Lease) -> None:
+        consumer = ShardConsumer(
+            lease=lease,
+            table=self.table,
+            worker_id=self.settings.worker_id,
+            reader_factory=self._reader_factory(lease.lease_key),
+            processor_factory=self._processor_factory,
+            idle_time_between_reads=self.settings.idle_time_between_reads,
+        )
+        with self._consumers_lock:
+            self.consumers[lease.lease_key] = consumer
+        self._log.info("shard_consumer_starting", shard_id=lease.lease_key, checkpoint=str(lease.checkpoint))
+        consumer.start()
+
+    def _reap(self) -> None:
+        with self._consumers_lock:
+            done = [consumer for consumer in self.consumers.values() if not consumer.alive]
+            for consumer in done:
+                del self.consumers[consumer.shard_id]
+        for consumer in done:
+            self._account(consumer)
+            lease = consumer.lease
+            if consumer.outcome is ShardOutcome.SHARD_ENDED:
+                self.coordinator.release(lease)
+                self._finished_since[lease.lease_key] = time.monotonic()
+                self._sync_shards()  # create the children's leases now
+            elif consumer.outcome is ShardOutcome.SHUT_DOWN and lease.checkpoint_owner == self.settings.worker_id:
+                self.coordinator.release_handoff(lease)
+            elif consumer.outcome is ShardOutcome.LEASE_LOST:
+                self.coordinator.forget(lease.lease_key)
+            elif consumer.outcome is ShardOutcome.FAILED:
+                self._log.error("shard_released_after_failure", shard_id=lease.lease_key, error=consumer.error)
+                self.coordinator.release(lease, cooldown=True)
+
+    def _account(self, consumer: ShardConsumer) -> None:
+        processor = consumer.processor
+        if isinstance(processor, AnomalyProcessor):
+            self.totals.add(processor.stats)
+
+    def _clean_finished_leases(self) -> None:
+        """Delete leases at SHARD_END once their children have had time to start."""
+        now = time.monotonic()
+        for key, lease in list(self.coordinator.view.items()):
+            if not lease.checkpoint.is_shard_end:
+                continue
+            first = self._finished_since.setdefault(key, now)
+            if now - first >= FINISHED_LEASE_RETENTION:
+                self.table.delete_lease(lease)
+                self._finished_since.pop(key, None)
+
+    # ------------------------------------------------------------------ shutdown
+    def _shutdown(self) -> None:
+        with self._consumers_lock:
+            consumers = list(self.consumers.values())
+        self._log.info("worker_shutting_down", shards=[consumer.shard_id for consumer in consumers])
+        for consumer in consumers:
+            consumer.request_shutdown()
+        deadline = time.monotonic() + SHUTDOWN_JOIN_SECONDS
+        for consumer in consumers:
+            consumer.join(max(0.0, deadline - time.monotonic()))
+        self._reap()
+        for key in self.coordinator.held_keys():
+            lease = self.coordinator.held.get(key)
+            if lease is not None:
+                self.coordinator.release(lease)
+
+    def live_status(self) -> dict[str, Any]:
+        with self._consumers_lock:
+            lag = {key: consumer.millis_behind_latest for key, consumer in self.consumers.items()}
+        return {"held": sorted(self.coordinator.held_keys()), "millis_behind_latest": lag}
+
+
+def ensure_streams_exist(clients: AwsClients, settings: Settings) -> None:
+    """Fail fast, with one clear message, when a stream the worker needs is missing."""
+    for stream in (settings.stream, settings.output_stream, settings.dead_letter_stream):
+        call_with_retries(
+            lambda stream=stream: clients.kinesis.describe_stream_summary(StreamName=stream),  # type: ignore[misc]
+            what="describe_stream",
+            max_attempts=5,
+        )
