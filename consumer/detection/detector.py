@@ -21,6 +21,8 @@ Inputs = Literal["raw", "z", "unit"]
 class Detector(Protocol):
     #: what the detector wants: denoised values, standardised values, or [0, 1] min-max scaled values
     inputs: Inputs
+    #: whether raw scores are already a bounded surprise in [0, 1] (else calibration squashes them)
+    bounded: bool
     #: whether ``state`` holds pickled river objects (bytes that must come from a trusted source)
     pickled: bool
 

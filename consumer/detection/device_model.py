@@ -2,7 +2,8 @@
 
 :meth:`DeviceModel.step` handles one reading: impute and denoise, score with the detector, calibrate,
 decide, and only then learn (the detector skips readings flagged anomalous when ``protect`` is on).
-During the first ``warmup`` readings the score is 0 and no event is raised; the calibration starts
+A value beyond the range seen so far (see ``novelty`` in :mod:`~consumer.detection.preprocess`) scores
+1 (Numenta's spatial anomaly). During the first ``warmup`` readings the score is 0 and no event is raised; the calibration starts
 learning halfway through the warm-up, once the detector's own statistics have settled.
 """
 
@@ -12,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from consumer.detection.context import ContextDetector
 from consumer.detection.detector import Detector
 from consumer.detection.likelihood import AnomalyLikelihood
 from consumer.detection.preprocess import Preprocessor
@@ -25,7 +27,11 @@ _NO_CONTRIBUTIONS: dict[str, float] = {}
 
 def build_detector(spec: DetectorSpec, seed: int) -> Detector:
     if spec.name == "zscore":
-        return ZScoreDetector(float(spec["alpha"]), float(spec["diff"]), float(spec["novelty"]))
+        return ZScoreDetector(float(spec["alpha"]), float(spec["diff"]))
+    if spec.name == "context":
+        return ContextDetector(
+            int(spec["bins"]), int(spec["order"]), int(spec["cap"]), float(spec["sharp"])
+        )
     if spec.name in PER_METRIC:
         return RiverPerMetric(spec)
     if spec.name in MULTIVARIATE:
@@ -37,10 +43,16 @@ class DeviceModel:
     __slots__ = ("calibration", "detector", "inputs", "pre", "protect", "seen", "threshold", "warmup")
 
     def __init__(self, spec: DetectorSpec, seed: int, threshold: float, warmup: int) -> None:
-        self.pre = Preprocessor(float(spec["ewma"]), int(spec["median"]))
+        self.pre = Preprocessor(float(spec["ewma"]), int(spec["median"]), float(spec["novelty"]))
         self.detector = build_detector(spec, seed)
         self.inputs = self.detector.inputs
-        self.calibration = AnomalyLikelihood(int(spec["short"]), int(spec["long"]), grace=warmup // 2)
+        self.calibration = AnomalyLikelihood(
+            int(spec["short"]),
+            int(spec["long"]),
+            grace=warmup // 2,
+            bounded=self.detector.bounded,
+            dedupe=bool(spec["dedupe"]),
+        )
         self.protect = bool(spec["protect"])
         self.threshold = threshold
         self.warmup = warmup
@@ -61,6 +73,8 @@ class DeviceModel:
         if not math.isfinite(raw):
             raw = 0.0
         score = self.calibration.update(raw)
+        if pre.novel:
+            score = 1.0
         self.seen += 1
         warming = self.seen <= self.warmup
         if warming:

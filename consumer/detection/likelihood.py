@@ -1,15 +1,22 @@
 """Calibration: raw detector scores to an anomaly likelihood score in [0, 1].
 
-Numenta's idea, re-derived for bounded streaming state. Raw scores are averaged over the last
-``short`` readings; the long-run distribution of that average is a Gaussian whose mean and variance
-are exponentially weighted with horizon ``long`` (a plain average while fewer than ``long``
-averages were seen). The calibrated score is the log-scaled upper-tail probability
-``p = P(N(mean, var) >= average)``:  ``score = min(1, -log10(p + 1e-10) / 10)``, so ``p = 1e-5``
-gives 0.5 and anything rarer than ``1e-10`` gives 1. Because the score is a probability under the
-device's own history, one threshold serves devices and detectors of any raw scale.
+Numenta's anomaly likelihood, re-derived for bounded streaming state:
 
-State is O(short): the ring of recent raw scores, their sum, and three numbers. The first
-``grace`` raw scores (the detector's own start-up) are not learned.
+1. Raw scores are put on a common [0, 1] scale: detectors whose raw score is already a bounded
+   surprise (``bounded=True``) pass through; others are standardised against their own running
+   mean and deviation and squashed, ``erf(max(0, z) / sqrt 2)``.
+2. The bounded scores are averaged over the last ``short`` readings.
+3. The long-run distribution of that average is a Gaussian whose mean and variance are
+   exponentially weighted with horizon ``long`` (a plain average until ``long`` values were seen),
+   floored at mean 0.03 and variance 0.0003 so that a quiet stream is not infinitely sure.
+4. ``p = P(N(mean, var) >= average)`` is the upper tail probability. With ``dedupe`` on, a reading
+   whose ``p`` is in the red zone (``<= 1e-5``) right after another red reading is lowered to the
+   yellow zone (``1e-3``): a sustained anomaly raises one alarm, not one per reading.
+5. ``score = min(1, -log10(p + 1e-10) / 10)``: ``p = 1e-5`` gives 0.5, ``1e-3`` gives 0.3.
+
+Because the score is a tail probability under the device's own history, one threshold serves
+devices and detectors of any raw scale. State is O(short). The first ``grace`` raw scores (the
+detector's own start-up) are neither scored nor learned.
 """
 
 from __future__ import annotations
@@ -20,18 +27,38 @@ from typing import Any
 
 _SQRT2 = math.sqrt(2.0)
 _LOG_FLOOR = 1e-10
-# Variance floor relative to the squared mean: a perfectly regular score stream is not infinitely sure.
-_REL_VAR_FLOOR = 1e-6
-_ABS_VAR_FLOOR = 1e-12
+MEAN_FLOOR = 0.03
+VAR_FLOOR = 0.0003
+RED_ZONE = 1e-5
+YELLOW_ZONE = 1e-3
 
 
 class AnomalyLikelihood:
-    __slots__ = ("grace", "horizon", "mean", "n", "pos", "ring", "seen", "short", "total", "var")
+    __slots__ = (
+        "bounded",
+        "dedupe",
+        "grace",
+        "horizon",
+        "mean",
+        "n",
+        "pos",
+        "prev_red",
+        "raw_mean",
+        "raw_n",
+        "raw_var",
+        "ring",
+        "seen",
+        "short",
+        "total",
+        "var",
+    )
 
-    def __init__(self, short: int, long: int, grace: int) -> None:
+    def __init__(self, short: int, long: int, grace: int, *, bounded: bool, dedupe: bool) -> None:
         self.short = short
         self.horizon = long
         self.grace = grace
+        self.bounded = bounded
+        self.dedupe = dedupe
         self.ring: list[float] = []
         self.pos = 0
         self.total = 0.0
@@ -39,12 +66,33 @@ class AnomalyLikelihood:
         self.n = 0
         self.mean = 0.0
         self.var = 0.0
+        self.raw_n = 0
+        self.raw_mean = 0.0
+        self.raw_var = 0.0
+        self.prev_red = False
+
+    def _squash(self, raw: float) -> float:
+        n = self.raw_n
+        mean = self.raw_mean
+        squashed = 0.0
+        if n >= 2 and self.raw_var > 0.0:
+            z = (raw - mean) / math.sqrt(self.raw_var)
+            if z > 0.0:
+                squashed = math.erf(z / _SQRT2)
+        self.raw_n = n + 1
+        rate = 1.0 / min(n + 1, self.horizon)
+        delta = raw - mean
+        self.raw_mean = mean + rate * delta
+        self.raw_var = (1.0 - rate) * (self.raw_var + rate * delta * delta)
+        return squashed
 
     def update(self, raw: float) -> float:
         """Score ``raw`` against the history, then learn it; returns the calibrated score in [0, 1]."""
         self.seen += 1
         if self.seen <= self.grace:
             return 0.0
+        if not self.bounded:
+            raw = self._squash(raw)
         ring = self.ring
         if len(ring) < self.short:
             ring.append(raw)
@@ -57,11 +105,13 @@ class AnomalyLikelihood:
         score = 0.0
         mean = self.mean
         if self.n >= 2:
-            var = max(self.var, _REL_VAR_FLOOR * mean * mean, _ABS_VAR_FLOOR)
-            z = (average - mean) / math.sqrt(var)
-            if z > 0.0:
-                tail = 0.5 * math.erfc(z / _SQRT2)
-                score = min(1.0, -math.log10(tail + _LOG_FLOOR) / 10.0)
+            z = (average - max(mean, MEAN_FLOOR)) / math.sqrt(max(self.var, VAR_FLOOR))
+            tail = 0.5 * math.erfc(z / _SQRT2)
+            red = tail <= RED_ZONE
+            if red and self.prev_red and self.dedupe:
+                tail = YELLOW_ZONE
+            self.prev_red = red
+            score = max(0.0, min(1.0, -math.log10(tail + _LOG_FLOOR) / 10.0))
         self.n += 1
         rate = 1.0 / min(self.n, self.horizon)
         delta = average - mean
@@ -70,21 +120,12 @@ class AnomalyLikelihood:
         return score
 
     def state(self) -> dict[str, Any]:
-        return {
-            "ring": self.ring,
-            "pos": self.pos,
-            "total": self.total,
-            "seen": self.seen,
-            "n": self.n,
-            "mean": self.mean,
-            "var": self.var,
-        }
+        return {name: getattr(self, name) for name in _STATE}
 
     def load(self, state: Mapping[str, Any]) -> None:
-        self.ring = list(state["ring"])
-        self.pos = int(state["pos"])
-        self.total = float(state["total"])
-        self.seen = int(state["seen"])
-        self.n = int(state["n"])
-        self.mean = float(state["mean"])
-        self.var = float(state["var"])
+        for name in _STATE:
+            value = state[name]
+            setattr(self, name, list(value) if isinstance(value, list) else value)
+
+
+_STATE = ("ring", "pos", "total", "seen", "n", "mean", "var", "raw_n", "raw_mean", "raw_var", "prev_red")

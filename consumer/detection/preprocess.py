@@ -6,6 +6,8 @@
   running mean of that metric's observed values (0.0 before any was seen).
 * Denoising (optional): EWMA with factor ``ewma`` (1 = off), then a rolling median over ``median``
   readings (1 = off).
+* Novelty (Numenta's "spatial anomaly"): :attr:`Preprocessor.novel` is set when a denoised value
+  lies outside the range seen so far, widened by ``novelty`` times that range (0 = off).
 * Scale: running mean/variance (Welford) of the denoised values and running min/max, so detectors
   that want standardised or [0, 1] inputs get them, and attribution has per-metric z-scores.
   :meth:`Preprocessor.standardise` and :meth:`Preprocessor.unit_scale` use the statistics *before*
@@ -34,11 +36,15 @@ class Preprocessor:
         "median",
         "median_buf",
         "names",
+        "novel",
+        "novelty",
     )
 
-    def __init__(self, ewma: float, median: int) -> None:
+    def __init__(self, ewma: float, median: int, novelty: float) -> None:
         self.ewma = ewma
         self.median = median
+        self.novelty = novelty
+        self.novel = False
         self.names: list[str] = []
         self.index: dict[str, int] = {}
         self.imp_count: list[int] = []
@@ -75,6 +81,7 @@ class Preprocessor:
                 raw.append(None)
             raw[i] = value
         out: list[float] = []
+        novel = False
         for i, value in enumerate(raw):
             if value is None:
                 value = self.imp_mean[i]
@@ -92,7 +99,17 @@ class Preprocessor:
                 if len(buf) > self.median:
                     del buf[0]
                 value = sorted(buf)[len(buf) // 2]
+            lo, hi = self.lo[i], self.hi[i]
+            if value < lo:
+                if self.novelty > 0.0 and hi > lo and value < lo - self.novelty * (hi - lo):
+                    novel = True
+                self.lo[i] = value
+            if value > hi:
+                if self.novelty > 0.0 and hi > lo and value > hi + self.novelty * (hi - lo):
+                    novel = True
+                self.hi[i] = value
             out.append(value)
+        self.novel = novel
         return out
 
     def standardise(self, values: list[float]) -> list[float]:
@@ -106,7 +123,7 @@ class Preprocessor:
         return out
 
     def unit_scale(self, values: list[float]) -> list[float]:
-        """Running min-max scaling to [0, 1] (values outside the seen range are clipped)."""
+        """Min-max scaling to [0, 1] over the range seen including this reading."""
         out = []
         for i, v in enumerate(values):
             lo, hi = self.lo[i], self.hi[i]
@@ -120,8 +137,6 @@ class Preprocessor:
             delta = v - self.mean[i]
             self.mean[i] += delta / n
             self.m2[i] += delta * (v - self.mean[i])
-            self.lo[i] = min(self.lo[i], v)
-            self.hi[i] = max(self.hi[i], v)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -135,6 +150,7 @@ class Preprocessor:
             "m2": self.m2,
             "lo": [None if math.isinf(v) else v for v in self.lo],
             "hi": [None if math.isinf(v) else v for v in self.hi],
+            "novel": self.novel,
         }
 
     def load(self, state: Mapping[str, Any]) -> None:
@@ -149,3 +165,4 @@ class Preprocessor:
         self.m2 = list(state["m2"])
         self.lo = [math.inf if v is None else v for v in state["lo"]]
         self.hi = [-math.inf if v is None else v for v in state["hi"]]
+        self.novel = bool(state["novel"])

@@ -85,6 +85,7 @@ def _per_metric_factory(spec: DetectorSpec) -> Callable[[], Any]:
 class RiverPerMetric:
     inputs: Inputs = "raw"
     pickled = True
+    bounded = False
 
     def __init__(self, spec: DetectorSpec) -> None:
         self._factory = _per_metric_factory(spec)
@@ -115,6 +116,7 @@ class RiverPerMetric:
 
 class RiverMultivariate:
     pickled = True
+    bounded = False
 
     def __init__(self, spec: DetectorSpec, seed: int) -> None:
         self.inputs: Inputs

@@ -3,9 +3,8 @@
 Per metric, exponentially weighted mean and variance with rate ``alpha`` (a plain running
 average for the first ``1/alpha`` readings). The metric's score is ``|x - mean| / std``; with
 ``diff > 0`` the z-score of the first difference (same rate) is added with weight ``diff``, which
-reacts to steps and spikes on drifting series; with ``novelty > 0`` a value outside the range seen so
-far, widened by ``novelty`` times that range, adds a bonus of 10 (a new level). The raw score is
-the largest metric score. State: a handful of floats per metric.
+reacts to steps and spikes on drifting series. A metric's surprise is ``erf(score / sqrt 2)`` in
+[0, 1] (``bounded``); the raw score is the largest metric surprise. State: a handful of floats per metric.
 """
 
 from __future__ import annotations
@@ -17,32 +16,30 @@ from typing import Any
 from consumer.detection.detector import Inputs
 
 _EPS = 1e-12
-NOVELTY_BONUS = 10.0
+_SQRT2 = math.sqrt(2.0)
 
 
 class ZScoreDetector:
     inputs: Inputs = "raw"
     pickled = False
+    bounded = True
 
-    __slots__ = ("alpha", "diff", "dmean", "dvar", "hi", "lo", "mean", "n", "novelty", "prev", "var")
+    __slots__ = ("alpha", "diff", "dmean", "dvar", "mean", "n", "prev", "var")
 
-    def __init__(self, alpha: float, diff: float, novelty: float) -> None:
+    def __init__(self, alpha: float, diff: float) -> None:
         self.alpha = alpha
         self.diff = diff
-        self.novelty = novelty
         self.n: list[int] = []
         self.mean: list[float] = []
         self.var: list[float] = []
         self.prev: list[float] = []
         self.dmean: list[float] = []
         self.dvar: list[float] = []
-        self.lo: list[float] = []
-        self.hi: list[float] = []
 
     def _grow(self, size: int) -> None:
         while len(self.n) < size:
             self.n.append(0)
-            for column in (self.mean, self.var, self.prev, self.dmean, self.dvar, self.lo, self.hi):
+            for column in (self.mean, self.var, self.prev, self.dmean, self.dvar):
                 column.append(0.0)
 
     def _metric_score(self, i: int, v: float) -> float:
@@ -52,11 +49,7 @@ class ZScoreDetector:
         score = abs(v - self.mean[i]) / math.sqrt(self.var[i] + _EPS)
         if self.diff > 0.0 and n >= 3:
             score += self.diff * abs(v - self.prev[i] - self.dmean[i]) / math.sqrt(self.dvar[i] + _EPS)
-        if self.novelty > 0.0:
-            lo, hi = self.lo[i], self.hi[i]
-            margin = self.novelty * (hi - lo)
-            if hi > lo and (v > hi + margin or v < lo - margin):
-                score += NOVELTY_BONUS
+        score = math.erf(score / _SQRT2)
         return score
 
     def score(self, x: list[float]) -> float:
@@ -85,12 +78,6 @@ class ZScoreDetector:
                 self.dmean[i] += drate * ddelta
                 self.dvar[i] = (1.0 - drate) * (self.dvar[i] + drate * ddelta * ddelta)
             self.prev[i] = v
-            if n == 1:
-                self.lo[i] = self.hi[i] = v
-            elif v < self.lo[i]:
-                self.lo[i] = v
-            elif v > self.hi[i]:
-                self.hi[i] = v
 
     def state(self) -> dict[str, Any]:
         return {
@@ -100,11 +87,9 @@ class ZScoreDetector:
             "prev": self.prev,
             "dmean": self.dmean,
             "dvar": self.dvar,
-            "lo": self.lo,
-            "hi": self.hi,
         }
 
     def load(self, state: Mapping[str, Any]) -> None:
         self.n = list(state["n"])
-        for name in ("mean", "var", "prev", "dmean", "dvar", "lo", "hi"):
+        for name in ("mean", "var", "prev", "dmean", "dvar"):
             setattr(self, name, [float(v) for v in state[name]])

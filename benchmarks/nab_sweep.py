@@ -1,0 +1,40 @@
+"""Sweep detector specs over the NAB corpus with one global setting per run (never per file).
+
+Usage: ``python benchmarks/nab_sweep.py [--data DIR] [--warmup N] SPEC [SPEC ...]``; prints one line
+per spec: the standard, low-FP and low-FN NAB scores, their thresholds and µs/record in the engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from consumer.evaluation.nab_corpus import load_corpus
+from consumer.evaluation.runner import run_corpus
+
+DEFAULT_DATA = Path("/work/shared/data/nab")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("specs", nargs="+")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--warmup", type=int, default=None)
+    parser.add_argument("--folders", action="store_true", help="also print per-folder standard scores")
+    args = parser.parse_args()
+    corpus = load_corpus(args.data)
+    for spec in args.specs:
+        run = run_corpus(corpus, spec, warmup=args.warmup)
+        std, low_fp, low_fn = (run.profiles[p] for p in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"))
+        line = (
+            f"{run.detector:<60} std {std.score:6.2f} lowFP {low_fp.score:6.2f} lowFN {low_fn.score:6.2f} "
+            f"thr {std.threshold:.3f}/{low_fp.threshold:.3f}/{low_fn.threshold:.3f} "
+            f"{1e6 / run.records_per_second:7.2f} us/rec"
+        )
+        if args.folders:
+            line += " | " + " ".join(f"{k[:12]}={v:.1f}" for k, v in std.per_folder.items())
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
