@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+_EPSILON = 1e-9  # float slack, so a token due now is not reported as due in 1e-15 s
+
 
 class TokenBucket:
     """Not thread-safe: one bucket per sending loop."""
@@ -46,14 +48,14 @@ class TokenBucket:
             return 0.0
         self._refill()
         missing = n - self._tokens
-        return 0.0 if missing <= 0 else missing / self.rate
+        return 0.0 if missing <= _EPSILON else missing / self.rate
 
     def try_take(self, n: float = 1.0) -> bool:
         """Take ``n`` tokens if available now; ``False`` (and nothing taken) otherwise."""
         if self.unlimited:
             return True
         self._refill()
-        if self._tokens + 1e-9 >= n:
+        if self._tokens + _EPSILON >= n:
             self._tokens -= n
             return True
         return False
