@@ -15,6 +15,8 @@ KINESIS_LOCAL_VERSION="0.6.2"
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prefix="${1:-${repo_root}/.emulators}"
 package_json="${prefix}/node_modules/kinesis-local/package.json"
+# Written after a successful install: a fresh mtime for make (the package's own files are dated 1985).
+stamp="${prefix}/kinesis-local.version"
 
 installed_version() {
     [[ -f "${package_json}" ]] || return 0
@@ -29,6 +31,7 @@ for tool in node npm; do
 done
 
 if [[ "$(installed_version)" == "${KINESIS_LOCAL_VERSION}" ]]; then
+    [[ "$(cat "${stamp}" 2>/dev/null)" == "${KINESIS_LOCAL_VERSION}" ]] || echo "${KINESIS_LOCAL_VERSION}" >"${stamp}"
     echo "kinesis-local ${KINESIS_LOCAL_VERSION} already installed in ${prefix}"
     exit 0
 fi
@@ -41,4 +44,5 @@ if [[ "$(installed_version)" != "${KINESIS_LOCAL_VERSION}" ]]; then
     echo "install-kinesis-mock: kinesis-local ${KINESIS_LOCAL_VERSION} not found in ${prefix} after npm install" >&2
     exit 1
 fi
+echo "${KINESIS_LOCAL_VERSION}" >"${stamp}"
 echo "kinesis-local ${KINESIS_LOCAL_VERSION} installed in ${prefix}"

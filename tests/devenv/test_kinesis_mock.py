@@ -40,15 +40,11 @@ def shards(client: KinesisClient, stream: str) -> dict[str, ShardTypeDef]:
 
 def iterator(client: KinesisClient, stream: str, shard_id: str) -> str:
     """A TRIM_HORIZON iterator."""
-    response = client.get_shard_iterator(
-        StreamName=stream, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-    )
+    response = client.get_shard_iterator(StreamName=stream, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")
     return response["ShardIterator"]
 
 
-def read_to_shard_end(
-    client: KinesisClient, shard_iterator: str, max_calls: int = 20
-) -> GetRecordsOutputTypeDef:
+def read_to_shard_end(client: KinesisClient, shard_iterator: str, max_calls: int = 20) -> GetRecordsOutputTypeDef:
     """GetRecords until a response has no NextShardIterator; returns that last response."""
     for _ in range(max_calls):
         response = client.get_records(ShardIterator=shard_iterator)
@@ -94,9 +90,7 @@ def test_put_records_get_records_round_trip(
     assert put["FailedRecordCount"] == 0
     received: dict[bytes, str] = {}
     for shard_id in shards(kinesis_mock_client, stream):
-        response = kinesis_mock_client.get_records(
-            ShardIterator=iterator(kinesis_mock_client, stream, shard_id)
-        )
+        response = kinesis_mock_client.get_records(ShardIterator=iterator(kinesis_mock_client, stream, shard_id))
         assert response["MillisBehindLatest"] >= 0
         assert "ChildShards" not in response  # an open shard has no children
         sequence_numbers = [int(record["SequenceNumber"]) for record in response["Records"]]
@@ -135,17 +129,13 @@ def test_split_shard_ends_the_parent_and_names_its_children(
 
     last = read_to_shard_end(kinesis_mock_client, parent_iterator)
     after = shards(kinesis_mock_client, stream)
-    children = {
-        child_id: shard for child_id, shard in after.items() if shard.get("ParentShardId") == parent_id
-    }
+    children = {child_id: shard for child_id, shard in after.items() if shard.get("ParentShardId") == parent_id}
     assert len(children) == 2
     assert {c["ShardId"]: c["HashKeyRange"] for c in last["ChildShards"]} == {
         child_id: shard["HashKeyRange"] for child_id, shard in children.items()
     }
     assert all(c["ParentShards"] == [parent_id] for c in last["ChildShards"])
-    assert (
-        after[parent_id]["SequenceNumberRange"]["EndingSequenceNumber"] == CLOSED_SHARD_ENDING_SEQUENCE_NUMBER
-    )
+    assert after[parent_id]["SequenceNumberRange"]["EndingSequenceNumber"] == CLOSED_SHARD_ENDING_SEQUENCE_NUMBER
     assert all("EndingSequenceNumber" not in c["SequenceNumberRange"] for c in children.values())
     moved = kinesis_mock_client.put_record(StreamName=stream, Data=b"after", PartitionKey="k")
     assert moved["ShardId"] in children
@@ -167,13 +157,8 @@ def test_merge_shards_names_both_parents(
     assert child["HashKeyRange"] == {"StartingHashKey": "0", "EndingHashKey": str(MAX_HASH_KEY)}
     for shard_id, shard_iterator in iterators.items():
         last = read_to_shard_end(kinesis_mock_client, shard_iterator)
-        assert [(c["ShardId"], c["ParentShards"]) for c in last["ChildShards"]] == [
-            (child["ShardId"], [lower, upper])
-        ]
-        assert (
-            after[shard_id]["SequenceNumberRange"]["EndingSequenceNumber"]
-            == CLOSED_SHARD_ENDING_SEQUENCE_NUMBER
-        )
+        assert [(c["ShardId"], c["ParentShards"]) for c in last["ChildShards"]] == [(child["ShardId"], [lower, upper])]
+        assert after[shard_id]["SequenceNumberRange"]["EndingSequenceNumber"] == CLOSED_SHARD_ENDING_SEQUENCE_NUMBER
 
 
 def test_iterators_after_sequence_number_and_at_timestamp(
@@ -183,9 +168,7 @@ def test_iterators_after_sequence_number_and_at_timestamp(
     shard_id = next(iter(shards(kinesis_mock_client, stream)))
     first = kinesis_mock_client.put_record(StreamName=stream, Data=b"first", PartitionKey="k")
     kinesis_mock_client.put_record(StreamName=stream, Data=b"second", PartitionKey="k")
-    records = kinesis_mock_client.get_records(ShardIterator=iterator(kinesis_mock_client, stream, shard_id))[
-        "Records"
-    ]
+    records = kinesis_mock_client.get_records(ShardIterator=iterator(kinesis_mock_client, stream, shard_id))["Records"]
 
     after_first = kinesis_mock_client.get_shard_iterator(
         StreamName=stream,
@@ -214,14 +197,12 @@ def test_iterators_after_sequence_number_and_at_timestamp(
         )
 
 
-def test_list_shards_shard_filter(
-    kinesis_mock_client: KinesisClient, kinesis_mock_stream: StreamFactory
-) -> None:
+def test_list_shards_shard_filter(kinesis_mock_client: KinesisClient, kinesis_mock_stream: StreamFactory) -> None:
     stream = kinesis_mock_stream(1)
     parent_id = next(iter(shards(kinesis_mock_client, stream)))
     split_in_half(kinesis_mock_client, stream, parent_id)
     children = sorted(set(shards(kinesis_mock_client, stream)) - {parent_id})
-    now = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=2)
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=2)  # coarse for ~1 s after a split
 
     def filtered(shard_filter: ShardFilterTypeDef) -> list[str]:
         page = kinesis_mock_client.list_shards(StreamName=stream, ShardFilter=shard_filter)
@@ -231,7 +212,7 @@ def test_list_shards_shard_filter(
     assert filtered({"Type": "AT_TRIM_HORIZON"}) == sorted([parent_id, *children])
     assert filtered({"Type": "FROM_TRIM_HORIZON"}) == sorted([parent_id, *children])
     assert filtered({"Type": "AFTER_SHARD_ID", "ShardId": children[0]}) == children[1:]
-    assert filtered({"Type": "AT_TIMESTAMP", "Timestamp": now}) == children
+    assert filtered({"Type": "AT_TIMESTAMP", "Timestamp": later}) == children
 
 
 def test_boto3_finds_it_through_aws_endpoint_url(
@@ -249,19 +230,13 @@ def test_boto3_finds_it_through_aws_endpoint_url(
     assert stream in global_endpoint.list_streams()["StreamNames"]
 
 
-def test_tls_port_serves_the_same_streams(
-    kinesis_mock: KinesisMockServer, kinesis_mock_stream: StreamFactory
-) -> None:
+def test_tls_port_serves_the_same_streams(kinesis_mock: KinesisMockServer, kinesis_mock_stream: StreamFactory) -> None:
     stream = kinesis_mock_stream(1)
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
-    tls = boto3.client(
-        "kinesis", endpoint_url=kinesis_mock.tls_endpoint_url, region_name=REGION, verify=False
-    )
+    tls = boto3.client("kinesis", endpoint_url=kinesis_mock.tls_endpoint_url, region_name=REGION, verify=False)
 
-    assert (
-        tls.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
-    )
+    assert tls.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
 
 
 def test_stop_leaves_no_port_open(tmp_path: Path) -> None:
