@@ -6,8 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 INSTALLED := $(VENV)/.installed
-EMULATORS := .emulators/node_modules/kinesis-local/main.js
-KCLPY := .kclpy/amazon_kclpy/__init__.py
+EMULATORS := .emulators/kinesis-local.version
+KCLPY := .kclpy/amazon_kclpy.version
 RUN_SECONDS ?= 60
 PYTEST_ARGS ?=
 

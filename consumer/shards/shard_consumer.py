@@ -37,20 +37,41 @@ class ShardOutcome(enum.Enum):
 
 
 class LeaseCheckpointer:
-    """The native runtime's checkpointer: a conditional write on the lease row. While the lease
-    is being handed over to another worker, it writes the final handoff checkpoint instead."""
+    """The native runtime's checkpointer: a conditional write on the lease row.
 
-    def __init__(self, table: LeaseTable, lease: Lease, worker_id: str) -> None:
+    While the lease is being handed to another worker (it names us ``checkpointOwner``) it
+    writes the final handoff checkpoint instead, and asks the shard to shut down, so the new
+    owner starts exactly after it. That is also how a handoff the renewer has not noticed yet is
+    found: the ordinary write fails its condition and the row says we are ``checkpointOwner``."""
+
+    def __init__(
+        self, table: LeaseTable, lease: Lease, worker_id: str, on_handoff: Callable[[], None] | None = None
+    ) -> None:
         self._table = table
         self._lease = lease
         self._worker_id = worker_id
+        self._on_handoff = on_handoff
+
+    def _handing_off(self) -> bool:
+        lease = self._lease
+        return lease.checkpoint_owner == self._worker_id and lease.lease_owner != self._worker_id
 
     def checkpoint(self, position: ExtendedSequenceNumber) -> None:
         lease = self._lease
-        if lease.checkpoint_owner == self._worker_id and lease.lease_owner != self._worker_id:
-            self._table.handoff_checkpoint(lease, self._worker_id, position)
-        else:
-            self._table.checkpoint(lease, position)
+        if not self._handing_off():
+            try:
+                self._table.checkpoint(lease, position)
+                return
+            except LeaseLost:
+                fresh = self._table.get_lease(lease.lease_key)
+                if fresh is None or fresh.checkpoint_owner != self._worker_id:
+                    raise
+                with lease.lock:
+                    lease.lease_owner = fresh.lease_owner
+                    lease.checkpoint_owner = self._worker_id
+        self._table.handoff_checkpoint(lease, self._worker_id, position)
+        if self._on_handoff is not None:
+            self._on_handoff()
 
 
 class ShardConsumer:
@@ -105,7 +126,7 @@ class ShardConsumer:
 
     # ------------------------------------------------------------------ loop
     def _run(self) -> None:
-        checkpointer = LeaseCheckpointer(self._table, self.lease, self._worker_id)
+        checkpointer = LeaseCheckpointer(self._table, self.lease, self._worker_id, self.request_shutdown)
         try:
             self.processor.initialize(InitializationInput(self.shard_id, self.lease.checkpoint))
             reader = self._reader_factory(self.lease.checkpoint, self._wake)
