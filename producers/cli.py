@@ -2,21 +2,22 @@
 
 Exit codes: 0 when every record was sent, 1 when some failed, 2 for invalid settings or a fatal
 error (missing stream, unusable replay directory). SIGINT and SIGTERM stop the run gracefully:
-pending records are still sent and the summary is still written.
+pending records are still sent and the summary is still written (the previous handlers are
+restored when :func:`main` returns, so it can be called in-process).
 """
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 import orjson
-import structlog
 
+from consumer.logs import configure
 from producers.replay import ReplayError
 from producers.runner import run
 from producers.sender import FatalPutError
@@ -24,20 +25,8 @@ from producers.settings import Settings, SettingsError, load_settings
 
 
 def configure_logging(quiet: bool) -> None:
-    """structlog to stderr: readable on a terminal, JSON otherwise; warnings only with ``--quiet``."""
-    renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer() if sys.stderr.isatty() else structlog.processors.JSONRenderer()
-    )
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING if quiet else logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
-    )
+    """The team's structlog set-up (JSON off a TTY, readable on one); warnings only with ``--quiet``."""
+    configure(level="WARNING" if quiet else "INFO")
 
 
 def write_summary_json(settings: Settings, document: dict[str, object]) -> None:
@@ -58,14 +47,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, request_stop)
     try:
         summary = run(settings, stop)
     except (FatalPutError, ReplayError) as error:
         print(f"sensor-producer: {error}", file=sys.stderr)
         return 2
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     write_summary_json(settings, summary.to_json_dict())
     if not settings.quiet:
         print(summary.render())

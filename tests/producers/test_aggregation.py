@@ -44,8 +44,9 @@ def test_the_partition_key_table_holds_each_key_once() -> None:
 
 def test_the_consumer_deaggregates_what_we_encode() -> None:
     records = [(f"device-{i % 3}", f'{{"n": {i}}}'.encode()) for i in range(50)]
-    wrapped = KinesisRecord(sequence_number="42", sub_sequence_number=0, partition_key="device-0",
-                            data=encode_aggregate(records))
+    wrapped = KinesisRecord(
+        sequence_number="42", sub_sequence_number=0, partition_key="device-0", data=encode_aggregate(records)
+    )
     users = deaggregate(wrapped)
     assert [(u.partition_key, u.data) for u in users] == records
     assert [u.sub_sequence_number for u in users] == list(range(50))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -114,7 +115,7 @@ def test_noise_burst_inflates_the_spread_well_beyond_the_noise() -> None:
 def test_episodes_never_overlap_and_respect_the_cooldown() -> None:
     run = inject(ANOMALY_KINDS, 5000, rate=0.2)
     spans = [indices(e) for e in run["episodes"]]
-    for before, after in zip(spans, spans[1:], strict=False):
+    for before, after in itertools.pairwise(spans):
         assert after.start - before.stop >= COOLDOWN_READINGS
 
 

@@ -22,8 +22,13 @@ def event() -> Callable[..., dict[str, Any]]:
     counter = iter(range(10_000))
 
     def make(device: str, ts: int | str, event_id: str | None = None) -> dict[str, Any]:
-        return {"device_id": device, "ts": ts, "score": 0.99, "detected_at": "2026-01-01T00:00:00Z",
-                "event_id": event_id or f"event-{next(counter)}"}
+        return {
+            "device_id": device,
+            "ts": ts,
+            "score": 0.99,
+            "detected_at": "2026-01-01T00:00:00Z",
+            "event_id": event_id or f"event-{next(counter)}",
+        }
 
     return make
 

@@ -20,8 +20,10 @@ def nab_root(make_nab_dir: Callable[..., Path]) -> Path:
             "artificial/five_min": ("2015-06-01 12:00:00", 300, [100.0 + i for i in range(6)]),
         },
         {
-            "realThings/hourly.csv": [["2014-01-01 02:00:00.000000", "2014-01-01 04:00:00.000000"],
-                                      ["2014-01-01 08:00:00.000000", "2014-01-01 20:00:00.000000"]],
+            "realThings/hourly.csv": [
+                ["2014-01-01 02:00:00.000000", "2014-01-01 04:00:00.000000"],
+                ["2014-01-01 08:00:00.000000", "2014-01-01 20:00:00.000000"],
+            ],
             "artificial/five_min.csv": [],
         },
     )
@@ -45,7 +47,9 @@ def test_devices_are_named_after_folder_and_file(nab_root: Path) -> None:
 def test_timestamps_are_preserved_and_pacing_follows_the_series_time(nab_root: Path) -> None:
     rows, _ = drain(ReplaySource(nab_root, speedup=3600.0))
     hourly = [(due, doc) for due, doc in rows if doc["device_id"] == "realThings/hourly"]
-    assert [doc["ts"] for _, doc in hourly] == [parse_timestamp_ms("2014-01-01 00:00:00") + i * HOUR_MS for i in range(10)]
+    assert [doc["ts"] for _, doc in hourly] == [
+        parse_timestamp_ms("2014-01-01 00:00:00") + i * HOUR_MS for i in range(10)
+    ]
     assert [due for due, _ in hourly] == pytest.approx([float(i) for i in range(10)])  # 1 h of series per second
     five = [due for due, doc in rows if doc["device_id"] == "artificial/five_min"]
     assert five == pytest.approx([i * 300 / 3600 for i in range(6)])
@@ -112,4 +116,6 @@ def test_the_shared_nab_corpus_replays_if_present() -> None:
     assert source.device_ids == ("realKnownCause/nyc_taxi",)
     rows, episodes = drain(source)
     assert len(rows) == source.total_rows > 10000
-    assert len(episodes) == len(orjson.loads((root.parent / "windows.json").read_bytes())["realKnownCause/nyc_taxi.csv"])
+    assert len(episodes) == len(
+        orjson.loads((root.parent / "windows.json").read_bytes())["realKnownCause/nyc_taxi.csv"]
+    )

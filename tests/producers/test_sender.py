@@ -26,14 +26,15 @@ def client_error(code: str, status: int = 400) -> ClientError:
 class FakePutRecords:
     """A PutRecords stand-in: ``fail(data, attempt)`` returns an ErrorCode for an entry, or None."""
 
-    def __init__(self, fail: Callable[[bytes, int], str | None] | None = None,
-                 raise_on: dict[int, Exception] | None = None) -> None:
+    def __init__(
+        self, fail: Callable[[bytes, int], str | None] | None = None, raise_on: dict[int, Exception] | None = None
+    ) -> None:
         self.fail = fail or (lambda data, attempt: None)
         self.raise_on = raise_on or {}
         self.calls: list[list[bytes]] = []
         self.sequence = 0
 
-    def __call__(self, *, StreamName: str, Records: list[Mapping[str, Any]]) -> Mapping[str, Any]:  # noqa: N803
+    def __call__(self, *, StreamName: str, Records: list[Mapping[str, Any]]) -> Mapping[str, Any]:
         attempt = len(self.calls)
         self.calls.append([record["Data"] for record in Records])
         if attempt in self.raise_on:
@@ -97,8 +98,11 @@ def test_entries_fail_after_max_attempts_with_the_last_code() -> None:
 
 def test_whole_call_throttling_and_connection_errors_are_retried() -> None:
     fake = FakePutRecords(
-        raise_on={0: client_error(THROTTLED), 1: EndpointConnectionError(endpoint_url="http://x"),
-                  2: client_error("InternalError", status=500)}
+        raise_on={
+            0: client_error(THROTTLED),
+            1: EndpointConnectionError(endpoint_url="http://x"),
+            2: client_error("InternalError", status=500),
+        }
     )
     result = make_sender(fake, []).send(entries(4))
     assert len(fake.calls) == 4
