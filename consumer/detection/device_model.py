@@ -2,9 +2,10 @@
 
 :meth:`DeviceModel.step` handles one reading: impute and denoise, score with the detector, calibrate,
 decide, and only then learn (the detector skips readings flagged anomalous when ``protect`` is on).
-A value beyond the range seen so far (see ``novelty`` in :mod:`~consumer.detection.preprocess`) scores
-1 (Numenta's spatial anomaly). During the first ``warmup`` readings the score is 0 and no event is raised; the calibration starts
-learning halfway through the warm-up, once the detector's own statistics have settled.
+A value beyond the range seen so far (see ``novelty`` in :mod:`~consumer.detection.preprocess`)
+scores 1 (Numenta's spatial anomaly). During the first ``warmup`` readings the score is 0 and no
+event is raised; the calibration starts learning halfway through the warm-up, once the
+detector's own statistics have settled.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def build_detector(spec: DetectorSpec, seed: int) -> Detector:
         return ZScoreDetector(float(spec["alpha"]), float(spec["diff"]))
     if spec.name == "context":
         return ContextDetector(
-            int(spec["bins"]), int(spec["order"]), int(spec["cap"]), float(spec["sharp"])
+            int(spec["bins"]), int(spec["order"]), int(spec["cap"]), float(spec["sharp"]), int(spec["grids"])
         )
     if spec.name in PER_METRIC:
         return RiverPerMetric(spec)

@@ -29,7 +29,7 @@ from consumer.detection.verdict import Verdict
 from consumer.processor.reading import Reading
 
 DEFAULT_THRESHOLD = 0.5
-DEFAULT_WARMUP = 150
+DEFAULT_WARMUP = 750
 
 
 class DetectionEngine:

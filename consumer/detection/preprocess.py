@@ -82,10 +82,11 @@ class Preprocessor:
             raw[i] = value
         out: list[float] = []
         novel = False
-        for i, value in enumerate(raw):
-            if value is None:
+        for i, given in enumerate(raw):
+            if given is None:
                 value = self.imp_mean[i]
             else:
+                value = given
                 n = self.imp_count[i] + 1
                 self.imp_count[i] = n
                 self.imp_mean[i] += (value - self.imp_mean[i]) / n

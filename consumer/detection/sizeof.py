@@ -17,7 +17,7 @@ def deep_sizeof(root: object) -> int:
     total = 0
     while stack:
         obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, type) or callable(obj) and not hasattr(obj, "__dict__"):
+        if id(obj) in seen or isinstance(obj, type) or (callable(obj) and not hasattr(obj, "__dict__")):
             continue
         seen.add(id(obj))
         total += sys.getsizeof(obj)

@@ -18,7 +18,7 @@ ParamValue = int | float | bool | str
 PIPELINE_PARAMS: dict[str, ParamValue] = {
     "ewma": 1.0,  # EWMA denoising factor in (0, 1]; 1 = off
     "median": 1,  # rolling-median denoising window; 1 = off
-    "novelty": 0.05,  # a value beyond the seen range widened by this share of it scores 1; 0 = off
+    "novelty": 0.03,  # a value beyond the seen range widened by this share of it scores 1; 0 = off
     "short": 10,  # calibration: raw scores averaged over this many recent readings
     "long": 2000,  # calibration: horizon of the long-run distribution of those averages
     "protect": True,  # do not learn from readings flagged anomalous
@@ -29,7 +29,7 @@ DETECTORS: dict[str, dict[str, ParamValue]] = {
     # Pure-Python streaming statistics (no river): exponentially weighted z-scores.
     "zscore": {"alpha": 0.01, "diff": 0.0},
     # Pure-Python sequence model over quantised values: surprise of a value given the previous ones.
-    "context": {"bins": 32, "order": 1, "cap": 64, "sharp": 4.0},
+    "context": {"bins": 32, "order": 1, "cap": 128, "sharp": 4.0, "grids": 1},
     # river.anomaly.StandardAbsoluteDeviation
     "sad": {},
     # river.anomaly.GaussianScorer (window_size 0 = unbounded)
@@ -44,7 +44,7 @@ DETECTORS: dict[str, dict[str, ParamValue]] = {
     "loda": {"n_bins": 10, "n_random_cuts": 100},
 }
 
-DEFAULT_DETECTOR = "zscore"
+DEFAULT_DETECTOR = "context"
 
 
 @dataclass(frozen=True, slots=True)

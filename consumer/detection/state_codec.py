@@ -1,6 +1,6 @@
 """Device state as bytes: deterministic, versioned, and refused when it does not fit.
 
-The bytes are orjson (sorted keys) of ``{"format": FORMAT, "river": river.__version__, "spec":
+The bytes are orjson (sorted keys) of ``{"format": FORMAT, "river": RIVER_VERSION, "spec":
 canonical spec, "seed": seed, "threshold": ..., "warmup": ..., "model": DeviceModel.state()}``.
 The pure-Python detectors store only numbers; river detectors store base64 ``pickle`` inside
 ``model`` (flagged by ``"pickle": true``), and such state is only loaded by the same river version.
@@ -9,21 +9,22 @@ Anything else raises :class:`~consumer.detection.errors.IncompatibleState`.
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 import orjson
-import river
 
 from consumer.detection.errors import IncompatibleState
 
 FORMAT = "consumer.detection/1"
+RIVER_VERSION = version("river")
 
 
 def encode_state(header: dict[str, Any], model_state: dict[str, Any], pickled: bool) -> bytes:
     document = {
         **header,
         "format": FORMAT,
-        "river": river.__version__,
+        "river": RIVER_VERSION,
         "pickle": pickled,
         "model": model_state,
     }
@@ -39,10 +40,10 @@ def decode_state(device_id: str, data: bytes, header: dict[str, Any]) -> dict[st
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         found = document.get("format") if isinstance(document, dict) else type(document).__name__
         raise IncompatibleState(f"device {device_id!r}: state format {found!r}, this engine reads {FORMAT!r}")
-    if document.get("pickle") and document.get("river") != river.__version__:
+    if document.get("pickle") and document.get("river") != RIVER_VERSION:
         raise IncompatibleState(
             f"device {device_id!r}: pickled river state from river {document.get('river')}, "
-            f"this engine runs river {river.__version__}"
+            f"this engine runs river {RIVER_VERSION}"
         )
     for key, expected in header.items():
         if document.get(key) != expected:

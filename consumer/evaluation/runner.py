@@ -92,7 +92,8 @@ def write_results(out_dir: Path, slug: str, corpus: Sequence[Series], run: RunRe
 
 def format_report(run: RunResult) -> str:
     """The three profiles, per-folder standard scores, thresholds and throughput as text."""
-    lines = [f"detector: {run.detector}", f"{'profile':<20} {'score':>7} {'threshold':>10} {'TP':>4} {'FP':>5} {'FN':>4}"]
+    header = f"{'profile':<20} {'score':>7} {'threshold':>10} {'TP':>4} {'FP':>5} {'FN':>4}"
+    lines = [f"detector: {run.detector}", header]
     for result in run.profiles.values():
         lines.append(
             f"{result.profile:<20} {result.score:7.2f} {result.threshold:10.4f} "
