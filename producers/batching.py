@@ -72,9 +72,7 @@ class Batcher:
         if not entry.partition_key or len(entry.partition_key) > MAX_PARTITION_KEY_CHARS:
             raise RecordTooLarge(f"partition key must be 1..{MAX_PARTITION_KEY_CHARS} characters")
         ready: list[Entry] | None = None
-        if self.entries and (
-            len(self.entries) >= self.max_records or self.size + entry.size > self.max_bytes
-        ):
+        if self.entries and (len(self.entries) >= self.max_records or self.size + entry.size > self.max_bytes):
             ready = self.take()
         self.entries.append(entry)
         self.size += entry.size

@@ -110,9 +110,7 @@ def read_json_lines(path: Path) -> Iterator[dict[str, Any]]:
             if line.strip():
                 document = orjson.loads(line)
                 if not isinstance(document, dict):
-                    raise ValueError(
-                        f"{path}: expected a JSON object per line, got {type(document).__name__}"
-                    )
+                    raise ValueError(f"{path}: expected a JSON object per line, got {type(document).__name__}")
                 yield document
 
 

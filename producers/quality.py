@@ -203,9 +203,7 @@ def quality_report(
     headline_members = [n for n, e in enumerate(episodes) if e.kind not in excluded]
     headline = _group(HEADLINE, headline_members, episodes, first, counts)
     return QualityReport(
-        kinds={
-            kind: _group(kind, numbers, episodes, first, counts) for kind, numbers in sorted(members.items())
-        },
+        kinds={kind: _group(kind, numbers, episodes, first, counts) for kind, numbers in sorted(members.items())},
         overall=_group(OVERALL, list(range(len(episodes))), episodes, first, counts),
         headline=headline,
         excluded_kinds=excluded,

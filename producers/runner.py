@@ -24,11 +24,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from producers.aggregation import Aggregator, ShardMap
 from producers.badinput import BadInjector
-from producers.batching import Batcher, Entry, RecordTooLarge, UserRecord
+from producers.batching import UserRecord
 from producers.ground_truth import Episode, JsonLinesWriter
+from producers.pipeline import Pipeline
 from producers.progress import ProgressLine
 from producers.replay import ReplayError, ReplaySource
-from producers.sender import FatalPutError, PutRecordsSender, SendResult
+from producers.sender import FatalPutError, PutRecordsSender
 from producers.settings import Settings
 from producers.summary import ProducerSummary, Tally
 from producers.synthetic import SyntheticSource
@@ -54,9 +55,7 @@ class Source(Protocol):
 def make_client(settings: Settings) -> Any:
     """A Kinesis client; boto3's own retries are off because :class:`PutRecordsSender` retries."""
     config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=4)
-    return boto3.client(
-        "kinesis", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config
-    )
+    return boto3.client("kinesis", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config)
 
 
 def make_source(settings: Settings) -> Source:
@@ -86,87 +85,6 @@ def shard_map(client: Any, stream: str) -> ShardMap:
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-class _Pipeline:
-    """Aggregator, batcher and sender, with the tallies and label files they update."""
-
-    def __init__(
-        self,
-        sender: PutRecordsSender,
-        aggregator: Aggregator | None,
-        tally: Tally,
-        bad_writer: JsonLinesWriter,
-        clock: Callable[[], float],
-    ) -> None:
-        self.sender = sender
-        self.aggregator = aggregator
-        self.batcher = Batcher()
-        self.tally = tally
-        self.bad_writer = bad_writer
-        self.clock = clock
-        self.oldest: float | None = None  # generation time of the oldest record not yet sent
-
-    def add(self, record: UserRecord) -> None:
-        if self.oldest is None:
-            self.oldest = record.created
-        if self.aggregator is None:
-            self._to_batch(Entry.single(record))
-        elif (entry := self.aggregator.add(record)) is not None:
-            self._to_batch(entry)
-
-    def _to_batch(self, entry: Entry) -> None:
-        try:
-            ready = self.batcher.add(entry)
-        except RecordTooLarge as error:
-            self.tally.failed += len(entry.user_records)
-            log.warning("record_too_large", partition_key=entry.partition_key, error=str(error))
-            return
-        if ready:
-            self._send(ready)
-        if self.batcher.full:
-            self._send(self.batcher.take())
-
-    def flush(self) -> None:
-        """Send everything pending, aggregates included."""
-        if self.aggregator is not None:
-            for entry in self.aggregator.flush():
-                self._to_batch(entry)
-        if len(self.batcher):
-            self._send(self.batcher.take())
-        self.oldest = None
-
-    def _send(self, batch: list[Entry]) -> None:
-        result = self.sender.send(batch)
-        self._account(result)
-        pending = len(self.batcher) + (len(self.aggregator) if self.aggregator is not None else 0)
-        self.oldest = self.clock() if pending else None
-
-    def _account(self, result: SendResult) -> None:
-        tally = self.tally
-        now = self.clock()
-        tally.put_calls += len(result.call_latencies)
-        tally.call_latencies.extend(result.call_latencies)
-        tally.retried += result.retried
-        tally.throttled += result.throttled
-        for acked in result.acked:
-            tally.kinesis_records += 1
-            tally.bytes_sent += acked.entry.size
-            for position, record in enumerate(acked.entry.user_records):
-                tally.sent += 1
-                tally.record_latencies.append(now - record.created)
-                if record.bad is not None:
-                    self.bad_writer.write(
-                        {
-                            **record.bad,
-                            "shard_id": acked.shard_id,
-                            "sequence_number": acked.sequence_number,
-                            "sub_sequence_number": position,  # 0 for a plain record, as the KCL
-                        }
-                    )
-        for entry, code in result.failed:
-            tally.failed += len(entry.user_records)
-            log.warning("records_failed", records=len(entry.user_records), error_code=code)
 
 
 def _check_stream(client: Any, stream: str) -> None:
@@ -212,7 +130,7 @@ def run(
     started = clock()
     stopped_by = "error"
     with JsonLinesWriter(settings.ground_truth) as truth, JsonLinesWriter(settings.bad_records) as bad_writer:
-        pipeline = _Pipeline(sender, aggregator, tally, bad_writer, clock)
+        pipeline = Pipeline(sender, aggregator=aggregator, tally=tally, bad_writer=bad_writer, clock=clock)
 
         def record_episodes(episodes: list[Episode]) -> None:
             for episode in episodes:
@@ -234,8 +152,9 @@ def run(
                 started=started,
                 linger=linger,
             )
-            pipeline.flush()
+            pipeline.close()
         finally:
+            pipeline.close(send_pending=False)  # a no-op after a clean close; stops the sender thread on errors
             record_episodes(source.close())
             progress.update(tally, force=True)
             progress.finish()
@@ -249,9 +168,7 @@ def run(
         target_rate=settings.rate,
         stopped_by=stopped_by,
     )
-    log.info(
-        "producer_finished", sent=summary.sent, failed=summary.failed, achieved_rate=summary.achieved_rate
-    )
+    log.info("producer_finished", sent=summary.sent, failed=summary.failed, achieved_rate=summary.achieved_rate)
     return summary
 
 
@@ -262,7 +179,7 @@ def _loop(
     source: Source,
     bad: BadInjector | None,
     bucket: TokenBucket,
-    pipeline: _Pipeline,
+    pipeline: Pipeline,
     record_episodes: Callable[[list[Episode]], None],
     progress: ProgressLine,
     clock: Callable[[], float],

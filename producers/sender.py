@@ -147,15 +147,11 @@ class PutRecordsSender:
             else:
                 answers = outcome.get("Records", [])
                 if len(answers) != len(pending):
-                    raise FatalPutError(
-                        f"PutRecords answered {len(answers)} results for {len(pending)} records"
-                    )
+                    raise FatalPutError(f"PutRecords answered {len(answers)} results for {len(pending)} records")
                 for entry, answer in zip(pending, answers, strict=True):
                     code = answer.get("ErrorCode")
                     if not code:
-                        result.acked.append(
-                            Acked(entry, str(answer["ShardId"]), str(answer["SequenceNumber"]))
-                        )
+                        result.acked.append(Acked(entry, str(answer["ShardId"]), str(answer["SequenceNumber"])))
                     elif code in RETRYABLE_CODES:
                         if code in THROTTLING_CODES:
                             result.throttled += 1
@@ -171,9 +167,7 @@ class PutRecordsSender:
                 break
             result.retried += len(retry)
             delay = self.backoff(attempt)
-            log.debug(
-                "put_records_retry", stream=self.stream, records=len(retry), attempt=attempt, delay=delay
-            )
+            log.debug("put_records_retry", stream=self.stream, records=len(retry), attempt=attempt, delay=delay)
             self._sleep(delay)
             pending = retry
         return result

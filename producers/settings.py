@@ -124,9 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--region", help="AWS region; default: boto3's own configuration")
     add("--devices", help="number of simulated devices (default 10)")
     add("--metrics", help="comma-separated metric names (default temperature,vibration,pressure,current)")
-    add(
-        "--rate", help="target records per second across the fleet, token bucket; 0 = unlimited (default 100)"
-    )
+    add("--rate", help="target records per second across the fleet, token bucket; 0 = unlimited (default 100)")
     add("--duration", help="stop after this many seconds")
     add("--count", help="stop after this many records (readings plus bad records)")
     add("--seed", help="seed for signals, anomalies and bad records (default 0); output is deterministic")

@@ -75,9 +75,7 @@ class DeviceSignal:
         self._phase = float(self._rng.uniform(0.0, 2.0 * math.pi))
         self._offsets = self._rng.normal(0.0, 0.03, size=len(metrics))
         # A slow trend: at most half a daily amplitude over ten "days".
-        self._trends = [
-            float(self._rng.uniform(-0.5, 0.5)) * p.amplitude / (10.0 * day_period) for p in self._profiles
-        ]
+        self._trends = [float(self._rng.uniform(-0.5, 0.5)) * p.amplitude / (10.0 * day_period) for p in self._profiles]
         self._load = float(self._rng.normal())
         self._innovation = math.sqrt(1.0 - LOAD_PERSISTENCE * LOAD_PERSISTENCE)
 

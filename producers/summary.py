@@ -115,8 +115,7 @@ class ProducerSummary:
 
         def pct(values: dict[str, float | None]) -> str:
             return "  ".join(
-                f"{key} {'-' if values[key] is None else f'{values[key]:.1f}'}"
-                for key in ("p50", "p95", "p99")
+                f"{key} {'-' if values[key] is None else f'{values[key]:.1f}'}" for key in ("p50", "p95", "p99")
             )
 
         target = "unlimited" if self.target_rate == 0 else f"{self.target_rate:g}/s"

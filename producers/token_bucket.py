@@ -18,9 +18,7 @@ _EPSILON = 1e-9  # float slack, so a token due now is not reported as due in 1e-
 class TokenBucket:
     """Not thread-safe: one bucket per sending loop."""
 
-    def __init__(
-        self, rate: float, capacity: float | None = None, clock: Callable[[], float] = time.monotonic
-    ):
+    def __init__(self, rate: float, capacity: float | None = None, clock: Callable[[], float] = time.monotonic):
         if rate < 0:
             raise ValueError("rate must be >= 0")
         self.rate = rate
