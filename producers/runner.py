@@ -129,6 +129,7 @@ def run(
     )
     started = clock()
     stopped_by = "error"
+    generating_s = 0.0
     with JsonLinesWriter(settings.ground_truth) as truth, JsonLinesWriter(settings.bad_records) as bad_writer:
         pipeline = Pipeline(sender, aggregator=aggregator, tally=tally, bad_writer=bad_writer, clock=clock)
 
@@ -152,6 +153,7 @@ def run(
                 started=started,
                 linger=linger,
             )
+            generating_s = clock() - started
             pipeline.close()
         finally:
             pipeline.close(send_pending=False)  # a no-op after a clean close; stops the sender thread on errors
@@ -165,6 +167,7 @@ def run(
         mode=mode,
         aggregate=settings.aggregate,
         elapsed_s=elapsed,
+        generating_s=generating_s or elapsed,
         target_rate=settings.rate,
         stopped_by=stopped_by,
     )

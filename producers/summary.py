@@ -51,7 +51,9 @@ class Tally:
 
 @dataclass(frozen=True, slots=True)
 class ProducerSummary:
-    """What a run did. ``achieved_rate`` is acknowledged user records per second of run time."""
+    """What a run did. ``achieved_rate`` is acknowledged user records per second of the whole run
+    (``elapsed_s``, including sending what was pending at the end); ``generated_rate`` is records
+    generated per second while generating (``generating_s``): the token bucket's figure."""
 
     stream: str
     mode: str
@@ -67,7 +69,9 @@ class ProducerSummary:
     episodes: int
     bad_records: int
     elapsed_s: float
+    generating_s: float
     target_rate: float
+    generated_rate: float
     achieved_rate: float
     put_latency_ms: dict[str, float | None]
     record_latency_ms: dict[str, float | None]
@@ -82,6 +86,7 @@ class ProducerSummary:
         mode: str,
         aggregate: bool,
         elapsed_s: float,
+        generating_s: float,
         target_rate: float,
         stopped_by: str,
     ) -> ProducerSummary:
@@ -100,7 +105,9 @@ class ProducerSummary:
             episodes=tally.episodes,
             bad_records=tally.bad_records,
             elapsed_s=round(elapsed_s, 3),
+            generating_s=round(generating_s, 3),
             target_rate=target_rate,
+            generated_rate=round(tally.generated / generating_s, 1) if generating_s > 0 else 0.0,
             achieved_rate=round(tally.sent / elapsed_s, 1) if elapsed_s > 0 else 0.0,
             put_latency_ms=percentiles_ms(tally.call_latencies),
             record_latency_ms=percentiles_ms(tally.record_latencies),
@@ -127,6 +134,7 @@ class ProducerSummary:
                 f"  throttled {self.throttled}"
                 f"  (generated {self.generated}, bad {self.bad_records}, episodes {self.episodes})",
                 f"  {self.elapsed_s:.2f} s  achieved {self.achieved_rate:.1f} records/s  target {target}"
+                f"  (generated at {self.generated_rate:.1f}/s)"
                 f"  ({self.put_calls} PutRecords calls, {self.kinesis_records} Kinesis records,"
                 f" {self.bytes_sent} bytes)",
                 f"  put latency ms     {pct(self.put_latency_ms)}",

@@ -22,9 +22,17 @@ def test_summary_from_a_tally_renders_and_serialises() -> None:
     tally.call_latencies.extend([0.01, 0.02, 0.03, 0.04])
     tally.record_latencies.extend([0.1] * 10)
     summary = ProducerSummary.from_tally(
-        tally, stream="s", mode="synthetic", aggregate=False, elapsed_s=2.0, target_rate=5.0, stopped_by="count"
+        tally,
+        stream="s",
+        mode="synthetic",
+        aggregate=False,
+        elapsed_s=2.0,
+        generating_s=1.5,
+        target_rate=5.0,
+        stopped_by="count",
     )
     assert summary.achieved_rate == 5.0
+    assert summary.generated_rate == 8.0
     assert summary.put_latency_ms["p50"] == pytest.approx(25.0)
     document = summary.to_json_dict()
     assert document["sent"] == 10 and document["failed"] == 2 and document["retried"] == 3
