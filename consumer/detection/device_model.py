@@ -28,7 +28,7 @@ _NO_CONTRIBUTIONS: dict[str, float] = {}
 
 def build_detector(spec: DetectorSpec, seed: int) -> Detector:
     if spec.name == "zscore":
-        return ZScoreDetector(float(spec["alpha"]), float(spec["diff"]))
+        return ZScoreDetector(float(spec["alpha"]), float(spec["diff"]), float(spec["power"]))
     if spec.name == "context":
         return ContextDetector(
             int(spec["bins"]), int(spec["order"]), int(spec["cap"]), float(spec["sharp"]), int(spec["grids"])
@@ -89,7 +89,13 @@ class DeviceModel:
         return Verdict(score, raw, anomalous, warming, contributions)
 
     def _attribute(self, x: list[float], values: list[float]) -> dict[str, float]:
-        parts = self.detector.contributions(x)
+        """Shares of the metrics beyond their range if any, else of the detector's per-metric scores
+        (or of squared z-scores for detectors without their own)."""
+        parts: list[float] | None
+        if self.pre.novel:
+            parts = [self.pre.novel_excess.get(i, 0.0) for i in range(len(values))]
+        else:
+            parts = self.detector.contributions(x)
         if parts is None:
             z = x if self.inputs == "z" else self.pre.standardise(values)
             parts = [v * v for v in z]

@@ -7,7 +7,8 @@
 * Denoising (optional): EWMA with factor ``ewma`` (1 = off), then a rolling median over ``median``
   readings (1 = off).
 * Novelty (Numenta's "spatial anomaly"): :attr:`Preprocessor.novel` is set when a denoised value
-  lies outside the range seen so far, widened by ``novelty`` times that range (0 = off).
+  lies outside the range seen so far, widened by ``novelty`` times that range (0 = off);
+  :attr:`Preprocessor.novel_excess` then holds how far each such metric went, in ranges.
 * Scale: running mean/variance (Welford) of the denoised values and running min/max, so detectors
   that want standardised or [0, 1] inputs get them, and attribution has per-metric z-scores.
   :meth:`Preprocessor.standardise` and :meth:`Preprocessor.unit_scale` use the statistics *before*
@@ -37,6 +38,7 @@ class Preprocessor:
         "median_buf",
         "names",
         "novel",
+        "novel_excess",
         "novelty",
     )
 
@@ -45,6 +47,7 @@ class Preprocessor:
         self.median = median
         self.novelty = novelty
         self.novel = False
+        self.novel_excess: dict[int, float] = {}  # metric -> distance beyond the range, in ranges
         self.names: list[str] = []
         self.index: dict[str, int] = {}
         self.imp_count: list[int] = []
@@ -82,6 +85,8 @@ class Preprocessor:
             raw[i] = value
         out: list[float] = []
         novel = False
+        if self.novel:
+            self.novel_excess = {}
         for i, given in enumerate(raw):
             if given is None:
                 value = self.imp_mean[i]
@@ -104,10 +109,12 @@ class Preprocessor:
             if value < lo:
                 if self.novelty > 0.0 and hi > lo and value < lo - self.novelty * (hi - lo):
                     novel = True
+                    self.novel_excess[i] = (lo - value) / (hi - lo)
                 self.lo[i] = value
             if value > hi:
                 if self.novelty > 0.0 and hi > lo and value > hi + self.novelty * (hi - lo):
                     novel = True
+                    self.novel_excess[i] = (value - hi) / (hi - lo)
                 self.hi[i] = value
             out.append(value)
         self.novel = novel
@@ -152,6 +159,7 @@ class Preprocessor:
             "lo": [None if math.isinf(v) else v for v in self.lo],
             "hi": [None if math.isinf(v) else v for v in self.hi],
             "novel": self.novel,
+            "novel_excess": sorted(self.novel_excess.items()),
         }
 
     def load(self, state: Mapping[str, Any]) -> None:
@@ -167,3 +175,4 @@ class Preprocessor:
         self.lo = [math.inf if v is None else v for v in state["lo"]]
         self.hi = [-math.inf if v is None else v for v in state["hi"]]
         self.novel = bool(state["novel"])
+        self.novel_excess = {int(i): float(v) for i, v in state["novel_excess"]}

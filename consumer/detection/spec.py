@@ -27,7 +27,7 @@ PIPELINE_PARAMS: dict[str, ParamValue] = {
 
 DETECTORS: dict[str, dict[str, ParamValue]] = {
     # Pure-Python streaming statistics (no river): exponentially weighted z-scores.
-    "zscore": {"alpha": 0.01, "diff": 0.0},
+    "zscore": {"alpha": 0.01, "diff": 0.0, "power": 4.0},
     # Pure-Python sequence model over quantised values: surprise of a value given the previous ones.
     "context": {"bins": 32, "order": 1, "cap": 128, "sharp": 4.0, "grids": 1},
     # river.anomaly.StandardAbsoluteDeviation

@@ -3,8 +3,9 @@
 Per metric, exponentially weighted mean and variance with rate ``alpha`` (a plain running
 average for the first ``1/alpha`` readings). The metric's score is ``|x - mean| / std``; with
 ``diff > 0`` the z-score of the first difference (same rate) is added with weight ``diff``, which
-reacts to steps and spikes on drifting series. A metric's surprise is ``erf(score / sqrt 2)`` in
-[0, 1] (``bounded``); the raw score is the largest metric surprise. State: a handful of floats per metric.
+reacts to steps and spikes on drifting series. A metric's surprise is ``erf(score / sqrt 2) ** power``,
+in [0, 1] (``bounded``; a higher power keeps ordinary deviations near 0); the raw score is the
+largest metric surprise. State: a handful of floats per metric.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ class ZScoreDetector:
     pickled = False
     bounded = True
 
-    __slots__ = ("alpha", "diff", "dmean", "dvar", "mean", "n", "prev", "var")
+    __slots__ = ("alpha", "diff", "dmean", "dvar", "mean", "n", "power", "prev", "var")
 
-    def __init__(self, alpha: float, diff: float) -> None:
+    def __init__(self, alpha: float, diff: float, power: float) -> None:
+        self.power = power
         self.alpha = alpha
         self.diff = diff
         self.n: list[int] = []
@@ -49,7 +51,7 @@ class ZScoreDetector:
         score = abs(v - self.mean[i]) / math.sqrt(self.var[i] + _EPS)
         if self.diff > 0.0 and n >= 3:
             score += self.diff * abs(v - self.prev[i] - self.dmean[i]) / math.sqrt(self.dvar[i] + _EPS)
-        score = math.erf(score / _SQRT2)
+        score = math.erf(score / _SQRT2) ** self.power
         return score
 
     def score(self, x: list[float]) -> float:

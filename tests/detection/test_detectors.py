@@ -1,0 +1,114 @@
+"""The detector contract, for every registered detector: score range, determinism with a seed,
+score-before-learn, protection from anomalies, and an exact state round trip."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from consumer.detection import DETECTORS, DetectionEngine, IncompatibleState, parse_detector_spec
+from consumer.detection.device_model import DeviceModel
+from tests.detection.conftest import ReadingsFactory, SeriesFactory
+
+ALL = sorted(DETECTORS)
+WARMUP = 30
+
+
+def _engine(spec: str, seed: int = 7) -> DetectionEngine:
+    return DetectionEngine.from_spec(spec, seed=seed, warmup=WARMUP)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_scores_are_in_unit_interval_and_repeat_exactly_with_the_same_seed(
+    name: str, make_readings: ReadingsFactory, make_series: SeriesFactory
+) -> None:
+    readings = make_readings("d1", make_series(240, spike_at=200)) + make_readings("d2", make_series(120, seed=3))
+    first = _engine(name).process_batch(readings)
+    second = _engine(name).process_batch(readings)
+    assert first == second
+    assert all(0.0 <= v.score <= 1.0 and math.isfinite(v.raw_score) for v in first)
+    assert not any(v.is_anomaly for v in first[:WARMUP])
+
+
+@pytest.mark.parametrize("name", ["hst", "loda"])
+def test_randomised_detectors_follow_the_seed(
+    name: str, make_readings: ReadingsFactory, make_series: SeriesFactory
+) -> None:
+    readings = make_readings("d1", make_series(400))  # past HalfSpaceTrees' first 250-reading window
+    raw_a = [v.raw_score for v in _engine(name, seed=1).process_batch(readings)]
+    raw_b = [v.raw_score for v in _engine(name, seed=2).process_batch(readings)]
+    assert raw_a != raw_b
+
+
+def _model(name: str) -> DeviceModel:
+    return DeviceModel(parse_detector_spec(name), seed=3, threshold=0.5, warmup=WARMUP)
+
+
+def _clone(model: DeviceModel, name: str) -> DeviceModel:
+    copy = _model(name)
+    copy.load(model.state())
+    return copy
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_each_reading_is_scored_before_it_is_learned(name: str, make_series: SeriesFactory) -> None:
+    model = _model(name)
+    values = make_series(150, spike_at=120)
+    for value in values[:100]:
+        model.step({"value": value})
+    for value in values[100:]:
+        before = _clone(model, name)
+        cleaned = before.pre.transform({"value": value})
+        x = {"raw": cleaned, "z": before.pre.standardise(cleaned), "unit": before.pre.unit_scale(cleaned)}
+        state_before_score = before.detector.state()
+        expected = before.detector.score(x[before.inputs])
+        assert before.detector.state() == state_before_score  # score() has no side effects
+        assert model.step({"value": value}).raw_score == expected
+
+
+@pytest.mark.parametrize("name", ["context", "zscore", "sad"])
+def test_readings_flagged_anomalous_are_not_learned_when_protected(name: str, make_series: SeriesFactory) -> None:
+    model = _model(name)
+    for value in make_series(200):
+        model.step({"value": value})
+    before = model.detector.state()
+    verdict = model.step({"value": 1e6})
+    assert verdict.is_anomaly
+    assert model.detector.state() == before
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_state_round_trip_continues_bit_identically(
+    name: str, make_readings: ReadingsFactory, make_series: SeriesFactory
+) -> None:
+    readings = make_readings("d1", make_series(200, spike_at=170)) + make_readings(
+        "d2", [{"a": v, "b": None if i % 7 == 0 else -v} for i, v in enumerate(make_series(200, seed=5))]
+    )
+    first_half = [r for r in readings if r.ts_ms < 100 * 60_000]
+    second_half = [r for r in readings if r.ts_ms >= 100 * 60_000]
+    original = _engine(name)
+    original.process_batch(first_half)
+    exported = original.export_device_states()
+    assert exported == original.export_device_states()  # deterministic bytes
+    restored = _engine(name)
+    restored.import_device_states(exported)
+    assert restored.process_batch(second_half) == original.process_batch(second_half)
+    assert restored.export_device_states() == original.export_device_states()
+
+
+def test_state_from_another_spec_or_format_is_refused_without_changing_anything(
+    make_readings: ReadingsFactory, make_series: SeriesFactory
+) -> None:
+    source = _engine("context")
+    source.process_batch(make_readings("d1", make_series(50)))
+    good = source.export_device_states()
+    target = _engine("zscore")
+    with pytest.raises(IncompatibleState, match="spec"):
+        target.import_device_states(good)
+    with pytest.raises(IncompatibleState, match="not detection-engine JSON"):
+        target.import_device_states({"d1": b"\x80\x04garbage"})
+    old = {"d1": good["d1"].replace(b"consumer.detection/1", b"consumer.detection/0")}
+    with pytest.raises(IncompatibleState, match="format"):
+        _engine("context").import_device_states(old)
+    assert target.device_count() == 0

@@ -1,0 +1,101 @@
+"""The engine around the detectors: batches, warm-up, imputation, attribution, memory, eviction."""
+
+from __future__ import annotations
+
+from consumer.detection import DetectionEngine
+from tests.detection.conftest import ReadingsFactory, SeriesFactory
+
+
+def test_a_batch_preserves_each_devices_order_and_matches_separate_processing(
+    make_readings: ReadingsFactory, make_series: SeriesFactory
+) -> None:
+    a = make_readings("a", make_series(300, seed=1, spike_at=250))
+    b = make_readings("b", make_series(300, seed=2, scale=40.0))
+    mixed = []
+    for i in range(300):
+        mixed.extend([a[i], b[i]] if i % 3 else [b[i], a[i]])
+    together = DetectionEngine.from_spec(warmup=50).process_batch(mixed)
+    alone = DetectionEngine.from_spec(warmup=50)
+    expected = {"a": alone.process_batch(a), "b": alone.process_batch(b)}
+    seen = {"a": 0, "b": 0}
+    for reading, verdict in zip(mixed, together, strict=True):
+        assert verdict == expected[reading.device_id][seen[reading.device_id]]
+        seen[reading.device_id] += 1
+
+
+def test_no_event_is_raised_during_warm_up(make_readings: ReadingsFactory) -> None:
+    engine = DetectionEngine.from_spec(warmup=20)
+    values = [1.0, 1.0, 1.0, 500.0, -500.0] * 4 + [1.0] * 5
+    verdicts = engine.process_batch(make_readings("d", values))
+    assert all(v.warming_up and not v.is_anomaly and v.score == 0.0 for v in verdicts[:20])
+    assert not any(v.warming_up for v in verdicts[20:])
+
+
+def test_missing_metrics_are_imputed_and_never_alarm_on_their_own(
+    make_readings: ReadingsFactory, make_series: SeriesFactory
+) -> None:
+    values: list[float | None] = list(make_series(600, seed=9))
+    for i in range(300, 600, 5):
+        values[i] = None
+    verdicts = DetectionEngine.from_spec(warmup=100).process_batch(make_readings("d", values))
+    assert not any(v.is_anomaly for i, v in enumerate(verdicts) if values[i] is None)
+
+
+def test_an_anomaly_is_attributed_to_the_metric_that_moved(
+    make_readings: ReadingsFactory, make_series: SeriesFactory
+) -> None:
+    temperature = make_series(800, seed=1, offset=20.0)
+    vibration = make_series(800, seed=2, scale=0.01, period=13)
+    pressure = make_series(800, seed=3, offset=1000.0, scale=5.0, period=37)
+    vibration[700:720] = [5.0] * 20  # a sustained fault in one metric
+    rows: list[float | dict[str, float | None] | None] = [
+        {"temperature": t, "vibration": v, "pressure": p}
+        for t, v, p in zip(temperature, vibration, pressure, strict=True)
+    ]
+    for name in ("context", "zscore", "hst", "zscore:novelty=0", "loda:novelty=0"):
+        verdicts = DetectionEngine.from_spec(name, warmup=200).process_batch(make_readings("d", rows))
+        assert not any(v.is_anomaly for v in verdicts[600:700]), name
+        verdict = next(v for v in verdicts[700:720] if v.is_anomaly)
+        assert abs(sum(verdict.contributions.values()) - 1.0) < 1e-9
+        assert max(verdict.contributions, key=verdict.contributions.__getitem__) == "vibration", name
+
+
+def test_a_metric_appearing_later_joins_the_device(make_readings: ReadingsFactory) -> None:
+    engine = DetectionEngine.from_spec("zscore", warmup=5)
+    rows: list[float | dict[str, float | None] | None] = [{"a": float(i % 3)} for i in range(20)]
+    rows += [{"a": float(i % 3), "b": 2.0} for i in range(20)]
+    verdicts = engine.process_batch(make_readings("d", rows))
+    assert len(verdicts) == 40
+    exported = engine.export_device_states()
+    assert b'"names":["a","b"]' in exported["d"]
+
+
+def test_device_state_is_counted_and_bounded(make_readings: ReadingsFactory, make_series: SeriesFactory) -> None:
+    engine = DetectionEngine.from_spec(warmup=50)
+    values = make_series(6000, seed=5, noise=0.3)
+    engine.process_batch(make_readings("d", values[:1000]))
+    after_1000 = engine.memory_bytes()
+    engine.process_batch(make_readings("d", values[1000:], start_ms=1000 * 60_000))
+    after_6000 = engine.memory_bytes()
+    assert engine.device_count() == 1
+    assert after_6000 < 1.5 * after_1000
+    engine.process_batch(make_readings("e", values[:1000]))
+    assert engine.device_count() == 2
+    assert engine.memory_bytes() > after_6000
+
+
+def test_dirty_devices_and_idle_eviction(make_readings: ReadingsFactory) -> None:
+    engine = DetectionEngine.from_spec("zscore", warmup=5)
+    engine.process_batch(make_readings("old", [1.0, 2.0], start_ms=0))
+    engine.process_batch(make_readings("new", [1.0, 2.0], start_ms=10_000_000))
+    assert engine.dirty_devices() == {"old", "new"}
+    engine.clear_dirty()
+    assert engine.dirty_devices() == set()
+    engine.process_batch(make_readings("new", [3.0], start_ms=10_060_000))
+    assert engine.dirty_devices() == {"new"}
+    assert engine.idle_devices(now_ms=10_100_000, idle_ms=1_000_000) == ["old"]
+    saved = engine.export_device_states(["old"])
+    assert engine.evict_idle(now_ms=10_100_000, idle_ms=1_000_000) == ["old"]
+    assert engine.device_count() == 1
+    engine.import_device_states(saved)
+    assert engine.device_count() == 2 and "old" in engine.dirty_devices()
