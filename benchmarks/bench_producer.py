@@ -71,7 +71,8 @@ def bench(endpoint: str, *, rate: float, aggregate: bool, seconds: float, shards
     kinesis = boto3.client("kinesis", endpoint_url=endpoint, region_name=REGION)
     stream = f"bench-{'agg' if aggregate else 'plain'}-{int(rate)}-{time.monotonic_ns()}"
     kinesis.create_stream(StreamName=stream, ShardCount=shards)
-    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    while kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamStatus"] != "ACTIVE":
+        time.sleep(0.05)
     settings = Settings(
         stream=stream,
         endpoint_url=endpoint,
