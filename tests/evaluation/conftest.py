@@ -1,0 +1,54 @@
+"""Factories for small NAB-format corpora on disk."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+CorpusFactory = Callable[..., Path]
+START = datetime(2024, 1, 1)
+
+
+def nab_time(row: int, step_minutes: int = 5) -> str:
+    return (START + timedelta(minutes=step_minutes * row)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@pytest.fixture
+def make_corpus(tmp_path: Path) -> CorpusFactory:
+    """``make_corpus({"folder/file.csv": values}, windows={"folder/file.csv": [(first_row, last_row)]},
+    windows_beside=True)``: writes the CSVs under ``tmp/data`` and ``windows.json`` beside it (or in it)."""
+
+    def factory(
+        files: Mapping[str, Sequence[float]],
+        *,
+        windows: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+        windows_beside: bool = True,
+    ) -> Path:
+        data = tmp_path / "data"
+        for key, values in files.items():
+            path = data / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lines = ["timestamp,value"] + [f"{nab_time(i)},{v!r}" for i, v in enumerate(values)]
+            path.write_text("\n".join(lines) + "\n")
+        document = {
+            key: [[nab_time(a) + ".000000", nab_time(b) + ".000000"] for a, b in (windows or {}).get(key, [])]
+            for key in files
+        }
+        target = (tmp_path if windows_beside else data) / "windows.json"
+        target.write_bytes(orjson.dumps(document))
+        return data
+
+    return factory
+
+
+def wave(n: int, jump_at: int | None = None) -> list[float]:
+    """A clean daily-like wave, optionally jumping to a new level."""
+    return [
+        50.0 + 10.0 * math.sin(2 * math.pi * i / 48) + (80.0 if jump_at is not None and i >= jump_at else 0.0)
+        for i in range(n)
+    ]
