@@ -51,7 +51,7 @@ class ZScoreDetector:
         score = abs(v - self.mean[i]) / math.sqrt(self.var[i] + _EPS)
         if self.diff > 0.0 and n >= 3:
             score += self.diff * abs(v - self.prev[i] - self.dmean[i]) / math.sqrt(self.dvar[i] + _EPS)
-        score = math.erf(score / _SQRT2) ** self.power
+        score = float(math.erf(score / _SQRT2) ** self.power)
         return score
 
     def score(self, x: list[float]) -> float:
