@@ -74,9 +74,10 @@ class Pipeline:
         self.oldest = None
 
     def close(self, send_pending: bool = True) -> None:
-        """Flush (unless ``send_pending`` is false), wait until every handed-off batch was sent, stop
-        the thread, and raise the sender's fatal error if there was one. Idempotent: a second call
-        does nothing."""
+        """Flush (unless ``send_pending`` is false), wait until every handed-off batch was sent and
+        stop the thread. With ``send_pending`` it raises the sender's fatal error if there was one;
+        without (the clean-up path while another exception propagates) it never raises.
+        Idempotent: a second call does nothing."""
         if self._closed:
             return
         self._closed = True
@@ -86,7 +87,8 @@ class Pipeline:
         finally:
             self._queue.put(None)
             self._thread.join()
-        self._raise_if_failed()
+        if send_pending:
+            self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
