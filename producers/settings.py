@@ -1,8 +1,9 @@
 """The producer's settings: one frozen object, parsed once at start-up from flags and environment.
 
 Every flag has an environment twin ``SENSOR_PRODUCER_<FLAG>`` (``--anomaly-rate`` ->
-``SENSOR_PRODUCER_ANOMALY_RATE``); a flag given on the command line wins over its twin. The stream
-name also falls back to ``ANOMALY_STREAM``, the variable the consumer reads. When no endpoint is
+``SENSOR_PRODUCER_ANOMALY_RATE``); a flag given on the command line wins over its twin. The stream,
+endpoint and region also fall back to the consumer's variables (``ANOMALY_STREAM``,
+``ANOMALY_ENDPOINT_URL``, ``ANOMALY_REGION``), so both sides of a deployment can share them. When no endpoint is
 given, boto3 applies its own ``AWS_ENDPOINT_URL`` handling. Nothing else in ``producers`` reads the
 environment: :func:`load_settings` is the only place.
 """
@@ -115,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Load-test producer: a synthetic sensor fleet with labelled anomalies (or a NAB replay) "
             "written to a Kinesis stream with PutRecords. Every flag has an environment twin "
-            f"{ENV_PREFIX}<FLAG>, e.g. {ENV_PREFIX}RATE; the stream also falls back to ANOMALY_STREAM."
+            f"{ENV_PREFIX}<FLAG>, e.g. {ENV_PREFIX}RATE; stream, endpoint and region also fall back to the "
+            "consumer's ANOMALY_STREAM, ANOMALY_ENDPOINT_URL and ANOMALY_REGION."
         ),
     )
     add = parser.add_argument
@@ -188,8 +190,8 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
     stream = pick("stream", str, env.get("ANOMALY_STREAM") or DEFAULT_STREAM)
     return Settings(
         stream=stream,
-        endpoint_url=pick("endpoint-url", optional_str, None),
-        region=pick("region", optional_str, None),
+        endpoint_url=pick("endpoint-url", optional_str, env.get("ANOMALY_ENDPOINT_URL") or None),
+        region=pick("region", optional_str, env.get("ANOMALY_REGION") or None),
         devices=pick("devices", int, 10),
         metrics=pick("metrics", _names, DEFAULT_METRICS),
         rate=pick("rate", float, 100.0),

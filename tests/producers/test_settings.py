@@ -52,8 +52,9 @@ def test_environment_twins_apply_and_flags_win() -> None:
     assert settings.anomaly_kinds == ("drift",)
 
 
-def test_stream_falls_back_to_the_consumers_variable() -> None:
-    assert load_settings([], {"ANOMALY_STREAM": "shared"}).stream == "shared"
+def test_stream_endpoint_and_region_fall_back_to_the_consumers_variables() -> None:
+    shared = load_settings([], {"ANOMALY_STREAM": "shared", "ANOMALY_ENDPOINT_URL": "http://e", "ANOMALY_REGION": "r"})
+    assert (shared.stream, shared.endpoint_url, shared.region) == ("shared", "http://e", "r")
     both = {"ANOMALY_STREAM": "shared", "SENSOR_PRODUCER_STREAM": "mine"}
     assert load_settings([], both).stream == "mine"
     assert load_settings(["--stream", "flag"], both).stream == "flag"
