@@ -48,7 +48,7 @@ def pipeline_for(fake: RecordingPutRecords, tally: Tally, writer: JsonLinesWrite
 
 
 def record(n: int, bad: bool = False) -> UserRecord:
-    label = {"bad_id": f"bad-{n:06d}"} if bad else None
+    label: dict[str, object] | None = {"bad_id": f"bad-{n:06d}"} if bad else None
     return UserRecord(f"device-{n % 3}", f"record-{n:05d}".encode(), time.monotonic(), bad=label)
 
 

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from consumer.processor.reading import decode_reading
+from producers.ground_truth import Episode
 from producers.replay import NAB_KIND, ReplayError, ReplaySource, load_series, parse_timestamp_ms
 
 HOUR_MS = 3_600_000
@@ -29,7 +31,7 @@ def nab_root(make_nab_dir: Callable[..., Path]) -> Path:
     )
 
 
-def drain(source: ReplaySource) -> tuple[list[tuple[float, dict[str, object]]], list[object]]:
+def drain(source: ReplaySource) -> tuple[list[tuple[float, dict[str, Any]]], list[Episode]]:
     rows, episodes = [], []
     while (due := source.due()) is not None:
         record, finished = source.emit(0, 0.0)

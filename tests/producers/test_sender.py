@@ -18,9 +18,8 @@ def entries(n: int) -> list[Entry]:
 
 
 def client_error(code: str, status: int = 400) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutRecords"
-    )
+    response: Any = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "PutRecords")
 
 
 class FakePutRecords:

@@ -17,7 +17,8 @@ def residuals(values: np.ndarray, period: int) -> np.ndarray:
         [np.ones_like(k), k, np.sin(2 * np.pi * k / period), np.cos(2 * np.pi * k / period)]
     ).astype(float)
     coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
-    return values - design @ coefficients
+    residual: np.ndarray = values - design @ coefficients
+    return residual
 
 
 def test_same_seed_gives_the_same_readings() -> None:
