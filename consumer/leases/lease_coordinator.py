@@ -82,8 +82,10 @@ class LeaseCoordinator:
         except LeaseLost:
             fresh = self.table.get_lease(lease.lease_key)
         if fresh is not None and fresh.lease_owner == self.worker_id:
+            # Still ours: the previous owner's final handoff checkpoint moved the counter.
             with lease.lock:
                 lease.lease_counter = fresh.lease_counter
+                lease.checkpoint = max(lease.checkpoint, fresh.checkpoint)
                 lease.checkpoint_owner = fresh.checkpoint_owner
             return None
         if fresh is not None and fresh.checkpoint_owner == self.worker_id:
@@ -155,6 +157,12 @@ class LeaseCoordinator:
         with self._lock:
             held = [lease for key, lease in self.held.items() if key not in running]
         for lease in held:
+            if lease.lease_owner != self.worker_id:
+                continue  # handed over; the shard's consumer is finishing and will let it go
+            seen = self.view.get(lease.lease_key)
+            if seen is not None and seen.lease_owner == self.worker_id:
+                with lease.lock:  # another worker may have checkpointed it since we took it
+                    lease.checkpoint = max(lease.checkpoint, seen.checkpoint)
             if lease.checkpoint.is_shard_end or not self.parents_done(lease):
                 continue
             previous_owner_finishing = lease.checkpoint_owner and lease.checkpoint_owner != self.worker_id

@@ -188,8 +188,11 @@ class Worker:
                 self.coordinator.release(lease)
                 self._finished_since[lease.lease_key] = time.monotonic()
                 self._sync_shards()  # create the children's leases now
-            elif consumer.outcome is ShardOutcome.SHUT_DOWN and lease.checkpoint_owner == self.settings.worker_id:
-                self.coordinator.release_handoff(lease)
+            elif consumer.outcome is ShardOutcome.SHUT_DOWN and lease.lease_owner != self.settings.worker_id:
+                # Handed over: clear checkpointOwner if the final checkpoint did not already.
+                self.coordinator.forget(lease.lease_key)
+                if lease.checkpoint_owner == self.settings.worker_id:
+                    self.coordinator.release_handoff(lease)
             elif consumer.outcome is ShardOutcome.LEASE_LOST:
                 self.coordinator.forget(lease.lease_key)
             elif consumer.outcome is ShardOutcome.FAILED:
