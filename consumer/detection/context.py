@@ -5,16 +5,18 @@ A cheap stand-in for HTM's "was this value predicted?". Per metric, values are q
 a fraction of a bin from each other (like overlapping encoder buckets: it removes the dependence on
 where the bin edges happen to fall). The *context* is the previous ``order`` bins of the same grid.
 For each context the detector counts which bin followed; the counts of a context are halved once
-they reach ``cap``, so the model keeps adapting and stays bounded (at most
-``(bins + 1) ** (order + 1)`` counters per grid and metric). On one grid the surprise of a value is
-``1 - min(1, sharp * p)`` where ``p`` is the (neighbour-smoothed) share of the context's history
-that went to this value's bin: a value that followed this context at least ``1/sharp`` of the time
-is fully expected; a value after a context never seen is a full surprise. A metric's surprise is
-the mean over its grids; the raw score (in [0, 1], ``bounded``) is the largest metric surprise.
+they reach ``cap``, so the model keeps adapting. Counters are float32 arrays of fixed size,
+``(bins + 1) ** (order + 1)`` per grid and metric (4.4 KiB for the default 32 bins, order 1).
+On one grid the surprise of a value is ``1 - min(1, sharp * p)`` where ``p`` is the
+(neighbour-smoothed) share of the context's history that went to this value's bin: a value that
+followed this context at least ``1/sharp`` of the time is fully expected; a value after a context
+never seen is a full surprise. A metric's surprise is the mean over its grids; the raw score (in
+[0, 1], ``bounded``) is the largest metric surprise.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,32 +42,46 @@ class ContextDetector:
         self.hi: list[float] = []
         # per channel (metric * grids + grid):
         self.history: list[int] = []  # the last ``order`` bins, encoded base bins + 1
-        self.counts: list[dict[int, float]] = []  # context * (bins + 1) + bin -> count
-        self.totals: list[dict[int, float]] = []  # context -> total count
+        self.counts: list[array[float]] = []  # [1 + context * (bins + 1) + bin] -> count
+        self.totals: list[array[float]] = []  # [context] -> total count
 
     def _bins(self, i: int, v: float) -> list[int]:
-        lo, hi = self.lo[i], self.hi[i]
-        position = (v - lo) / (hi - lo) * self.bins if hi > lo else 0.0
-        position = 0.0 if position < 0.0 else self.bins if position > self.bins else position
+        position = self._position(i, v)
         grids = self.grids
         return [int(position + g / grids) for g in range(grids)]
+
+    def _position(self, i: int, v: float) -> float:
+        lo, hi = self.lo[i], self.hi[i]
+        if hi <= lo:
+            return 0.0
+        position = (v - lo) / (hi - lo) * self.bins
+        return 0.0 if position < 0.0 else self.bins if position > self.bins else position
 
     def _surprise(self, i: int, v: float) -> float:
         if i >= len(self.n) or self.n[i] <= self.order:
             return 0.0
+        if self.grids == 1:  # the common case, without per-grid lists
+            channel_total = self.totals[i][self.history[i]]
+            if channel_total <= 0.0:
+                return 1.0
+            counts = self.counts[i]
+            key = self.history[i] * (self.bins + 1) + int(self._position(i, v)) + 1
+            near = counts[key] + 0.5 * (counts[key - 1] + counts[key + 1])
+            p = self.sharp * near / channel_total
+            return 0.0 if p >= 1.0 else 1.0 - p
         width = self.bins + 1
         sharp = self.sharp
         total_surprise = 0.0
         channel = i * self.grids
         for b in self._bins(i, v):
             context = self.history[channel]
-            total = self.totals[channel].get(context, 0.0)
+            total = self.totals[channel][context]
             if total <= 0.0:
                 total_surprise += 1.0
             else:
                 counts = self.counts[channel]
-                key = context * width + b
-                near = counts.get(key, 0.0) + 0.5 * (counts.get(key - 1, 0.0) + counts.get(key + 1, 0.0))
+                key = context * width + b + 1
+                near = counts[key] + 0.5 * (counts[key - 1] + counts[key + 1])
                 p = sharp * near / total
                 if p < 1.0:
                     total_surprise += 1.0 - p
@@ -87,8 +103,9 @@ class ContextDetector:
             self.hi.append(0.0)
             for _ in range(self.grids):
                 self.history.append(0)
-                self.counts.append({})
-                self.totals.append({})
+                # one spare slot each side, so bin - 1 and bin + 1 never fall off the array
+                self.counts.append(array("f", bytes(4 * (self.span * (self.bins + 1) + 2))))
+                self.totals.append(array("f", bytes(4 * self.span)))
 
     def learn(self, x: list[float]) -> None:
         if len(self.n) < len(x):
@@ -102,6 +119,13 @@ class ContextDetector:
                 self.lo[i] = v
             elif v > self.hi[i]:
                 self.hi[i] = v
+            if self.grids == 1:
+                b = int(self._position(i, v))
+                if n >= self.order:
+                    self._count(i, self.history[i], b, width)
+                self.history[i] = (self.history[i] * width + b) % self.span
+                self.n[i] = n + 1
+                continue
             channel = i * self.grids
             for b in self._bins(i, v):
                 if n >= self.order:
@@ -112,14 +136,12 @@ class ContextDetector:
 
     def _count(self, channel: int, context: int, b: int, width: int) -> None:
         counts, totals = self.counts[channel], self.totals[channel]
-        key = context * width + b
-        counts[key] = counts.get(key, 0.0) + 1.0
-        total = totals.get(context, 0.0) + 1.0
+        key = context * width + b + 1
+        counts[key] += 1.0
+        total = totals[context] + 1.0
         if total >= self.cap:
-            base = context * width
-            for k in range(base, base + width):
-                if k in counts:
-                    counts[k] *= 0.5
+            for k in range(context * width + 1, context * width + width + 1):
+                counts[k] *= 0.5
             total *= 0.5
         totals[context] = total
 
@@ -129,8 +151,8 @@ class ContextDetector:
             "lo": self.lo,
             "hi": self.hi,
             "history": self.history,
-            "counts": [sorted(c.items()) for c in self.counts],
-            "totals": [sorted(t.items()) for t in self.totals],
+            "counts": [_sparse(c) for c in self.counts],
+            "totals": [_sparse(t) for t in self.totals],
         }
 
     def load(self, state: Mapping[str, Any]) -> None:
@@ -138,5 +160,18 @@ class ContextDetector:
         self.lo = [float(v) for v in state["lo"]]
         self.hi = [float(v) for v in state["hi"]]
         self.history = list(state["history"])
-        self.counts = [{int(k): float(v) for k, v in c} for c in state["counts"]]
-        self.totals = [{int(k): float(v) for k, v in t} for t in state["totals"]]
+        width = self.bins + 1
+        self.counts = [_dense(c, self.span * width + 2) for c in state["counts"]]
+        self.totals = [_dense(t, self.span) for t in state["totals"]]
+
+
+def _sparse(values: array[float]) -> list[list[float]]:
+    """Non-zero entries as ``[index, value]`` (float32 values are exact as JSON doubles)."""
+    return [[i, v] for i, v in enumerate(values) if v != 0.0]
+
+
+def _dense(pairs: list[list[float]], size: int) -> array[float]:
+    values = array("f", bytes(4 * size))
+    for i, v in pairs:
+        values[int(i)] = v
+    return values

@@ -75,50 +75,57 @@ class Preprocessor:
 
     def transform(self, metrics: Mapping[str, float | None]) -> list[float]:
         """Impute and denoise one reading into the device's metric order (learns imputer and filters)."""
+        names = self.names
+        if len(metrics) == 1 and len(names) == 1:  # the single-metric fast path
+            name, given = next(iter(metrics.items()))
+            if name == names[0]:
+                if self.novel:
+                    self.novel_excess = {}
+                self.novel = False
+                return [self._clean(0, given)]
         index = self.index
-        raw: list[float | None] = [None] * len(self.names)
+        raw: list[float | None] = [None] * len(names)
         for name, value in metrics.items():
             i = index.get(name)
             if i is None:
                 i = self._add_metric(name)
                 raw.append(None)
             raw[i] = value
-        out: list[float] = []
-        novel = False
         if self.novel:
             self.novel_excess = {}
-        for i, given in enumerate(raw):
-            if given is None:
-                value = self.imp_mean[i]
-            else:
-                value = given
-                n = self.imp_count[i] + 1
-                self.imp_count[i] = n
-                self.imp_mean[i] += (value - self.imp_mean[i]) / n
-            if self.ewma < 1.0:
-                previous = self.ewma_value[i]
-                value = value if previous is None else previous + self.ewma * (value - previous)
-                self.ewma_value[i] = value
-            if self.median > 1:
-                buf = self.median_buf[i]
-                buf.append(value)
-                if len(buf) > self.median:
-                    del buf[0]
-                value = sorted(buf)[len(buf) // 2]
-            lo, hi = self.lo[i], self.hi[i]
-            if value < lo:
-                if self.novelty > 0.0 and hi > lo and value < lo - self.novelty * (hi - lo):
-                    novel = True
-                    self.novel_excess[i] = (lo - value) / (hi - lo)
-                self.lo[i] = value
-            if value > hi:
-                if self.novelty > 0.0 and hi > lo and value > hi + self.novelty * (hi - lo):
-                    novel = True
-                    self.novel_excess[i] = (value - hi) / (hi - lo)
-                self.hi[i] = value
-            out.append(value)
-        self.novel = novel
-        return out
+        self.novel = False
+        return [self._clean(i, given) for i, given in enumerate(raw)]
+
+    def _clean(self, i: int, given: float | None) -> float:
+        if given is None:
+            value = self.imp_mean[i]
+        else:
+            value = given
+            n = self.imp_count[i] + 1
+            self.imp_count[i] = n
+            self.imp_mean[i] += (value - self.imp_mean[i]) / n
+        if self.ewma < 1.0:
+            previous = self.ewma_value[i]
+            value = value if previous is None else previous + self.ewma * (value - previous)
+            self.ewma_value[i] = value
+        if self.median > 1:
+            buf = self.median_buf[i]
+            buf.append(value)
+            if len(buf) > self.median:
+                del buf[0]
+            value = sorted(buf)[len(buf) // 2]
+        lo, hi = self.lo[i], self.hi[i]
+        if value < lo:
+            if self.novelty > 0.0 and hi > lo and value < lo - self.novelty * (hi - lo):
+                self.novel = True
+                self.novel_excess[i] = (lo - value) / (hi - lo)
+            self.lo[i] = value
+        if value > hi:
+            if self.novelty > 0.0 and hi > lo and value > hi + self.novelty * (hi - lo):
+                self.novel = True
+                self.novel_excess[i] = (value - hi) / (hi - lo)
+            self.hi[i] = value
+        return value
 
     def standardise(self, values: list[float]) -> list[float]:
         """z-scores against the running mean and standard deviation (0 until two readings)."""
