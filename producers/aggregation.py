@@ -13,6 +13,8 @@ This is a small hand-written encoder (PyPI's ``aws-kinesis-agg`` needs ``protobu
 project does not depend on). De-aggregating consumers (the KCL) drop user records whose partition
 key hashes outside the receiving shard's range, so :class:`Aggregator` keeps one aggregate per
 shard of a :class:`ShardMap` and the aggregate's own partition key is its first user record's.
+The runner reads the shard map once, at start-up: resharding during an aggregated run is not
+followed (records of a split shard's keys would still go out in the parent's groups).
 """
 
 from __future__ import annotations
