@@ -160,6 +160,7 @@ def test_paused_worker_writes_no_checkpoint_after_losing_its_leases(make_streams
     put_readings(kinesis, streams.stream, readings(20, 3))
     paused = pool[0]
     wait_for(lambda: len(processed(paused.score_log)) > 0, 30, "the worker to be busy")
+    lost = {key for key, lease in leases(streams).items() if lease.lease_owner == paused.worker_id}
     paused.pause()
     put_readings(kinesis, streams.stream, readings(20, 3, offset=3))
     wait_for(lambda: set(owner_counts(streams)) == {"w1"}, 8 * FAILOVER, "w1 to take the paused worker's leases")
@@ -168,10 +169,17 @@ def test_paused_worker_writes_no_checkpoint_after_losing_its_leases(make_streams
     paused.resume()
     time.sleep(3 * FAILOVER)
     after_resume = paused.logs()[resumed_lines:]
-    assert not [line for line in after_resume if line.get("event") == "checkpointed"]
+    # After SIGCONT the worker may win a lease back for balance, and may checkpoint it then;
+    # what it must never do is checkpoint a lost lease before a new consumer took it over.
+    restarted: set[str] = set()
+    for line in after_resume:
+        shard = line.get("shard_id")
+        if line.get("event") == "shard_consumer_starting":
+            restarted.add(shard)
+        if line.get("event") == "checkpointed":
+            assert shard in restarted or shard not in lost, f"checkpoint on lost lease {shard} after resuming"
     assert any(line.get("event") in {"lease_lost", "lease_lost_on_renewal", "processor_lease_lost"} for line in after_resume)
     now = leases(streams)
-    assert all(lease.lease_owner == "w1" for lease in now.values())
     assert all(now[key].checkpoint >= checkpoint for key, checkpoint in before.items())
     for worker in pool:
         assert worker.terminate() == 0
