@@ -16,6 +16,8 @@ import orjson
 
 MAX_DEVICE_ID_LENGTH = 256
 MAX_METRICS = 256
+MIN_TS_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
+MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,15 @@ class BadReading(ValueError):
 
 
 def parse_ts(value: object) -> int:
-    """Epoch milliseconds from an ISO-8601 string or an epoch-milliseconds number."""
+    """Epoch milliseconds from an ISO-8601 string or an epoch-milliseconds number, within the years
+    1 to 9999 (what an event's ISO time can show; anything outside is not a sensor's clock)."""
+    ts_ms = _ts_ms(value)
+    if not MIN_TS_MS <= ts_ms <= MAX_TS_MS:
+        raise BadReading("bad_ts", f"ts is outside the years 1-9999: {str(value)[:64]!r}")
+    return ts_ms
+
+
+def _ts_ms(value: object) -> int:
     if isinstance(value, bool):
         raise BadReading("bad_ts", "ts must be an ISO-8601 string or epoch milliseconds, got a boolean")
     if isinstance(value, int):

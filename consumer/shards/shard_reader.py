@@ -1,9 +1,9 @@
 """Reads one shard with GetRecords: iterators, pacing, retries and the end of the shard.
 
 Contract:
-- Starts after the lease's checkpoint (``AFTER_SEQUENCE_NUMBER``; ``AT_SEQUENCE_NUMBER`` and a
-  filter when the checkpoint sits inside a KPL aggregate), or at the initial position for a lease
-  that has never been checkpointed.
+- Starts after the lease's checkpoint (``AT_SEQUENCE_NUMBER`` and a filter on the extended
+  sequence number, since a checkpoint, even one at sub-record 0, may sit inside a KPL aggregate),
+  or at the initial position for a lease that has never been checkpointed.
 - At most five GetRecords calls per second on the shard (the Kinesis limit).
 - An expired iterator is refreshed from the last record handed out, so nothing is skipped or
   repeated. Throttling and other retryable errors back off with jitter; :meth:`read` blocks
@@ -79,12 +79,11 @@ class ShardReader:
             request["ShardIteratorType"] = position.sequence_number
             if position.sequence_number == AT_TIMESTAMP:
                 request["Timestamp"] = (self._initial_timestamp_ms or 0) / 1000.0
-        elif position.sub_sequence_number > 0:
-            # Inside an aggregate: re-read it and drop the sub-records already processed.
-            request["ShardIteratorType"] = "AT_SEQUENCE_NUMBER"
-            request["StartingSequenceNumber"] = position.sequence_number
         else:
-            request["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
+            # AT, not AFTER: the position may sit inside a KPL aggregate, even at sub-record 0, so
+            # the record is read again and :meth:`_accept` drops what is at or before the position
+            # (as the KCL does).
+            request["ShardIteratorType"] = "AT_SEQUENCE_NUMBER"
             request["StartingSequenceNumber"] = position.sequence_number
         return request
 

@@ -1,0 +1,170 @@
+"""The emitter: calls within the PutRecords limits, one record per key per call, only failed
+entries retried, per-key order kept; and a real put against moto lands every record."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from consumer.emitter.events import OutgoingRecord
+from consumer.emitter.put_records import (
+    MAX_BYTES_PER_CALL,
+    MAX_RECORDS_PER_CALL,
+    EmitFailed,
+    Emitter,
+    RecordTooLarge,
+    next_call,
+)
+from tests.fixtures.aws import read_all
+
+
+def records(keys: list[str]) -> list[OutgoingRecord]:
+    return [OutgoingRecord(key, f"{key}:{index}".encode()) for index, key in enumerate(keys)]
+
+
+def test_next_call_keeps_one_record_per_key_in_order() -> None:
+    pending = records(["a", "b", "a", "c", "b", "a"])
+    chosen, later = next_call(pending)
+    assert chosen == [0, 1, 3]
+    assert later == [2, 4, 5]
+
+
+def test_next_call_record_limit() -> None:
+    pending = records([f"k{i}" for i in range(MAX_RECORDS_PER_CALL + 20)])
+    chosen, later = next_call(pending)
+    assert chosen == list(range(MAX_RECORDS_PER_CALL))
+    assert later == list(range(MAX_RECORDS_PER_CALL, MAX_RECORDS_PER_CALL + 20))
+
+
+def test_next_call_byte_limit() -> None:
+    big = 1000 * 1024
+    pending = [OutgoingRecord(f"k{i}", b"x" * big) for i in range(7)]
+    chosen, later = next_call(pending)
+    assert sum(len(pending[i].data) + len(pending[i].partition_key) for i in chosen) <= MAX_BYTES_PER_CALL
+    assert chosen == [0, 1, 2, 3, 4] and later == [5, 6]
+
+
+def test_next_call_a_key_held_back_by_size_holds_its_later_records_too() -> None:
+    pending = [
+        OutgoingRecord("a", b"x" * (4 * 1024 * 1024)),
+        OutgoingRecord("b", b"x" * (1024 * 1024)),  # does not fit with a
+        OutgoingRecord("c", b"small"),
+        OutgoingRecord("b", b"later b"),
+    ]
+    chosen, later = next_call(pending)
+    assert chosen == [0, 2] and later == [1, 3]
+
+
+class FakePutRecords:
+    """Pure-logic fake of the PutRecords call: fails chosen entries on chosen attempts and keeps
+    the order in which records were accepted."""
+
+    def __init__(self, fail: Callable[[int, dict[str, Any]], str | None]) -> None:
+        self._fail = fail
+        self.calls: list[list[bytes]] = []
+        self.accepted: list[tuple[str, bytes]] = []
+
+    def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
+        attempt = len(self.calls)
+        self.calls.append([entry["Data"] for entry in Records])
+        results = []
+        for entry in Records:
+            code = self._fail(attempt, entry)
+            if code:
+                results.append({"ErrorCode": code, "ErrorMessage": "injected"})
+            else:
+                self.accepted.append((entry["PartitionKey"], entry["Data"]))
+                results.append({"SequenceNumber": str(len(self.accepted)), "ShardId": "shardId-000000000000"})
+        return {"FailedRecordCount": sum(1 for r in results if "ErrorCode" in r), "Records": results}
+
+
+def test_only_failed_entries_are_retried_and_per_key_order_kept() -> None:
+    def fail(attempt: int, entry: dict[str, Any]) -> str | None:
+        if attempt == 0 and entry["PartitionKey"] in {"a", "c"}:
+            return "ProvisionedThroughputExceededException"
+        return None
+
+    fake = FakePutRecords(fail)
+    emitter = Emitter(fake, "out")
+    batch = records(["a", "b", "c", "a", "b", "d"])
+    emitter.put(batch)
+    assert fake.calls[0] == [b"a:0", b"b:1", b"c:2", b"d:5"]
+    assert fake.calls[1] == [b"a:0", b"c:2", b"b:4"]  # the failed two first, then the next in line
+    assert fake.calls[2] == [b"a:3"]
+    assert sorted(fake.accepted) == sorted((r.partition_key, r.data) for r in batch)
+    for key in "abcd":
+        assert [data for k, data in fake.accepted if k == key] == [r.data for r in batch if r.partition_key == key]
+    assert emitter.retried_entries == 2
+    assert emitter.errors_by_code == {"ProvisionedThroughputExceededException": 2}
+    assert emitter.calls == 3
+
+
+def test_whole_call_retryable_error_retries_everything() -> None:
+    class Flaky:
+        def __init__(self) -> None:
+            self.attempts = 0
+            self.accepted: list[bytes] = []
+
+        def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
+            self.attempts += 1
+            if self.attempts == 1:
+                response: Any = {
+                    "Error": {"Code": "ServiceUnavailable", "Message": "x"},
+                    "ResponseMetadata": {"HTTPStatusCode": 503},
+                }
+                raise ClientError(response, "PutRecords")
+            self.accepted.extend(entry["Data"] for entry in Records)
+            return {"Records": [{"SequenceNumber": "1"} for _ in Records]}
+
+    flaky = Flaky()
+    Emitter(flaky, "out").put(records(["a", "b"]))
+    assert flaky.attempts == 2 and flaky.accepted == [b"a:0", b"b:1"]
+
+
+def test_fatal_error_raises_emit_failed() -> None:
+    class Missing:
+        def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "no"}}, "PutRecords")
+
+    with pytest.raises(EmitFailed, match="ResourceNotFoundException"):
+        Emitter(Missing(), "out").put(records(["a"]))
+
+
+def test_abort_while_retrying_raises() -> None:
+    abort = threading.Event()
+    abort.set()
+    fake = FakePutRecords(lambda _attempt, _entry: "InternalFailure")
+    with pytest.raises(EmitFailed, match="unwritten"):
+        Emitter(fake, "out", abort=abort).put(records(["a", "b", "a"]))
+    assert len(fake.calls) == 1
+
+
+def test_record_over_one_mib_is_refused_before_any_call() -> None:
+    fake = FakePutRecords(lambda _attempt, _entry: None)
+    with pytest.raises(RecordTooLarge):
+        Emitter(fake, "out").put([OutgoingRecord("k", b"x" * (1024 * 1024))])
+    assert fake.calls == []
+
+
+def test_empty_put_makes_no_call() -> None:
+    fake = FakePutRecords(lambda _attempt, _entry: None)
+    Emitter(fake, "out").put([])
+    assert fake.calls == []
+
+
+def test_real_put_lands_every_record_in_order(fast_kinesis: Any, make_stream: Callable[..., str]) -> None:
+    stream = make_stream(2)
+    batch = [OutgoingRecord(f"dev-{i % 7}", f"event-{i}".encode()) for i in range(620)]
+    emitter = Emitter(fast_kinesis, stream)
+    emitter.put(batch)
+    landed = read_all(fast_kinesis, stream)
+    assert sorted(record["Data"] for record in landed) == sorted(record.data for record in batch)
+    for key in {record.partition_key for record in batch}:
+        assert [r["Data"] for r in landed if r["PartitionKey"] == key] == [
+            r.data for r in batch if r.partition_key == key
+        ]
+    assert emitter.calls == 89  # one record per key per call: the busiest key has 89 records

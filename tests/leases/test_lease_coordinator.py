@@ -1,0 +1,174 @@
+"""The lease coordinator against moto with a fake clock: takes, renewals, loss, graceful handoff."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
+from consumer.leases.lease import Lease
+from consumer.leases.lease_coordinator import LeaseCoordinator
+from consumer.leases.lease_table import LeaseTable
+
+MakeTable = Callable[[], LeaseTable]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def coordinator(table: LeaseTable, worker: str, clock: FakeClock, **kwargs: float) -> LeaseCoordinator:
+    return LeaseCoordinator(table, worker, failover_time=10.0, clock=clock, **kwargs)  # type: ignore[arg-type]
+
+
+def seeded(make_lease_table: MakeTable, count: int) -> LeaseTable:
+    table = make_lease_table()
+    for index in range(count):
+        assert table.create_lease_if_missing(Lease(f"shardId-{index:012d}"))
+    return table
+
+
+def test_two_workers_split_four_leases(make_lease_table: MakeTable) -> None:
+    table = seeded(make_lease_table, 4)
+    clock = FakeClock()
+    a, b = coordinator(table, "a", clock), coordinator(table, "b", clock)
+    assert len(a.scan_and_take()) == 4  # alone, a's target is all four
+    assert b.scan_and_take() != []  # b steals one by handoff (a is above target 2)
+    a.renew_all()
+    for _ in range(3):
+        b.scan_and_take()
+        outcomes = a.renew_all()
+        assert all(outcome.kind == "handoff" for outcome in outcomes)
+    owners = [lease.lease_owner or "-" for lease in table.list_leases()]
+    assert sorted(owners) == ["a", "a", "b", "b"]
+    assert a.held_keys() | b.held_keys() == {lease.lease_key for lease in table.list_leases()}
+    assert not a.held_keys() & b.held_keys()
+
+
+def test_renewal_detects_a_lost_lease(make_lease_table: MakeTable) -> None:
+    table = seeded(make_lease_table, 1)
+    clock = FakeClock()
+    a = coordinator(table, "a", clock)
+    a.scan_and_take()
+    assert a.renew_all() == []
+    stolen = table.get_lease("shardId-000000000000")
+    assert stolen is not None
+    table.take_lease(stolen, "b")
+    outcomes = a.renew_all()
+    assert [(outcome.lease_key, outcome.kind) for outcome in outcomes] == [("shardId-000000000000", "lost")]
+    assert a.held_keys() == set()
+
+
+def test_renewal_adopts_counter_moved_by_own_handoff_checkpoint(make_lease_table: MakeTable) -> None:
+    table = seeded(make_lease_table, 1)
+    clock = FakeClock()
+    a = coordinator(table, "a", clock)
+    (lease,) = a.scan_and_take()
+    other_copy = table.get_lease(lease.lease_key)
+    assert other_copy is not None
+    table.renew_lease(other_copy)  # the counter moves; owner is still a
+    assert a.renew_all() == []
+    assert lease.lease_counter == other_copy.lease_counter  # adopted, not lost
+    assert a.held_keys() == {lease.lease_key}
+    assert a.renew_all() == []  # and the next renewal succeeds on the adopted counter
+    row = table.get_lease(lease.lease_key)
+    assert row is not None and row.lease_counter == other_copy.lease_counter + 1
+
+
+def test_dead_worker_leases_taken_after_failover_time(make_lease_table: MakeTable) -> None:
+    table = seeded(make_lease_table, 2)
+    clock = FakeClock()
+    dead = coordinator(table, "dead", clock)
+    assert len(dead.scan_and_take()) == 2
+    b = coordinator(table, "b", clock)
+    taken_early = b.scan_and_take()
+    # b sees dead's leases for the first time: full failover time; it may request one by handoff.
+    assert all(lease.lease_owner == "b" for lease in taken_early)
+    assert len(taken_early) == 1  # one stolen by handoff: dead holds 2, above the target of 1
+    clock.now += 10.5
+    b.renew_all()
+    taken = b.scan_and_take()
+    assert {lease.lease_key for lease in taken} | {lease.lease_key for lease in taken_early} == {
+        "shardId-000000000000",
+        "shardId-000000000001",
+    }
+    assert all(lease.lease_owner == "b" for lease in table.list_leases())
+
+
+def test_startable_waits_for_parents_at_shard_end(make_lease_table: MakeTable) -> None:
+    table = make_lease_table()
+    assert table.create_lease_if_missing(Lease("parent"))
+    assert table.create_lease_if_missing(Lease("child", parent_shard_ids=frozenset({"parent"})))
+    clock = FakeClock()
+    a = coordinator(table, "a", clock)
+    a.scan_and_take()
+    assert [lease.lease_key for lease in a.startable(set())] == ["parent"]
+    assert a.startable({"parent"}) == []
+    parent = a.held["parent"]
+    table.checkpoint(parent, SHARD_END_POSITION)
+    a.scan_and_take()
+    assert [lease.lease_key for lease in a.startable(set())] == ["child"]
+
+
+def test_graceful_handoff_waits_for_final_checkpoint(make_lease_table: MakeTable) -> None:
+    table = seeded(make_lease_table, 2)
+    clock = FakeClock()
+    a = coordinator(table, "a", clock)
+    a.scan_and_take()
+    for lease in a.held.values():
+        table.checkpoint(lease, ExtendedSequenceNumber("5"))
+    b = coordinator(table, "b", clock, handoff_timeout=30.0)
+    (stolen,) = b.scan_and_take()
+    assert stolen.checkpoint_owner == "a"
+    assert b.startable(set()) == []  # a is still finishing
+    (outcome,) = a.renew_all()
+    assert outcome.kind == "handoff" and outcome.lease_key == stolen.lease_key
+    a_copy = next(lease for lease in [table.get_lease(stolen.lease_key)] if lease is not None)
+    table.handoff_checkpoint(a_copy, "a", ExtendedSequenceNumber("9"))
+    b.scan_and_take()
+    (ready,) = b.startable(set())
+    assert ready.lease_key == stolen.lease_key
+    assert ready.checkpoint == ExtendedSequenceNumber("9")  # b resumes after a's final checkpoint
+    assert ready.checkpoint_owner is None
+
+
+def test_handoff_times_out_when_old_owner_is_silent(make_lease_table: MakeTable) -> None:
+    table = seeded(make_lease_table, 2)
+    clock = FakeClock()
+    a = coordinator(table, "a", clock)
+    a.scan_and_take()
+    b = coordinator(table, "b", clock, handoff_timeout=30.0)
+    (stolen,) = b.scan_and_take()
+    clock.now += 29.0
+    assert b.startable(set()) == []
+    clock.now += 2.0
+    (ready,) = b.startable(set())
+    assert ready.lease_key == stolen.lease_key
+    row = table.get_lease(stolen.lease_key)
+    assert row is not None and row.checkpoint_owner is None and row.lease_owner == "b"
+
+
+def test_release_evicts_and_cooldown_blocks_retaking(make_lease_table: MakeTable) -> None:
+    table = seeded(make_lease_table, 1)
+    clock = FakeClock()
+    a = coordinator(table, "a", clock, failed_cooldown=30.0)
+    (lease,) = a.scan_and_take()
+    a.release(lease, cooldown=True)
+    assert a.held_keys() == set()
+    row = table.get_lease(lease.lease_key)
+    assert row is not None and row.lease_owner is None
+    assert a.scan_and_take() == []  # cooling down
+    clock.now += 31.0
+    assert [taken.lease_key for taken in a.scan_and_take()] == [lease.lease_key]
+
+
+def test_restart_with_same_worker_id_adopts_its_leases(make_lease_table: MakeTable) -> None:
+    table = seeded(make_lease_table, 2)
+    clock = FakeClock()
+    coordinator(table, "a", clock).scan_and_take()
+    restarted = coordinator(table, "a", clock)
+    assert {lease.lease_key for lease in restarted.scan_and_take()} == {"shardId-000000000000", "shardId-000000000001"}
+    assert restarted.renew_all() == []

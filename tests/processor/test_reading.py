@@ -1,0 +1,102 @@
+"""The reading contract: what decodes, and the dead-letter reason of what does not."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from consumer.emitter.events import iso_ms
+from consumer.processor.reading import (
+    MAX_DEVICE_ID_LENGTH,
+    MAX_METRICS,
+    MAX_TS_MS,
+    MIN_TS_MS,
+    BadReading,
+    Reading,
+    decode_reading,
+    parse_ts,
+)
+
+
+def doc(**fields: object) -> bytes:
+    base: dict[str, object] = {"device_id": "d1", "ts": 1_700_000_000_000, "metrics": {"t": 20.5}}
+    base.update(fields)
+    return orjson.dumps({k: v for k, v in base.items() if v is not ...})
+
+
+def test_decodes_a_reading_with_nulls_and_ints() -> None:
+    reading = decode_reading(doc(metrics={"t": 20, "h": None, "p": 1.5}))
+    assert reading == Reading("d1", 1_700_000_000_000, {"t": 20.0, "h": None, "p": 1.5})
+    assert isinstance(reading.metrics["t"], float)
+
+
+@pytest.mark.parametrize(
+    ("ts", "expected"),
+    [
+        ("2023-11-14T22:13:20.123Z", 1_700_000_000_123),
+        ("2023-11-14T22:13:20.123+00:00", 1_700_000_000_123),
+        ("2023-11-14T23:13:20.123+01:00", 1_700_000_000_123),
+        ("2023-11-14T22:13:20", 1_700_000_000_000),  # naive is UTC
+        (1_700_000_000_123, 1_700_000_000_123),
+        (1_700_000_000_123.9, 1_700_000_000_123),
+    ],
+)
+def test_parse_ts(ts: object, expected: int) -> None:
+    assert parse_ts(ts) == expected
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [True, "yesterday", None, [1], float("inf"), 10**18, -(10**15), 1e300, MAX_TS_MS + 1, "0001-01-01T00:00:00+01:00"],
+)
+def test_bad_ts(ts: object) -> None:
+    with pytest.raises(BadReading) as error:
+        parse_ts(ts)
+    assert error.value.code == "bad_ts"
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"not json", "malformed_json"),
+        (b'{"device_id": "d1", "ts": 1, "metrics": {"t": NaN}}', "malformed_json"),
+        (b'{"device_id": "d1", "ts": 1, "metrics": {"t": Infinity}}', "malformed_json"),
+        (b"[1, 2]", "not_an_object"),
+        (doc(device_id=...), "missing_device_id"),
+        (doc(device_id=""), "missing_device_id"),
+        (doc(device_id=7), "missing_device_id"),
+        (doc(device_id="x" * (MAX_DEVICE_ID_LENGTH + 1)), "bad_device_id"),
+        (doc(ts=...), "missing_ts"),
+        (doc(ts="soon"), "bad_ts"),
+        (doc(metrics=...), "missing_metrics"),
+        (doc(metrics={}), "missing_metrics"),
+        (doc(metrics=[1]), "missing_metrics"),
+        (doc(metrics={f"m{i}": 1 for i in range(MAX_METRICS + 1)}), "too_many_metrics"),
+        (doc(metrics={"t": "hot"}), "non_numeric_metric"),
+        (doc(metrics={"t": True}), "non_numeric_metric"),
+        (doc(metrics={"": 1}), "bad_metric"),
+        (doc(metrics={"t": None}), "no_values"),
+    ],
+)
+def test_bad_readings_have_a_code_and_reason(data: bytes, code: str) -> None:
+    with pytest.raises(BadReading) as error:
+        decode_reading(data)
+    assert error.value.code == code
+    assert str(error.value).startswith(f"{code}: ") and error.value.detail
+
+
+def test_overflowing_number_literal_is_rejected() -> None:
+    with pytest.raises(BadReading) as error:
+        decode_reading(b'{"device_id": "d1", "ts": 1, "metrics": {"t": 1e999}}')
+    assert error.value.code == "malformed_json"  # orjson refuses a literal that is infinite as a double
+    assert "infinity" in error.value.detail
+
+
+def test_device_id_at_the_limit_is_accepted() -> None:
+    assert decode_reading(doc(device_id="x" * MAX_DEVICE_ID_LENGTH)).device_id == "x" * MAX_DEVICE_ID_LENGTH
+
+
+def test_ts_range_is_what_an_event_can_show() -> None:
+    assert iso_ms(parse_ts(MIN_TS_MS)) == "0001-01-01T00:00:00.000Z"
+    assert iso_ms(parse_ts(MAX_TS_MS)).startswith("9999-12-31T23:59:59.")
+    assert parse_ts("9999-12-31T23:59:59Z") == MAX_TS_MS - 999

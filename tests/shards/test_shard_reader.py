@@ -1,0 +1,247 @@
+"""The shard reader against moto: start positions, pacing, de-aggregation, error recovery."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from consumer.aws.backoff import Backoff
+from consumer.aws.errors import FatalAwsError
+from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.shards.record import KinesisRecord
+from consumer.shards.shard_reader import MIN_SECONDS_BETWEEN_CALLS, ShardReader
+from tests.shards.kpl import aggregate
+
+SHARD = "shardId-000000000000"
+
+
+class FakeTime:
+    """A clock that moves only when the reader waits on its stop event (or a test advances it)."""
+
+    def __init__(self) -> None:
+        self.now = 50.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ClockedStop(threading.Event):
+    def __init__(self, clock: FakeTime) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is not None:
+            self._clock.waits.append(timeout)
+            self._clock.now += timeout
+        return self.is_set()
+
+
+class CallTimes:
+    """Pass-through to the real client that notes the (fake) time of each GetRecords call."""
+
+    def __init__(self, kinesis: Any, clock: FakeTime) -> None:
+        self._kinesis = kinesis
+        self._clock = clock
+        self.get_records_at: list[float] = []
+
+    def get_records(self, **kwargs: Any) -> Any:
+        self.get_records_at.append(self._clock())
+        return self._kinesis.get_records(**kwargs)
+
+    def get_shard_iterator(self, **kwargs: Any) -> Any:
+        return self._kinesis.get_shard_iterator(**kwargs)
+
+
+def put(kinesis: Any, stream: str, count: int, start: int = 0) -> list[str]:
+    return [
+        kinesis.put_record(StreamName=stream, Data=f"r{index}".encode(), PartitionKey=f"k{index % 3}")["SequenceNumber"]
+        for index in range(start, start + count)
+    ]
+
+
+def make_reader(kinesis: Any, stream: str, start: str | ExtendedSequenceNumber, **kwargs: Any) -> ShardReader:
+    clock = FakeTime()
+    position = start if isinstance(start, ExtendedSequenceNumber) else ExtendedSequenceNumber(start)
+    kwargs.setdefault("stop", ClockedStop(clock))
+    kwargs.setdefault("clock", clock)
+    return ShardReader(kinesis, stream, SHARD, position, **kwargs)
+
+
+def drain(reader: ShardReader, limit: int = 50) -> list[KinesisRecord]:
+    out: list[KinesisRecord] = []
+    for _ in range(limit):
+        result = reader.read()
+        if not result.records:
+            return out
+        out.extend(result.records)
+    raise AssertionError("reader never caught up")
+
+
+def test_reads_everything_from_trim_horizon(fast_kinesis: Any, make_stream: Callable[..., str]) -> None:
+    stream = make_stream(1)
+    sequences = put(fast_kinesis, stream, 25)
+    reader = make_reader(fast_kinesis, stream, "TRIM_HORIZON", max_records=7)
+    records = drain(reader)
+    assert [r.sequence_number for r in records] == sequences
+    assert [r.data for r in records] == [f"r{i}".encode() for i in range(25)]
+    assert [r.partition_key for r in records] == [f"k{i % 3}" for i in range(25)]
+    assert all(isinstance(r.approximate_arrival, float) for r in records)  # epoch seconds, no datetime
+    assert reader.millis_behind_latest is not None and not reader.ended
+
+
+def test_latest_reads_only_new_records(fast_kinesis: Any, make_stream: Callable[..., str]) -> None:
+    stream = make_stream(1)
+    put(fast_kinesis, stream, 5)
+    reader = make_reader(fast_kinesis, stream, "LATEST")
+    assert reader.read().records == []
+    later = put(fast_kinesis, stream, 3, start=5)
+    assert [r.sequence_number for r in drain(reader)] == later
+
+
+def test_reader_from_checkpoint_returns_only_later_records(fast_kinesis: Any, make_stream: Callable[..., str]) -> None:
+    stream = make_stream(1)
+    sequences = put(fast_kinesis, stream, 12)
+    reader = make_reader(fast_kinesis, stream, sequences[6])
+    assert [r.sequence_number for r in drain(reader)] == sequences[7:]
+
+
+def test_reader_continues_across_reads_without_repeats(fast_kinesis: Any, make_stream: Callable[..., str]) -> None:
+    stream = make_stream(1)
+    first = put(fast_kinesis, stream, 4)
+    reader = make_reader(fast_kinesis, stream, "TRIM_HORIZON")
+    assert [r.sequence_number for r in drain(reader)] == first
+    second = put(fast_kinesis, stream, 4, start=4)
+    assert [r.sequence_number for r in drain(reader)] == second
+
+
+def test_paces_to_five_calls_per_second(fast_kinesis: Any, make_stream: Callable[..., str]) -> None:
+    stream = make_stream(1)
+    put(fast_kinesis, stream, 3)
+    clock = FakeTime()
+    calls = CallTimes(fast_kinesis, clock)
+    reader = ShardReader(
+        calls, stream, SHARD, ExtendedSequenceNumber("TRIM_HORIZON"), stop=ClockedStop(clock), clock=clock
+    )
+    for _ in range(12):
+        reader.read()
+    times = calls.get_records_at
+    assert len(times) == 12
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= MIN_SECONDS_BETWEEN_CALLS - 1e-9
+    # Any one-second window holds at most five calls.
+    assert max(sum(1 for t in times if start <= t < start + 1.0) for start in times) <= 5
+
+
+def test_no_wait_when_calls_are_already_far_apart(fast_kinesis: Any, make_stream: Callable[..., str]) -> None:
+    stream = make_stream(1)
+    clock = FakeTime()
+    reader = ShardReader(
+        fast_kinesis, stream, SHARD, ExtendedSequenceNumber("TRIM_HORIZON"), stop=ClockedStop(clock), clock=clock
+    )
+    for _ in range(3):
+        reader.read()
+        clock.now += 1.0
+    assert clock.waits == []
+
+
+def test_bad_iterator_is_refreshed_from_last_handed_out_record(
+    fast_kinesis: Any, make_stream: Callable[..., str]
+) -> None:
+    stream = make_stream(1)
+    sequences = put(fast_kinesis, stream, 10)
+    reader = make_reader(fast_kinesis, stream, "TRIM_HORIZON", max_records=4)
+    first = reader.read().records
+    assert [r.sequence_number for r in first] == sequences[:4]
+    # moto answers an unknown iterator with HTTP 500 (retryable); it has no iterator expiry. After
+    # a few failed attempts the reader gets a new iterator after the last record it handed out.
+    reader._iterator = "bm90LWFuLWl0ZXJhdG9y"
+    reader._backoff = Backoff(base=0.001, cap=0.001)
+    rest = drain(reader)
+    assert [r.sequence_number for r in rest] == sequences[4:]
+
+
+def test_expired_iterator_is_refreshed_at_once_from_last_handed_out_record(
+    fast_kinesis: Any, make_stream: Callable[..., str]
+) -> None:
+    stream = make_stream(1)
+    sequences = put(fast_kinesis, stream, 8)
+    reader = make_reader(fast_kinesis, stream, "TRIM_HORIZON", max_records=3)
+    assert [r.sequence_number for r in reader.read().records] == sequences[:3]
+    # moto never expires iterators; hand the reader the error Kinesis sends for an expired one.
+    expired = ClientError({"Error": {"Code": "ExpiredIteratorException", "Message": "Iterator expired"}}, "GetRecords")
+    reader._handle_error(expired)
+    assert reader._iterator is None and reader._backoff.attempt == 0  # no backoff, a new iterator
+    assert [r.sequence_number for r in drain(reader)] == sequences[3:]
+
+
+def test_stop_returns_empty_without_reading(fast_kinesis: Any, make_stream: Callable[..., str]) -> None:
+    stream = make_stream(1)
+    put(fast_kinesis, stream, 3)
+    stop = threading.Event()
+    stop.set()
+    reader = ShardReader(fast_kinesis, stream, SHARD, ExtendedSequenceNumber("TRIM_HORIZON"), stop=stop)
+    result = reader.read()
+    assert result.records == [] and not result.ended
+
+
+def test_missing_stream_is_fatal(fast_kinesis: Any) -> None:
+    reader = make_reader(fast_kinesis, "no-such-stream-here", "TRIM_HORIZON")
+    with pytest.raises(FatalAwsError, match="ResourceNotFoundException"):
+        reader.read()
+
+
+def test_aggregated_records_are_split(fast_kinesis: Any, make_stream: Callable[..., str]) -> None:
+    stream = make_stream(1)
+    plain_before = put(fast_kinesis, stream, 1)
+    inner = [(f"dev-{i}", f"sub{i}".encode()) for i in range(4)]
+    agg_sequence = fast_kinesis.put_record(StreamName=stream, Data=aggregate(inner), PartitionKey="agg")[
+        "SequenceNumber"
+    ]
+    plain_after = put(fast_kinesis, stream, 1, start=9)
+    records = drain(make_reader(fast_kinesis, stream, "TRIM_HORIZON"))
+    assert [(r.sequence_number, r.sub_sequence_number) for r in records] == [
+        (plain_before[0], 0),
+        *[(agg_sequence, i) for i in range(4)],
+        (plain_after[0], 0),
+    ]
+    assert [r.data for r in records[1:5]] == [data for _key, data in inner]
+    # A checkpoint inside the aggregate resumes at the next sub-record, not at the next record.
+    resumed = drain(make_reader(fast_kinesis, stream, ExtendedSequenceNumber(agg_sequence, 1)))
+    assert [(r.sequence_number, r.sub_sequence_number) for r in resumed] == [
+        (agg_sequence, 2),
+        (agg_sequence, 3),
+        (plain_after[0], 0),
+    ]
+
+
+def test_at_timestamp_starts_at_the_given_time(fast_kinesis: Any, make_stream: Callable[..., str]) -> None:
+    stream = make_stream(1)
+    put(fast_kinesis, stream, 3)
+    everything = drain(make_reader(fast_kinesis, stream, "TRIM_HORIZON"))
+    reader = make_reader(fast_kinesis, stream, "AT_TIMESTAMP", initial_timestamp_ms=0)
+    assert [r.sequence_number for r in drain(reader)] == [r.sequence_number for r in everything]
+
+
+def test_checkpoint_at_first_sub_record_resumes_inside_the_aggregate(
+    fast_kinesis: Any, make_stream: Callable[..., str]
+) -> None:
+    stream = make_stream(1)
+    inner = [(f"dev-{i}", f"sub{i}".encode()) for i in range(3)]
+    agg_sequence = fast_kinesis.put_record(StreamName=stream, Data=aggregate(inner), PartitionKey="agg")[
+        "SequenceNumber"
+    ]
+    plain_after = put(fast_kinesis, stream, 1, start=5)
+    # A checkpoint at (sequence, 0) of an aggregate means sub-record 0 is done, 1 and 2 are not.
+    resumed = drain(make_reader(fast_kinesis, stream, ExtendedSequenceNumber(agg_sequence, 0)))
+    assert [(r.sequence_number, r.sub_sequence_number) for r in resumed] == [
+        (agg_sequence, 1),
+        (agg_sequence, 2),
+        (plain_after[0], 0),
+    ]

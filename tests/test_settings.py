@@ -1,0 +1,117 @@
+"""Settings: flag beats environment twin beats default; validation says what is wrong."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pytest
+
+from consumer.settings import (
+    Settings,
+    SettingsError,
+    add_options,
+    default_worker_id,
+    describe,
+    env_name,
+    from_namespace,
+)
+
+
+def load(argv: list[str], environ: dict[str, str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    return from_namespace(parser.parse_args(argv), environ or {})
+
+
+def test_defaults() -> None:
+    settings = load([])
+    assert settings.stream == "sensor-readings"
+    assert settings.initial_position == "LATEST"
+    assert settings.max_records == 10_000
+    assert settings.worker_id == default_worker_id()
+    assert settings.lease_table == "anomaly-consumer"
+
+
+def test_flag_beats_env_beats_default() -> None:
+    env = {"ANOMALY_STREAM": "from-env", "ANOMALY_FAILOVER_TIME": "7.5", "ANOMALY_WORKER_ID": "env-worker"}
+    settings = load(["--stream", "from-flag"], env)
+    assert settings.stream == "from-flag"
+    assert settings.failover_time == 7.5
+    assert settings.worker_id == "env-worker"
+    assert settings.output_stream == "sensor-anomalies"
+
+
+def test_env_names_are_prefixed_twins() -> None:
+    assert env_name("dead_letter_stream") == "ANOMALY_DEAD_LETTER_STREAM"
+    parser = argparse.ArgumentParser()
+    add_options(parser, ["dead_letter_stream"])
+    assert "ANOMALY_DEAD_LETTER_STREAM" in parser.format_help()
+
+
+def test_application_name_names_the_lease_table() -> None:
+    assert load(["--application-name", "my-app"]).lease_table == "my-app"
+
+
+def test_endpoint_specific_overrides_general() -> None:
+    settings = load(["--endpoint-url", "http://all:1", "--kinesis-endpoint-url", "http://k:2"])
+    assert settings.endpoint_for("kinesis") == "http://k:2"
+    assert settings.endpoint_for("dynamodb") == "http://all:1"
+    assert load([]).endpoint_for("kinesis") is None
+
+
+def test_initial_position_is_case_insensitive() -> None:
+    assert load(["--initial-position", "trim_horizon"]).initial_position == "TRIM_HORIZON"
+
+
+def test_at_timestamp_requires_a_timestamp() -> None:
+    with pytest.raises(SettingsError, match="AT_TIMESTAMP needs --initial-timestamp"):
+        load(["--initial-position", "AT_TIMESTAMP"])
+    iso = load(["--initial-position", "AT_TIMESTAMP", "--initial-timestamp", "2023-11-14T22:13:20Z"])
+    assert iso.initial_timestamp_ms == 1_700_000_000_000
+    epoch = load([], {"ANOMALY_INITIAL_POSITION": "AT_TIMESTAMP", "ANOMALY_INITIAL_TIMESTAMP": "1700000000123"})
+    assert epoch.initial_timestamp_ms == 1_700_000_000_123
+    assert describe(epoch)["initial_timestamp"].startswith("2023-11-1")
+
+
+def test_bad_timestamp_flag_is_an_argparse_error() -> None:
+    with pytest.raises(SystemExit):
+        load(["--initial-timestamp", "tomorrow-ish"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--initial-position", "EARLIEST"], "--initial-position must be one of"),
+        (["--failover-time", "0"], "--failover-time must be positive"),
+        (["--max-records", "0"], "--max-records"),
+        (["--max-records", "10001"], "--max-records"),
+        (["--threshold", "0"], "--threshold"),
+        (["--threshold", "1.5"], "--threshold"),
+        (["--log-format", "xml"], "--log-format"),
+        (["--worker-id", ""], "--worker-id must not be empty"),
+    ],
+)
+def test_validation_errors(argv: list[str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load(argv)
+
+
+def test_bad_env_value_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="ANOMALY_MAX_RECORDS='many'"):
+        load([], {"ANOMALY_MAX_RECORDS": "many"})
+    with pytest.raises(SettingsError, match="ANOMALY_INITIAL_TIMESTAMP"):
+        load([], {"ANOMALY_INITIAL_TIMESTAMP": "not a time"})
+
+
+def test_settings_are_frozen() -> None:
+    settings = load([])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.stream = "other"  # type: ignore[misc]
+
+
+def test_describe_lists_every_field() -> None:
+    settings = load(["--worker-id", "w"])
+    described = describe(settings)
+    assert {field.name for field in dataclasses.fields(Settings)} <= set(described)
+    assert described["worker_id"] == "w" and "initial_timestamp" not in described

@@ -1,0 +1,65 @@
+"""``status``: the lease table rendered as rows, read from a real table on moto."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.leases.lease import Lease
+from consumer.leases.lease_table import LeaseTable
+from consumer.status import lease_rows, render, status_table
+from tests.fixtures.aws import make_lease_table
+
+__all__ = ["make_lease_table"]
+
+
+def test_rows_are_sorted_and_show_dashes_for_missing() -> None:
+    rows = lease_rows(
+        [
+            Lease("shard-2", lease_owner="w1", lease_counter=7, checkpoint=ExtendedSequenceNumber("123", 4)),
+            Lease("shard-1", parent_shard_ids=frozenset({"p2", "p1"}), millis_behind_latest=250, checkpoint_owner="w0"),
+        ]
+    )
+    assert rows == [
+        {
+            "shard": "shard-1",
+            "owner": "-",
+            "checkpoint": "TRIM_HORIZON",
+            "counter": "0",
+            "parents": "p1,p2",
+            "handoff_from": "w0",
+            "millis_behind_latest": "250",
+        },
+        {
+            "shard": "shard-2",
+            "owner": "w1",
+            "checkpoint": "123/4",
+            "counter": "7",
+            "parents": "-",
+            "handoff_from": "-",
+            "millis_behind_latest": "-",
+        },
+    ]
+
+
+def test_render_aligns_columns() -> None:
+    text = render(lease_rows([Lease("a-long-shard-id", lease_owner="w")]))
+    header, rule, row = text.splitlines()
+    assert header.startswith("shard            owner")
+    assert rule.split("  ")[0] == "-" * len("a-long-shard-id")
+    assert row.split()[:2] == ["a-long-shard-id", "w"]
+    assert render([]) == "(no leases)"
+
+
+def test_status_table_reads_the_lease_table(make_lease_table: Callable[[], LeaseTable]) -> None:
+    table = make_lease_table()
+    assert status_table(table) == "(no leases)"
+    assert table.create_lease_if_missing(Lease("shardId-000000000001"))
+    lease = table.get_lease("shardId-000000000001")
+    assert lease is not None
+    table.take_lease(lease, "worker-9")
+    lease.millis_behind_latest = 42
+    table.renew_lease(lease)
+    lines = status_table(table).splitlines()
+    assert len(lines) == 3
+    assert lines[2].split() == ["shardId-000000000001", "worker-9", "TRIM_HORIZON", "2", "-", "-", "42"]
