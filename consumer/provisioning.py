@@ -1,4 +1,4 @@
-"""``anomaly-consumer init``: create the streams and the lease table when they are missing.
+"""``anomaly-consumer init``: create the streams, the lease table and the state table when missing.
 
 Idempotent: existing streams and tables are left as they are. Waits until each is active.
 """
@@ -11,6 +11,7 @@ from consumer.aws.clients import AwsClients
 from consumer.leases.lease_table import LeaseTable
 from consumer.logs import get_logger
 from consumer.settings import Settings
+from consumer.state.snapshot_store import SnapshotStore
 
 log = get_logger(__name__)
 
@@ -35,6 +36,7 @@ def init_resources(clients: AwsClients, settings: Settings, output_shards: int =
         settings.output_stream: ensure_stream(clients, settings.output_stream, output_shards),
         settings.dead_letter_stream: ensure_stream(clients, settings.dead_letter_stream, 1),
         settings.lease_table: LeaseTable(clients.dynamodb, settings.lease_table).create_table_if_missing(),
+        settings.state_table: SnapshotStore(clients.dynamodb, settings.state_table).create_table_if_missing(),
     }
     log.info("init_done", created=[name for name, was_created in created.items() if was_created])
     return created

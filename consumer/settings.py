@@ -53,14 +53,24 @@ class Settings:
     checkpoint_records: int = 50_000
     shard_sync_interval: float = 60.0
     handoff_timeout: float = 30.0
+    state: str = "on"
+    state_key: str | None = None
+    state_on_incompatible: str = "fail"
     log_format: str = "auto"
     log_level: str = "INFO"
     score_log: str | None = None
+    metrics_port: int = 0
+    metrics_host: str = "0.0.0.0"
 
     @property
     def lease_table(self) -> str:
         """The lease table is named after the application, as in the KCL."""
         return self.application_name
+
+    @property
+    def state_table(self) -> str:
+        """Model snapshots live beside the lease table, in ``<application>-state``."""
+        return f"{self.application_name}-state"
 
     def endpoint_for(self, service: str) -> str | None:
         specific = {"kinesis": self.kinesis_endpoint_url, "dynamodb": self.dynamodb_endpoint_url}
@@ -79,6 +89,12 @@ class Settings:
             raise SettingsError("--threshold is a calibrated score and must be in (0, 1]")
         if self.log_format not in LOG_FORMATS:
             raise SettingsError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
+        if self.state not in ("on", "off"):
+            raise SettingsError("--state must be on or off")
+        if self.state_on_incompatible not in ("fail", "fresh"):
+            raise SettingsError("--state-on-incompatible must be fail or fresh")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError("--metrics-port must be between 0 (off) and 65535")
         if not self.worker_id:
             raise SettingsError("--worker-id must not be empty")
         return self
@@ -120,9 +136,14 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     "checkpoint_records": (int, "records after which a shard checkpoints even before the interval"),
     "shard_sync_interval": (float, "seconds between shard listings that create leases for new shards"),
     "handoff_timeout": (float, "seconds a new owner waits for the old owner's final checkpoint"),
+    "state": (str, "on: checkpoint model state with every checkpoint and restore it (default); off: cold starts"),
+    "state_key": (str, "secret that signs model snapshots (HMAC-SHA256); prefer the env twin to the flag"),
+    "state_on_incompatible": (str, "fail (default) or fresh: what to do with a snapshot this worker cannot load"),
     "log_format": (str, "auto (JSON unless a terminal), json or console"),
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
     "score_log": (str, "append one JSON line per processed record (shard, sequence, device, score) here"),
+    "metrics_port": (int, "port for /metrics, /healthz and /readyz (0: off)"),
+    "metrics_host": (str, "address the metrics and health server binds (default 0.0.0.0)"),
 }
 
 
@@ -168,8 +189,10 @@ def from_namespace(namespace: argparse.Namespace, environ: Mapping[str, str]) ->
 
 
 def describe(settings: Settings) -> dict[str, Any]:
-    """The settings as a loggable mapping (no secrets live in settings)."""
+    """The settings as a loggable mapping, with the state key masked."""
     out = {field.name: getattr(settings, field.name) for field in fields(settings)}
+    if settings.state_key:
+        out["state_key"] = "***"
     if settings.initial_timestamp_ms is not None:
         out["initial_timestamp"] = datetime.fromtimestamp(settings.initial_timestamp_ms / 1000).isoformat()
     return out

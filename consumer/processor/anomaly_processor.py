@@ -27,6 +27,7 @@ from consumer.processor.record_processor import (
 )
 from consumer.processor.score_log import ScoreLog
 from consumer.shards.record import KinesisRecord
+from consumer.state.shard_state import ShardState
 
 log = get_logger(__name__)
 
@@ -41,6 +42,9 @@ class ProcessorStats:
         self.dead_letters = 0
         self.checkpoints = 0
         self.checkpoint_seconds = 0.0
+        self.state_bytes = 0
+        self.state_devices_written = 0
+        self.state_devices_restored = 0
 
 
 class AnomalyProcessor:
@@ -53,6 +57,7 @@ class AnomalyProcessor:
         dead_letter_emitter: Emitter,
         cadence: CheckpointCadence,
         score_log: ScoreLog | None = None,
+        state_factory: Callable[[str], ShardState] | None = None,
     ) -> None:
         self._stream = stream
         self._engine_factory = engine_factory
@@ -60,6 +65,8 @@ class AnomalyProcessor:
         self._dead = dead_letter_emitter
         self._cadence = cadence
         self._score_log = score_log
+        self._state_factory = state_factory
+        self.state: ShardState | None = None
         self.stats = ProcessorStats()
         self.shard_id = ""
         self.engine: DetectionEngine | None = None
@@ -73,6 +80,14 @@ class AnomalyProcessor:
         self.engine = self._engine_factory()
         self.last_checkpoint = initialization.checkpoint
         self._log = log.bind(shard_id=self.shard_id)
+        if self._state_factory is not None:
+            self.state = self._state_factory(self.shard_id)
+            self.stats.state_devices_restored = self.state.restore(
+                self.engine,
+                initialization.checkpoint,
+                initialization.parent_shard_ids,
+                initialization.hash_key_range,
+            )
         self._log.info("processor_initialized", checkpoint=str(initialization.checkpoint))
 
     def process_records(self, batch: ProcessRecordsInput) -> None:
@@ -156,8 +171,18 @@ class AnomalyProcessor:
         return self.engine
 
     def _checkpoint(self, checkpointer: Checkpointer, position: ExtendedSequenceNumber) -> None:
+        """Snapshot the models for ``position``, then commit the checkpoint, then collect garbage."""
         started = time.perf_counter()
+        if self.state is not None and self.engine is not None:
+            if position.is_shard_end:
+                saved = self.state.save_shard_end(self.engine)
+            else:
+                saved = self.state.save(self.engine, position)
+            self.stats.state_bytes += saved.bytes_written
+            self.stats.state_devices_written += saved.devices_written
         checkpointer.checkpoint(position)
+        if self.state is not None:
+            self.state.committed(position)
         self.stats.checkpoint_seconds += time.perf_counter() - started
         self.stats.checkpoints += 1
         self.last_checkpoint = position

@@ -32,9 +32,14 @@ class Checkpointer(Protocol):
 
 @dataclass(frozen=True)
 class InitializationInput:
+    """Where the shard resumes. ``parent_shard_ids`` and ``hash_key_range`` describe the shard's
+    lineage (known to the native runtime from the lease; empty when the runtime cannot tell)."""
+
     shard_id: str
     checkpoint: ExtendedSequenceNumber
     pending_checkpoint: ExtendedSequenceNumber | None = None
+    parent_shard_ids: frozenset[str] = frozenset()
+    hash_key_range: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from consumer.leases.lease_table import LeaseTable
 from consumer.logs import get_logger
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput, RecordProcessor
 from consumer.shards.shard_reader import ShardReader
+from consumer.state.snapshot_codec import SnapshotError
 
 log = get_logger(__name__)
 
@@ -128,14 +129,25 @@ class ShardConsumer:
     def _run(self) -> None:
         checkpointer = LeaseCheckpointer(self._table, self.lease, self._worker_id, self.request_shutdown)
         try:
-            self.processor.initialize(InitializationInput(self.shard_id, self.lease.checkpoint))
+            lease = self.lease
+            hash_range = None
+            if lease.starting_hash_key is not None and lease.ending_hash_key is not None:
+                hash_range = (int(lease.starting_hash_key), int(lease.ending_hash_key))
+            self.processor.initialize(
+                InitializationInput(
+                    self.shard_id,
+                    lease.checkpoint,
+                    parent_shard_ids=lease.parent_shard_ids,
+                    hash_key_range=hash_range,
+                )
+            )
             reader = self._reader_factory(self.lease.checkpoint, self._wake)
             self.outcome = self._loop(reader, checkpointer)
         except LeaseLost as error:
             self._log.warning("lease_lost", operation=error.operation)
             self.outcome = ShardOutcome.LEASE_LOST
             self.processor.lease_lost()
-        except (FatalAwsError, EmitFailed) as error:
+        except (FatalAwsError, EmitFailed, SnapshotError) as error:
             if self._lost.is_set():
                 self.outcome = ShardOutcome.LEASE_LOST
                 self.processor.lease_lost()
@@ -143,6 +155,12 @@ class ShardConsumer:
                 self._log.error("shard_failed", error=str(error))
                 self.error = str(error)
                 self.outcome = ShardOutcome.FAILED
+        except Exception as error:  # noqa: BLE001 - the shard thread's failure boundary: logged, not swallowed
+            # Anything unexpected ends this shard's run as FAILED with the traceback logged; the
+            # worker then releases the lease (with a cool-down) instead of spinning on it.
+            self._log.exception("shard_crashed", error=repr(error))
+            self.error = repr(error)
+            self.outcome = ShardOutcome.FAILED
         finally:
             if self._on_exit is not None:
                 self._on_exit(self)

@@ -25,6 +25,7 @@ from consumer.aws.backoff import Backoff
 from consumer.aws.errors import ErrorKind, FatalAwsError, classify, error_code
 from consumer.leases.extended_sequence_number import AT_TIMESTAMP, ExtendedSequenceNumber
 from consumer.logs import get_logger
+from consumer.observability.aws_errors import count_get_records_error
 from consumer.shards.deaggregation import MalformedAggregate, deaggregate
 from consumer.shards.record import KinesisRecord
 
@@ -117,6 +118,7 @@ class ShardReader:
 
     def _handle_error(self, error: ClientError | BotoCoreError) -> None:
         kind = classify(error)
+        count_get_records_error(error_code(error))
         if kind is ErrorKind.EXPIRED_ITERATOR:
             self._log.info("iterator_expired", resume_after=str(self._last_handed_out or self._start))
             self._iterator = None

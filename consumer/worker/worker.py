@@ -25,6 +25,7 @@ from consumer.leases.lease_coordinator import LeaseCoordinator
 from consumer.leases.lease_table import LeaseTable
 from consumer.leases.shard_sync import sync_shards
 from consumer.logs import get_logger
+from consumer.observability.server import serve_worker
 from consumer.processor.anomaly_processor import AnomalyProcessor, ProcessorStats
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.record_processor import RecordProcessor
@@ -32,6 +33,8 @@ from consumer.processor.score_log import ScoreLog
 from consumer.settings import Settings
 from consumer.shards.shard_consumer import ShardConsumer, ShardOutcome
 from consumer.shards.shard_reader import ShardReader
+from consumer.state.shard_state import ShardState
+from consumer.state.snapshot_store import SnapshotStore
 
 log = get_logger(__name__)
 
@@ -46,6 +49,8 @@ class WorkerTotals:
     anomalies: int = 0
     dead_letters: int = 0
     checkpoints: int = 0
+    checkpoint_seconds: float = 0.0
+    state_bytes: int = 0
 
     def add(self, stats: ProcessorStats) -> None:
         self.records += stats.records
@@ -53,6 +58,8 @@ class WorkerTotals:
         self.anomalies += stats.anomalies
         self.dead_letters += stats.dead_letters
         self.checkpoints += stats.checkpoints
+        self.checkpoint_seconds += stats.checkpoint_seconds
+        self.state_bytes += stats.state_bytes
 
 
 class Worker:
@@ -61,6 +68,7 @@ class Worker:
         self.clients = clients or make_clients(settings)
         self._stop = threading.Event()
         self.table = LeaseTable(self.clients.dynamodb, settings.lease_table)
+        self.snapshots = SnapshotStore(self.clients.dynamodb, settings.state_table)
         self.coordinator = LeaseCoordinator(
             self.table,
             settings.worker_id,
@@ -85,6 +93,7 @@ class Worker:
 
     def run(self) -> int:
         self._log.info("worker_starting", stream=self.settings.stream, lease_table=self.settings.lease_table)
+        server = serve_worker(self) if self.settings.metrics_port else None
         self._sync_shards()
         renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
         renewer.start()
@@ -100,6 +109,8 @@ class Worker:
         finally:
             self._shutdown()
             renewer.join(timeout=5)
+            if server is not None:
+                server.stop()
             if self._score_log:
                 self._score_log.close()
         self._log.info("worker_stopped", **vars(self.totals))
@@ -146,6 +157,16 @@ class Worker:
             dead_letter_emitter=Emitter(self.clients.kinesis, settings.dead_letter_stream, abort),
             cadence=CheckpointCadence(settings.checkpoint_interval, settings.checkpoint_records),
             score_log=self._score_log,
+            state_factory=self._state_factory if settings.state == "on" else None,
+        )
+
+    def _state_factory(self, shard_id: str) -> ShardState:
+        settings = self.settings
+        return ShardState(
+            self.snapshots,
+            shard_id,
+            state_key=settings.state_key.encode() if settings.state_key else None,
+            start_fresh_on_error=settings.state_on_incompatible == "fresh",
         )
 
     def _reader_factory(self, shard_id: str) -> Any:
@@ -181,8 +202,8 @@ class Worker:
             done = [consumer for consumer in self.consumers.values() if not consumer.alive]
             for consumer in done:
                 del self.consumers[consumer.shard_id]
+                self._account(consumer)  # under the lock: scrapes never see a dip
         for consumer in done:
-            self._account(consumer)
             lease = consumer.lease
             if consumer.outcome is ShardOutcome.SHARD_ENDED:
                 self.coordinator.release(lease)
@@ -231,6 +252,15 @@ class Worker:
             if lease is not None:
                 self.coordinator.release(lease)
 
+    def stats_snapshot(self) -> WorkerTotals:
+        """Finished shards' totals plus the live processors' counters, read under one lock."""
+        with self._consumers_lock:
+            snapshot = WorkerTotals(**vars(self.totals))
+            for consumer in self.consumers.values():
+                if isinstance(consumer.processor, AnomalyProcessor):
+                    snapshot.add(consumer.processor.stats)
+        return snapshot
+
     def live_status(self) -> dict[str, Any]:
         with self._consumers_lock:
             lag = {key: consumer.millis_behind_latest for key, consumer in self.consumers.items()}
@@ -238,7 +268,11 @@ class Worker:
 
 
 def ensure_streams_exist(clients: AwsClients, settings: Settings) -> None:
-    """Fail fast, with one clear message, when a stream the worker needs is missing."""
+    """Fail fast, with one clear message, when a stream the worker needs is missing; create the
+    lease and state tables when they are missing (as the KCL creates its lease table)."""
+    LeaseTable(clients.dynamodb, settings.lease_table).create_table_if_missing()
+    if settings.state == "on":
+        SnapshotStore(clients.dynamodb, settings.state_table).create_table_if_missing()
     for stream in (settings.stream, settings.output_stream, settings.dead_letter_stream):
         call_with_retries(
             lambda stream=stream: clients.kinesis.describe_stream_summary(StreamName=stream),  # type: ignore[misc]

@@ -1,0 +1,244 @@
+"""One shard's model state: saved before each checkpoint, restored exactly on initialize.
+
+Contract:
+- :meth:`save` writes the snapshot for ``position`` *before* the caller's conditional checkpoint
+  write, which is the commit point. It writes only the devices changed since the previous
+  snapshot (a new segment) and a manifest naming, for every device, the segment holding its
+  latest state; every ``max_segments`` segments it rewrites all devices, so a restore reads a
+  bounded number of segments and old segments can be deleted.
+- :meth:`committed` runs after the checkpoint committed: it deletes manifests older than the
+  committed one and segments no manifest still needs. The snapshot of the previous checkpoint is
+  therefore kept until the new checkpoint has committed.
+- :meth:`restore` loads the snapshot whose position equals the lease's checkpoint exactly; a
+  new child shard (checkpoint at an initial position, with parents) inherits its parents' states
+  at ``SHARD_END``: after a split, the devices whose partition keys hash into the child's range;
+  after a merge, the union of both parents.
+- Pickled river state is only accepted when snapshots are signed (``state_key``): without a key,
+  saving or loading a pickled device state raises :class:`SnapshotUntrusted`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+
+from consumer.detection import DetectionEngine, IncompatibleState
+from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
+from consumer.logs import get_logger
+from consumer.state.snapshot_codec import (
+    RIVER_VERSION,
+    Manifest,
+    SnapshotError,
+    SnapshotIncompatible,
+    SnapshotMissing,
+    decode_segment,
+    digest,
+    encode_segment,
+    verify,
+)
+from consumer.state.snapshot_store import SHARD_END_KEY, SnapshotStore, position_key
+
+log = get_logger(__name__)
+FRESH_HINT = "to discard it and start this shard's models fresh, run with --state-on-incompatible fresh"
+
+
+class SnapshotUntrusted(SnapshotError):
+    """Pickled model state without a state key to sign and verify it."""
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    position: str
+    devices_written: int
+    bytes_written: int
+    full: bool
+
+
+def partition_hash(partition_key: str) -> int:
+    """Kinesis maps a partition key to the 128-bit integer of its MD5 digest."""
+    return int.from_bytes(hashlib.md5(partition_key.encode(), usedforsecurity=False).digest(), "big")
+
+
+def _pickled(state: bytes) -> bool:
+    try:
+        document = orjson.loads(state)
+    except orjson.JSONDecodeError:
+        return True  # not the engine's JSON: treat as opaque, hence untrusted
+    return isinstance(document, dict) and bool(document.get("pickle"))
+
+
+class ShardState:
+    def __init__(
+        self,
+        store: SnapshotStore,
+        shard_id: str,
+        *,
+        state_key: bytes | None = None,
+        start_fresh_on_error: bool = False,
+        max_segments: int = 8,
+    ) -> None:
+        self._store = store
+        self.shard_id = shard_id
+        self._key = state_key
+        self._fresh_on_error = start_fresh_on_error
+        self._max_segments = max_segments
+        self._last: Manifest | None = None
+        self._log = log.bind(shard_id=shard_id)
+
+    # ------------------------------------------------------------------ loading
+    def _load_manifest(self, shard_id: str, key: str) -> Manifest | None:
+        found = self._store.get_blob(shard_id, "m", key)
+        if found is None:
+            return None
+        data, stored_digest = found
+        verify(data, stored_digest or "", self._key, f"manifest {shard_id}@{key}")
+        manifest = Manifest.decode(data)
+        if manifest.shard_id != shard_id or manifest.position != key:
+            raise SnapshotIncompatible(
+                f"manifest stored at {shard_id}@{key} describes {manifest.shard_id}@{manifest.position}"
+            )
+        return manifest
+
+    def _load_states(self, manifest: Manifest, wanted: Iterable[str] | None = None) -> dict[str, bytes]:
+        devices = manifest.devices if wanted is None else {d: manifest.devices[d] for d in wanted}
+        states: dict[str, bytes] = {}
+        for segment_id in sorted(set(devices.values())):
+            found = self._store.get_blob(manifest.shard_id, "s", segment_id)
+            if found is None:
+                raise SnapshotMissing(f"segment {manifest.shard_id}@{segment_id} named by its manifest is missing")
+            verify(found[0], manifest.segments[segment_id], self._key, f"segment {manifest.shard_id}@{segment_id}")
+            segment = decode_segment(found[0])
+            for device_id, segment_of in devices.items():
+                if segment_of == segment_id:
+                    states[device_id] = segment[device_id]
+        if self._key is None and any(_pickled(state) for state in states.values()):
+            raise SnapshotUntrusted(
+                f"shard {manifest.shard_id}: the snapshot holds pickled model state; it is loaded only when "
+                "signed, so set --state-key (the same key the writer used)"
+            )
+        return states
+
+    def restore(
+        self,
+        engine: DetectionEngine,
+        checkpoint: ExtendedSequenceNumber,
+        parents: frozenset[str] = frozenset(),
+        hash_range: tuple[int, int] | None = None,
+    ) -> int:
+        """Load the state for ``checkpoint`` into ``engine``; returns the number of devices loaded."""
+        try:
+            return self._restore(engine, checkpoint, parents, hash_range)
+        except (SnapshotError, IncompatibleState) as error:
+            if not self._fresh_on_error or isinstance(error, SnapshotUntrusted):
+                raise SnapshotIncompatible(f"shard {self.shard_id}: {error}; {FRESH_HINT}") from error
+            self._log.warning("state_discarded_starting_fresh", reason=str(error))
+            return 0
+
+    def _restore(
+        self,
+        engine: DetectionEngine,
+        checkpoint: ExtendedSequenceNumber,
+        parents: frozenset[str],
+        hash_range: tuple[int, int] | None,
+    ) -> int:
+        if checkpoint.is_shard_end:
+            return 0
+        if checkpoint.is_initial:
+            return self._inherit(engine, parents, hash_range)
+        key = position_key(checkpoint)
+        manifest = self._load_manifest(self.shard_id, key)
+        if manifest is None:
+            raise SnapshotMissing(f"no model snapshot for checkpoint {checkpoint}")
+        if manifest.detector != engine.detector_name:
+            raise SnapshotIncompatible(
+                f"snapshot of detector {manifest.detector!r}, worker runs {engine.detector_name!r}"
+            )
+        states = self._load_states(manifest)
+        engine.import_device_states(states)
+        engine.clear_dirty()
+        self._last = manifest
+        self._log.info(
+            "state_restored", sequence_number=str(checkpoint), devices=len(states), river=manifest.river_version
+        )
+        return len(states)
+
+    def _inherit(self, engine: DetectionEngine, parents: frozenset[str], hash_range: tuple[int, int] | None) -> int:
+        inherited: dict[str, bytes] = {}
+        for parent in sorted(parents):
+            manifest = self._load_manifest(parent, SHARD_END_KEY)
+            if manifest is None:
+                self._log.warning("parent_state_missing", parent_shard_id=parent)
+                continue
+            wanted = [
+                device
+                for device in manifest.devices
+                if hash_range is None or hash_range[0] <= partition_hash(device) <= hash_range[1]
+            ]
+            inherited.update(self._load_states(manifest, wanted))
+        if inherited:
+            engine.import_device_states(inherited)
+            self._log.info("state_inherited", parents=sorted(parents), devices=len(inherited))
+        return len(inherited)
+
+    # ------------------------------------------------------------------ saving
+    def save(self, engine: DetectionEngine, position: ExtendedSequenceNumber) -> SaveResult:
+        key = position_key(position)
+        base = self._last
+        devices = dict(base.devices) if base else {}
+        segments = dict(base.segments) if base else {}
+        segment_chunks = dict(base.segment_chunks) if base else {}
+        full = base is None or len(segments) >= self._max_segments
+        states = engine.export_device_states(None if full else engine.dirty_devices())
+        if self._key is None and states and _pickled(next(iter(states.values()))):
+            raise SnapshotUntrusted(
+                f"detector {engine.detector_name!r} keeps pickled river state; set --state-key so snapshots are signed"
+            )
+        written = 0
+        if full:
+            devices, segments, segment_chunks = {}, {}, {}
+        if states:
+            blob = encode_segment(states)
+            segments[key] = digest(blob, self._key)
+            segment_chunks[key] = self._store.put_blob(self.shard_id, "s", key, blob)
+            written += len(blob)
+            devices.update(dict.fromkeys(states, key))
+        live = set(devices.values())
+        manifest = Manifest(
+            shard_id=self.shard_id,
+            position=key,
+            detector=engine.detector_name,
+            segments={s: d for s, d in segments.items() if s in live},
+            segment_chunks={s: n for s, n in segment_chunks.items() if s in live},
+            devices=devices,
+            river_version=RIVER_VERSION,
+        )
+        blob = manifest.encode()
+        self._store.put_blob(self.shard_id, "m", key, blob, digest(blob, self._key))
+        written += len(blob)
+        engine.clear_dirty()
+        self._last = manifest
+        return SaveResult(key, len(states), written, full)
+
+    def save_shard_end(self, engine: DetectionEngine) -> SaveResult:
+        """A full snapshot at SHARD_END, for the children to inherit."""
+        self._last = None
+        return self.save(engine, SHARD_END_POSITION)
+
+    def committed(self, position: ExtendedSequenceNumber) -> None:
+        """Garbage-collect what the committed checkpoint no longer needs."""
+        if self._last is None or position.is_shard_end:
+            return
+        keep_position = position_key(position)
+        needed = set(self._last.segments) if self._last.position == keep_position else set()
+        stale = []
+        for item_key in self._store.item_keys(self.shard_id):
+            kind, item_position, _chunk = item_key.split("#")
+            if item_position == SHARD_END_KEY or item_position >= keep_position:
+                continue
+            if kind == "m" or (kind == "s" and item_position not in needed):
+                stale.append(item_key)
+        if stale:
+            self._store.delete(self.shard_id, stale)

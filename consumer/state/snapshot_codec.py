@@ -1,0 +1,142 @@
+"""Bytes of a model snapshot: device-state segments, the manifest, compression and digests.
+
+A *segment* holds the states of some devices, framed as (u16 id length, id, u32 state length,
+state) in device-id order, then zlib-compressed. A *manifest* names the snapshot's position,
+format and river versions, the detector, its segments (with their digests) and which segment
+holds each device. Every blob is digested: HMAC-SHA256 with the state key when one is set
+(authenticity: the worker then also accepts detectors whose state is pickled), plain SHA-256
+otherwise (integrity only). A digest that does not match raises :class:`SnapshotCorrupt`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from typing import Any
+
+import orjson
+
+FORMAT_VERSION = 1
+RIVER_VERSION = version("river")
+CHUNK_BYTES = 350_000  # under moto's 405,000-byte and AWS's 409,600-byte item limits, with room for keys
+
+
+class SnapshotError(RuntimeError):
+    """Base class: a snapshot cannot be used."""
+
+
+class SnapshotCorrupt(SnapshotError):
+    """A blob's digest does not match: the bytes were damaged or tampered with."""
+
+
+class SnapshotIncompatible(SnapshotError):
+    """A snapshot written by another format, river version or detector."""
+
+
+class SnapshotMissing(SnapshotError):
+    """No snapshot exists for a checkpoint that should have one."""
+
+
+def digest(data: bytes, key: bytes | None) -> str:
+    if key:
+        return "hmac-sha256:" + hmac.new(key, data, hashlib.sha256).hexdigest()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def verify(data: bytes, expected: str, key: bytes | None, what: str) -> None:
+    if expected.startswith("hmac-sha256:") and not key:
+        raise SnapshotCorrupt(f"{what} is signed, but no state key is configured to verify it")
+    if not hmac.compare_digest(digest(data, key), expected):
+        raise SnapshotCorrupt(f"{what} failed its integrity check (damaged, tampered with, or another state key)")
+
+
+def encode_segment(states: Mapping[str, bytes]) -> bytes:
+    parts = []
+    for device_id in sorted(states):
+        raw_id = device_id.encode()
+        state = states[device_id]
+        parts.append(struct.pack(">H", len(raw_id)) + raw_id + struct.pack(">I", len(state)) + state)
+    return zlib.compress(b"".join(parts), 6)
+
+
+def decode_segment(data: bytes) -> dict[str, bytes]:
+    try:
+        raw = zlib.decompress(data)
+    except zlib.error as error:
+        raise SnapshotCorrupt(f"segment does not decompress: {error}") from error
+    out: dict[str, bytes] = {}
+    offset = 0
+    try:
+        while offset < len(raw):
+            (id_length,) = struct.unpack_from(">H", raw, offset)
+            offset += 2
+            device_id = raw[offset : offset + id_length].decode()
+            offset += id_length
+            (state_length,) = struct.unpack_from(">I", raw, offset)
+            offset += 4
+            out[device_id] = raw[offset : offset + state_length]
+            offset += state_length
+    except (struct.error, UnicodeDecodeError) as error:
+        raise SnapshotCorrupt(f"segment framing is broken at byte {offset}: {error}") from error
+    return out
+
+
+def chunks(data: bytes) -> list[bytes]:
+    return [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
+
+
+@dataclass
+class Manifest:
+    """Which segment holds each device at one checkpoint. Segment ids are position keys."""
+
+    shard_id: str
+    position: str
+    detector: str
+    segments: dict[str, str] = field(default_factory=dict)  # segment id -> digest
+    segment_chunks: dict[str, int] = field(default_factory=dict)
+    devices: dict[str, str] = field(default_factory=dict)  # device id -> segment id
+    format_version: int = FORMAT_VERSION
+    river_version: str = RIVER_VERSION
+
+    def encode(self) -> bytes:
+        segment_ids = sorted(self.segments)
+        index = {segment: number for number, segment in enumerate(segment_ids)}
+        document: dict[str, Any] = {
+            "format": self.format_version,
+            "river": self.river_version,
+            "detector": self.detector,
+            "shard_id": self.shard_id,
+            "position": self.position,
+            "segments": [[s, self.segments[s], self.segment_chunks[s]] for s in segment_ids],
+            "devices": {device: index[segment] for device, segment in sorted(self.devices.items())},
+        }
+        return zlib.compress(orjson.dumps(document), 6)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Manifest:
+        try:
+            document = orjson.loads(zlib.decompress(data))
+        except (zlib.error, orjson.JSONDecodeError) as error:
+            raise SnapshotCorrupt(f"manifest does not decode: {error}") from error
+        if document.get("format") != FORMAT_VERSION:
+            raise SnapshotIncompatible(
+                f"snapshot format {document.get('format')!r}; this worker reads format {FORMAT_VERSION}"
+            )
+        segments = document["segments"]
+        manifest = cls(
+            shard_id=document["shard_id"],
+            position=document["position"],
+            detector=document["detector"],
+            river_version=document["river"],
+            format_version=document["format"],
+        )
+        for segment_id, segment_digest, count in segments:
+            manifest.segments[segment_id] = segment_digest
+            manifest.segment_chunks[segment_id] = int(count)
+        manifest.devices = {device: segments[number][0] for device, number in document["devices"].items()}
+        return manifest

@@ -1,0 +1,146 @@
+"""Snapshot items in DynamoDB: table ``<application>-state``, one partition per shard.
+
+Items (hash key ``shardId``, range key ``itemKey``):
+- ``s#<position>#<chunk>``: a chunk of the segment written at that checkpoint position;
+- ``m#<position>#<chunk>``: a chunk of the manifest of the snapshot at that position. Chunk 0
+  carries the manifest's digest and chunk count. A manifest is written after its segments, so a
+  manifest that exists names only segments that exist.
+
+Positions are keyed so that string order is checkpoint order: a 60-digit zero-padded sequence
+number and a 10-digit sub-sequence number; ``SHARD_END`` sorts last. SHARD_END snapshots carry an
+``expiresAt`` TTL (children load them when they start; they are not needed afterwards).
+Writes here are plain puts: the conditional checkpoint on the lease is the commit point.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from consumer.aws.backoff import call_with_retries
+from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.state.snapshot_codec import SnapshotCorrupt, chunks
+
+SHARD_END_KEY = "~end"
+SHARD_END_TTL_SECONDS = 7 * 24 * 3600
+
+
+def position_key(position: ExtendedSequenceNumber) -> str:
+    if position.is_shard_end:
+        return SHARD_END_KEY
+    if position.is_initial:
+        raise ValueError(f"no snapshot is keyed by the sentinel {position.sequence_number}")
+    return f"{int(position.sequence_number):060d}.{position.sub_sequence_number:010d}"
+
+
+def state_table_name(application_name: str) -> str:
+    return f"{application_name}-state"
+
+
+class SnapshotStore:
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self._ddb = dynamodb
+        self.table_name = table_name
+        self.bytes_written = 0
+        self.items_written = 0
+
+    def create_table_if_missing(self) -> bool:
+        try:
+            self._ddb.create_table(
+                TableName=self.table_name,
+                KeySchema=[
+                    {"AttributeName": "shardId", "KeyType": "HASH"},
+                    {"AttributeName": "itemKey", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "shardId", "AttributeType": "S"},
+                    {"AttributeName": "itemKey", "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ResourceInUseException":
+                return False
+            raise
+        self._ddb.get_waiter("table_exists").wait(TableName=self.table_name, WaiterConfig={"Delay": 1})
+        self._ddb.update_time_to_live(
+            TableName=self.table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
+        )
+        return True
+
+    # ------------------------------------------------------------------ writing
+    def put_blob(self, shard_id: str, prefix: str, key: str, data: bytes, blob_digest: str | None = None) -> int:
+        """Write ``data`` in chunks under ``<prefix>#<key>#<n>``; returns the chunk count."""
+        pieces = chunks(data)
+        expires = int(time.time()) + SHARD_END_TTL_SECONDS if key == SHARD_END_KEY else None
+        for number, piece in enumerate(pieces):
+            item: dict[str, Any] = {
+                "shardId": {"S": shard_id},
+                "itemKey": {"S": f"{prefix}#{key}#{number:05d}"},
+                "data": {"B": piece},
+            }
+            if number == 0:
+                item["chunks"] = {"N": str(len(pieces))}
+                if blob_digest is not None:
+                    item["digest"] = {"S": blob_digest}
+            if expires is not None:
+                item["expiresAt"] = {"N": str(expires)}
+            call_with_retries(
+                lambda item=item: self._ddb.put_item(TableName=self.table_name, Item=item),  # type: ignore[misc]
+                what="snapshot_put",
+            )
+            self.bytes_written += len(piece)
+            self.items_written += 1
+        return len(pieces)
+
+    # ------------------------------------------------------------------ reading
+    def _query(self, shard_id: str, begins: str, keys_only: bool = False) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "shardId = :shard",
+            "ExpressionAttributeValues": {":shard": {"S": shard_id}},
+            "ConsistentRead": True,
+        }
+        if begins:
+            kwargs["KeyConditionExpression"] += " AND begins_with(itemKey, :prefix)"
+            kwargs["ExpressionAttributeValues"][":prefix"] = {"S": begins}
+        if keys_only:
+            kwargs["ProjectionExpression"] = "shardId, itemKey"
+        while True:
+            page = call_with_retries(lambda: self._ddb.query(**kwargs), what="snapshot_query")
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def get_blob(self, shard_id: str, prefix: str, key: str) -> tuple[bytes, str | None] | None:
+        """The reassembled blob and the digest stored with it; None when no chunk exists."""
+        items = sorted(self._query(shard_id, f"{prefix}#{key}#"), key=lambda item: item["itemKey"]["S"])
+        if not items:
+            return None
+        expected = int(items[0].get("chunks", {}).get("N", "0"))
+        if expected != len(items):
+            raise SnapshotCorrupt(f"{shard_id} {prefix}#{key}: {len(items)} chunks stored, {expected} expected")
+        data = b"".join(bytes(item["data"]["B"]) for item in items)
+        stored_digest = items[0].get("digest", {}).get("S")
+        return data, stored_digest
+
+    def item_keys(self, shard_id: str) -> list[str]:
+        return [item["itemKey"]["S"] for item in self._query(shard_id, "", keys_only=True)]
+
+    def delete(self, shard_id: str, item_keys: list[str]) -> None:
+        for start in range(0, len(item_keys), 25):
+            requests = [
+                {"DeleteRequest": {"Key": {"shardId": {"S": shard_id}, "itemKey": {"S": key}}}}
+                for key in item_keys[start : start + 25]
+            ]
+            pending: dict[str, Any] = {self.table_name: requests}
+            while pending:
+                response = call_with_retries(
+                    lambda pending=pending: self._ddb.batch_write_item(RequestItems=pending),  # type: ignore[misc]
+                    what="snapshot_delete",
+                )
+                pending = response.get("UnprocessedItems") or {}
