@@ -94,6 +94,11 @@ class DetectionEngine:
     def _header(self) -> dict[str, object]:
         return {"spec": self.detector_name, "seed": self.seed, "threshold": self.threshold, "warmup": self.warmup}
 
+    def _required(self) -> dict[str, object]:
+        """What imported state must match: the detector configuration. Seed, threshold and warm-up
+        are recorded for information; state under another threshold is still a valid model."""
+        return {"spec": self.detector_name}
+
     def export_device_states(self, device_ids: Iterable[str] | None = None) -> dict[str, bytes]:
         """Deterministic bytes per device (all devices when ``device_ids`` is None; unknown ids are skipped)."""
         ids = sorted(self._models) if device_ids is None else [d for d in device_ids if d in self._models]
@@ -106,8 +111,11 @@ class DetectionEngine:
         return out
 
     def import_device_states(self, states: Mapping[str, bytes]) -> None:
-        """Replace the named devices' state; raises :class:`IncompatibleState` before changing anything."""
-        header = self._header()
+        """Replace the named devices' state; raises :class:`IncompatibleState` before changing anything.
+
+        Scoring continues bit-identically to the exporting engine when seed, threshold and warm-up
+        are also the same (only the spec is required to match)."""
+        header = self._required()
         loaded: dict[str, tuple[DeviceModel, int | None]] = {}
         for device_id, data in states.items():
             state = decode_state(device_id, data, header)

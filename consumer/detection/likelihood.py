@@ -101,6 +101,8 @@ class AnomalyLikelihood:
             self.total += raw - ring[self.pos]
             ring[self.pos] = raw
             self.pos = (self.pos + 1) % self.short
+            if self.pos == 0:
+                self.total = sum(ring)  # no drift of the running sum over long streams
         average = self.total / len(ring)
         score = 0.0
         mean = self.mean

@@ -2,8 +2,8 @@
 
 * Layout: a device's metrics get fixed positions in order of first appearance; a later new metric
   is appended (its earlier readings count as missing).
-* Imputation (river's ``StatImputer`` with a running mean): a ``None`` or absent metric takes the
-  running mean of that metric's observed values (0.0 before any was seen).
+* Imputation (river's ``StatImputer`` with a running mean): a ``None``, absent or non-finite metric
+  takes the running mean of that metric's observed values (0.0 before any was seen).
 * Denoising (optional): EWMA with factor ``ewma`` (1 = off), then a rolling median over ``median``
   readings (1 = off).
 * Novelty (Numenta's "spatial anomaly"): :attr:`Preprocessor.novel` is set when a denoised value
@@ -97,7 +97,7 @@ class Preprocessor:
         return [self._clean(i, given) for i, given in enumerate(raw)]
 
     def _clean(self, i: int, given: float | None) -> float:
-        if given is None:
+        if given is None or not math.isfinite(given):
             value = self.imp_mean[i]
         else:
             value = given

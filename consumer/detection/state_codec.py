@@ -4,7 +4,8 @@ The bytes are orjson (sorted keys) of ``{"format": FORMAT, "river": RIVER_VERSIO
 canonical spec, "seed": seed, "threshold": ..., "warmup": ..., "model": DeviceModel.state()}``.
 The pure-Python detectors store only numbers; river detectors store base64 ``pickle`` inside
 ``model`` (flagged by ``"pickle": true``), and such state is only loaded by the same river version.
-Anything else raises :class:`~consumer.detection.errors.IncompatibleState`.
+Bytes in another format, with pickled state from another river version, or from another detector
+spec raise :class:`~consumer.detection.errors.IncompatibleState`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def encode_state(header: dict[str, Any], model_state: dict[str, Any], pickled: b
 
 
 def decode_state(device_id: str, data: bytes, header: dict[str, Any]) -> dict[str, Any]:
-    """The ``model`` state, after checking format, river version (if pickled) and ``header`` fields."""
+    """The ``model`` state, after checking format, river version (if pickled) and the ``header``
+    fields that must match."""
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as error:

@@ -112,3 +112,14 @@ def test_state_from_another_spec_or_format_is_refused_without_changing_anything(
     with pytest.raises(IncompatibleState, match="format"):
         _engine("context").import_device_states(old)
     assert target.device_count() == 0
+
+
+def test_state_moves_to_an_engine_with_another_threshold(
+    make_readings: ReadingsFactory, make_series: SeriesFactory
+) -> None:
+    source = _engine("context")
+    source.process_batch(make_readings("d1", make_series(50)))
+    target = DetectionEngine.from_spec("context", threshold=0.8, seed=7, warmup=WARMUP)
+    target.import_device_states(source.export_device_states())
+    assert target.device_count() == 1
+    assert b'"threshold":0.8' in target.export_device_states()["d1"]

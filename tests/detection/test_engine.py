@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from consumer.detection import DetectionEngine
 from tests.detection.conftest import ReadingsFactory, SeriesFactory
 
@@ -36,9 +38,10 @@ def test_missing_metrics_are_imputed_and_never_alarm_on_their_own(
 ) -> None:
     values: list[float | None] = list(make_series(600, seed=9))
     for i in range(300, 600, 5):
-        values[i] = None
+        values[i] = None if i % 2 else float("nan")
     verdicts = DetectionEngine.from_spec(warmup=100).process_batch(make_readings("d", values))
-    assert not any(v.is_anomaly for i, v in enumerate(verdicts) if values[i] is None)
+    assert not any(v.is_anomaly for i, v in enumerate(verdicts) if values[i] is None or values[i] != values[i])
+    assert all(math.isfinite(v.score) and math.isfinite(v.raw_score) for v in verdicts)
 
 
 def test_an_anomaly_is_attributed_to_the_metric_that_moved(
