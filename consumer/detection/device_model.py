@@ -23,8 +23,6 @@ from consumer.detection.spec import DetectorSpec
 from consumer.detection.verdict import Verdict
 from consumer.detection.zscore import ZScoreDetector
 
-_NO_CONTRIBUTIONS: dict[str, float] = {}
-
 
 def build_detector(spec: DetectorSpec, seed: int) -> Detector:
     if spec.name == "zscore":
@@ -85,7 +83,7 @@ class DeviceModel:
             detector.learn(x)
         if inputs != "raw":
             pre.learn_scale(values)
-        contributions = self._attribute(x, values) if anomalous else _NO_CONTRIBUTIONS
+        contributions = self._attribute(x, values) if anomalous else {}
         return Verdict(score, raw, anomalous, warming, contributions)
 
     def _attribute(self, x: list[float], values: list[float]) -> dict[str, float]:

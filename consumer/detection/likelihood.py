@@ -88,37 +88,50 @@ class AnomalyLikelihood:
 
     def update(self, raw: float) -> float:
         """Score ``raw`` against the history, then learn it; returns the calibrated score in [0, 1]."""
-        self.seen += 1
-        if self.seen <= self.grace:
+        seen = self.seen + 1
+        self.seen = seen
+        if seen <= self.grace:
             return 0.0
         if not self.bounded:
             raw = self._squash(raw)
         ring = self.ring
-        if len(ring) < self.short:
+        size = len(ring)
+        if size < self.short:
             ring.append(raw)
-            self.total += raw
+            size += 1
+            total = self.total + raw
         else:
-            self.total += raw - ring[self.pos]
-            ring[self.pos] = raw
-            self.pos = (self.pos + 1) % self.short
-            if self.pos == 0:
-                self.total = sum(ring)  # no drift of the running sum over long streams
-        average = self.total / len(ring)
+            pos = self.pos
+            total = self.total + raw - ring[pos]
+            ring[pos] = raw
+            pos += 1
+            if pos == size:
+                pos = 0
+                total = sum(ring)  # no drift of the running sum over long streams
+            self.pos = pos
+        self.total = total
+        average = total / size
         score = 0.0
         mean = self.mean
-        if self.n >= 2:
-            z = (average - max(mean, MEAN_FLOOR)) / math.sqrt(max(self.var, VAR_FLOOR))
+        var = self.var
+        n = self.n
+        if n >= 2:
+            z = (average - (mean if mean > MEAN_FLOOR else MEAN_FLOOR)) / math.sqrt(
+                var if var > VAR_FLOOR else VAR_FLOOR
+            )
             tail = 0.5 * math.erfc(z / _SQRT2)
             red = tail <= RED_ZONE
             if red and self.prev_red and self.dedupe:
                 tail = YELLOW_ZONE
             self.prev_red = red
-            score = max(0.0, min(1.0, -math.log10(tail + _LOG_FLOOR) / 10.0))
-        self.n += 1
-        rate = 1.0 / min(self.n, self.horizon)
+            score = -math.log10(tail + _LOG_FLOOR) / 10.0
+            score = 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
+        n += 1
+        self.n = n
+        rate = 1.0 / (n if n < self.horizon else self.horizon)
         delta = average - mean
         self.mean = mean + rate * delta
-        self.var = (1.0 - rate) * (self.var + rate * delta * delta)
+        self.var = (1.0 - rate) * (var + rate * delta * delta)
         return score
 
     def state(self) -> dict[str, Any]:
