@@ -26,6 +26,7 @@ from consumer.aws.backoff import RetriesExhausted
 from consumer.aws.clients import make_clients
 from consumer.aws.errors import FatalAwsError, error_code
 from consumer.leases.lease_table import LeaseTable
+from consumer.observability.http import ObservabilityUnavailable
 from consumer.provisioning import init_resources
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
 from consumer.status import status_table
@@ -132,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         RetriesExhausted,
         WaiterError,
         ConfigurationProblem,
+        ObservabilityUnavailable,
     ) as error:
         print(f"anomaly-consumer {args.command}: {_explain(error)}", file=sys.stderr)
         return EXIT_CONFIG

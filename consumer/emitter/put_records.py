@@ -22,6 +22,7 @@ from consumer.aws.backoff import Backoff
 from consumer.aws.errors import error_code, is_retryable
 from consumer.emitter.events import OutgoingRecord
 from consumer.logs import get_logger
+from consumer.observability.aws_errors import count_put_records_error
 
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
@@ -100,6 +101,7 @@ class Emitter:
         except (ClientError, BotoCoreError) as error:
             code = error_code(error)
             self.errors_by_code[code] = self.errors_by_code.get(code, 0) + 1
+            count_put_records_error(self.stream, code)
             if not is_retryable(error):
                 raise EmitFailed(f"PutRecords to {self.stream}: {code}: {error}") from error
             log.warning("put_records_retry", stream=self.stream, error=code, records=len(batch))
@@ -112,6 +114,7 @@ class Emitter:
             if code:
                 failed.append(index)
                 self.errors_by_code[code] = self.errors_by_code.get(code, 0) + 1
+                count_put_records_error(self.stream, code)
         if failed:
             log.warning("put_records_partial_failure", stream=self.stream, failed=len(failed), of=len(batch))
         return failed

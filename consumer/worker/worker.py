@@ -92,8 +92,8 @@ class Worker:
         return self._stop.is_set()
 
     def run(self) -> int:
-        self._log.info("worker_starting", stream=self.settings.stream, lease_table=self.settings.lease_table)
         server = serve_worker(self) if self.settings.metrics_port else None
+        self._log.info("worker_starting", stream=self.settings.stream, lease_table=self.settings.lease_table)
         self._sync_shards()
         renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
         renewer.start()

@@ -1,0 +1,95 @@
+"""Prometheus metrics read from the worker's own state at scrape time.
+
+Nothing in the record path increments a metric: the processors already count records,
+readings, anomalies, dead letters, checkpoints and their duration (``ProcessorStats``), the
+worker sums finished shards into ``totals``, each shard consumer knows its
+``millis_behind_latest`` and the lease coordinator knows what it holds. :class:`WorkerCollector`
+reads those when Prometheus scrapes. The exceptions are the AWS error counters
+(:mod:`consumer.observability.aws_errors`), incremented on error paths only.
+
+Exposed (all prefixed ``anomaly_consumer_``):
+
+| name | type | labels | meaning |
+|---|---|---|---|
+| ``records_processed_total`` | counter | | Kinesis user records handed to the processor |
+| ``readings_total`` | counter | | records that decoded as readings and were scored |
+| ``anomalies_total`` | counter | | anomaly events written to the output stream |
+| ``dead_letters_total`` | counter | | records written to the dead-letter stream |
+| ``checkpoint_duration_seconds`` | summary | | time per checkpoint, model snapshot included |
+| ``checkpoint_bytes_total`` | counter | | model-snapshot bytes written with checkpoints |
+| ``millis_behind_latest`` | gauge | ``shard_id`` | the last GetRecords' ``MillisBehindLatest`` per running shard |
+| ``leases_held`` | gauge | | leases this worker holds |
+| ``get_records_errors_total`` | counter | ``code`` | failed GetRecords/GetShardIterator calls |
+| ``put_records_errors_total`` | counter | ``stream``, ``code`` | failed PutRecords calls and entries |
+| ``worker_info`` | gauge | ``worker_id``, ``stream``, ``application`` | always 1 |
+
+Counters are monotonic: the worker moves a finished shard's counts into its totals under the
+same lock :meth:`~consumer.worker.worker.Worker.stats_snapshot` reads them with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
+
+from consumer.observability import aws_errors
+
+if TYPE_CHECKING:
+    from consumer.worker.worker import Worker
+
+PREFIX = "anomaly_consumer_"
+
+
+class WorkerCollector(Collector):
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+
+    def collect(self) -> Iterator[Metric]:
+        worker = self._worker
+        totals = worker.stats_snapshot()
+        live = worker.live_status()
+        for name, text, value in (
+            ("records_processed", "Kinesis user records handed to the processor", totals.records),
+            ("readings", "records that decoded as readings and were scored", totals.readings),
+            ("anomalies", "anomaly events written to the output stream", totals.anomalies),
+            ("dead_letters", "records written to the dead-letter stream", totals.dead_letters),
+            ("checkpoint_bytes", "model-snapshot bytes written with checkpoints", totals.state_bytes),
+        ):
+            yield CounterMetricFamily(PREFIX + name, text, value=value)
+        yield SummaryMetricFamily(
+            PREFIX + "checkpoint_duration_seconds",
+            "time per checkpoint, model snapshot included",
+            count_value=totals.checkpoints,
+            sum_value=totals.checkpoint_seconds,
+        )
+        lag = GaugeMetricFamily(
+            PREFIX + "millis_behind_latest", "MillisBehindLatest of the last GetRecords per shard", labels=["shard_id"]
+        )
+        for shard_id, millis in sorted(live["millis_behind_latest"].items()):
+            if millis is not None:
+                lag.add_metric([shard_id], millis)
+        yield lag
+        yield GaugeMetricFamily(PREFIX + "leases_held", "leases this worker holds", value=len(live["held"]))
+        info = GaugeMetricFamily(
+            PREFIX + "worker_info", "this worker's identity", labels=["worker_id", "stream", "application"]
+        )
+        settings = worker.settings
+        info.add_metric([settings.worker_id, settings.stream, settings.application_name], 1)
+        yield info
+
+
+def worker_registry(worker: Worker) -> CollectorRegistry:
+    """A registry with the worker's collector and the process's AWS error counters."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(WorkerCollector(worker))
+    aws_errors.register(registry)
+    return registry

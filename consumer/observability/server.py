@@ -1,0 +1,28 @@
+"""Serve a worker's metrics and health: what ``Worker.run`` starts when ``--metrics-port`` is set."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from consumer.observability.http import ObservabilityServer
+from consumer.observability.metrics import worker_registry
+from consumer.observability.readiness import ReadinessProbe, probe_client
+
+if TYPE_CHECKING:
+    from consumer.worker.worker import Worker
+
+
+def serve_worker(worker: Worker) -> ObservabilityServer:
+    """Bind ``settings.metrics_host:settings.metrics_port`` and serve; raises
+    :class:`~consumer.observability.http.ObservabilityUnavailable` when it cannot bind."""
+    settings = worker.settings
+    coordinator = worker.coordinator
+    probe = ReadinessProbe(
+        probe_client(settings),
+        settings.stream,
+        scans=lambda: coordinator.scans,
+        held=lambda: len(coordinator.held_keys()),
+        failover_time=settings.failover_time,
+    )
+    server = ObservabilityServer(settings.metrics_host, settings.metrics_port, worker_registry(worker), probe.check)
+    return server.start()
