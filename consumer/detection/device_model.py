@@ -48,7 +48,7 @@ class DeviceModel:
         self.calibration = AnomalyLikelihood(
             int(spec["short"]),
             int(spec["long"]),
-            grace=warmup // 2,
+            grace=int(warmup * float(spec["settle"])),
             bounded=self.detector.bounded,
             dedupe=bool(spec["dedupe"]),
         )

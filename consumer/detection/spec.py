@@ -1,7 +1,8 @@
 """Detector specs: ``name`` or ``name:key=value,key=value`` (for example ``hst:n_trees=10,height=8``).
 
-Every detector takes the pipeline parameters (:data:`PIPELINE_PARAMS`: denoising, scaling,
-calibration windows, anomaly protection) plus its own (:data:`DETECTORS`). A spec is parsed into a
+Every detector takes the pipeline parameters (:data:`PIPELINE_PARAMS`: denoising, novelty,
+calibration windows, anomaly protection) plus its own (:data:`DETECTORS`); a detector's own entry
+may override a pipeline default. A spec is parsed into a
 :class:`DetectorSpec` with every parameter filled in; its :meth:`DetectorSpec.canonical` string names
 only the parameters that differ from the defaults, sorted, so equal configurations print equally.
 """
@@ -19,6 +20,7 @@ PIPELINE_PARAMS: dict[str, ParamValue] = {
     "ewma": 1.0,  # EWMA denoising factor in (0, 1]; 1 = off
     "median": 1,  # rolling-median denoising window; 1 = off
     "novelty": 0.03,  # a value beyond the seen range widened by this share of it scores 1; 0 = off
+    "settle": 0.5,  # calibration ignores raw scores for this share of the warm-up (detector settling)
     "short": 10,  # calibration: raw scores averaged over this many recent readings
     "long": 2000,  # calibration: horizon of the long-run distribution of those averages
     "protect": True,  # do not learn from readings flagged anomalous
@@ -29,7 +31,8 @@ DETECTORS: dict[str, dict[str, ParamValue]] = {
     # Pure-Python streaming statistics (no river): exponentially weighted z-scores.
     "zscore": {"alpha": 0.01, "diff": 0.0, "power": 4.0},
     # Pure-Python sequence model over quantised values: surprise of a value given the previous ones.
-    "context": {"bins": 32, "order": 1, "cap": 128, "sharp": 4.0, "grids": 1},
+    # (its counts need longer to settle: the calibration ignores the first 80% of the warm-up)
+    "context": {"bins": 32, "order": 1, "cap": 128, "sharp": 4.0, "grids": 1, "settle": 0.8},
     # river.anomaly.StandardAbsoluteDeviation
     "sad": {},
     # river.anomaly.GaussianScorer (window_size 0 = unbounded)
@@ -138,6 +141,8 @@ def _validate(name: str, params: Mapping[str, ParamValue]) -> None:
         problems.append("ewma must be in (0, 1]")
     if int(params["median"]) < 1:
         problems.append("median must be >= 1")
+    if not 0.0 <= float(params["settle"]) < 1.0:
+        problems.append("settle must be in [0, 1)")
     if int(params["short"]) < 1 or int(params["long"]) < 2:
         problems.append("short must be >= 1 and long >= 2")
     if name == "zscore" and not 0.0 < float(params["alpha"]) <= 1.0:
