@@ -91,7 +91,11 @@ class ContextDetector:
     def score(self, x: list[float]) -> float:
         if len(x) == 1:
             return self._surprise(0, x[0])
-        return max(self._surprise(i, v) for i, v in enumerate(x))
+        best = 0.0
+        for i, v in enumerate(x):
+            surprise = self._surprise(i, v)
+            best = max(best, surprise)
+        return best
 
     def contributions(self, x: list[float]) -> list[float] | None:
         return [self._surprise(i, v) for i, v in enumerate(x)]
@@ -111,6 +115,9 @@ class ContextDetector:
         if len(self.n) < len(x):
             self._grow(len(x))
         width = self.bins + 1
+        if self.grids == 1:
+            self._learn_one_grid(x, width)
+            return
         for i, v in enumerate(x):
             n = self.n[i]
             if n == 0:
@@ -119,13 +126,6 @@ class ContextDetector:
                 self.lo[i] = v
             elif v > self.hi[i]:
                 self.hi[i] = v
-            if self.grids == 1:
-                b = int(self._position(i, v))
-                if n >= self.order:
-                    self._count(i, self.history[i], b, width)
-                self.history[i] = (self.history[i] * width + b) % self.span
-                self.n[i] = n + 1
-                continue
             channel = i * self.grids
             for b in self._bins(i, v):
                 if n >= self.order:
@@ -133,6 +133,29 @@ class ContextDetector:
                 self.history[channel] = (self.history[channel] * width + b) % self.span
                 channel += 1
             self.n[i] = n + 1
+
+    def _learn_one_grid(self, x: list[float], width: int) -> None:
+        """:meth:`learn` for one grid, with the bin arithmetic inline (the hot path)."""
+        bins, order, span = self.bins, self.order, self.span
+        counts_of, lo_of, hi_of, history = self.n, self.lo, self.hi, self.history
+        for i, v in enumerate(x):
+            n = counts_of[i]
+            if n == 0:
+                lo_of[i] = hi_of[i] = lo = hi = v
+            else:
+                lo, hi = lo_of[i], hi_of[i]
+                if v < lo:
+                    lo_of[i] = lo = v
+                elif v > hi:
+                    hi_of[i] = hi = v
+            b = 0
+            if hi > lo:
+                position = (v - lo) / (hi - lo) * bins
+                b = 0 if position < 0.0 else bins if position > bins else int(position)
+            if n >= order:
+                self._count(i, history[i], b, width)
+            history[i] = (history[i] * width + b) % span
+            counts_of[i] = n + 1
 
     def _count(self, channel: int, context: int, b: int, width: int) -> None:
         counts, totals = self.counts[channel], self.totals[channel]

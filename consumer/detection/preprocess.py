@@ -83,6 +83,11 @@ class Preprocessor:
                     self.novel_excess = {}
                 self.novel = False
                 return [self._clean(0, given)]
+        if self.novel:
+            self.novel_excess = {}
+        self.novel = False
+        if list(metrics) == names:  # the usual case: the same metrics in the same order
+            return [self._clean(i, given) for i, given in enumerate(metrics.values())]
         index = self.index
         raw: list[float | None] = [None] * len(names)
         for name, value in metrics.items():
@@ -91,9 +96,6 @@ class Preprocessor:
                 i = self._add_metric(name)
                 raw.append(None)
             raw[i] = value
-        if self.novel:
-            self.novel_excess = {}
-        self.novel = False
         return [self._clean(i, given) for i, given in enumerate(raw)]
 
     def _clean(self, i: int, given: float | None) -> float:
