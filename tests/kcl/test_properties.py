@@ -1,0 +1,47 @@
+"""The properties template and its renderer agree, and rendering follows the settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from consumer.kcl.properties import DEFAULT_TEMPLATE, parse_properties, render
+from consumer.settings import Settings, SettingsError
+
+REQUIRED = {
+    "executableName", "streamName", "applicationName", "AwsCredentialsProvider", "initialPositionInStream",
+    "regionName", "failoverTimeMillis", "shardSyncIntervalMillis", "maxRecords", "idleTimeBetweenReadsInMillis",
+}  # fmt: skip
+
+
+def test_template_renders_from_settings() -> None:
+    settings = Settings(stream="s1", application_name="app-1", region="eu-central-1", worker_id="w-1",
+                        failover_time=12.5, idle_time_between_reads=0.25, max_records=500,
+                        initial_position="TRIM_HORIZON")  # fmt: skip
+    properties = parse_properties(render(DEFAULT_TEMPLATE.read_text(), settings, {}))
+    assert properties.keys() >= REQUIRED
+    assert properties["executableName"] == "anomaly-consumer-kcl"
+    assert (properties["streamName"], properties["applicationName"]) == ("s1", "app-1")
+    assert properties["regionName"] == "eu-central-1" and properties["workerId"] == "w-1"
+    assert properties["failoverTimeMillis"] == "12500"
+    assert properties["idleTimeBetweenReadsInMillis"] == "250"
+    assert properties["maxRecords"] == "500"
+    assert properties["initialPositionInStream"] == "TRIM_HORIZON"
+    assert "initialPositionInStreamExtended" not in properties
+
+
+def test_at_timestamp_and_region_from_the_environment() -> None:
+    settings = Settings(worker_id="w", initial_position="AT_TIMESTAMP", initial_timestamp_ms=1_767_225_600_999)
+    properties = parse_properties(render(DEFAULT_TEMPLATE.read_text(), settings, {"AWS_DEFAULT_REGION": "us-west-2"}))
+    assert properties["initialPositionInStream"] == "AT_TIMESTAMP"
+    assert properties["initialPositionInStreamExtended"] == "1767225600"
+    assert properties["regionName"] == "us-west-2"
+
+
+def test_no_region_is_a_settings_error() -> None:
+    with pytest.raises(SettingsError, match="region"):
+        render(DEFAULT_TEMPLATE.read_text(), Settings(worker_id="w"), {})
+
+
+def test_a_field_the_renderer_does_not_know_is_an_error() -> None:
+    with pytest.raises(KeyError, match="shard_count_typo"):
+        render("streamName = ${shard_count_typo}\n", Settings(worker_id="w", region="us-east-1"), {})
