@@ -25,6 +25,7 @@ from consumer import logs
 from consumer.aws.backoff import RetriesExhausted
 from consumer.aws.clients import make_clients
 from consumer.aws.errors import FatalAwsError, error_code
+from consumer.evaluation.command import register as register_evaluate
 from consumer.leases.lease_table import LeaseTable
 from consumer.observability.http import ObservabilityUnavailable
 from consumer.provisioning import init_resources
@@ -93,9 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
         add_options(sub)
         sub.set_defaults(handler=handler)
-    from consumer.evaluation.command import register
-
-    register(commands)
+    register_evaluate(commands)
     return parser
 
 

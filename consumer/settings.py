@@ -44,6 +44,7 @@ class Settings:
     shard_count: int = 4
     detector: str | None = None
     threshold: float | None = None
+    warmup: int | None = None
     seed: int = 0
     failover_time: float = 10.0
     max_leases_per_worker: int = 0
@@ -87,6 +88,8 @@ class Settings:
             raise SettingsError("--max-records must be between 1 and 10000 (the GetRecords limit)")
         if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
             raise SettingsError("--threshold is a calibrated score and must be in (0, 1]")
+        if self.warmup is not None and self.warmup < 0:
+            raise SettingsError("--warmup must be zero or more readings")
         if self.log_format not in LOG_FORMATS:
             raise SettingsError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
         if self.state not in ("on", "off"):
@@ -127,6 +130,7 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     "shard_count": (int, "init: shard count of streams it creates"),
     "detector": (str, "detector spec, e.g. 'hst:n_trees=10,height=8' (default: the measured best)"),
     "threshold": (float, "calibrated anomaly score in (0, 1] at or above which an event is emitted"),
+    "warmup": (int, "readings per device before it may raise events (default: the detector's measured default)"),
     "seed": (int, "seed for randomised detectors"),
     "failover_time": (float, "seconds without a lease renewal after which a lease is expired"),
     "max_leases_per_worker": (int, "upper bound on leases one worker holds (0: no bound)"),

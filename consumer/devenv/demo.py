@@ -80,6 +80,7 @@ class Demo:
             "--initial-position", "TRIM_HORIZON",
             "--idle-time-between-reads", "0.25",
             "--checkpoint-interval", "2",
+            "--warmup", str(self.args.warmup),
             "--log-format", "json",
             "--score-log", str(self.out / "scores.jsonl"),
         ]  # fmt: skip
@@ -212,7 +213,8 @@ class Demo:
         _print(f"dead letters         {dead_letters} (injected bad records: {document['bad_records_injected']})")
         _print(f"precision            {_pct(report.headline_precision)}")
         _print(f"recall               {_pct(headline.recall)}  ({headline.detected}/{headline.episodes} episodes)")
-        _print(f"mean detection delay {_num(headline.delay_readings.mean)} readings ({_num(headline.delay_ms.mean)} ms)")
+        delay = headline.delay_readings.mean, headline.delay_ms.mean
+        _print(f"mean detection delay {_num(delay[0])} readings ({_num(delay[1])} ms)")
         _print(f"put-to-event latency p50 {_num(latency['p50'])} ms, p95 {_num(latency['p95'])} ms")
         _print(f"worker exit code     {worker_code}")
         _print("\n" + render_quality(report))
@@ -232,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the producer runs")
     parser.add_argument("--port", type=int, default=4566, help="moto server port on 127.0.0.1")
-    parser.add_argument("--devices", type=int, default=20)
+    parser.add_argument("--devices", type=int, default=10)
+    parser.add_argument(
+        "--warmup", type=int, default=200, help="readings per device before events (short, for a demo)"
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="readings per second")
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--anomaly-rate", type=float, default=0.001)

@@ -25,7 +25,8 @@ class StreamTail:
         """Everything written since the last poll, shard by shard."""
         self._discover()
         out: list[dict[str, Any]] = []
-        for shard_id, iterator in list(self._iterators.items()):
+        for shard_id, start in list(self._iterators.items()):
+            iterator = start
             while iterator:
                 response = self._kinesis.get_records(ShardIterator=iterator, Limit=10_000)
                 out.extend(orjson.loads(record["Data"]) for record in response["Records"])

@@ -8,7 +8,8 @@
 - :meth:`scan_and_take` reads the table, takes expired and unowned leases up to the balancing
   target, and steals at most one lease per cycle by graceful handoff.
 - :meth:`startable` says which held leases may start: every parent at ``SHARD_END`` (or gone),
-  and no previous owner still finishing (``checkpointOwner``), unless the handoff timed out.
+  and no previous owner still finishing (``checkpointOwner``), unless the handoff timed out or
+  the previous owner is dead (every other lease it holds has expired).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class LeaseCoordinator:
         self.view: dict[str, Lease] = {}
         self._handoff_started: dict[str, float] = {}
         self._cooldown_until: dict[str, float] = {}
+        self._dead_owners: set[str] = set()
         self.renewals = 0
         self.scans = 0
 
@@ -105,13 +107,23 @@ class LeaseCoordinator:
         self.scans += 1
         self.observer.observe(leases)
         now = self._clock()
+        # An owner all of whose leases expired is dead until it is seen holding a live lease again.
+        live = self.observer.live_owners(leases)
+        owners = {lease.lease_owner for lease in leases if lease.lease_owner}
+        self._dead_owners = (self._dead_owners | (owners - live)) - live
         with self._lock:
             self.view = {lease.lease_key: lease for lease in leases}
             held_keys = set(self.held)
         active = [lease for lease in leases if not lease.checkpoint.is_shard_end]
         # Leases the table says are ours but we do not hold (a restart with the same worker id).
         adopt = [lease for lease in active if lease.lease_owner == self.worker_id and lease.lease_key not in held_keys]
-        plan = plan_takes(active, self.worker_id, self.observer, self.max_leases_per_worker)
+        plan = plan_takes(
+            active,
+            self.worker_id,
+            self.observer,
+            max_leases_per_worker=self.max_leases_per_worker,
+            steal_allowed=self.observer.settled,
+        )
         takes = [
             lease
             for lease in plan.take
@@ -180,9 +192,11 @@ class LeaseCoordinator:
                 lease.lease_counter = max(lease.lease_counter, seen.lease_counter)
                 lease.checkpoint_owner = None
             return True
-        if now - self._handoff_started.get(lease.lease_key, now) < self.handoff_timeout:
+        previous = lease.checkpoint_owner or ""
+        previous_dead = previous in self._dead_owners
+        if not previous_dead and now - self._handoff_started.get(lease.lease_key, now) < self.handoff_timeout:
             return False
-        log.warning("handoff_timed_out", shard_id=lease.lease_key, previous_owner=lease.checkpoint_owner)
+        log.warning("handoff_abandoned", shard_id=lease.lease_key, previous_owner=previous, previous_dead=previous_dead)
         try:
             self.table.clear_checkpoint_owner(lease)
         except LeaseLost:

@@ -9,7 +9,8 @@ Balancing: ``target = ceil(active leases / live workers)``, capped by ``max_leas
 A worker under target takes expired and unowned leases first; if none is left and it is still
 under target, it steals at most one lease per cycle from the most loaded worker, and only when
 that worker holds more than the target (or holds the target while the taker is two or more
-short), so leases do not flap between workers.
+short), so leases do not flap between workers. Nothing is stolen before the observer has watched
+for one failover time: until then a dead worker's leases look alive.
 """
 
 from __future__ import annotations
@@ -44,9 +45,21 @@ class LeaseObserver:
         self.failover_time = failover_time
         self._clock = clock
         self._seen: dict[str, _Observation] = {}
+        self._first_observation: float | None = None
+
+    @property
+    def settled(self) -> bool:
+        """True once this observer has watched for a failover time: before that, a dead owner's
+        leases still look alive, so liveness (and hence stealing) cannot be judged."""
+        return self._first_observation is not None and self._clock() - self._first_observation >= self.failover_time
+
+    def live_owners(self, leases: Iterable[Lease]) -> set[str]:
+        return {lease.lease_owner for lease in leases if lease.lease_owner and not self.is_expired(lease)}
 
     def observe(self, leases: Iterable[Lease]) -> None:
         now = self._clock()
+        if self._first_observation is None:
+            self._first_observation = now
         current: dict[str, _Observation] = {}
         for lease in leases:
             previous = self._seen.get(lease.lease_key)
@@ -72,10 +85,13 @@ def plan_takes(
     leases: list[Lease],
     worker_id: str,
     observer: LeaseObserver,
+    *,
     max_leases_per_worker: int = 0,
     rng: random.Random | None = None,
+    steal_allowed: bool = True,
 ) -> TakePlan:
-    """Decide this cycle's takes. ``leases`` are the active ones (not at SHARD_END)."""
+    """Decide this cycle's takes. ``leases`` are the active ones (not at SHARD_END). The caller
+    passes ``steal_allowed=observer.settled`` (see the module docstring)."""
     chooser = rng or random.Random()
     counts: dict[str, int] = {}
     expired: list[Lease] = []
@@ -95,7 +111,7 @@ def plan_takes(
     chooser.shuffle(expired)
     take = expired[:needed]
     steal = None
-    if not take:
+    if not take and steal_allowed:
         others = {owner: count for owner, count in counts.items() if owner != worker_id}
         if others:
             busiest = max(sorted(others), key=lambda owner: others[owner])

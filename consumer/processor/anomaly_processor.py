@@ -120,7 +120,7 @@ class AnomalyProcessor:
         now = time.time()
         for record, reading, verdict in zip(reading_records, readings, verdicts, strict=True):
             if self._score_log:
-                audit.append(self._audit(record, reading, score=verdict.score, anomaly=verdict.is_anomaly))
+                audit.append(self._audit(record, reading, verdict.score, verdict.raw_score, verdict.is_anomaly))
             if not verdict.is_anomaly:
                 continue
             event = anomaly_event(
@@ -193,9 +193,10 @@ class AnomalyProcessor:
         self,
         record: KinesisRecord,
         reading: Reading | None,
-        *,
         score: float | None = None,
+        raw_score: float | None = None,
         anomaly: bool = False,
+        *,
         dead_letter: str | None = None,
     ) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -204,7 +205,9 @@ class AnomalyProcessor:
             "sub_sequence_number": record.sub_sequence_number,
         }
         if reading is not None:
-            entry.update(device_id=reading.device_id, ts_ms=reading.ts_ms, score=score, anomaly=anomaly)
+            entry.update(
+                device_id=reading.device_id, ts_ms=reading.ts_ms, score=score, raw_score=raw_score, anomaly=anomaly
+            )
         if dead_letter is not None:
             entry["dead_letter"] = dead_letter
         return entry

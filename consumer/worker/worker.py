@@ -151,7 +151,7 @@ class Worker:
         return AnomalyProcessor(
             stream=settings.stream,
             engine_factory=lambda: DetectionEngine.from_spec(
-                settings.detector, threshold=settings.threshold, seed=settings.seed
+                settings.detector, threshold=settings.threshold, seed=settings.seed, warmup=settings.warmup
             ),
             events=Emitter(self.clients.kinesis, settings.output_stream, abort),
             dead_letter_emitter=Emitter(self.clients.kinesis, settings.dead_letter_stream, abort),

@@ -36,7 +36,13 @@ def test_two_workers_split_four_leases(make_lease_table: MakeTable) -> None:
     clock = FakeClock()
     a, b = coordinator(table, "a", clock), coordinator(table, "b", clock)
     assert len(a.scan_and_take()) == 4  # alone, a's target is all four
-    assert b.scan_and_take() != []  # b steals one by handoff (a is above target 2)
+    assert b.scan_and_take() == []  # b cannot yet tell whether a is alive: no stealing
+    clock.now += 5.0
+    a.renew_all()
+    assert b.scan_and_take() == []
+    clock.now += 5.0
+    a.renew_all()
+    assert b.scan_and_take() != []  # settled: b steals one by handoff (a is above target 2)
     a.renew_all()
     for _ in range(3):
         b.scan_and_take()
@@ -84,18 +90,21 @@ def test_dead_worker_leases_taken_after_failover_time(make_lease_table: MakeTabl
     dead = coordinator(table, "dead", clock)
     assert len(dead.scan_and_take()) == 2
     b = coordinator(table, "b", clock)
-    taken_early = b.scan_and_take()
-    # b sees dead's leases for the first time: full failover time; it may request one by handoff.
-    assert all(lease.lease_owner == "b" for lease in taken_early)
-    assert len(taken_early) == 1  # one stolen by handoff: dead holds 2, above the target of 1
+    # b sees dead's leases for the first time: they get the full failover time, and b steals
+    # nothing before it has watched long enough to tell a live owner from a dead one.
+    assert b.scan_and_take() == []
     clock.now += 10.5
     b.renew_all()
     taken = b.scan_and_take()
-    assert {lease.lease_key for lease in taken} | {lease.lease_key for lease in taken_early} == {
-        "shardId-000000000000",
-        "shardId-000000000001",
-    }
+    assert {lease.lease_key for lease in taken} == {"shardId-000000000000", "shardId-000000000001"}
     assert all(lease.lease_owner == "b" for lease in table.list_leases())
+
+
+def settle(thief: LeaseCoordinator, owner: LeaseCoordinator, clock: FakeClock) -> None:
+    """Let ``thief`` watch ``owner`` renew for one failover time, so it may steal."""
+    assert thief.scan_and_take() == []
+    clock.now += 10.0
+    owner.renew_all()
 
 
 def test_startable_waits_for_parents_at_shard_end(make_lease_table: MakeTable) -> None:
@@ -121,6 +130,7 @@ def test_graceful_handoff_waits_for_final_checkpoint(make_lease_table: MakeTable
     for lease in a.held.values():
         table.checkpoint(lease, ExtendedSequenceNumber("5"))
     b = coordinator(table, "b", clock, handoff_timeout=30.0)
+    settle(b, a, clock)
     (stolen,) = b.scan_and_take()
     assert stolen.checkpoint_owner == "a"
     assert b.startable(set()) == []  # a is still finishing
@@ -135,20 +145,44 @@ def test_graceful_handoff_waits_for_final_checkpoint(make_lease_table: MakeTable
     assert ready.checkpoint_owner is None
 
 
-def test_handoff_times_out_when_old_owner_is_silent(make_lease_table: MakeTable) -> None:
+def test_handoff_times_out_when_old_owner_is_alive_but_silent(make_lease_table: MakeTable) -> None:
     table = seeded(make_lease_table, 2)
     clock = FakeClock()
     a = coordinator(table, "a", clock)
     a.scan_and_take()
     b = coordinator(table, "b", clock, handoff_timeout=30.0)
+    settle(b, a, clock)
     (stolen,) = b.scan_and_take()
-    clock.now += 29.0
-    assert b.startable(set()) == []
+    for _ in range(29):  # a keeps renewing its other lease but never writes the final checkpoint
+        clock.now += 1.0
+        a.renew_all()
+        b.renew_all()
+        b.scan_and_take()
+        assert b.startable(set()) == []
     clock.now += 2.0
     (ready,) = b.startable(set())
     assert ready.lease_key == stolen.lease_key
     row = table.get_lease(stolen.lease_key)
     assert row is not None and row.checkpoint_owner is None and row.lease_owner == "b"
+
+
+def test_handoff_abandoned_once_the_old_owner_is_dead(make_lease_table: MakeTable) -> None:
+    table = seeded(make_lease_table, 2)
+    clock = FakeClock()
+    a = coordinator(table, "a", clock)
+    a.scan_and_take()
+    b = coordinator(table, "b", clock, handoff_timeout=300.0)
+    settle(b, a, clock)
+    assert len(b.scan_and_take()) == 1
+    assert b.startable(set()) == []
+    clock.now += 5.0  # a dies: its other lease stops being renewed
+    b.renew_all()
+    b.scan_and_take()
+    assert b.startable(set()) == []
+    clock.now += 6.0  # past the failover time: a is dead, b stops waiting long before 300 s
+    b.renew_all()
+    b.scan_and_take()  # and takes a's other, expired lease too
+    assert {lease.lease_key for lease in b.startable(set())} == {"shardId-000000000000", "shardId-000000000001"}
 
 
 def test_release_evicts_and_cooldown_blocks_retaking(make_lease_table: MakeTable) -> None:

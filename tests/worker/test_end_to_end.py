@@ -69,7 +69,7 @@ def test_worker_detects_spikes_checkpoints_and_resumes_exactly(make_streams, sta
     positions += [(entry["ShardId"], entry["SequenceNumber"]) for entry in bad_response["Records"]]
     total_first = len(first_batch) + len(bad)
 
-    worker = start_worker(streams, "worker-a", "--failover-time", "3", "--checkpoint-interval", "1")
+    worker = start_worker(streams, "worker-a", "--failover-time", "3", "--checkpoint-interval", "1", "--warmup", "200")
     wait_for(lambda: len(processed(worker.score_log)) >= total_first, 90, "the first run to process every record")
     assert worker.terminate() == 0
 
@@ -100,7 +100,7 @@ def test_worker_detects_spikes_checkpoints_and_resumes_exactly(make_streams, sta
     first_run = processed(worker.score_log)
     second_batch = readings(400, 450)
     put_readings(kinesis, streams.stream, second_batch)
-    again = start_worker(streams, "worker-b", "--failover-time", "3", "--checkpoint-interval", "1")
+    again = start_worker(streams, "worker-b", "--failover-time", "3", "--checkpoint-interval", "1", "--warmup", "200")
     wait_for(
         lambda: len(processed(again.score_log)) >= total_first + len(second_batch),
         60,

@@ -8,6 +8,7 @@ lease table must show the lineage.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter, defaultdict
@@ -15,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from consumer.detection import DetectionEngine
 from consumer.leases.lease import Lease
+from consumer.processor.reading import Reading
 from tests.fixtures.kinesis_mock import wait_until_active
 from tests.fixtures.workers import processed, put_readings, wait_for
 
@@ -28,6 +31,13 @@ def _midpoint(shard: dict[str, Any]) -> str:
     low = int(shard["HashKeyRange"]["StartingHashKey"])
     high = int(shard["HashKeyRange"]["EndingHashKey"])
     return str((low + high) // 2)
+
+
+def reading(device: str, round_number: int) -> dict[str, Any]:
+    """A deterministic signal per device, so an uninterrupted reference run can be computed."""
+    phase = int(device.rsplit("-", 1)[1])
+    value = 20 + 5 * math.sin(round_number / 7 + phase) + ((round_number * 7919 + phase * 104729) % 97) / 97
+    return {"device_id": device, "ts": 1_767_225_600_000 + round_number * 1000, "metrics": {"v": round(value, 5)}}
 
 
 class Feeder(threading.Thread):
@@ -44,10 +54,7 @@ class Feeder(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stop_event.is_set():
-                batch = [
-                    {"device_id": device, "ts": 1_767_225_600_000 + self.rounds * 1000, "metrics": {"v": 1.0}}
-                    for device in DEVICES
-                ]
+                batch = [reading(device, self.rounds) for device in DEVICES]
                 put_readings(self.kinesis, self.stream, batch)
                 self.rounds += 1
                 time.sleep(0.05)
@@ -92,6 +99,19 @@ def test_split_and_merge_under_load_process_every_record_once_in_order(  # type:
         per_device[entry["device_id"]].append(entry["ts_ms"])
     for device, stamps in per_device.items():
         assert stamps == sorted(stamps), f"{device} processed out of order"
+
+    # Children inherited their parents' models: every raw score equals that of one engine fed
+    # each device's readings in order, without any reshard.
+    engine = DetectionEngine.from_spec(None)
+    ordered = [reading(device, number) for number in range(feeder.rounds) for device in DEVICES]
+    decoded = [Reading(r["device_id"], r["ts"], dict(r["metrics"])) for r in ordered]
+    expected = {
+        (r.device_id, r.ts_ms): (v.score, v.raw_score)
+        for r, v in zip(decoded, engine.process_batch(decoded), strict=True)
+    }
+    got = {(entry["device_id"], entry["ts_ms"]): (entry["score"], entry["raw_score"]) for entry in entries}
+    assert got == expected
+    assert any(line.get("event") == "state_inherited" for line in worker.logs())
 
     # Records of the children were read: the reshard happened under the worker.
     all_shards = {shard["ShardId"]: shard for shard in kinesis.list_shards(StreamName=streams.stream)["Shards"]}
