@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -25,15 +26,11 @@ from consumer.aws.backoff import RetriesExhausted, call_with_retries
 from consumer.aws.clients import AwsClients, make_clients
 from consumer.aws.errors import FatalAwsError
 from consumer.cli import EXIT_CONFIG, _explain
-from consumer.detection import DetectionEngine
-from consumer.emitter.put_records import Emitter
 from consumer.kcl.lineage import shard_lineage
 from consumer.processor.anomaly_processor import AnomalyProcessor
-from consumer.processor.checkpoint_cadence import CheckpointCadence
-from consumer.processor.score_log import ScoreLog
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
-from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_store import SnapshotStore
+from consumer.worker.worker import Worker
 
 PROG = "anomaly-consumer-kcl"
 CONFIG_ERRORS = (
@@ -57,30 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def processor_factory(settings: Settings, clients: AwsClients) -> Callable[[], AnomalyProcessor]:
-    """Build the processor as the native worker does: same engine, emitters, cadence and state."""
-    score_log = ScoreLog(settings.score_log, settings.worker_id) if settings.score_log else None
-    snapshots = SnapshotStore(clients.dynamodb, settings.state_table)
-
-    def state_factory(shard_id: str) -> ShardState:
-        return ShardState(
-            snapshots,
-            shard_id,
-            state_key=settings.state_key.encode() if settings.state_key else None,
-            start_fresh_on_error=settings.state_on_incompatible == "fresh",
-        )
+    """Build each processor exactly as the native worker does (same engine, emitters, cadence, score
+    log and model state), through the worker's own factory, so the two runtimes cannot drift apart.
+    Constructing the worker makes no AWS calls; it is never run here."""
+    worker = Worker(settings, clients)
 
     def make() -> AnomalyProcessor:
-        return AnomalyProcessor(
-            stream=settings.stream,
-            engine_factory=lambda: DetectionEngine.from_spec(
-                settings.detector, threshold=settings.threshold, seed=settings.seed
-            ),
-            events=Emitter(clients.kinesis, settings.output_stream),
-            dead_letter_emitter=Emitter(clients.kinesis, settings.dead_letter_stream),
-            cadence=CheckpointCadence(settings.checkpoint_interval, settings.checkpoint_records),
-            score_log=score_log,
-            state_factory=state_factory if settings.state == "on" else None,
-        )
+        processor = worker._processor_factory(threading.Event())  # never aborted: one shard, one thread
+        if not isinstance(processor, AnomalyProcessor):
+            raise TypeError(f"the worker built a {type(processor).__name__}, not an AnomalyProcessor")
+        return processor
 
     return make
 
