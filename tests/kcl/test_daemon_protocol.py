@@ -118,7 +118,8 @@ def test_full_lifecycle_with_a_throttled_checkpoint_and_shard_end(make_streams, 
     daemon.close_stdin()
     assert daemon.wait() == 0
     assert daemon.next_message() is None
-    assert "payload" not in daemon.stderr()
+    assert "dead_letter" in {event.get("event") for event in daemon.log_events()}
+    assert "not json" not in daemon.stderr()  # ...but not the dead letter's payload
 
 
 def test_resume_after_checkpoint_and_checkpoint_on_shutdown_requested(make_streams, kcl_child):  # type: ignore[no-untyped-def]
