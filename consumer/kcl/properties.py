@@ -30,14 +30,23 @@ def template_values(settings: Settings, environ: Mapping[str, str]) -> dict[str,
     region = settings.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
     if not region:
         raise SettingsError("the KCL needs a region: pass --region or set ANOMALY_REGION or AWS_DEFAULT_REGION")
-    extended = ""
     if settings.initial_position == "AT_TIMESTAMP" and settings.initial_timestamp_ms is not None:
-        extended = f"initialPositionInStreamExtended = {settings.initial_timestamp_ms // 1000}\n"
+        position = f"initialPositionInStreamExtended = {settings.initial_timestamp_ms // 1000}"
+    else:
+        position = f"initialPositionInStream = {settings.initial_position}"
+    endpoints = [
+        f"{key} = {url}"
+        for key, url in (
+            ("kinesisEndpoint", settings.endpoint_for("kinesis")),
+            ("dynamoDBEndpoint", settings.endpoint_for("dynamodb")),
+        )
+        if url
+    ]
     return {
         "stream": settings.stream,
         "application_name": settings.application_name,
-        "initial_position": settings.initial_position,
-        "initial_position_extended": extended,
+        "initial_position": position,
+        "endpoints": "\n".join(endpoints) or "# (AWS endpoints: the SDK's defaults for the region)",
         "region": region,
         "worker_id": settings.worker_id,
         "failover_time_millis": _millis(settings.failover_time),

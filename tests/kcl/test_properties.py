@@ -9,7 +9,8 @@ from consumer.settings import Settings, SettingsError
 
 REQUIRED = {
     "executableName", "streamName", "applicationName", "AwsCredentialsProvider", "initialPositionInStream",
-    "regionName", "failoverTimeMillis", "shardSyncIntervalMillis", "maxRecords", "idleTimeBetweenReadsInMillis",
+    "regionName", "retrievalMode", "failoverTimeMillis", "shardSyncIntervalMillis", "maxRecords",
+    "idleTimeBetweenReadsInMillis",
 }  # fmt: skip
 
 
@@ -27,13 +28,23 @@ def test_template_renders_from_settings() -> None:
     assert properties["maxRecords"] == "500"
     assert properties["initialPositionInStream"] == "TRIM_HORIZON"
     assert "initialPositionInStreamExtended" not in properties
+    assert properties["retrievalMode"] == "POLLING"
+    assert "kinesisEndpoint" not in properties and "dynamoDBEndpoint" not in properties
+
+
+def test_endpoints_follow_the_endpoint_settings() -> None:
+    settings = Settings(worker_id="w", region="us-east-1", endpoint_url="http://localstack:4566",
+                        dynamodb_endpoint_url="http://dynamo:8000")  # fmt: skip
+    properties = parse_properties(render(DEFAULT_TEMPLATE.read_text(), settings, {}))
+    assert properties["kinesisEndpoint"] == "http://localstack:4566"
+    assert properties["dynamoDBEndpoint"] == "http://dynamo:8000"
 
 
 def test_at_timestamp_and_region_from_the_environment() -> None:
     settings = Settings(worker_id="w", initial_position="AT_TIMESTAMP", initial_timestamp_ms=1_767_225_600_999)
     properties = parse_properties(render(DEFAULT_TEMPLATE.read_text(), settings, {"AWS_DEFAULT_REGION": "us-west-2"}))
-    assert properties["initialPositionInStream"] == "AT_TIMESTAMP"
     assert properties["initialPositionInStreamExtended"] == "1767225600"
+    assert "initialPositionInStream" not in properties  # it would set the same field
     assert properties["regionName"] == "us-west-2"
 
 
