@@ -12,6 +12,7 @@ Files go to ``--out`` (default ``run-output/``): logs, ground truth, events, sum
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -244,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default="run-output")
     args = parser.parse_args(argv)
+    # The embedded emulator takes any credentials; never let the demo reach for real ones.
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_SESSION_TOKEN", "")):
+        os.environ[name] = value
+    os.environ.pop("AWS_PROFILE", None)
     from consumer import logs
 
     logs.configure("console", "WARNING")
