@@ -29,6 +29,7 @@ def test_template_renders_from_settings() -> None:
     assert properties["initialPositionInStream"] == "TRIM_HORIZON"
     assert "initialPositionInStreamExtended" not in properties
     assert properties["retrievalMode"] == "POLLING"
+    assert int(properties["shutdownGraceMillis"]) == 60_000
     assert "kinesisEndpoint" not in properties and "dynamoDBEndpoint" not in properties
 
 
