@@ -50,7 +50,7 @@ def digest(data: bytes, key: bytes | None) -> str:
 
 def verify(data: bytes, expected: str, key: bytes | None, what: str) -> None:
     if expected.startswith("hmac-sha256:") and not key:
-        raise SnapshotCorrupt(f"{what} is signed, but no state key is configured to verify it")
+        raise SnapshotCorrupt(f"{what} is signed, but no state key is configured to verify it (set --state-key)")
     if not hmac.compare_digest(digest(data, key), expected):
         raise SnapshotCorrupt(f"{what} failed its integrity check (damaged, tampered with, or another state key)")
 

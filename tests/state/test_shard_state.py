@@ -1,0 +1,208 @@
+"""ShardState against a real DynamoDB (moto): exact restore, incremental writes, GC, integrity,
+incompatibility and inheritance across resharding."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from consumer.detection import DetectionEngine
+from consumer.leases.extended_sequence_number import SHARD_END_POSITION, TRIM_HORIZON, ExtendedSequenceNumber
+from consumer.processor.reading import Reading
+from consumer.state.shard_state import ShardState, SnapshotUntrusted, partition_hash
+from consumer.state.snapshot_codec import SnapshotIncompatible
+from consumer.state.snapshot_store import SnapshotStore
+
+MID = 2**127  # the middle of the 128-bit hash key space
+
+
+@pytest.fixture
+def make_store(dynamodb_client: Any, unique_name: Callable[[str], str]) -> Callable[[], SnapshotStore]:
+    def make() -> SnapshotStore:
+        store = SnapshotStore(dynamodb_client, unique_name("app") + "-state")
+        assert store.create_table_if_missing()
+        return store
+
+    return make
+
+
+def readings(devices: list[str], start: int, count: int) -> list[Reading]:
+    return [
+        Reading(device, 1_700_000_000_000 + i * 1000, {"t": 20 + 3 * math.sin(i / 9 + n) + (i * 37 % 11) / 11})
+        for i in range(start, start + count)
+        for n, device in enumerate(devices)
+    ]
+
+
+def position(number: int) -> ExtendedSequenceNumber:
+    return ExtendedSequenceNumber(str(10**50 + number))
+
+
+def engine(spec: str | None = None) -> DetectionEngine:
+    return DetectionEngine.from_spec(spec, warmup=20)
+
+
+def scores(target: DetectionEngine, batch: list[Reading]) -> list[tuple[float, float]]:
+    return [(verdict.score, verdict.raw_score) for verdict in target.process_batch(batch)]
+
+
+def test_restore_continues_bit_identically(make_store: Callable[[], SnapshotStore]) -> None:
+    store = make_store()
+    devices = [f"d{i}" for i in range(12)]
+    original = engine()
+    original.process_batch(readings(devices, 0, 60))
+    ShardState(store, "shard-1").save(original, position(1))
+
+    resumed = engine()
+    assert ShardState(store, "shard-1").restore(resumed, position(1)) == 12
+    after = readings(devices, 60, 40)
+    assert scores(resumed, after) == scores(original, after)
+    assert resumed.export_device_states() == original.export_device_states()
+
+
+MakeStore = Callable[[], SnapshotStore]
+
+
+def test_only_changed_devices_are_rewritten_and_gc_keeps_what_is_needed(make_store: MakeStore) -> None:
+    store = make_store()
+    devices = [f"d{i}" for i in range(200)]
+    live = engine()
+    state = ShardState(store, "shard-1")
+    live.process_batch(readings(devices, 0, 30))
+    first = state.save(live, position(1))
+    state.committed(position(1))
+    live.process_batch(readings(devices[:5], 30, 3))  # 5 of 200 devices report
+    second = state.save(live, position(2))
+    assert first.full and first.devices_written == 200
+    assert not second.full and second.devices_written == 5
+    assert second.bytes_written < first.bytes_written / 5
+    # Before the commit the previous snapshot is still there; after it, only what position 2 needs.
+    keys_before = store.item_keys("shard-1")
+    assert any(key.startswith("m#") and key.split("#")[1] == f"{10**50 + 1:060d}.0000000000" for key in keys_before)
+    state.committed(position(2))
+    keys_after = store.item_keys("shard-1")
+    manifests = [key for key in keys_after if key.startswith("m#")]
+    assert len(manifests) == 1 and str(10**50 + 2) in manifests[0]
+    assert len([key for key in keys_after if key.startswith("s#")]) == 2  # the full segment is still referenced
+    resumed = engine()
+    ShardState(store, "shard-1").restore(resumed, position(2))
+    assert resumed.export_device_states() == live.export_device_states()
+
+
+def test_full_rewrite_bounds_segments(make_store: Callable[[], SnapshotStore]) -> None:
+    store = make_store()
+    live = engine()
+    state = ShardState(store, "shard-1", max_segments=3)
+    results = []
+    for step in range(1, 8):
+        live.process_batch(readings([f"d{step % 4}"], step * 10, 2))
+        results.append(state.save(live, position(step)))
+        state.committed(position(step))
+    assert [result.full for result in results] == [True, False, False, True, False, False, True]
+    segments = {key.split("#")[1] for key in store.item_keys("shard-1") if key.startswith("s#")}
+    assert len(segments) <= 3
+
+
+def test_large_blobs_are_chunked_under_the_item_limit(make_store: Callable[[], SnapshotStore]) -> None:
+    store = make_store()
+    blob = random.Random(3).randbytes(1_000_000)  # incompressible, like a large fleet's segment
+    assert store.put_blob("shard-1", "s", "p", blob) == 3
+    assert len(store.item_keys("shard-1")) == 3
+    found = store.get_blob("shard-1", "s", "p")
+    assert found is not None and found[0] == blob
+
+
+def test_many_devices_round_trip(make_store: Callable[[], SnapshotStore]) -> None:
+    store = make_store()
+    devices = [f"device-{i:05d}" for i in range(1500)]
+    live = engine()
+    live.process_batch(readings(devices, 0, 2))
+    ShardState(store, "shard-1").save(live, position(1))
+    resumed = engine()
+    assert ShardState(store, "shard-1").restore(resumed, position(1)) == 1500
+    assert resumed.export_device_states() == live.export_device_states()
+
+
+def test_corrupted_or_tampered_snapshot_is_rejected(make_store: MakeStore, dynamodb_client: Any) -> None:
+    store = make_store()
+    live = engine()
+    live.process_batch(readings(["a", "b"], 0, 30))
+    ShardState(store, "shard-1", state_key=b"k1").save(live, position(1))
+    segment_key = next(key for key in store.item_keys("shard-1") if key.startswith("s#"))
+    item = dynamodb_client.get_item(
+        TableName=store.table_name, Key={"shardId": {"S": "shard-1"}, "itemKey": {"S": segment_key}}
+    )["Item"]
+    data = bytearray(item["data"]["B"])
+    data[len(data) // 2] ^= 0x01
+    item["data"] = {"B": bytes(data)}
+    dynamodb_client.put_item(TableName=store.table_name, Item=item)
+    with pytest.raises(SnapshotIncompatible, match=r"integrity check.*--state-on-incompatible fresh"):
+        ShardState(store, "shard-1", state_key=b"k1").restore(engine(), position(1))
+    # The documented way out: start fresh, with a warning, instead of failing.
+    assert ShardState(store, "shard-1", state_key=b"k1", start_fresh_on_error=True).restore(engine(), position(1)) == 0
+
+
+def test_wrong_key_and_missing_snapshot_fail_loudly(make_store: Callable[[], SnapshotStore]) -> None:
+    store = make_store()
+    live = engine()
+    live.process_batch(readings(["a"], 0, 30))
+    ShardState(store, "shard-1", state_key=b"right").save(live, position(1))
+    with pytest.raises(SnapshotIncompatible, match="integrity"):
+        ShardState(store, "shard-1", state_key=b"wrong").restore(engine(), position(1))
+    with pytest.raises(SnapshotIncompatible, match="no model snapshot for checkpoint"):
+        ShardState(store, "shard-1").restore(engine(), position(99))
+
+
+def test_snapshot_of_another_detector_is_incompatible(make_store: Callable[[], SnapshotStore]) -> None:
+    store = make_store()
+    live = engine("zscore")
+    live.process_batch(readings(["a"], 0, 30))
+    ShardState(store, "shard-1").save(live, position(1))
+    with pytest.raises(SnapshotIncompatible, match="detector 'zscore'"):
+        ShardState(store, "shard-1").restore(engine("context"), position(1))
+
+
+def test_pickled_river_state_needs_a_signing_key(make_store: Callable[[], SnapshotStore]) -> None:
+    store = make_store()
+    live = engine("sad")
+    live.process_batch(readings(["a"], 0, 30))
+    with pytest.raises(SnapshotUntrusted, match="--state-key"):
+        ShardState(store, "shard-1").save(live, position(1))
+    ShardState(store, "shard-1", state_key=b"k").save(live, position(1))
+    with pytest.raises(SnapshotIncompatible, match="--state-key"):
+        ShardState(store, "shard-1").restore(engine("sad"), position(1))
+    resumed = engine("sad")
+    assert ShardState(store, "shard-1", state_key=b"k").restore(resumed, position(1)) == 1
+
+
+def test_children_inherit_their_parents_state_at_shard_end(make_store: Callable[[], SnapshotStore]) -> None:
+    store = make_store()
+    devices = [f"pump-{i}" for i in range(40)]
+    low = [d for d in devices if partition_hash(d) < MID]
+    high = [d for d in devices if partition_hash(d) >= MID]
+    assert low and high
+    parent = engine()
+    parent.process_batch(readings(devices, 0, 30))
+    ShardState(store, "parent").save_shard_end(parent)
+    expected = parent.export_device_states()
+
+    # Split: each child gets the devices whose partition keys hash into its range.
+    child_low, child_high = engine(), engine()
+    start = ExtendedSequenceNumber(TRIM_HORIZON)
+    ShardState(store, "child-low").restore(child_low, start, frozenset({"parent"}), (0, MID - 1))
+    ShardState(store, "child-high").restore(child_high, start, frozenset({"parent"}), (MID, 2**128 - 1))
+    assert child_low.export_device_states() == {d: expected[d] for d in low}
+    assert child_high.export_device_states() == {d: expected[d] for d in high}
+
+    # Merge: the union of both parents.
+    ShardState(store, "child-low").save(child_low, SHARD_END_POSITION)
+    ShardState(store, "child-high").save(child_high, SHARD_END_POSITION)
+    merged = engine()
+    ShardState(store, "merged").restore(merged, start, frozenset({"child-low", "child-high"}), (0, 2**128 - 1))
+    assert merged.export_device_states() == expected
+    after = readings(devices, 30, 10)
+    assert scores(merged, after) == scores(parent, after)
