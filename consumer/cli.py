@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _explain(error: BaseException) -> str:
+def explain_error(error: BaseException) -> str:
     if isinstance(error, NoRegionError):
         return "no AWS region: pass --region or set AWS_DEFAULT_REGION"
     if isinstance(error, NoCredentialsError):
@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ConfigurationProblem,
         ObservabilityUnavailable,
     ) as error:
-        print(f"anomaly-consumer {args.command}: {_explain(error)}", file=sys.stderr)
+        print(f"anomaly-consumer {args.command}: {explain_error(error)}", file=sys.stderr)
         return EXIT_CONFIG
     return 1
 

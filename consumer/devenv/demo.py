@@ -44,7 +44,7 @@ def _print(text: str) -> None:
 
 def _event_line(event: dict[str, Any]) -> str:
     contributions = event.get("contributions") or {}
-    top = max(contributions, key=contributions.get) if contributions else "-"
+    top = max(contributions, key=lambda name: contributions[name]) if contributions else "-"
     share = contributions.get(top, 0.0) if contributions else 0.0
     latency = event.get("latency_ms")
     return (

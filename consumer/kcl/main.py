@@ -25,7 +25,7 @@ from consumer import logs
 from consumer.aws.backoff import RetriesExhausted, call_with_retries
 from consumer.aws.clients import AwsClients, make_clients
 from consumer.aws.errors import FatalAwsError
-from consumer.cli import EXIT_CONFIG, _explain
+from consumer.cli import EXIT_CONFIG, explain_error
 from consumer.kcl.lineage import shard_lineage
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_resources(clients, settings)
     except CONFIG_ERRORS as error:
-        print(f"{PROG}: {_explain(error)}", file=sys.stderr)
+        print(f"{PROG}: {explain_error(error)}", file=sys.stderr)
         return EXIT_CONFIG
     processor = KclShardProcessor(
         processor_factory(settings, clients),

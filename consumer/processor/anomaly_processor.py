@@ -32,6 +32,10 @@ from consumer.state.shard_state import ShardState
 log = get_logger(__name__)
 
 
+class ProcessorClosed(RuntimeError):
+    """The processor was used before ``initialize`` or after ``lease_lost``."""
+
+
 class ProcessorStats:
     """Counters for one processor; the worker sums them for its summary and metrics."""
 
@@ -91,7 +95,11 @@ class AnomalyProcessor:
         self._log.info("processor_initialized", checkpoint=str(initialization.checkpoint))
 
     def process_records(self, batch: ProcessRecordsInput) -> None:
+        """Process a batch; an empty batch (an idle poll) still checkpoints finished work that is due,
+        so an idle shard does not hold its last records uncheckpointed."""
         if not batch.records:
+            if self.last_processed is not None and self._cadence.due():
+                self._checkpoint(batch.checkpointer, self.last_processed)
             return
         engine = self._require_engine()
         outgoing_dead: list[OutgoingRecord] = []
@@ -167,7 +175,7 @@ class AnomalyProcessor:
     # ------------------------------------------------------------------ internals
     def _require_engine(self) -> DetectionEngine:
         if self.engine is None:
-            raise RuntimeError("process_records called before initialize or after lease_lost")
+            raise ProcessorClosed("process_records called before initialize or after lease_lost")
         return self.engine
 
     def _checkpoint(self, checkpointer: Checkpointer, position: ExtendedSequenceNumber) -> None:

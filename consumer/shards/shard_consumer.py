@@ -178,10 +178,10 @@ class ShardConsumer:
             self.lease.millis_behind_latest = result.millis_behind_latest
             if self._lost.is_set():
                 continue
-            if result.records:
-                self.processor.process_records(
-                    ProcessRecordsInput(result.records, checkpointer, result.millis_behind_latest)
-                )
+            # Idle polls are passed on too (empty), so a due checkpoint is not held back.
+            self.processor.process_records(
+                ProcessRecordsInput(result.records, checkpointer, result.millis_behind_latest)
+            )
             if result.ended:
                 self.child_shards = result.child_shards
                 self.processor.shard_ended(checkpointer)

@@ -180,6 +180,17 @@ def test_empty_batch_does_nothing(make_processor: Callable[..., Setup]) -> None:
     assert setup.processor.stats.records == 0 and setup.checkpointer.positions == []
 
 
+def test_idle_poll_checkpoints_finished_work_once_due(make_processor: Callable[..., Setup]) -> None:
+    setup = make_processor(interval=5.0)
+    setup.processor.process_records(ProcessRecordsInput(kinesis_records(steady(3)), setup.checkpointer))
+    setup.processor.process_records(ProcessRecordsInput([], setup.checkpointer))
+    assert setup.checkpointer.positions == []  # not due yet
+    setup.clock.now += 5.0
+    setup.processor.process_records(ProcessRecordsInput([], setup.checkpointer))
+    setup.processor.process_records(ProcessRecordsInput([], setup.checkpointer))
+    assert setup.checkpointer.positions == [ExtendedSequenceNumber("3")]  # once, on the first idle poll due
+
+
 def test_score_log_has_a_line_per_record(make_processor: Callable[..., Setup]) -> None:
     setup = make_processor()
     setup.processor.process_records(ProcessRecordsInput(kinesis_records([*steady(3), b"nope"]), setup.checkpointer))
