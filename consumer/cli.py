@@ -33,6 +33,17 @@ from consumer.settings import Settings, SettingsError, add_options, from_namespa
 from consumer.status import status_table
 
 EXIT_CONFIG = 2
+# Errors that mean the environment is wrong (credentials, region, endpoint, permissions, missing
+# resources): one clear line and EXIT_CONFIG, never a traceback.
+CONFIG_ERRORS = (
+    NoRegionError,
+    NoCredentialsError,
+    EndpointConnectionError,
+    ClientError,
+    FatalAwsError,
+    RetriesExhausted,
+    WaiterError,
+)
 
 
 class ConfigurationProblem(RuntimeError):
@@ -123,17 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except SettingsError as error:
         parser.error(str(error))
-    except (
-        NoRegionError,
-        NoCredentialsError,
-        EndpointConnectionError,
-        ClientError,
-        FatalAwsError,
-        RetriesExhausted,
-        WaiterError,
-        ConfigurationProblem,
-        ObservabilityUnavailable,
-    ) as error:
+    except (*CONFIG_ERRORS, ConfigurationProblem, ObservabilityUnavailable) as error:
         print(f"anomaly-consumer {args.command}: {explain_error(error)}", file=sys.stderr)
         return EXIT_CONFIG
     return 1

@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from consumer.shards import deaggregation
+from consumer.shards.record import KinesisRecord
 from producers.batching import MAX_RECORD_BYTES, Entry, UserRecord
 
 MAGIC = b"\xf3\x89\x9a\xc2"
@@ -74,64 +76,16 @@ def is_aggregated(data: bytes) -> bool:
     return len(data) > len(MAGIC) + DIGEST_BYTES and data.startswith(MAGIC)
 
 
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data):
-            raise AggregationFormatError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-
-
-def _fields(data: bytes) -> Iterable[tuple[int, int | bytes]]:
-    pos = 0
-    while pos < len(data):
-        key, pos = _read_varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _read_varint(data, pos)
-            yield number, value
-        elif wire == 2:
-            length, pos = _read_varint(data, pos)
-            if pos + length > len(data):
-                raise AggregationFormatError("truncated field")
-            yield number, data[pos : pos + length]
-            pos += length
-        else:
-            raise AggregationFormatError(f"unsupported wire type {wire}")
-
-
 def decode_aggregate(data: bytes) -> list[tuple[str, bytes]]:
-    """The ``(partition_key, data)`` user records of an aggregate; checks magic bytes and digest."""
-    if not is_aggregated(data):
-        raise AggregationFormatError("missing KPL magic bytes")
-    body, digest = data[len(MAGIC) : -DIGEST_BYTES], data[-DIGEST_BYTES:]
-    if hashlib.md5(body).digest() != digest:
-        raise AggregationFormatError("MD5 digest does not match")
-    keys: list[str] = []
-    raw_records: list[bytes] = []
-    for number, value in _fields(body):
-        if number == 1 and isinstance(value, bytes):
-            keys.append(value.decode())
-        elif number == 3 and isinstance(value, bytes):
-            raw_records.append(value)
-    out: list[tuple[str, bytes]] = []
-    for raw in raw_records:
-        index: int | None = None
-        payload: bytes | None = None
-        for number, value in _fields(raw):
-            if number == 1 and isinstance(value, int):
-                index = value
-            elif number == 3 and isinstance(value, bytes):
-                payload = value
-        if index is None or payload is None or index >= len(keys):
-            raise AggregationFormatError("record without a valid partition key index or data")
-        out.append((keys[index], payload))
-    return out
+    """The ``(partition_key, data)`` user records of an aggregate, read by the consumer's own
+    de-aggregator; raises when the bytes are not an intact KPL aggregate."""
+    if not is_aggregated(data) or not deaggregation.is_aggregated(data):
+        raise AggregationFormatError("not an intact KPL aggregate (magic bytes or MD5 digest)")
+    try:
+        users = deaggregation.deaggregate(KinesisRecord("0", 0, "", data))
+    except deaggregation.MalformedAggregate as error:
+        raise AggregationFormatError(str(error)) from error
+    return [(user.partition_key, user.data) for user in users]
 
 
 def hash_key(partition_key: str) -> int:

@@ -19,13 +19,10 @@ import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError, WaiterError
-
 from consumer import logs
-from consumer.aws.backoff import RetriesExhausted, call_with_retries
+from consumer.aws.backoff import call_with_retries
 from consumer.aws.clients import AwsClients, make_clients
-from consumer.aws.errors import FatalAwsError
-from consumer.cli import EXIT_CONFIG, explain_error
+from consumer.cli import CONFIG_ERRORS, EXIT_CONFIG, explain_error
 from consumer.kcl.lineage import shard_lineage
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
@@ -33,15 +30,6 @@ from consumer.state.snapshot_store import SnapshotStore
 from consumer.worker.worker import Worker
 
 PROG = "anomaly-consumer-kcl"
-CONFIG_ERRORS = (
-    NoRegionError,
-    NoCredentialsError,
-    EndpointConnectionError,
-    ClientError,
-    FatalAwsError,
-    RetriesExhausted,
-    WaiterError,
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
