@@ -14,6 +14,8 @@ KINESIS_LOCAL_VERSION="0.6.2"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prefix="${1:-${repo_root}/.emulators}"
+mkdir -p "${prefix}"
+prefix="$(cd "${prefix}" && pwd)"  # absolute: node resolves a relative require() against its own path
 package_json="${prefix}/node_modules/kinesis-local/package.json"
 # Written after a successful install: a fresh mtime for make (the package's own files are dated 1985).
 stamp="${prefix}/kinesis-local.version"
