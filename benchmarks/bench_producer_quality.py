@@ -41,7 +41,7 @@ DRAIN_SECONDS = 20.0  # consumer.devenv.demo: the producer runs max(5, seconds -
 BAD_RATE = 0.001  # consumer.devenv.demo's producer settings
 WORKER_SEED = 0  # the worker's default --seed
 # consumer.devenv.demo.main()'s defaults (keep in step with it)
-DEMO_DEFAULTS: dict[str, Any] = {"devices": 10, "rate": 200.0, "seconds": 60.0, "warmup": 200, "anomaly_rate": 0.001}
+DEMO_DEFAULTS: dict[str, Any] = {"devices": 4, "rate": 200.0, "seconds": 60.0, "warmup": 750, "anomaly_rate": 0.002}
 
 
 @dataclass
@@ -68,6 +68,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> SeedResult:
         anomaly_kinds=ANOMALY_KINDS,
         anomaly_magnitude=args.magnitude,
         rate=args.rate,
+        quiet_start=args.quiet_start,
     )
     bad = BadInjector(BAD_RATE, seed)
     engine = DetectionEngine.from_spec(args.spec, seed=WORKER_SEED, warmup=args.warmup)
@@ -161,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--anomaly-rate", type=float, default=None, help="default: the demo's")
     parser.add_argument("--magnitude", type=float, default=6.0)
     parser.add_argument("--day-period", type=int, default=288)
+    parser.add_argument("--quiet-start", type=int, default=None, help="readings per device without episodes")
     parser.add_argument("--report", action="store_true", help="print each seed's per-kind table")
     parser.add_argument("--false-positives", type=int, default=0, help="print up to N false positives per seed")
     args = parser.parse_args(argv)

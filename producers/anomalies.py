@@ -1,9 +1,10 @@
 """Labelled anomaly episodes injected into one device's clean readings.
 
 Definition of the rate: on every reading of a device that has no episode running (and is past
-the cool-down of :data:`COOLDOWN_READINGS` after its last one), an episode starts with probability
-``rate``. The episode's kind is drawn uniformly from the selected kinds, its length in readings
-from :data:`DURATIONS`, and it affects one metric (two, with probability 0.3, for additive kinds).
+the cool-down of :data:`COOLDOWN_READINGS` after its last one, and its first ``quiet_start``
+readings), an episode starts with probability ``rate``. The episode's kind is drawn uniformly from
+the selected kinds, its length in readings from :data:`DURATIONS`, and it affects one metric (two,
+with probability 0.3, for additive kinds).
 Magnitudes are in units of each metric's scale (see :mod:`producers.signals`), ``M`` = magnitude:
 
 * ``spike``: +/- 1.5 M for 1-3 readings
@@ -45,6 +46,11 @@ DURATIONS: dict[AnomalyKind, tuple[int, int]] = {
     "noise_burst": (10, 30),
 }
 COOLDOWN_READINGS = 20
+# A device starts healthy: no episode starts in its first QUIET_START_READINGS readings of a
+# synthetic run. The consumer learns each device's normal behaviour from its first readings (its
+# default warm-up is 750 readings, a little over 2.5 compressed days); an episode inside them would be
+# learned as normal and counted as missed, which measures the warm-up, not the detector.
+QUIET_START_READINGS = 750
 _ANOMALY_STREAM = 2  # seed-sequence branch, distinct from the clean signals'
 
 
@@ -74,6 +80,7 @@ class AnomalyInjector:
         magnitude: float,
         seed: int,
         reading_interval_ms: float | None = None,
+        quiet_start: int = 0,
     ) -> None:
         self.device_id = device_id
         self.scales = scales
@@ -85,7 +92,7 @@ class AnomalyInjector:
         self.reading_interval_ms = reading_interval_ms
         self._rng = np.random.default_rng([seed, device_index, _ANOMALY_STREAM])
         self._active: _Active | None = None
-        self._cooldown = 0
+        self._cooldown = quiet_start  # readings before the first episode may start
         self._last: dict[str, float] = {}
 
     def _start(self, ts_ms: int, values: dict[str, float]) -> _Active:

@@ -1,5 +1,9 @@
 """The live source: the synthetic fleet's readings, with injected anomalies, stamped with the producer clock.
 
+Every device starts healthy: its first ``quiet_start`` readings (``None``: the module-level
+:data:`producers.anomalies.QUIET_START_READINGS`, read when the source is built) carry no anomaly
+episode.
+
 A reading's ``ts`` is the epoch milliseconds of the producer's clock when the reading is
 generated, so put-to-event latency can be measured downstream; it is kept strictly increasing per
 device (a reading generated in the same millisecond as the device's previous one gets +1 ms).
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import orjson
 
+from producers import anomalies
 from producers.anomalies import AnomalyInjector, AnomalyKind
 from producers.batching import UserRecord
 from producers.ground_truth import Episode
@@ -29,6 +34,7 @@ class SyntheticSource:
         anomaly_kinds: tuple[AnomalyKind, ...],
         anomaly_magnitude: float,
         rate: float,
+        quiet_start: int | None = None,
     ) -> None:
         self.fleet = Fleet(devices, metrics, seed, day_period)
         interval_ms = devices / rate * 1000.0 if rate > 0 else None
@@ -42,6 +48,7 @@ class SyntheticSource:
                 magnitude=anomaly_magnitude,
                 seed=seed,
                 reading_interval_ms=interval_ms,
+                quiet_start=anomalies.QUIET_START_READINGS if quiet_start is None else quiet_start,
             )
             for device in self.fleet.devices
         ]

@@ -27,6 +27,7 @@ class ContextDetector:
     inputs: Inputs = "raw"
     pickled = False
     bounded = True
+    per_metric = True
 
     __slots__ = ("bins", "cap", "counts", "grids", "hi", "history", "lo", "n", "order", "sharp", "span", "totals")
 

@@ -23,6 +23,9 @@ class Detector(Protocol):
     inputs: Inputs
     #: whether raw scores are already a bounded surprise in [0, 1] (else calibration squashes them)
     bounded: bool
+    #: whether the raw score is the largest of per-metric scores that :meth:`contributions` returns
+    #: (the engine can then calibrate each metric on its own)
+    per_metric: bool
     #: whether ``state`` holds pickled river objects (bytes that must come from a trusted source)
     pickled: bool
 

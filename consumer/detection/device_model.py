@@ -16,7 +16,7 @@ from typing import Any
 
 from consumer.detection.context import ContextDetector
 from consumer.detection.detector import Detector
-from consumer.detection.likelihood import AnomalyLikelihood
+from consumer.detection.likelihood import AnomalyLikelihood, JointLikelihood
 from consumer.detection.preprocess import Preprocessor
 from consumer.detection.river_adapters import MULTIVARIATE, PER_METRIC, RiverMultivariate, RiverPerMetric
 from consumer.detection.spec import DetectorSpec
@@ -39,19 +39,21 @@ def build_detector(spec: DetectorSpec, seed: int) -> Detector:
 
 
 class DeviceModel:
-    __slots__ = ("calibration", "detector", "inputs", "pre", "protect", "seen", "threshold", "warmup")
+    __slots__ = ("calibration", "detector", "inputs", "joint", "pre", "protect", "seen", "threshold", "warmup")
 
     def __init__(self, spec: DetectorSpec, seed: int, threshold: float, warmup: int) -> None:
         self.pre = Preprocessor(float(spec["ewma"]), int(spec["median"]), float(spec["novelty"]))
         self.detector = build_detector(spec, seed)
         self.inputs = self.detector.inputs
-        self.calibration = AnomalyLikelihood(
-            int(spec["short"]),
-            int(spec["long"]),
-            grace=int(warmup * float(spec["settle"])),
-            bounded=self.detector.bounded,
-            dedupe=bool(spec["dedupe"]),
-        )
+        # per-metric calibration (combined, see JointLikelihood) when the detector has per-metric scores
+        args = (int(spec["short"]), int(spec["long"]), int(warmup * float(spec["settle"])))
+        bounded, dedupe = self.detector.bounded, bool(spec["dedupe"])
+        self.joint: JointLikelihood | None = None
+        self.calibration: AnomalyLikelihood | None = None
+        if bool(spec["per_metric"]) and self.detector.per_metric:
+            self.joint = JointLikelihood(*args, bounded=bounded, dedupe=dedupe)
+        else:
+            self.calibration = AnomalyLikelihood(*args, bounded=bounded, dedupe=dedupe)
         self.protect = bool(spec["protect"])
         self.threshold = threshold
         self.warmup = warmup
@@ -68,10 +70,16 @@ class DeviceModel:
         else:
             x = pre.unit_scale(values)
         detector = self.detector
-        raw = detector.score(x)
-        if not math.isfinite(raw):
-            raw = 0.0
-        score = self.calibration.update(raw)
+        joint = self.joint
+        if joint is not None and len(x) > 1:
+            parts = [p if math.isfinite(p) else 0.0 for p in detector.contributions(x) or [0.0] * len(x)]
+            raw = max(parts)
+            score = joint.update(parts)
+        else:
+            raw = detector.score(x)
+            if not math.isfinite(raw):
+                raw = 0.0
+            score = joint.update([raw]) if joint is not None else self._calibration().update(raw)
         if pre.novel:
             score = 1.0
         self.seen += 1
@@ -85,6 +93,10 @@ class DeviceModel:
             pre.learn_scale(values)
         contributions = self._attribute(x, values) if anomalous else {}
         return Verdict(score, raw, anomalous, warming, contributions)
+
+    def _calibration(self) -> AnomalyLikelihood:
+        assert self.calibration is not None  # set whenever joint is None
+        return self.calibration
 
     def _attribute(self, x: list[float], values: list[float]) -> dict[str, float]:
         """Shares of the metrics beyond their range if any, else of the detector's per-metric scores
@@ -109,11 +121,14 @@ class DeviceModel:
             "seen": self.seen,
             "pre": self.pre.state(),
             "detector": self.detector.state(),
-            "calibration": self.calibration.state(),
+            "calibration": self.joint.state() if self.joint is not None else self._calibration().state(),
         }
 
     def load(self, state: Mapping[str, Any]) -> None:
         self.seen = int(state["seen"])
         self.pre.load(state["pre"])
         self.detector.load(state["detector"])
-        self.calibration.load(state["calibration"])
+        if self.joint is not None:
+            self.joint.load(state["calibration"])
+        else:
+            self._calibration().load(state["calibration"])

@@ -88,10 +88,20 @@ class AnomalyLikelihood:
 
     def update(self, raw: float) -> float:
         """Score ``raw`` against the history, then learn it; returns the calibrated score in [0, 1]."""
+        tail = self.tail(raw)
+        red = tail <= RED_ZONE
+        if red and self.prev_red and self.dedupe:
+            tail = YELLOW_ZONE
+        self.prev_red = red
+        return tail_score(tail)
+
+    def tail(self, raw: float) -> float:
+        """The upper tail probability of ``raw``'s short average under the history (1.0 while there
+        is none), then learn it; no dedupe (:meth:`update` and :class:`JointLikelihood` apply it)."""
         seen = self.seen + 1
         self.seen = seen
         if seen <= self.grace:
-            return 0.0
+            return 1.0
         if not self.bounded:
             raw = self._squash(raw)
         ring = self.ring
@@ -111,7 +121,7 @@ class AnomalyLikelihood:
             self.pos = pos
         self.total = total
         average = total / size
-        score = 0.0
+        tail = 1.0
         mean = self.mean
         var = self.var
         n = self.n
@@ -120,19 +130,13 @@ class AnomalyLikelihood:
                 var if var > VAR_FLOOR else VAR_FLOOR
             )
             tail = 0.5 * math.erfc(z / _SQRT2)
-            red = tail <= RED_ZONE
-            if red and self.prev_red and self.dedupe:
-                tail = YELLOW_ZONE
-            self.prev_red = red
-            score = -math.log10(tail + _LOG_FLOOR) / 10.0
-            score = 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
         n += 1
         self.n = n
         rate = 1.0 / (n if n < self.horizon else self.horizon)
         delta = average - mean
         self.mean = mean + rate * delta
         self.var = (1.0 - rate) * (var + rate * delta * delta)
-        return score
+        return tail
 
     def state(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _STATE}
@@ -144,3 +148,68 @@ class AnomalyLikelihood:
 
 
 _STATE = ("ring", "pos", "total", "seen", "n", "mean", "var", "raw_n", "raw_mean", "raw_var", "prev_red")
+
+
+def tail_score(tail: float) -> float:
+    """``min(1, -log10(tail + 1e-10) / 10)``, at least 0."""
+    score = -math.log10(tail + _LOG_FLOOR) / 10.0
+    return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
+
+
+class JointLikelihood:
+    """One :class:`AnomalyLikelihood` per metric, combined into one device score.
+
+    Each metric's raw score is calibrated against that metric's own history (its tail probability
+    ``p_i``); the device's tail probability is Sidak's ``1 - (1 - min p_i) ** m`` over its ``m``
+    metrics, the chance that *any* of ``m`` independent calibrated metrics looks this unusual. So
+    a device with four metrics raises no more false alarms than a device with one, where a
+    calibration of the largest metric score (or the largest of four calibrated scores) would
+    raise about four times as many. With one metric it is exactly :meth:`AnomalyLikelihood.update`.
+    The red-zone dedupe applies to the device's combined tail.
+    """
+
+    __slots__ = ("bounded", "dedupe", "grace", "long", "metrics", "prev_red", "short")
+
+    def __init__(self, short: int, long: int, grace: int, *, bounded: bool, dedupe: bool) -> None:
+        self.short = short
+        self.long = long
+        self.grace = grace
+        self.bounded = bounded
+        self.dedupe = dedupe
+        self.metrics: list[AnomalyLikelihood] = []
+        self.prev_red = False
+
+    def _add(self) -> None:
+        self.metrics.append(AnomalyLikelihood(self.short, self.long, self.grace, bounded=self.bounded, dedupe=False))
+
+    def update(self, raws: list[float]) -> float:
+        """Calibrate each metric's raw score (in the device's metric order), combine, dedupe; learn."""
+        metrics = self.metrics
+        m = len(raws)
+        while len(metrics) < m:
+            self._add()
+        if m == 1:
+            tail = metrics[0].tail(raws[0])
+        else:
+            low = 1.0
+            for calibration, raw in zip(metrics, raws, strict=False):
+                p = calibration.tail(raw)
+                low = min(low, p)
+            tail = -math.expm1(m * math.log1p(-low)) if low < 1.0 else 1.0
+        red = tail <= RED_ZONE
+        if red and self.prev_red and self.dedupe:
+            tail = YELLOW_ZONE
+        self.prev_red = red
+        return tail_score(tail)
+
+    def state(self) -> dict[str, Any]:
+        return {"metrics": [calibration.state() for calibration in self.metrics], "prev_red": self.prev_red}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        if "metrics" not in state:  # a state from before per-metric calibration: one metric's
+            state = {"metrics": [state], "prev_red": state["prev_red"]}
+        self.metrics = []
+        for metric_state in state["metrics"]:
+            self._add()
+            self.metrics[-1].load(metric_state)
+        self.prev_red = bool(state["prev_red"])

@@ -7,7 +7,8 @@
 * Denoising (optional): EWMA with factor ``ewma`` (1 = off), then a rolling median over ``median``
   readings (1 = off).
 * Novelty (Numenta's "spatial anomaly"): :attr:`Preprocessor.novel` is set when a denoised value
-  lies outside the range seen so far, widened by ``novelty`` times that range (0 = off);
+  lies outside the range seen so far, widened by ``novelty`` times that range (0 = off; times
+  ``1 + ln m`` for a device with ``m`` metrics, see :func:`_tolerance`);
   :attr:`Preprocessor.novel_excess` then holds how far each such metric went, in ranges.
 * Scale: running mean/variance (Welford) of the denoised values and running min/max, so detectors
   that want standardised or [0, 1] inputs get them, and attribution has per-metric z-scores.
@@ -21,6 +22,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+FLAT_MIN_RUN = 10  # a value repeated exactly this many readings in a row may be a flatline
+FLAT_FACTOR = 2  # ... and over twice as long as the longest run that ended before
+
 
 class Preprocessor:
     __slots__ = (
@@ -31,7 +35,9 @@ class Preprocessor:
         "imp_count",
         "imp_mean",
         "index",
+        "last_given",
         "lo",
+        "longest",
         "m2",
         "mean",
         "median",
@@ -40,12 +46,18 @@ class Preprocessor:
         "novel",
         "novel_excess",
         "novelty",
+        "run",
+        "tolerance",
     )
 
     def __init__(self, ewma: float, median: int, novelty: float) -> None:
         self.ewma = ewma
         self.median = median
         self.novelty = novelty
+        self.tolerance = novelty  # novelty widened for the device's number of metrics
+        self.last_given: list[float | None] = []  # per metric: the last observed value,
+        self.run: list[int] = []  # how many readings in a row it has been exactly that value,
+        self.longest: list[int] = []  # and the longest such run that has ended
         self.novel = False
         self.novel_excess: dict[int, float] = {}  # metric -> distance beyond the range, in ranges
         self.names: list[str] = []
@@ -71,6 +83,10 @@ class Preprocessor:
         self.m2.append(0.0)
         self.lo.append(math.inf)
         self.hi.append(-math.inf)
+        self.last_given.append(None)
+        self.run.append(0)
+        self.longest.append(0)
+        self.tolerance = _tolerance(self.novelty, len(self.names))
         return self.index[name]
 
     def transform(self, metrics: Mapping[str, float | None]) -> list[float]:
@@ -106,6 +122,18 @@ class Preprocessor:
             n = self.imp_count[i] + 1
             self.imp_count[i] = n
             self.imp_mean[i] += (value - self.imp_mean[i]) / n
+            run = self.run[i]
+            if given == self.last_given[i]:
+                run += 1
+                # once per run: a flatline longer than any before (and at least FLAT_MIN_RUN) is novel
+                if self.novelty > 0.0 and run == max(FLAT_MIN_RUN, FLAT_FACTOR * self.longest[i] + 1):
+                    self.novel = True
+                    self.novel_excess[i] = 1.0
+            else:
+                self.longest[i] = max(self.longest[i], run)
+                self.last_given[i] = given
+                run = 1
+            self.run[i] = run
         if self.ewma < 1.0:
             previous = self.ewma_value[i]
             value = value if previous is None else previous + self.ewma * (value - previous)
@@ -118,12 +146,12 @@ class Preprocessor:
             value = sorted(buf)[len(buf) // 2]
         lo, hi = self.lo[i], self.hi[i]
         if value < lo:
-            if self.novelty > 0.0 and hi > lo and value < lo - self.novelty * (hi - lo):
+            if self.novelty > 0.0 and hi > lo and value < lo - self.tolerance * (hi - lo):
                 self.novel = True
                 self.novel_excess[i] = (lo - value) / (hi - lo)
             self.lo[i] = value
         if value > hi:
-            if self.novelty > 0.0 and hi > lo and value > hi + self.novelty * (hi - lo):
+            if self.novelty > 0.0 and hi > lo and value > hi + self.tolerance * (hi - lo):
                 self.novel = True
                 self.novel_excess[i] = (value - hi) / (hi - lo)
             self.hi[i] = value
@@ -167,6 +195,9 @@ class Preprocessor:
             "m2": self.m2,
             "lo": [None if math.isinf(v) else v for v in self.lo],
             "hi": [None if math.isinf(v) else v for v in self.hi],
+            "last_given": self.last_given,
+            "run": self.run,
+            "longest": self.longest,
             "novel": self.novel,
             "novel_excess": sorted(self.novel_excess.items()),
         }
@@ -174,6 +205,7 @@ class Preprocessor:
     def load(self, state: Mapping[str, Any]) -> None:
         self.names = list(state["names"])
         self.index = {name: i for i, name in enumerate(self.names)}
+        self.tolerance = _tolerance(self.novelty, len(self.names))
         self.imp_count = list(state["imp_count"])
         self.imp_mean = list(state["imp_mean"])
         self.ewma_value = list(state["ewma_value"])
@@ -184,4 +216,20 @@ class Preprocessor:
         self.lo = [math.inf if v is None else v for v in state["lo"]]
         self.hi = [-math.inf if v is None else v for v in state["hi"]]
         self.novel = bool(state["novel"])
+        count = len(self.names)
+        self.last_given = list(state.get("last_given", [None] * count))
+        self.run = list(state.get("run", [0] * count))
+        self.longest = list(state.get("longest", [0] * count))
         self.novel_excess = {int(i): float(v) for i, v in state["novel_excess"]}
+
+
+def _tolerance(novelty: float, metrics: int) -> float:
+    """The novelty tolerance for a device with ``metrics`` metrics: ``novelty * (1 + ln metrics)``.
+
+    Any of ``m`` metrics leaving its range raises the alarm, so with the same tolerance a device
+    with ``m`` metrics would raise about ``m`` times as many novelty alarms as a device with one.
+    Beyond the range seen so far, exceedances thin out roughly exponentially, with a scale of
+    about ``novelty`` ranges; dividing their rate by ``m`` (Bonferroni) adds ``novelty * ln m``.
+    One metric keeps ``novelty`` exactly.
+    """
+    return novelty if metrics <= 1 else novelty * (1.0 + math.log(metrics))

@@ -91,6 +91,7 @@ class RiverPerMetric:
     inputs: Inputs = "raw"
     pickled = True
     bounded = False
+    per_metric = True
 
     def __init__(self, spec: DetectorSpec) -> None:
         self._factory = _per_metric_factory(spec)
@@ -122,6 +123,7 @@ class RiverPerMetric:
 class RiverMultivariate:
     pickled = True
     bounded = False
+    per_metric = False
 
     def __init__(self, spec: DetectorSpec, seed: int) -> None:
         self.inputs: Inputs
@@ -138,9 +140,7 @@ class RiverMultivariate:
             self.model = anomaly.OneClassSVM(nu=float(spec["nu"]))
         else:
             self.inputs = "z"
-            self.model = anomaly.LODA(
-                n_bins=int(spec["n_bins"]), n_random_cuts=int(spec["n_random_cuts"]), seed=seed
-            )
+            self.model = anomaly.LODA(n_bins=int(spec["n_bins"]), n_random_cuts=int(spec["n_random_cuts"]), seed=seed)
 
     @staticmethod
     def _dict(x: list[float]) -> dict[int, float]:

@@ -25,6 +25,7 @@ PIPELINE_PARAMS: dict[str, ParamValue] = {
     "long": 2000,  # calibration: horizon of the long-run distribution of those averages
     "protect": True,  # do not learn from readings flagged anomalous
     "dedupe": True,  # calibration: a sustained anomaly raises one alarm (Numenta's red-zone filter)
+    "per_metric": True,  # calibrate each metric on its own, combine (Sidak); false: the largest metric score
 }
 
 DETECTORS: dict[str, dict[str, ParamValue]] = {

@@ -24,6 +24,7 @@ class ZScoreDetector:
     inputs: Inputs = "raw"
     pickled = False
     bounded = True
+    per_metric = True
 
     __slots__ = ("alpha", "diff", "dmean", "dvar", "mean", "n", "power", "prev", "var")
 

@@ -1,10 +1,14 @@
-"""The engine around the detectors: batches, warm-up, imputation, attribution, memory, eviction."""
+"""The engine around the detectors: batches, warm-up, imputation, attribution, memory, eviction,
+novelty (out of range, flatline)."""
 
 from __future__ import annotations
 
 import math
 
+import pytest
+
 from consumer.detection import DetectionEngine
+from consumer.detection.preprocess import Preprocessor
 from tests.detection.conftest import ReadingsFactory, SeriesFactory
 
 
@@ -102,3 +106,47 @@ def test_dirty_devices_and_idle_eviction(make_readings: ReadingsFactory) -> None
     assert engine.device_count() == 1
     engine.import_device_states(saved)
     assert engine.device_count() == 2 and "old" in engine.dirty_devices()
+
+
+def test_novelty_tolerance_widens_with_the_number_of_metrics() -> None:
+    one, four = Preprocessor(1.0, 1, 0.03), Preprocessor(1.0, 1, 0.03)
+    one.transform({"a": 0.0})
+    four.transform({"a": 0.0, "b": 0.0, "c": 0.0, "d": 0.0})
+    assert one.tolerance == 0.03
+    assert four.tolerance == pytest.approx(0.03 * (1 + math.log(4)))
+    for pre, row in ((one, {"a": 10.0}), (four, {"a": 10.0, "b": 10.0, "c": 10.0, "d": 10.0})):
+        pre.transform(row)
+        pre.transform({name: 10.0 + 0.05 * 10.0 for name in row})  # 5% beyond the range
+    assert one.novel and not four.novel
+    four.transform({"a": 20.0, "b": 10.0, "c": 10.0, "d": 10.0})  # far beyond: still novel
+    assert four.novel and four.novel_excess == {0: pytest.approx((20.0 - 10.5) / 10.5)}
+
+
+def test_a_flatline_longer_than_any_before_is_novel_once(make_series: SeriesFactory) -> None:
+    pre = Preprocessor(1.0, 1, 0.03)
+    values = [round(v, 2) for v in make_series(400, seed=3)]
+    values[100:104] = [values[100]] * 4  # a short run: learned as normal
+    values[300:340] = [values[300]] * 40  # stuck
+    flagged = []
+    for i, v in enumerate(values):
+        pre.transform({"value": v})
+        if pre.novel:
+            flagged.append(i)
+    # the stuck run is flagged once, on its 10th reading (FLAT_MIN_RUN, and over twice the longest
+    # run so far); the short run is not (other flags are the value leaving its range)
+    assert [i for i in flagged if 100 <= i < 110 or 300 <= i < 340] == [309]
+
+
+def test_a_stuck_metric_raises_an_event(make_readings: ReadingsFactory, make_series: SeriesFactory) -> None:
+    rows: list[float | dict[str, float | None] | None] = [
+        {"temperature": round(t, 3), "pressure": round(p, 3)}
+        for t, p in zip(make_series(900, seed=1, offset=20.0), make_series(900, seed=2, offset=1000.0), strict=True)
+    ]
+    frozen = rows[799]
+    assert isinstance(frozen, dict)
+    for i in range(800, 840):
+        rows[i] = {"temperature": rows[i]["temperature"], "pressure": frozen["pressure"]}  # type: ignore[index]
+    verdicts = DetectionEngine.from_spec(warmup=300).process_batch(make_readings("d", rows))
+    events = [i for i, v in enumerate(verdicts) if v.is_anomaly]
+    assert 800 <= events[0] < 812
+    assert verdicts[events[0]].contributions["pressure"] == 1.0

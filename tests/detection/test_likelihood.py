@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from consumer.detection import DetectionEngine
-from consumer.detection.likelihood import AnomalyLikelihood
+from consumer.detection.likelihood import AnomalyLikelihood, JointLikelihood
 from tests.detection.conftest import ReadingsFactory, SeriesFactory
 
 
@@ -45,3 +45,44 @@ def test_devices_of_very_different_scales_share_one_threshold(
         assert device[1400].is_anomaly and device[1400].score >= threshold
         quiet = device[300:1400]
         assert sum(v.is_anomaly for v in quiet) <= 3
+
+
+def test_joint_calibration_of_one_metric_is_the_plain_calibration() -> None:
+    rng = random.Random(5)
+    raw = [rng.random() * 0.2 for _ in range(800)] + [1.0] * 12 + [rng.random() * 0.2 for _ in range(100)]
+    plain = AnomalyLikelihood(10, 2000, grace=50, bounded=True, dedupe=True)
+    joint = JointLikelihood(10, 2000, grace=50, bounded=True, dedupe=True)
+    assert [joint.update([r]) for r in raw] == [plain.update(r) for r in raw]
+
+
+def test_more_metrics_do_not_mean_more_false_alarms() -> None:
+    """Four independent quiet metrics: the largest of four calibrated scores alarms about four
+    times as often as one metric; the joint (Sidak) calibration less than twice as often (the
+    calibration's Gaussian tail is only approximate, so the correction is not exact)."""
+    rng = random.Random(8)
+    rows = [[rng.random() ** 3 for _ in range(4)] for _ in range(60_000)]
+    one = AnomalyLikelihood(10, 2000, grace=0, bounded=True, dedupe=False)
+    each = [AnomalyLikelihood(10, 2000, grace=0, bounded=True, dedupe=False) for _ in range(4)]
+    joint = JointLikelihood(10, 2000, grace=0, bounded=True, dedupe=False)
+    single = largest = combined = 0
+    for k, row in enumerate(rows):
+        alarm_one = one.update(row[0]) >= 0.3
+        alarm_largest = max(c.update(v) for c, v in zip(each, row, strict=True)) >= 0.3
+        alarm_joint = joint.update(row) >= 0.3
+        if k >= 2000:
+            single += alarm_one
+            largest += alarm_largest
+            combined += alarm_joint
+    assert single > 20
+    assert largest > 2.5 * single, (single, largest, combined)
+    assert combined < 2 * single, (single, largest, combined)
+    assert combined < largest / 2, (single, largest, combined)
+
+
+def test_joint_calibration_still_finds_one_metric_that_moves() -> None:
+    rng = random.Random(9)
+    joint = JointLikelihood(10, 2000, grace=0, bounded=True, dedupe=True)
+    for _ in range(1000):
+        joint.update([rng.random() * 0.1 for _ in range(4)])
+    scores = [joint.update([rng.random() * 0.1, 1.0, rng.random() * 0.1, rng.random() * 0.1]) for _ in range(5)]
+    assert max(scores) >= 0.5

@@ -154,3 +154,19 @@ def test_close_cuts_a_running_episode_at_its_last_reading() -> None:
     assert episode is not None
     assert (episode.start_ts_ms, episode.end_ts_ms, episode.readings) == (100, 104, 5)
     assert injector.close() is None
+
+
+def test_no_episode_starts_in_the_quiet_start_and_zero_turns_it_off() -> None:
+    signal = DeviceSignal(0, METRICS, seed=3, day_period=100)
+
+    def first_start(quiet_start: int) -> int:
+        injector = AnomalyInjector(
+            device_id=signal.device_id, device_index=0, scales=signal.scales, kinds=ANOMALY_KINDS, rate=0.2,
+            magnitude=MAGNITUDE, seed=3, reading_interval_ms=INTERVAL_MS, quiet_start=quiet_start,
+        )  # fmt: skip
+        episodes = [e for k in range(1000) if (e := injector.apply(signal.next(), k * INTERVAL_MS)[1]) is not None]
+        assert episodes, "no episode in 1000 readings at rate 0.2"
+        return min(e.start_ts_ms for e in episodes) // INTERVAL_MS
+
+    assert first_start(0) < 30
+    assert first_start(300) >= 300

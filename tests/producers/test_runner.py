@@ -17,6 +17,7 @@ import pytest
 from consumer.processor.reading import BadReading, decode_reading
 from consumer.shards.deaggregation import deaggregate
 from consumer.shards.record import KinesisRecord
+from producers import anomalies
 from producers.aggregation import hash_key
 from producers.ground_truth import read_episodes, read_json_lines
 from producers.runner import ProducerThread, run
@@ -54,8 +55,11 @@ def user_records(records: list[dict[str, Any]]) -> list[KinesisRecord]:
 
 @pytest.fixture
 def live_settings(
-    make_settings: Callable[..., Settings], moto_endpoint: str, tmp_path: Path
+    make_settings: Callable[..., Settings], moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., Settings]:
+    # These runs are a few hundred readings per device: let episodes start from the first reading.
+    monkeypatch.setattr(anomalies, "QUIET_START_READINGS", 0)
+
     def make(stream: str, **overrides: Any) -> Settings:
         base = {"stream": stream, "endpoint_url": moto_endpoint, "region": REGION, "devices": 7, "seed": 11,
                 "anomaly_rate": 0.02, "ground_truth": tmp_path / "gt.jsonl"}  # fmt: skip

@@ -4,6 +4,7 @@ import orjson
 
 from consumer.processor.reading import decode_reading
 from producers.anomalies import ANOMALY_KINDS
+from producers.ground_truth import Episode
 from producers.synthetic import SyntheticSource
 
 
@@ -35,3 +36,23 @@ def test_the_reading_interval_of_episodes_follows_rate_and_fleet_size() -> None:
     assert episodes
     assert {e.reading_interval_ms for e in episodes} == {4 / 200.0 * 1000}
     assert {e.device_id for e in episodes} <= set(live.device_ids)
+
+
+def test_devices_start_healthy_for_the_quiet_start_by_default() -> None:
+    from producers.anomalies import QUIET_START_READINGS
+
+    def episodes_of(live: SyntheticSource, readings: int) -> list[Episode]:
+        found: list[Episode] = []
+        for n in range(readings):
+            found += live.emit(n * 5, 0.0)[1]
+        return found + live.close()
+
+    interval_ms = 4 / 200.0 * 1000
+    default = episodes_of(source(rate=200.0), 4 * (QUIET_START_READINGS + 200))
+    assert default and min(e.start_ts_ms for e in default) >= QUIET_START_READINGS * interval_ms
+    early = episodes_of(
+        SyntheticSource(devices=4, metrics=("temperature", "current"), seed=1, day_period=50, anomaly_rate=0.05,
+                        anomaly_kinds=ANOMALY_KINDS, anomaly_magnitude=6.0, rate=200.0, quiet_start=0),
+        4 * 200,
+    )  # fmt: skip
+    assert early
