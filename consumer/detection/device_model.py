@@ -1,5 +1,9 @@
 """One device's model: preprocessing, detector, calibration and warm-up, in that order.
 
+Detectors with per-metric scores (``per_metric``) are calibrated per metric and the tail
+probabilities combined (:class:`~consumer.detection.likelihood.JointLikelihood`), unless the spec
+says ``per_metric=false``; the others calibrate their one raw score.
+
 :meth:`DeviceModel.step` handles one reading: impute and denoise, score with the detector, calibrate,
 decide, and only then learn (the detector skips readings flagged anomalous when ``protect`` is on).
 A value beyond the range seen so far (see ``novelty`` in :mod:`~consumer.detection.preprocess`)
@@ -72,14 +76,17 @@ class DeviceModel:
         detector = self.detector
         joint = self.joint
         if joint is not None and len(x) > 1:
-            parts = [p if math.isfinite(p) else 0.0 for p in detector.contributions(x) or [0.0] * len(x)]
+            parts = detector.contributions(x) or [0.0] * len(x)
+            total = sum(parts)
+            if total - total != 0.0:  # some part is not finite (rare): count it as no surprise
+                parts = [p if math.isfinite(p) else 0.0 for p in parts]
             raw = max(parts)
             score = joint.update(parts)
         else:
             raw = detector.score(x)
             if not math.isfinite(raw):
                 raw = 0.0
-            score = joint.update([raw]) if joint is not None else self._calibration().update(raw)
+            score = joint.update_one(raw) if joint is not None else self._calibration().update(raw)
         if pre.novel:
             score = 1.0
         self.seen += 1

@@ -182,20 +182,28 @@ class JointLikelihood:
     def _add(self) -> None:
         self.metrics.append(AnomalyLikelihood(self.short, self.long, self.grace, bounded=self.bounded, dedupe=False))
 
+    def update_one(self, raw: float) -> float:
+        """:meth:`update` for a device with one metric (the hot path, without a list)."""
+        if not self.metrics:
+            self._add()
+        tail = self.metrics[0].tail(raw)
+        red = tail <= RED_ZONE
+        if red and self.prev_red and self.dedupe:
+            tail = YELLOW_ZONE
+        self.prev_red = red
+        score = -math.log10(tail + _LOG_FLOOR) / 10.0
+        return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
+
     def update(self, raws: list[float]) -> float:
         """Calibrate each metric's raw score (in the device's metric order), combine, dedupe; learn."""
-        metrics = self.metrics
         m = len(raws)
+        if m == 1:
+            return self.update_one(raws[0])
+        metrics = self.metrics
         while len(metrics) < m:
             self._add()
-        if m == 1:
-            tail = metrics[0].tail(raws[0])
-        else:
-            low = 1.0
-            for calibration, raw in zip(metrics, raws, strict=False):
-                p = calibration.tail(raw)
-                low = min(low, p)
-            tail = -math.expm1(m * math.log1p(-low)) if low < 1.0 else 1.0
+        low = min([calibration.tail(raw) for calibration, raw in zip(metrics, raws, strict=False)])
+        tail = -math.expm1(m * math.log1p(-low)) if low < 1.0 else 1.0
         red = tail <= RED_ZONE
         if red and self.prev_red and self.dedupe:
             tail = YELLOW_ZONE
