@@ -86,3 +86,14 @@ def test_joint_calibration_still_finds_one_metric_that_moves() -> None:
         joint.update([rng.random() * 0.1 for _ in range(4)])
     scores = [joint.update([rng.random() * 0.1, 1.0, rng.random() * 0.1, rng.random() * 0.1]) for _ in range(5)]
     assert max(scores) >= 0.5
+
+
+def test_a_calibration_state_from_before_per_metric_calibration_still_loads() -> None:
+    rng = random.Random(3)
+    raw = [rng.random() * 0.2 for _ in range(600)]
+    old = AnomalyLikelihood(10, 2000, grace=0, bounded=True, dedupe=True)
+    for r in raw[:500]:
+        old.update(r)
+    joint = JointLikelihood(10, 2000, grace=0, bounded=True, dedupe=True)
+    joint.load(old.state())  # what a one-metric device exported before JointLikelihood
+    assert [joint.update([r]) for r in raw[500:]] == [old.update(r) for r in raw[500:]]
