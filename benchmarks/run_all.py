@@ -1,0 +1,123 @@
+"""``make bench``: every system benchmark in turn; their tables go to ``bench-output/benchmarks.md``.
+
+Runs, in this order: parse (GetRecords parsing), pipeline (worker CPU per record end to end),
+latency (put-to-event), shards (one worker against 1-256 shards), leases (failover, DynamoDB
+requests per minute), memory (per device, per detector), checkpoint (lease-table write latency),
+and ``benchmarks/bench_state.py`` when that file exists (model-state checkpoint cost; see
+:func:`run_state_hook`). Each writes its own ``bench-output/bench_<name>.md`` and ``.json`` too.
+The detection engine's own benchmark (``bench_detection.py``) and the producer's
+(``bench_producer.py``) are run separately by their owners.
+
+Usage: ``python -m benchmarks.run_all [--quick] [--only parse,pipeline,...] [--skip ...]``.
+Full: about 10-12 minutes on 2 shared cores; ``--quick``: about 3-4 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+OUTPUT = Path("bench-output")
+
+STATE_MODULE = "benchmarks.bench_state"
+BENCHES = ["parse", "pipeline", "latency", "shards", "leases", "memory", "checkpoint"]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()
+    return (
+        f"{os.cpu_count()} cores ({cpu}), shared with other users; load average at start "
+        f"{load[0]:.2f}; Python {platform.python_version()}"
+    )
+
+
+def commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "consumer"], capture_output=True, text=True, check=False
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + (" (consumer/ has uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def run_state_hook(quick: bool) -> str | None:
+    """The lead's model-state checkpoint benchmark, when ``benchmarks/bench_state.py`` exists:
+    run like the others (``python -m benchmarks.bench_state [--quick]``, writing
+    ``bench-output/bench_state.md``); None when the file is not there."""
+    if importlib.util.find_spec(STATE_MODULE) is None:
+        return None
+    return run_bench("state", quick)
+
+
+def run_bench(name: str, quick: bool) -> str:
+    """Run ``benchmarks.bench_<name>`` in its own process (a fresh import of the code under test,
+    isolated memory) and return the markdown it wrote to ``bench-output/bench_<name>.md``."""
+    target = OUTPUT / f"bench_{name}.md"
+    target.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", f"benchmarks.bench_{name}", *(["--quick"] if quick else [])]
+    completed = subprocess.run(argv, check=False, timeout=1800)
+    if completed.returncode != 0 or not target.exists():
+        raise RuntimeError(f"`{' '.join(argv[1:])}` exited with code {completed.returncode}")
+    return target.read_text()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller runs (about 3-4 minutes in all)")
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(BENCHES)},state")
+    parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
+    args = parser.parse_args()
+    chosen = [name for name in [*BENCHES, "state"] if not args.only or name in args.only.split(",")]
+    chosen = [name for name in chosen if name not in args.skip.split(",")]
+    began = time.monotonic()
+    sections = [
+        "# Benchmark figures",
+        "",
+        f"- generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m benchmarks.run_all"
+        f"{' --quick' if args.quick else ''}`",
+        f"- machine: {machine()}",
+        f"- commit: {commit()}",
+        "",
+    ]
+    failures = []
+    for name in chosen:
+        print(f"\n## {name}\n", flush=True)
+        started = time.monotonic()
+        try:
+            if name == "state":
+                text = run_state_hook(args.quick)
+                if text is None:
+                    print("benchmarks/bench_state.py is not there yet; skipped", flush=True)
+                    continue
+            else:
+                text = run_bench(name, args.quick)
+        except (RuntimeError, OSError, subprocess.SubprocessError, ImportError) as error:
+            failures.append(name)
+            text = f"**{name} failed**: {type(error).__name__}: {error}\n"
+            print(text, file=sys.stderr, flush=True)
+        sections.append(f"## {name} ({time.monotonic() - started:.0f} s)\n\n{text}")
+    sections.append(f"_Total {time.monotonic() - began:.0f} s._\n")
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / "benchmarks.md").write_text("\n".join(sections))
+    print(f"\nwrote {OUTPUT / 'benchmarks.md'}", flush=True)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
