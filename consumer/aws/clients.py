@@ -1,10 +1,11 @@
 """boto3 clients for Kinesis and DynamoDB, built once per worker from the settings.
 
 GetRecords is the hot path: botocore's default parser turns every ``ApproximateArrivalTimestamp``
-into a timezone-aware datetime, which is most of its per-record cost. The Kinesis client here
-comes from its own botocore session whose response parser keeps timestamps as the epoch seconds
-the JSON protocol carries (``timestamp_parser``, a documented setting of botocore's
-``ResponseParserFactory``). Code that reads those timestamps must expect a float, not a datetime.
+into a timezone-aware datetime and walks the output shape per record (about 17 µs per record).
+The Kinesis client here comes from its own botocore session whose response parser factory (a
+documented session component) parses GetRecords bodies with orjson (``get_records_parser``) and
+keeps timestamps as the epoch seconds the JSON protocol carries (``timestamp_parser``). Code that
+reads those timestamps must expect a float, not a datetime.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
+from consumer.aws.get_records_parser import FastParserFactory
 from consumer.settings import Settings
 
 
@@ -38,7 +40,9 @@ def _config(max_pool: int) -> Config:
 
 def fast_session(region: str | None) -> boto3.session.Session:
     core = botocore.session.Session()
-    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=epoch_seconds)
+    factory = FastParserFactory()
+    factory.set_parser_defaults(timestamp_parser=epoch_seconds)
+    core.register_component("response_parser_factory", factory)
     return boto3.session.Session(botocore_session=core, region_name=region)
 
 
@@ -48,7 +52,7 @@ class AwsClients:
     dynamodb: Any
 
 
-def make_clients(settings: Settings, max_pool: int = 50) -> AwsClients:
+def make_clients(settings: Settings, max_pool: int = 1024) -> AwsClients:
     session = fast_session(settings.region)
     kinesis = session.client(
         "kinesis", endpoint_url=settings.endpoint_for("kinesis"), config=_config(max_pool)

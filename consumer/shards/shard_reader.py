@@ -26,7 +26,7 @@ from consumer.aws.errors import ErrorKind, FatalAwsError, classify, error_code
 from consumer.leases.extended_sequence_number import AT_TIMESTAMP, ExtendedSequenceNumber
 from consumer.logs import get_logger
 from consumer.observability.aws_errors import count_get_records_error
-from consumer.shards.deaggregation import MalformedAggregate, deaggregate
+from consumer.shards.deaggregation import KPL_MAGIC, MalformedAggregate, deaggregate
 from consumer.shards.record import KinesisRecord
 
 MIN_SECONDS_BETWEEN_CALLS = 0.2  # five GetRecords per second per shard
@@ -65,6 +65,7 @@ class ShardReader:
         self._clock = clock
         self._iterator: str | None = None
         self._last_handed_out: ExtendedSequenceNumber | None = None
+        self._filter_next = False  # the next response may repeat what was already handed out
         self._last_call = -1.0
         self._backoff = Backoff(base=0.2, cap=5.0)
         self.ended = False
@@ -86,6 +87,7 @@ class ShardReader:
             # (as the KCL does).
             request["ShardIteratorType"] = "AT_SEQUENCE_NUMBER"
             request["StartingSequenceNumber"] = position.sequence_number
+            self._filter_next = True
         return request
 
     def _refresh_iterator(self) -> None:
@@ -135,21 +137,25 @@ class ShardReader:
         self._iterator = response.get("NextShardIterator")
         self.millis_behind_latest = response.get("MillisBehindLatest")
         records: list[KinesisRecord] = []
-        floor = self._last_handed_out or self._start
-        for raw in response.get("Records", []):
+        append = records.append
+        for raw in response.get("Records", ()):
+            data = raw["Data"]
             record = KinesisRecord(
-                sequence_number=raw["SequenceNumber"],
-                sub_sequence_number=0,
-                partition_key=raw["PartitionKey"],
-                data=raw["Data"],
-                approximate_arrival=raw.get("ApproximateArrivalTimestamp"),
+                raw["SequenceNumber"], 0, raw["PartitionKey"], data, raw.get("ApproximateArrivalTimestamp")
             )
+            if data[:4] != KPL_MAGIC:
+                append(record)
+                continue
             try:
-                users = deaggregate(record)
+                records.extend(deaggregate(record))
             except MalformedAggregate as error:
                 self._log.warning("aggregate_malformed", sequence_number=record.sequence_number, error=str(error))
-                users = [record]
-            records.extend(user for user in users if floor.is_initial or user.position > floor)
+                append(record)
+        if self._filter_next:
+            # Only the first response of an AT_SEQUENCE_NUMBER iterator can repeat records.
+            self._filter_next = False
+            floor = self._last_handed_out or self._start
+            records = [record for record in records if record.position > floor]
         if records:
             self._last_handed_out = records[-1].position
         if self._iterator is None:

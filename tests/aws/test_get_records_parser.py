@@ -1,0 +1,73 @@
+"""The orjson GetRecords parser gives what botocore's parser gives, and leaves errors to botocore."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import botocore.parsers
+import botocore.session
+import orjson
+import pytest
+from botocore.exceptions import ClientError
+
+from consumer.aws.clients import epoch_seconds
+from consumer.aws.get_records_parser import FastParserFactory
+
+
+def body(records: int) -> bytes:
+    return orjson.dumps(
+        {
+            "Records": [
+                {
+                    "SequenceNumber": str(49_650_000_000_000_000_000_000_000_000_000_000_000_000_000_000 + i),
+                    "ApproximateArrivalTimestamp": 1_795_688_100.123 + i,
+                    "Data": base64.b64encode(b'{"device_id":"d","ts":1,"metrics":{"t":%d}}' % i).decode(),
+                    "PartitionKey": f"d{i}",
+                }
+                for i in range(records)
+            ],
+            "NextShardIterator": "AAAA",
+            "MillisBehindLatest": 12,
+        }
+    )
+
+
+Factory = botocore.parsers.ResponseParserFactory
+
+
+def parse_with(factory: Factory, operation: str, payload: bytes, status: int = 200) -> Any:
+    factory.set_parser_defaults(timestamp_parser=epoch_seconds)
+    shape = botocore.session.get_session().get_service_model("kinesis").operation_model(operation).output_shape
+    response = {"body": payload, "headers": {"x-amzn-requestid": "r-1"}, "status_code": status}
+    return factory.create_parser("json").parse(response, shape)
+
+
+def test_get_records_parse_matches_botocore_field_for_field() -> None:
+    payload = body(50)
+    ours = parse_with(FastParserFactory(), "GetRecords", payload)
+    theirs = parse_with(botocore.parsers.ResponseParserFactory(), "GetRecords", payload)
+    assert ours == theirs
+    assert ours["Records"][3]["Data"] == b'{"device_id":"d","ts":1,"metrics":{"t":3}}'
+    assert ours["ResponseMetadata"]["RequestId"] == "r-1"
+
+
+def test_other_operations_and_errors_are_botocores() -> None:
+    error = orjson.dumps({"__type": "ExpiredIteratorException", "message": "Iterator expired"})
+    ours = parse_with(FastParserFactory(), "GetRecords", error, status=400)
+    assert ours["Error"]["Code"] == "ExpiredIteratorException"
+    shard = {
+        "ShardId": "shardId-000000000000",
+        "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": "1"},
+        "SequenceNumberRange": {"StartingSequenceNumber": "1"},
+    }
+    listing = orjson.dumps({"Shards": [shard]})
+    assert parse_with(FastParserFactory(), "ListShards", listing) == parse_with(
+        botocore.parsers.ResponseParserFactory(), "ListShards", listing
+    )
+
+
+def test_worker_client_raises_botocore_errors(fast_kinesis: Any) -> None:
+    with pytest.raises(ClientError) as caught:
+        fast_kinesis.get_records(ShardIterator="not-an-iterator-of-any-stream")
+    assert caught.value.response["Error"]["Code"]
