@@ -2,7 +2,8 @@
 
 A synthetic fleet (``--devices`` devices, readings interleaved in Kinesis-sized batches of
 ``--batch``) of noisy daily waves with occasional spikes and missing values, either one metric
-(``value``, NAB-like) or three (``temperature, vibration, pressure``). Every device first gets
+(``value``, NAB-like) or up to four (``temperature, vibration, pressure, current``: the live fleet
+sends all four). Every device first gets
 ``--warm`` readings (not timed) so the timed part is steady state; then ``--records`` readings
 are timed through :meth:`DetectionEngine.process_batch` (for the slow river detectors, a tenth of
 the devices and a twentieth of the records), best of ``--repeat`` runs, each on a fresh copy of
@@ -10,7 +11,7 @@ the warmed state (export/import). Cost is process CPU time (so other work on a s
 inflates it less than wall time, which is shown too). Memory is ``memory_bytes() / device_count()`` (deep
 ``sys.getsizeof``) and the exported state bytes per device.
 
-Usage: ``python benchmarks/bench_detection.py [--detector SPEC ...] [--metrics 1|3]``.
+Usage: ``python benchmarks/bench_detection.py [--detector SPEC ...] [--metrics 1|2|3|4] [--devices N]``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ SLOW = {"hst", "svm", "loda", "gaussian", "pad"}
 
 def fleet(devices: int, per_device: int, metrics: int, seed: int, start: int = 0) -> list[Reading]:
     rng = random.Random(seed)
-    names = ["value"] if metrics == 1 else ["temperature", "vibration", "pressure"][:metrics]
+    names = ["value"] if metrics == 1 else ["temperature", "vibration", "pressure", "current"][:metrics]
     readings = []
     for step in range(start, start + per_device):
         for d in range(devices):
@@ -79,7 +80,7 @@ def main() -> None:
     parser.add_argument(
         "--detector", action="append", dest="detectors", help="a detector spec; repeat it (default: every detector)"
     )
-    parser.add_argument("--metrics", type=int, choices=(1, 2, 3), default=1)
+    parser.add_argument("--metrics", type=int, choices=(1, 2, 3, 4), default=1)
     parser.add_argument("--devices", type=int, default=200)
     parser.add_argument("--warm", type=int, default=800, help="untimed readings per device first")
     parser.add_argument("--records", type=int, default=100_000, help="timed records")

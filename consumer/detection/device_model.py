@@ -22,7 +22,6 @@ from consumer.detection.context import ContextDetector
 from consumer.detection.detector import Detector
 from consumer.detection.likelihood import AnomalyLikelihood, JointLikelihood
 from consumer.detection.preprocess import Preprocessor
-from consumer.detection.river_adapters import MULTIVARIATE, PER_METRIC, RiverMultivariate, RiverPerMetric
 from consumer.detection.spec import DetectorSpec
 from consumer.detection.verdict import Verdict
 from consumer.detection.zscore import ZScoreDetector
@@ -35,10 +34,13 @@ def build_detector(spec: DetectorSpec, seed: int) -> Detector:
         return ContextDetector(
             int(spec["bins"]), int(spec["order"]), int(spec["cap"]), float(spec["sharp"]), int(spec["grids"])
         )
-    if spec.name in PER_METRIC:
-        return RiverPerMetric(spec)
-    if spec.name in MULTIVARIATE:
-        return RiverMultivariate(spec, seed)
+    # river takes about a second to import: only when a device first needs a river detector
+    from consumer.detection import river_adapters
+
+    if spec.name in river_adapters.PER_METRIC:
+        return river_adapters.RiverPerMetric(spec)
+    if spec.name in river_adapters.MULTIVARIATE:
+        return river_adapters.RiverMultivariate(spec, seed)
     raise AssertionError(f"unregistered detector {spec.name}")  # parse_detector_spec rejects it first
 
 
