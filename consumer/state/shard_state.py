@@ -86,6 +86,10 @@ class ShardState:
         self._fresh_on_error = start_fresh_on_error
         self._max_segments = max_segments
         self._last: Manifest | None = None
+        # Item keys this instance wrote; garbage collection lists the table only once per owner
+        # (to find what earlier owners left), then works from this set.
+        self._written: set[str] = set()
+        self._listed = False
         self._log = log.bind(shard_id=shard_id)
 
     # ------------------------------------------------------------------ loading
@@ -202,7 +206,7 @@ class ShardState:
         if states:
             blob = encode_segment(states)
             segments[key] = digest(blob, self._key)
-            segment_chunks[key] = self._store.put_blob(self.shard_id, "s", key, blob)
+            segment_chunks[key] = self._put(self.shard_id, "s", key, blob)
             written += len(blob)
             devices.update(dict.fromkeys(states, key))
         live = set(devices.values())
@@ -216,11 +220,16 @@ class ShardState:
             river_version=RIVER_VERSION,
         )
         blob = manifest.encode()
-        self._store.put_blob(self.shard_id, "m", key, blob, digest(blob, self._key))
+        self._put(self.shard_id, "m", key, blob, digest(blob, self._key))
         written += len(blob)
         engine.clear_dirty()
         self._last = manifest
         return SaveResult(key, len(states), written, full)
+
+    def _put(self, shard_id: str, prefix: str, key: str, blob: bytes, blob_digest: str | None = None) -> int:
+        count = self._store.put_blob(shard_id, prefix, key, blob, blob_digest)
+        self._written.update(f"{prefix}#{key}#{number:05d}" for number in range(count))
+        return count
 
     def save_shard_end(self, engine: DetectionEngine) -> SaveResult:
         """A full snapshot at SHARD_END, for the children to inherit."""
@@ -234,7 +243,12 @@ class ShardState:
         keep_position = position_key(position)
         needed = set(self._last.segments) if self._last.position == keep_position else set()
         stale = []
-        for item_key in self._store.item_keys(self.shard_id):
+        if self._listed:
+            candidates = sorted(self._written)
+        else:
+            candidates = self._store.item_keys(self.shard_id)
+            self._listed = True
+        for item_key in candidates:
             kind, item_position, _chunk = item_key.split("#")
             if item_position == SHARD_END_KEY or item_position >= keep_position:
                 continue
@@ -242,3 +256,4 @@ class ShardState:
                 stale.append(item_key)
         if stale:
             self._store.delete(self.shard_id, stale)
+            self._written.difference_update(stale)

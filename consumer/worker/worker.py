@@ -67,6 +67,7 @@ class Worker:
         self.settings = settings
         self.clients = clients or make_clients(settings)
         self._stop = threading.Event()
+        self._renewer_stop = threading.Event()  # set only after the final checkpoints are written
         self.table = LeaseTable(self.clients.dynamodb, settings.lease_table)
         self.snapshots = SnapshotStore(self.clients.dynamodb, settings.state_table)
         self.coordinator = LeaseCoordinator(
@@ -107,8 +108,7 @@ class Worker:
                     last_sync = time.monotonic()
                 self._stop.wait(interval)
         finally:
-            self._shutdown()
-            renewer.join(timeout=5)
+            self._shutdown(renewer)
             if server is not None:
                 server.stop()
             if self._score_log:
@@ -134,7 +134,7 @@ class Worker:
 
     def _renew_loop(self) -> None:
         interval = self.settings.failover_time / 3
-        while not self._stop.wait(interval):
+        while not self._renewer_stop.wait(interval):
             for outcome in self.coordinator.renew_all():
                 with self._consumers_lock:
                     consumer = self.consumers.get(outcome.lease_key)
@@ -237,7 +237,8 @@ class Worker:
                 self._finished_since.pop(key, None)
 
     # ------------------------------------------------------------------ shutdown
-    def _shutdown(self) -> None:
+    def _shutdown(self, renewer: threading.Thread) -> None:
+        """Final checkpoints while the leases are still renewed, then stop renewing, then release."""
         with self._consumers_lock:
             consumers = list(self.consumers.values())
         self._log.info("worker_shutting_down", shards=[consumer.shard_id for consumer in consumers])
@@ -247,6 +248,8 @@ class Worker:
         for consumer in consumers:
             consumer.join(max(0.0, deadline - time.monotonic()))
         self._reap()
+        self._renewer_stop.set()
+        renewer.join(timeout=30)
         for key in self.coordinator.held_keys():
             lease = self.coordinator.held.get(key)
             if lease is not None:
