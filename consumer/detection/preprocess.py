@@ -19,7 +19,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from math import isfinite
 from typing import Any
 
 FLAT_MIN_RUN = 10  # a value repeated exactly this many readings in a row may be a flatline
@@ -91,49 +92,79 @@ class Preprocessor:
 
     def transform(self, metrics: Mapping[str, float | None]) -> list[float]:
         """Impute and denoise one reading into the device's metric order (learns imputer and filters)."""
-        names = self.names
-        if len(metrics) == 1 and len(names) == 1:  # the single-metric fast path
-            name, given = next(iter(metrics.items()))
-            if name == names[0]:
-                if self.novel:
-                    self.novel_excess = {}
-                self.novel = False
-                return [self._clean(0, given)]
         if self.novel:
             self.novel_excess = {}
-        self.novel = False
-        if list(metrics) == names:  # the usual case: the same metrics in the same order
-            return [self._clean(i, given) for i, given in enumerate(metrics.values())]
+            self.novel = False
+        names = self.names
+        size = len(names)
+        if len(metrics) == size:  # the usual case: the same metrics in the same order
+            if size == 1:
+                if next(iter(metrics)) == names[0]:
+                    return self._clean(metrics.values())
+            elif list(metrics) == names:
+                return self._clean(metrics.values())
         index = self.index
-        raw: list[float | None] = [None] * len(names)
+        raw: list[float | None] = [None] * size
         for name, value in metrics.items():
             i = index.get(name)
             if i is None:
                 i = self._add_metric(name)
                 raw.append(None)
             raw[i] = value
-        return [self._clean(i, given) for i, given in enumerate(raw)]
+        return self._clean(raw)
 
-    def _clean(self, i: int, given: float | None) -> float:
-        if given is None or not math.isfinite(given):
-            value = self.imp_mean[i]
-        else:
-            value = given
-            n = self.imp_count[i] + 1
-            self.imp_count[i] = n
-            self.imp_mean[i] += (value - self.imp_mean[i]) / n
-            run = self.run[i]
-            if given == self.last_given[i]:
-                run += 1
-                # once per run: a flatline longer than any before (and at least FLAT_MIN_RUN) is novel
-                if self.novelty > 0.0 and run == max(FLAT_MIN_RUN, FLAT_FACTOR * self.longest[i] + 1):
-                    self.novel = True
-                    self.novel_excess[i] = 1.0
+    def _clean(self, givens: Iterable[float | None]) -> list[float]:
+        """Impute, track flatlines, denoise and check the range of each metric, in metric order."""
+        imp_count, imp_mean, run_of, last_given = self.imp_count, self.imp_mean, self.run, self.last_given
+        lo_of, hi_of = self.lo, self.hi
+        novelty = self.novelty
+        smooth = self.ewma < 1.0 or self.median > 1
+        out: list[float] = []
+        for i, given in enumerate(givens):
+            if given is None or not isfinite(given):
+                value = imp_mean[i]
             else:
-                self.longest[i] = max(self.longest[i], run)
-                self.last_given[i] = given
-                run = 1
-            self.run[i] = run
+                value = given
+                n = imp_count[i] + 1
+                imp_count[i] = n
+                mean = imp_mean[i]
+                imp_mean[i] = mean + (value - mean) / n
+                run = run_of[i]
+                if given == last_given[i]:
+                    run += 1
+                    # once per run: a flatline longer than any before (and at least FLAT_MIN_RUN) is novel
+                    if (
+                        run >= FLAT_MIN_RUN
+                        and novelty > 0.0
+                        and run == max(FLAT_MIN_RUN, FLAT_FACTOR * self.longest[i] + 1)
+                    ):
+                        self.novel = True
+                        self.novel_excess[i] = 1.0
+                else:
+                    longest = self.longest
+                    if run > longest[i]:  # noqa: PLR1730 (the hot path: no call)
+                        longest[i] = run
+                    last_given[i] = given
+                    run = 1
+                run_of[i] = run
+            if smooth:
+                value = self._smooth(i, value)
+            lo = lo_of[i]
+            hi = hi_of[i]
+            if value < lo:
+                if novelty > 0.0 and hi > lo and value < lo - self.tolerance * (hi - lo):
+                    self.novel = True
+                    self.novel_excess[i] = (lo - value) / (hi - lo)
+                lo_of[i] = value
+            if value > hi:
+                if novelty > 0.0 and hi > lo and value > hi + self.tolerance * (hi - lo):
+                    self.novel = True
+                    self.novel_excess[i] = (value - hi) / (hi - lo)
+                hi_of[i] = value
+            out.append(value)
+        return out
+
+    def _smooth(self, i: int, value: float) -> float:
         if self.ewma < 1.0:
             previous = self.ewma_value[i]
             value = value if previous is None else previous + self.ewma * (value - previous)
@@ -144,17 +175,6 @@ class Preprocessor:
             if len(buf) > self.median:
                 del buf[0]
             value = sorted(buf)[len(buf) // 2]
-        lo, hi = self.lo[i], self.hi[i]
-        if value < lo:
-            if self.novelty > 0.0 and hi > lo and value < lo - self.tolerance * (hi - lo):
-                self.novel = True
-                self.novel_excess[i] = (lo - value) / (hi - lo)
-            self.lo[i] = value
-        if value > hi:
-            if self.novelty > 0.0 and hi > lo and value > hi + self.tolerance * (hi - lo):
-                self.novel = True
-                self.novel_excess[i] = (value - hi) / (hi - lo)
-            self.hi[i] = value
         return value
 
     def standardise(self, values: list[float]) -> list[float]:
