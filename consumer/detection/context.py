@@ -61,15 +61,6 @@ class ContextDetector:
     def _surprise(self, i: int, v: float) -> float:
         if i >= len(self.n) or self.n[i] <= self.order:
             return 0.0
-        if self.grids == 1:  # the common case, without per-grid lists
-            channel_total = self.totals[i][self.history[i]]
-            if channel_total <= 0.0:
-                return 1.0
-            counts = self.counts[i]
-            key = self.history[i] * (self.bins + 1) + int(self._position(i, v)) + 1
-            near = counts[key] + 0.5 * (counts[key - 1] + counts[key + 1])
-            p = self.sharp * near / channel_total
-            return 0.0 if p >= 1.0 else 1.0 - p
         width = self.bins + 1
         sharp = self.sharp
         total_surprise = 0.0
@@ -90,16 +81,50 @@ class ContextDetector:
         return total_surprise / self.grids
 
     def score(self, x: list[float]) -> float:
-        if len(x) == 1:
-            return self._surprise(0, x[0])
+        if self.grids == 1:
+            parts = self._surprises(x)
+            if len(parts) == 1:
+                return parts[0]
+        else:
+            parts = [self._surprise(i, v) for i, v in enumerate(x)]
         best = 0.0
-        for i, v in enumerate(x):
-            surprise = self._surprise(i, v)
+        for surprise in parts:
             best = max(best, surprise)
         return best
 
     def contributions(self, x: list[float]) -> list[float] | None:
+        if self.grids == 1:
+            return self._surprises(x)
         return [self._surprise(i, v) for i, v in enumerate(x)]
+
+    def _surprises(self, x: list[float]) -> list[float]:
+        """Every metric's surprise on one grid, with the bin arithmetic inline (the hot path)."""
+        counts_of, lo_of, hi_of, history, totals_of = self.n, self.lo, self.hi, self.history, self.totals
+        order, bins, sharp = self.order, self.bins, self.sharp
+        width = bins + 1
+        known = len(counts_of)
+        out: list[float] = []
+        for i, v in enumerate(x):
+            if i >= known or counts_of[i] <= order:
+                out.append(0.0)
+                continue
+            context = history[i]
+            channel_total = totals_of[i][context]
+            if channel_total <= 0.0:
+                out.append(1.0)
+                continue
+            lo = lo_of[i]
+            hi = hi_of[i]
+            b = 0
+            if hi > lo:
+                position = (v - lo) / (hi - lo) * bins
+                b = 0 if position < 0.0 else bins if position > bins else int(position)
+            counts = self.counts[i]
+            key = context * width + b + 1
+            near = counts[key] + 0.5 * (counts[key - 1] + counts[key + 1])
+            p = sharp * near / channel_total
+            out.append(0.0 if p >= 1.0 else 1.0 - p)
+        return out
 
     def _grow(self, size: int) -> None:
         while len(self.n) < size:
@@ -136,8 +161,8 @@ class ContextDetector:
             self.n[i] = n + 1
 
     def _learn_one_grid(self, x: list[float], width: int) -> None:
-        """:meth:`learn` for one grid, with the bin arithmetic inline (the hot path)."""
-        bins, order, span = self.bins, self.order, self.span
+        """:meth:`learn` for one grid, with the bin arithmetic and the counting inline (the hot path)."""
+        bins, order, span, cap = self.bins, self.order, self.span, self.cap
         counts_of, lo_of, hi_of, history = self.n, self.lo, self.hi, self.history
         for i, v in enumerate(x):
             n = counts_of[i]
@@ -153,9 +178,18 @@ class ContextDetector:
             if hi > lo:
                 position = (v - lo) / (hi - lo) * bins
                 b = 0 if position < 0.0 else bins if position > bins else int(position)
-            if n >= order:
-                self._count(i, history[i], b, width)
-            history[i] = (history[i] * width + b) % span
+            context = history[i]
+            if n >= order:  # _count, inline
+                counts, totals = self.counts[i], self.totals[i]
+                key = context * width + b + 1
+                counts[key] += 1.0
+                total = totals[context] + 1.0
+                if total >= cap:
+                    for k in range(context * width + 1, context * width + width + 1):
+                        counts[k] *= 0.5
+                    total *= 0.5
+                totals[context] = total
+            history[i] = (context * width + b) % span
             counts_of[i] = n + 1
 
     def _count(self, channel: int, context: int, b: int, width: int) -> None:
