@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from math import erfc, expm1, log1p, log10, sqrt
 from typing import Any
 
 _SQRT2 = math.sqrt(2.0)
@@ -126,13 +127,12 @@ class AnomalyLikelihood:
         var = self.var
         n = self.n
         if n >= 2:
-            z = (average - (mean if mean > MEAN_FLOOR else MEAN_FLOOR)) / math.sqrt(
-                var if var > VAR_FLOOR else VAR_FLOOR
-            )
-            tail = 0.5 * math.erfc(z / _SQRT2)
+            z = (average - (mean if mean > MEAN_FLOOR else MEAN_FLOOR)) / sqrt(var if var > VAR_FLOOR else VAR_FLOOR)
+            tail = 0.5 * erfc(z / _SQRT2)
         n += 1
         self.n = n
-        rate = 1.0 / (n if n < self.horizon else self.horizon)
+        horizon = self.horizon
+        rate = 1.0 / (n if n < horizon else horizon)
         delta = average - mean
         self.mean = mean + rate * delta
         self.var = (1.0 - rate) * (var + rate * delta * delta)
@@ -191,7 +191,7 @@ class JointLikelihood:
         if red and self.prev_red and self.dedupe:
             tail = YELLOW_ZONE
         self.prev_red = red
-        score = -math.log10(tail + _LOG_FLOOR) / 10.0
+        score = -log10(tail + _LOG_FLOOR) / 10.0
         return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
 
     def update(self, raws: list[float]) -> float:
@@ -202,13 +202,18 @@ class JointLikelihood:
         metrics = self.metrics
         while len(metrics) < m:
             self._add()
-        low = min([calibration.tail(raw) for calibration, raw in zip(metrics, raws, strict=False)])
-        tail = -math.expm1(m * math.log1p(-low)) if low < 1.0 else 1.0
+        low = metrics[0].tail(raws[0])
+        for i in range(1, m):
+            tail = metrics[i].tail(raws[i])
+            if tail < low:  # noqa: PLR1730 (as min(): the first of equal tails; no call)
+                low = tail
+        tail = -expm1(m * log1p(-low)) if low < 1.0 else 1.0
         red = tail <= RED_ZONE
         if red and self.prev_red and self.dedupe:
             tail = YELLOW_ZONE
         self.prev_red = red
-        return tail_score(tail)
+        score = -log10(tail + _LOG_FLOOR) / 10.0
+        return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
 
     def state(self) -> dict[str, Any]:
         return {"metrics": [calibration.state() for calibration in self.metrics], "prev_red": self.prev_red}
