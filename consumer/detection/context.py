@@ -93,13 +93,14 @@ class ContextDetector:
         return best
 
     def contributions(self, x: list[float]) -> list[float] | None:
-        if self.grids == 1:
-            return self._surprises(x)
-        return [self._surprise(i, v) for i, v in enumerate(x)]
+        if self.grids != 1:
+            return [self._surprise(i, v) for i, v in enumerate(x)]
+        return self._surprises(x)
 
     def _surprises(self, x: list[float]) -> list[float]:
         """Every metric's surprise on one grid, with the bin arithmetic inline (the hot path)."""
-        counts_of, lo_of, hi_of, history, totals_of = self.n, self.lo, self.hi, self.history, self.totals
+        counts_of, lo_of, hi_of, history = self.n, self.lo, self.hi, self.history
+        totals_of, channel_counts = self.totals, self.counts
         order, bins, sharp = self.order, self.bins, self.sharp
         width = bins + 1
         known = len(counts_of)
@@ -119,7 +120,7 @@ class ContextDetector:
             if hi > lo:
                 position = (v - lo) / (hi - lo) * bins
                 b = 0 if position < 0.0 else bins if position > bins else int(position)
-            counts = self.counts[i]
+            counts = channel_counts[i]
             key = context * width + b + 1
             near = counts[key] + 0.5 * (counts[key - 1] + counts[key + 1])
             p = sharp * near / channel_total
@@ -164,6 +165,7 @@ class ContextDetector:
         """:meth:`learn` for one grid, with the bin arithmetic and the counting inline (the hot path)."""
         bins, order, span, cap = self.bins, self.order, self.span, self.cap
         counts_of, lo_of, hi_of, history = self.n, self.lo, self.hi, self.history
+        channel_counts, channel_totals = self.counts, self.totals
         for i, v in enumerate(x):
             n = counts_of[i]
             if n == 0:
@@ -180,7 +182,7 @@ class ContextDetector:
                 b = 0 if position < 0.0 else bins if position > bins else int(position)
             context = history[i]
             if n >= order:  # _count, inline
-                counts, totals = self.counts[i], self.totals[i]
+                counts, totals = channel_counts[i], channel_totals[i]
                 key = context * width + b + 1
                 counts[key] += 1.0
                 total = totals[context] + 1.0
