@@ -61,6 +61,21 @@ class ContextDetector:
     def _surprise(self, i: int, v: float) -> float:
         if i >= len(self.n) or self.n[i] <= self.order:
             return 0.0
+        if self.grids == 1:  # the common case, without per-grid lists (as in _surprises)
+            context = self.history[i]
+            channel_total = self.totals[i][context]
+            if channel_total <= 0.0:
+                return 1.0
+            lo, hi, bins = self.lo[i], self.hi[i], self.bins
+            b = 0
+            if hi > lo:
+                position = (v - lo) / (hi - lo) * bins
+                b = 0 if position < 0.0 else bins if position > bins else int(position)
+            counts = self.counts[i]
+            key = context * (bins + 1) + b + 1
+            near = counts[key] + 0.5 * (counts[key - 1] + counts[key + 1])
+            p = self.sharp * near / channel_total
+            return 0.0 if p >= 1.0 else 1.0 - p
         width = self.bins + 1
         sharp = self.sharp
         total_surprise = 0.0
@@ -81,12 +96,9 @@ class ContextDetector:
         return total_surprise / self.grids
 
     def score(self, x: list[float]) -> float:
-        if self.grids == 1:
-            parts = self._surprises(x)
-            if len(parts) == 1:
-                return parts[0]
-        else:
-            parts = [self._surprise(i, v) for i, v in enumerate(x)]
+        if len(x) == 1:
+            return self._surprise(0, x[0])
+        parts = self._surprises(x) if self.grids == 1 else [self._surprise(i, v) for i, v in enumerate(x)]
         best = 0.0
         for surprise in parts:
             best = max(best, surprise)
@@ -141,29 +153,12 @@ class ContextDetector:
     def learn(self, x: list[float]) -> None:
         if len(self.n) < len(x):
             self._grow(len(x))
-        width = self.bins + 1
-        if self.grids == 1:
-            self._learn_one_grid(x, width)
+        if self.grids != 1:
+            self._learn_grids(x)
             return
-        for i, v in enumerate(x):
-            n = self.n[i]
-            if n == 0:
-                self.lo[i] = self.hi[i] = v
-            elif v < self.lo[i]:
-                self.lo[i] = v
-            elif v > self.hi[i]:
-                self.hi[i] = v
-            channel = i * self.grids
-            for b in self._bins(i, v):
-                if n >= self.order:
-                    self._count(channel, self.history[channel], b, width)
-                self.history[channel] = (self.history[channel] * width + b) % self.span
-                channel += 1
-            self.n[i] = n + 1
-
-    def _learn_one_grid(self, x: list[float], width: int) -> None:
-        """:meth:`learn` for one grid, with the bin arithmetic and the counting inline (the hot path)."""
+        # one grid (the hot path): the bin arithmetic and the counting (_count) inline
         bins, order, span, cap = self.bins, self.order, self.span, self.cap
+        width = bins + 1
         counts_of, lo_of, hi_of, history = self.n, self.lo, self.hi, self.history
         channel_counts, channel_totals = self.counts, self.totals
         for i, v in enumerate(x):
@@ -193,6 +188,25 @@ class ContextDetector:
                 totals[context] = total
             history[i] = (context * width + b) % span
             counts_of[i] = n + 1
+
+    def _learn_grids(self, x: list[float]) -> None:
+        """:meth:`learn` on several grids."""
+        width = self.bins + 1
+        for i, v in enumerate(x):
+            n = self.n[i]
+            if n == 0:
+                self.lo[i] = self.hi[i] = v
+            elif v < self.lo[i]:
+                self.lo[i] = v
+            elif v > self.hi[i]:
+                self.hi[i] = v
+            channel = i * self.grids
+            for b in self._bins(i, v):
+                if n >= self.order:
+                    self._count(channel, self.history[channel], b, width)
+                self.history[channel] = (self.history[channel] * width + b) % self.span
+                channel += 1
+            self.n[i] = n + 1
 
     def _count(self, channel: int, context: int, b: int, width: int) -> None:
         counts, totals = self.counts[channel], self.totals[channel]

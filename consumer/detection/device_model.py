@@ -26,6 +26,8 @@ from consumer.detection.spec import DetectorSpec
 from consumer.detection.verdict import Verdict
 from consumer.detection.zscore import ZScoreDetector
 
+_new_verdict = tuple.__new__  # Verdict(...) without the Python-level NamedTuple __new__ (the hot path)
+
 
 def build_detector(spec: DetectorSpec, seed: int) -> Detector:
     if spec.name == "zscore":
@@ -86,22 +88,25 @@ class DeviceModel:
             score = joint.update(parts)
         else:
             raw = detector.score(x)
-            if not math.isfinite(raw):
+            if raw - raw != 0.0:  # not finite
                 raw = 0.0
             score = joint.update_one(raw) if joint is not None else self._calibration().update(raw)
         if pre.novel:
             score = 1.0
-        self.seen += 1
-        warming = self.seen <= self.warmup
+        seen = self.seen + 1
+        self.seen = seen
+        warming = seen <= self.warmup
         if warming:
             score = 0.0
-        anomalous = score >= self.threshold and not warming
+            anomalous = False
+        else:
+            anomalous = score >= self.threshold
         if not (anomalous and self.protect):
             detector.learn(x)
         if inputs != "raw":
             pre.learn_scale(values)
         contributions = self._attribute(x, values) if anomalous else {}
-        return Verdict(score, raw, anomalous, warming, contributions)
+        return _new_verdict(Verdict, (score, raw, anomalous, warming, contributions))
 
     def _calibration(self) -> AnomalyLikelihood:
         assert self.calibration is not None  # set whenever joint is None

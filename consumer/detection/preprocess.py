@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from math import isfinite
 from typing import Any
 
 FLAT_MIN_RUN = 10  # a value repeated exactly this many readings in a row may be a flatline
@@ -48,12 +47,14 @@ class Preprocessor:
         "novel_excess",
         "novelty",
         "run",
+        "smooth",
         "tolerance",
     )
 
     def __init__(self, ewma: float, median: int, novelty: float) -> None:
         self.ewma = ewma
         self.median = median
+        self.smooth = ewma < 1.0 or median > 1  # any denoising at all
         self.novelty = novelty
         self.tolerance = novelty  # novelty widened for the device's number of metrics
         self.last_given: list[float | None] = []  # per metric: the last observed value,
@@ -99,8 +100,9 @@ class Preprocessor:
         size = len(names)
         if len(metrics) == size:  # the usual case: the same metrics in the same order
             if size == 1:
-                if next(iter(metrics)) == names[0]:
-                    return self._clean(metrics.values())
+                for name, given in metrics.items():
+                    if name == names[0]:
+                        return self._clean((given,))
             elif list(metrics) == names:
                 return self._clean(metrics.values())
         index = self.index
@@ -118,10 +120,10 @@ class Preprocessor:
         imp_count, imp_mean, run_of, last_given = self.imp_count, self.imp_mean, self.run, self.last_given
         lo_of, hi_of = self.lo, self.hi
         novelty = self.novelty
-        smooth = self.ewma < 1.0 or self.median > 1
+        smooth = self.smooth
         out: list[float] = []
         for i, given in enumerate(givens):
-            if given is None or not isfinite(given):
+            if given is None or given - given != 0.0:  # missing or not finite (inf - inf is nan)
                 value = imp_mean[i]
             else:
                 value = given
