@@ -79,8 +79,9 @@ class DetectionEngine:
             if model is None:
                 model = self._new_model(device_id)
             append(model.step(reading.metrics))
-            if last_seen.get(device_id, reading.ts_ms) <= reading.ts_ms:
-                last_seen[device_id] = reading.ts_ms
+            ts_ms = reading.ts_ms
+            if last_seen.get(device_id, ts_ms) <= ts_ms:
+                last_seen[device_id] = ts_ms
             dirty.add(device_id)
         return verdicts
 

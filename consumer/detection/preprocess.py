@@ -117,7 +117,13 @@ class Preprocessor:
 
     def _clean(self, givens: Iterable[float | None]) -> list[float]:
         """Impute, track flatlines, denoise and check the range of each metric, in metric order."""
-        imp_count, imp_mean, run_of, last_given = self.imp_count, self.imp_mean, self.run, self.last_given
+        imp_count, imp_mean, run_of, last_given, longest = (
+            self.imp_count,
+            self.imp_mean,
+            self.run,
+            self.last_given,
+            self.longest,
+        )
         lo_of, hi_of = self.lo, self.hi
         novelty = self.novelty
         smooth = self.smooth
@@ -135,15 +141,10 @@ class Preprocessor:
                 if given == last_given[i]:
                     run += 1
                     # once per run: a flatline longer than any before (and at least FLAT_MIN_RUN) is novel
-                    if (
-                        run >= FLAT_MIN_RUN
-                        and novelty > 0.0
-                        and run == max(FLAT_MIN_RUN, FLAT_FACTOR * self.longest[i] + 1)
-                    ):
+                    if run >= FLAT_MIN_RUN and novelty > 0.0 and run == max(FLAT_MIN_RUN, FLAT_FACTOR * longest[i] + 1):
                         self.novel = True
                         self.novel_excess[i] = 1.0
                 else:
-                    longest = self.longest
                     if run > longest[i]:  # noqa: PLR1730 (the hot path: no call)
                         longest[i] = run
                     last_given[i] = given
