@@ -38,7 +38,8 @@ class AggregationFormatError(ValueError):
     """Bytes that claim to be a KPL aggregate but are not a valid one."""
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """A protobuf base-128 varint."""
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -50,26 +51,30 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+def length_delimited(number: int, payload: bytes) -> bytes:
+    """A protobuf length-delimited field (wire type 2)."""
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
-def _record_message(key_index: int, data: bytes) -> bytes:
-    return _varint(1 << 3 | 0) + _varint(key_index) + _field(3, data)
+def varint_field(number: int, value: int) -> bytes:
+    """A protobuf varint field (wire type 0)."""
+    return varint(number << 3) + varint(value)
+
+
+def aggregate_body(records: Sequence[tuple[str, bytes]]) -> bytes:
+    """The ``AggregatedRecord`` protobuf: the partition key table, then one ``Record`` per pair."""
+    keys: dict[str, int] = {}
+    messages = bytearray()
+    for key, data in records:
+        index = keys.setdefault(key, len(keys))
+        messages += length_delimited(3, varint_field(1, index) + length_delimited(3, data))
+    return b"".join(length_delimited(1, key.encode()) for key in keys) + bytes(messages)
 
 
 def encode_aggregate(records: Sequence[tuple[str, bytes]]) -> bytes:
     """The aggregated-record bytes of ``(partition_key, data)`` pairs, in order."""
-    keys: dict[str, int] = {}
-    body = bytearray()
-    messages = bytearray()
-    for key, data in records:
-        index = keys.setdefault(key, len(keys))
-        messages += _field(3, _record_message(index, data))
-    for key in keys:
-        body += _field(1, key.encode())
-    body += messages
-    return MAGIC + bytes(body) + hashlib.md5(bytes(body)).digest()
+    body = aggregate_body(records)
+    return MAGIC + body + hashlib.md5(body).digest()
 
 
 def is_aggregated(data: bytes) -> bool:
@@ -135,11 +140,11 @@ class _Pending:
 
 
 def _added_size(pending: _Pending, record: UserRecord) -> int:
-    message = len(_record_message(255, record.data))  # index varint: up to 2 bytes; 255 is a safe bound
-    size = 1 + len(_varint(message)) + message
+    message = len(varint_field(1, 255) + length_delimited(3, record.data))  # 255: a safe index bound
+    size = 1 + len(varint(message)) + message
     if record.partition_key not in pending.keys:
         key = len(record.partition_key.encode())
-        size += 1 + len(_varint(key)) + key
+        size += 1 + len(varint(key)) + key
     return size
 
 

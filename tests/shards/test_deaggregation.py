@@ -8,7 +8,8 @@ import pytest
 
 from consumer.shards.deaggregation import MalformedAggregate, deaggregate, is_aggregated
 from consumer.shards.record import KinesisRecord
-from tests.shards.kpl import MAGIC, aggregate, aggregate_body, length_delimited, varint, varint_field
+from producers.aggregation import MAGIC, aggregate_body, length_delimited, varint, varint_field
+from producers.aggregation import encode_aggregate as aggregate
 
 
 def outer(data: bytes, sequence: str = "49590338271490256608559692538361571095921575989136588898") -> KinesisRecord:

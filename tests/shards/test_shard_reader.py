@@ -15,7 +15,7 @@ from consumer.aws.errors import FatalAwsError
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.shards.record import KinesisRecord
 from consumer.shards.shard_reader import MIN_SECONDS_BETWEEN_CALLS, ShardReader
-from tests.shards.kpl import aggregate
+from producers.aggregation import encode_aggregate as aggregate
 
 SHARD = "shardId-000000000000"
 
