@@ -61,7 +61,7 @@ class ContextDetector:
     def _surprise(self, i: int, v: float) -> float:
         if i >= len(self.n) or self.n[i] <= self.order:
             return 0.0
-        if self.grids == 1:  # the common case, without per-grid lists (as in _surprises)
+        if self.grids == 1:  # the common case, without per-grid lists (as in contributions)
             context = self.history[i]
             channel_total = self.totals[i][context]
             if channel_total <= 0.0:
@@ -98,19 +98,17 @@ class ContextDetector:
     def score(self, x: list[float]) -> float:
         if len(x) == 1:
             return self._surprise(0, x[0])
-        parts = self._surprises(x) if self.grids == 1 else [self._surprise(i, v) for i, v in enumerate(x)]
+        parts = self.contributions(x)
         best = 0.0
         for surprise in parts:
             best = max(best, surprise)
         return best
 
-    def contributions(self, x: list[float]) -> list[float] | None:
+    def contributions(self, x: list[float]) -> list[float]:
+        """Every metric's surprise (:meth:`_surprise`); on one grid in one loop with the bin
+        arithmetic inline (the hot path)."""
         if self.grids != 1:
             return [self._surprise(i, v) for i, v in enumerate(x)]
-        return self._surprises(x)
-
-    def _surprises(self, x: list[float]) -> list[float]:
-        """Every metric's surprise on one grid, with the bin arithmetic inline (the hot path)."""
         counts_of, lo_of, hi_of, history = self.n, self.lo, self.hi, self.history
         totals_of, channel_counts = self.totals, self.counts
         order, bins, sharp = self.order, self.bins, self.sharp
