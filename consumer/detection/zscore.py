@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from math import erf, sqrt
 from typing import Any
 
 from consumer.detection.detector import Inputs
@@ -58,29 +59,48 @@ class ZScoreDetector:
     def score(self, x: list[float]) -> float:
         if len(x) == 1:
             return self._metric_score(0, x[0])
-        return max(self._metric_score(i, v) for i, v in enumerate(x))
+        return max(self.contributions(x))
 
-    def contributions(self, x: list[float]) -> list[float] | None:
-        return [self._metric_score(i, v) for i, v in enumerate(x)]
+    def contributions(self, x: list[float]) -> list[float]:
+        """Every metric's surprise (:meth:`_metric_score`) in one loop (the multi-metric hot path)."""
+        n_of, mean_of, var_of = self.n, self.mean, self.var
+        prev_of, dmean_of, dvar_of = self.prev, self.dmean, self.dvar
+        diff, power = self.diff, self.power
+        known = len(n_of)
+        out: list[float] = []
+        for i, v in enumerate(x):
+            n = n_of[i] if i < known else 0
+            if n < 2:
+                out.append(0.0)
+                continue
+            score = abs(v - mean_of[i]) / sqrt(var_of[i] + _EPS)
+            if diff > 0.0 and n >= 3:
+                score += diff * abs(v - prev_of[i] - dmean_of[i]) / sqrt(dvar_of[i] + _EPS)
+            out.append(float(erf(score / _SQRT2) ** power))
+        return out
 
     def learn(self, x: list[float]) -> None:
         if len(self.n) < len(x):
             self._grow(len(x))
-        alpha = self.alpha
+        alpha, diff = self.alpha, self.diff
+        n_of, mean_of, var_of = self.n, self.mean, self.var
+        prev_of, dmean_of, dvar_of = self.prev, self.dmean, self.dvar
         for i, v in enumerate(x):
-            n = self.n[i] + 1
-            self.n[i] = n
+            n = n_of[i] + 1
+            n_of[i] = n
             rate = max(alpha, 1.0 / n)
-            delta = v - self.mean[i]
-            self.mean[i] += rate * delta
-            self.var[i] = (1.0 - rate) * (self.var[i] + rate * delta * delta)
-            if self.diff > 0.0 and n >= 2:
-                d = v - self.prev[i]
+            mean = mean_of[i]
+            delta = v - mean
+            mean_of[i] = mean + rate * delta
+            var_of[i] = (1.0 - rate) * (var_of[i] + rate * delta * delta)
+            if diff > 0.0 and n >= 2:
+                d = v - prev_of[i]
                 drate = max(alpha, 1.0 / (n - 1))
-                ddelta = d - self.dmean[i]
-                self.dmean[i] += drate * ddelta
-                self.dvar[i] = (1.0 - drate) * (self.dvar[i] + drate * ddelta * ddelta)
-            self.prev[i] = v
+                dmean = dmean_of[i]
+                ddelta = d - dmean
+                dmean_of[i] = dmean + drate * ddelta
+                dvar_of[i] = (1.0 - drate) * (dvar_of[i] + drate * ddelta * ddelta)
+            prev_of[i] = v
 
     def state(self) -> dict[str, Any]:
         return {
