@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -161,14 +162,15 @@ def test_paused_worker_writes_no_checkpoint_after_losing_its_leases(make_streams
     paused = pool[0]
     wait_for(lambda: len(processed(paused.score_log)) > 0, 30, "the worker to be busy")
     lost = {key for key, lease in leases(streams).items() if lease.lease_owner == paused.worker_id}
+    paused_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     paused.pause()
     put_readings(kinesis, streams.stream, readings(20, 3, offset=3))
     wait_for(lambda: set(owner_counts(streams)) == {"w1"}, 8 * FAILOVER, "w1 to take the paused worker's leases")
     before = {key: lease.checkpoint for key, lease in leases(streams).items()}
-    resumed_lines = len(paused.logs())
     paused.resume()
     time.sleep(3 * FAILOVER)
-    after_resume = paused.logs()[resumed_lines:]
+    # A stopped process cannot log: every line stamped after the pause was written after SIGCONT.
+    after_resume = [line for line in paused.logs() if str(line.get("timestamp", "")) > paused_at]
     # After SIGCONT the worker may win a lease back for balance, and may checkpoint it then;
     # what it must never do is checkpoint a lost lease before a new consumer took it over.
     restarted: set[str] = set()
