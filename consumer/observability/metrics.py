@@ -79,6 +79,12 @@ class WorkerCollector(Collector):
                 lag.add_metric([shard_id], millis)
         yield lag
         yield GaugeMetricFamily(PREFIX + "leases_held", "leases this worker holds", value=len(live["held"]))
+        devices = GaugeMetricFamily(
+            PREFIX + "devices", "devices with a model in memory, per shard being processed", labels=["shard_id"]
+        )
+        for shard_id, count in sorted(live["devices"].items()):
+            devices.add_metric([shard_id], count)
+        yield devices
         info = GaugeMetricFamily(
             PREFIX + "worker_info", "this worker's identity", labels=["worker_id", "stream", "application"]
         )

@@ -267,7 +267,12 @@ class Worker:
     def live_status(self) -> dict[str, Any]:
         with self._consumers_lock:
             lag = {key: consumer.millis_behind_latest for key, consumer in self.consumers.items()}
-        return {"held": sorted(self.coordinator.held_keys()), "millis_behind_latest": lag}
+            devices = {
+                key: consumer.processor.engine.device_count()
+                for key, consumer in self.consumers.items()
+                if isinstance(consumer.processor, AnomalyProcessor) and consumer.processor.engine is not None
+            }
+        return {"held": sorted(self.coordinator.held_keys()), "millis_behind_latest": lag, "devices": devices}
 
 
 def ensure_streams_exist(clients: AwsClients, settings: Settings) -> None:

@@ -79,6 +79,10 @@ def test_metrics_health_and_readiness_of_a_running_worker(make_streams, start_wo
     assert metrics[("anomaly_consumer_dead_letters_total", ())] == 2
     assert ("anomaly_consumer_anomalies_total", ()) in metrics
     assert metrics[("anomaly_consumer_leases_held", ())] == 2
+    devices = {
+        dict(labels)["shard_id"]: v for (name, labels), v in metrics.items() if name == "anomaly_consumer_devices"
+    }
+    assert sum(devices.values()) == 3  # fan-0, fan-1, fan-2, each on the shard its key hashes to
     assert metrics[("anomaly_consumer_checkpoint_duration_seconds_sum", ())] > 0
     assert metrics[("anomaly_consumer_checkpoint_bytes_total", ())] > 0  # model snapshots
     lag = {labels: v for (name, labels), v in metrics.items() if name == "anomaly_consumer_millis_behind_latest"}
