@@ -54,6 +54,7 @@ class Settings:
     checkpoint_records: int = 50_000
     shard_sync_interval: float = 60.0
     handoff_timeout: float = 30.0
+    evict_idle_after: float = 0.0
     state: str = "on"
     state_key: str | None = None
     state_on_incompatible: str = "fail"
@@ -94,6 +95,8 @@ class Settings:
             raise SettingsError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
         if self.state not in ("on", "off"):
             raise SettingsError("--state must be on or off")
+        if self.evict_idle_after < 0 or (self.evict_idle_after and self.state != "on"):
+            raise SettingsError("--evict-idle-after must be zero or more seconds, and needs --state on")
         if self.state_on_incompatible not in ("fail", "fresh"):
             raise SettingsError("--state-on-incompatible must be fail or fresh")
         if not 0 <= self.metrics_port <= 65535:
@@ -140,6 +143,8 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     "checkpoint_records": (int, "records after which a shard checkpoints even before the interval"),
     "shard_sync_interval": (float, "seconds between shard listings that create leases for new shards"),
     "handoff_timeout": (float, "seconds a new owner waits for the old owner's final checkpoint"),
+    "evict_idle_after": (float, "seconds of reading time without a reading after which a device's model leaves "
+                         "memory (kept in the snapshot, reloaded when it reports; needs --state on; 0: never)"),
     "state": (str, "on: checkpoint model state with every checkpoint and restore it (default); off: cold starts"),
     "state_key": (str, "secret that signs model snapshots (HMAC-SHA256); prefer the env twin to the flag"),
     "state_on_incompatible": (str, "fail (default) or fresh: what to do with a snapshot this worker cannot load"),

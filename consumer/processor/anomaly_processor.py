@@ -62,7 +62,11 @@ class AnomalyProcessor:
         cadence: CheckpointCadence,
         score_log: ScoreLog | None = None,
         state_factory: Callable[[str], ShardState] | None = None,
+        evict_idle_after_ms: int = 0,
     ) -> None:
+        """``evict_idle_after_ms`` (with state only): after each checkpoint, devices with no reading
+        for that long (in reading time) leave memory; their state stays in the snapshot and is
+        loaded again, exactly, when they report."""
         self._stream = stream
         self._engine_factory = engine_factory
         self._events = events
@@ -71,6 +75,9 @@ class AnomalyProcessor:
         self._score_log = score_log
         self._state_factory = state_factory
         self.state: ShardState | None = None
+        self._evict_after_ms = evict_idle_after_ms if state_factory is not None else 0
+        self._evicted: set[str] = set()
+        self._newest_ts_ms = 0
         self.stats = ProcessorStats()
         self.shard_id = ""
         self.engine: DetectionEngine | None = None
@@ -123,6 +130,10 @@ class AnomalyProcessor:
                 continue
             readings.append(reading)
             reading_records.append(record)
+        if self._evict_after_ms and readings:
+            self._newest_ts_ms = max(self._newest_ts_ms, *(reading.ts_ms for reading in readings))
+            if self._evicted:
+                self._reload_evicted(engine, readings)
         verdicts = engine.process_batch(readings)
         outgoing_events: list[OutgoingRecord] = []
         now = time.time()
@@ -173,6 +184,12 @@ class AnomalyProcessor:
         self.engine = None
 
     # ------------------------------------------------------------------ internals
+    def _reload_evicted(self, engine: DetectionEngine, readings: list[Reading]) -> None:
+        returning = {reading.device_id for reading in readings} & self._evicted
+        if returning and self.state is not None:
+            engine.import_device_states(self.state.load_devices(returning))
+            self._evicted -= returning
+
     def _require_engine(self) -> DetectionEngine:
         if self.engine is None:
             raise ProcessorClosed("process_records called before initialize or after lease_lost")
@@ -191,6 +208,12 @@ class AnomalyProcessor:
         checkpointer.checkpoint(position)
         if self.state is not None:
             self.state.committed(position)
+            if self._evict_after_ms and self.engine is not None and not position.is_shard_end:
+                # Right after a snapshot every device's latest state is saved, so eviction loses nothing.
+                evicted = self.engine.evict_idle(self._newest_ts_ms, self._evict_after_ms)
+                self._evicted.update(evicted)
+                if evicted:
+                    self._log.info("devices_evicted", count=len(evicted), in_memory=self.engine.device_count())
         self.stats.checkpoint_seconds += time.perf_counter() - started
         self.stats.checkpoints += 1
         self.last_checkpoint = position

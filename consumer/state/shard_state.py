@@ -188,6 +188,14 @@ class ShardState:
         return len(inherited)
 
     # ------------------------------------------------------------------ saving
+    def load_devices(self, device_ids: Iterable[str]) -> dict[str, bytes]:
+        """The saved states of ``device_ids`` (those the last snapshot holds), e.g. devices that were
+        evicted from memory and report again."""
+        if self._last is None:
+            return {}
+        wanted = [device for device in device_ids if device in self._last.devices]
+        return self._load_states(self._last, wanted) if wanted else {}
+
     def save(self, engine: DetectionEngine, position: ExtendedSequenceNumber) -> SaveResult:
         key = position_key(position)
         base = self._last
@@ -196,6 +204,9 @@ class ShardState:
         segment_chunks = dict(base.segment_chunks) if base else {}
         full = base is None or len(segments) >= self._max_segments
         states = engine.export_device_states(None if full else engine.dirty_devices())
+        if full and base is not None:
+            # Devices evicted from memory live only in the snapshot: carry them into the rewrite.
+            states.update(self._load_states(base, [device for device in base.devices if device not in states]))
         if self._key is None and states and _pickled(next(iter(states.values()))):
             raise SnapshotUntrusted(
                 f"detector {engine.detector_name!r} keeps pickled river state; set --state-key so snapshots are signed"

@@ -158,6 +158,7 @@ class Worker:
             cadence=CheckpointCadence(settings.checkpoint_interval, settings.checkpoint_records),
             score_log=self._score_log,
             state_factory=self._state_factory if settings.state == "on" else None,
+            evict_idle_after_ms=int(settings.evict_idle_after * 1000),
         )
 
     def _state_factory(self, shard_id: str) -> ShardState:

@@ -206,3 +206,18 @@ def test_children_inherit_their_parents_state_at_shard_end(make_store: Callable[
     assert merged.export_device_states() == expected
     after = readings(devices, 30, 10)
     assert scores(merged, after) == scores(parent, after)
+
+
+def test_a_full_rewrite_carries_devices_that_are_only_in_the_snapshot(make_store: MakeStore) -> None:
+    store = make_store()
+    live = engine()
+    state = ShardState(store, "shard-1", max_segments=2)
+    live.process_batch(readings(["kept", "evicted"], 0, 30))
+    state.save(live, position(1))
+    saved = live.export_device_states(["evicted"])
+    assert live.evict_idle(now_ms=2_000_000_000_000, idle_ms=1) == ["evicted", "kept"]
+    live.process_batch(readings(["kept"], 30, 5))
+    state.save(live, position(2))  # incremental
+    assert state.save(live, position(3)).full  # the rewrite reads "evicted" back from its old segment
+    state.committed(position(3))
+    assert state.load_devices(["evicted", "unknown"]) == saved
