@@ -46,10 +46,6 @@ CONFIG_ERRORS = (
 )
 
 
-class ConfigurationProblem(RuntimeError):
-    """Something about the environment the worker cannot fix by retrying."""
-
-
 def _settings(args: argparse.Namespace) -> Settings:
     settings = from_namespace(args, os.environ)
     logs.configure(settings.log_format, settings.log_level)
@@ -134,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except SettingsError as error:
         parser.error(str(error))
-    except (*CONFIG_ERRORS, ConfigurationProblem, ObservabilityUnavailable) as error:
+    except (*CONFIG_ERRORS, ObservabilityUnavailable) as error:
         print(f"anomaly-consumer {args.command}: {explain_error(error)}", file=sys.stderr)
         return EXIT_CONFIG
     return 1

@@ -37,7 +37,6 @@ class InitializationInput:
 
     shard_id: str
     checkpoint: ExtendedSequenceNumber
-    pending_checkpoint: ExtendedSequenceNumber | None = None
     parent_shard_ids: frozenset[str] = frozenset()
     hash_key_range: tuple[int, int] | None = None
 

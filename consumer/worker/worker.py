@@ -30,7 +30,7 @@ from consumer.processor.anomaly_processor import AnomalyProcessor, ProcessorStat
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.record_processor import RecordProcessor
 from consumer.processor.score_log import ScoreLog
-from consumer.settings import Settings
+from consumer.settings import Settings, describe
 from consumer.shards.shard_consumer import ShardConsumer, ShardOutcome
 from consumer.shards.shard_reader import ShardReader
 from consumer.state.shard_state import ShardState
@@ -88,13 +88,14 @@ class Worker:
     def request_stop(self) -> None:
         self._stop.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def run(self) -> int:
         server = serve_worker(self) if self.settings.metrics_port else None
-        self._log.info("worker_starting", stream=self.settings.stream, lease_table=self.settings.lease_table)
+        self._log.info(
+            "worker_starting",
+            stream=self.settings.stream,
+            lease_table=self.settings.lease_table,
+            settings=describe(self.settings),  # the state key is masked
+        )
         self._sync_shards()
         renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
         renewer.start()
