@@ -128,8 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    tables = run(args.quick)
-    print(emit_tables("bench_state", tables))
+    emit_tables("bench_state", run(args.quick))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 
 Runs, in this order: parse (GetRecords parsing), pipeline (worker CPU per record end to end),
 latency (put-to-event), shards (one worker against 1-256 shards), leases (failover, DynamoDB
-requests per minute), memory (per device, per detector), checkpoint (lease-table write latency),
-and ``benchmarks/bench_state.py`` when that file exists (model-state checkpoint cost; see
-:func:`run_state_hook`). Each writes its own ``bench-output/bench_<name>.md`` and ``.json`` too.
+requests per minute), memory (per device, per detector), checkpoint (lease-table write latency)
+and state (model-state checkpoint cost and restore). Each writes its own
+``bench-output/bench_<name>.md`` and ``.json`` too.
 The detection engine's own benchmark (``bench_detection.py``) and the producer's
 (``bench_producer.py``) are run separately by their owners.
 
@@ -15,7 +15,6 @@ Full: about 10-12 minutes on 2 shared cores; ``--quick``: about 3-4 minutes.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import subprocess
@@ -25,8 +24,7 @@ from pathlib import Path
 
 OUTPUT = Path("bench-output")
 
-STATE_MODULE = "benchmarks.bench_state"
-BENCHES = ["parse", "pipeline", "latency", "shards", "leases", "memory", "checkpoint"]
+BENCHES = ["parse", "pipeline", "latency", "shards", "leases", "memory", "checkpoint", "state"]
 
 
 def machine() -> str:
@@ -56,15 +54,6 @@ def commit() -> str:
     return head.stdout.strip() + (" (consumer/ has uncommitted changes)" if dirty.stdout.strip() else "")
 
 
-def run_state_hook(quick: bool) -> str | None:
-    """The lead's model-state checkpoint benchmark, when ``benchmarks/bench_state.py`` exists:
-    run like the others (``python -m benchmarks.bench_state [--quick]``, writing
-    ``bench-output/bench_state.md``); None when the file is not there."""
-    if importlib.util.find_spec(STATE_MODULE) is None:
-        return None
-    return run_bench("state", quick)
-
-
 def run_bench(name: str, quick: bool) -> str:
     """Run ``benchmarks.bench_<name>`` in its own process (a fresh import of the code under test,
     isolated memory) and return the markdown it wrote to ``bench-output/bench_<name>.md``."""
@@ -80,10 +69,10 @@ def run_bench(name: str, quick: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller runs (about 3-4 minutes in all)")
-    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(BENCHES)},state")
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(BENCHES)}")
     parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
     args = parser.parse_args()
-    chosen = [name for name in [*BENCHES, "state"] if not args.only or name in args.only.split(",")]
+    chosen = [name for name in BENCHES if not args.only or name in args.only.split(",")]
     chosen = [name for name in chosen if name not in args.skip.split(",")]
     began = time.monotonic()
     sections = [
@@ -100,13 +89,7 @@ def main() -> None:
         print(f"\n## {name}\n", flush=True)
         started = time.monotonic()
         try:
-            if name == "state":
-                text = run_state_hook(args.quick)
-                if text is None:
-                    print("benchmarks/bench_state.py is not there yet; skipped", flush=True)
-                    continue
-            else:
-                text = run_bench(name, args.quick)
+            text = run_bench(name, args.quick)
         except (RuntimeError, OSError, subprocess.SubprocessError, ImportError) as error:
             failures.append(name)
             text = f"**{name} failed**: {type(error).__name__}: {error}\n"
