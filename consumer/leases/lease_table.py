@@ -29,6 +29,22 @@ from consumer.logs import get_logger
 
 log = get_logger(__name__)
 
+# A checkpoint write (ordinary or the final one of a handoff): position, reset owner switches,
+# bump the counter, and end any handoff.
+CHECKPOINT_UPDATE = (
+    "SET #cp = :cp, checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero, "
+    "leaseCounter = leaseCounter + :one REMOVE checkpointOwner"
+)
+CHECKPOINT_NAMES = {"#cp": "checkpoint"}
+
+
+def checkpoint_values(position: ExtendedSequenceNumber) -> dict[str, Any]:
+    return {
+        ":cp": {"S": position.sequence_number},
+        ":sub": {"N": str(position.sub_sequence_number)},
+        ":zero": {"N": "0"},
+    }
+
 
 class LeaseTable:
     def __init__(self, dynamodb: Any, table_name: str, stop: threading.Event | None = None) -> None:
@@ -169,14 +185,9 @@ class LeaseTable:
             self._owned_update(
                 lease,
                 "checkpoint",
-                "SET #cp = :cp, checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero, "
-                "leaseCounter = leaseCounter + :one REMOVE checkpointOwner",
-                {
-                    ":cp": {"S": position.sequence_number},
-                    ":sub": {"N": str(position.sub_sequence_number)},
-                    ":zero": {"N": "0"},
-                },
-                {"#cp": "checkpoint"},
+                CHECKPOINT_UPDATE,
+                checkpoint_values(position),
+                CHECKPOINT_NAMES,
             )
             lease.checkpoint = position
             lease.owner_switches_since_checkpoint = 0
@@ -225,16 +236,9 @@ class LeaseTable:
             values: dict[str, Any] = {":me": {"S": me}}
             names = None
             if position is not None:
-                update = (
-                    "SET #cp = :cp, checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero, "
-                    "leaseCounter = leaseCounter + :one REMOVE checkpointOwner"
-                )
-                values |= {
-                    ":cp": {"S": position.sequence_number},
-                    ":sub": {"N": str(position.sub_sequence_number)},
-                    ":zero": {"N": "0"},
-                }
-                names = {"#cp": "checkpoint"}
+                update = CHECKPOINT_UPDATE
+                values |= checkpoint_values(position)
+                names = CHECKPOINT_NAMES
             try:
                 self._update(
                     fresh,
