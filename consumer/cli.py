@@ -67,11 +67,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from consumer.worker.worker import Worker, ensure_streams_exist
+    from consumer.worker.worker import Worker, prepare_resources
 
     settings = _settings(args)
     clients = make_clients(settings)
-    ensure_streams_exist(clients, settings)
+    prepare_resources(clients, settings)
     worker = Worker(settings, clients)
     signals_seen = []
 

@@ -277,7 +277,7 @@ class Worker:
         return {"held": sorted(self.coordinator.held_keys()), "millis_behind_latest": lag, "devices": devices}
 
 
-def ensure_streams_exist(clients: AwsClients, settings: Settings) -> None:
+def prepare_resources(clients: AwsClients, settings: Settings) -> None:
     """Fail fast, with one clear message, when a stream the worker needs is missing; create the
     lease and state tables when they are missing (as the KCL creates its lease table)."""
     LeaseTable(clients.dynamodb, settings.lease_table).create_table_if_missing()
