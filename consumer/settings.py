@@ -143,8 +143,11 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     "checkpoint_records": (int, "records after which a shard checkpoints even before the interval"),
     "shard_sync_interval": (float, "seconds between shard listings that create leases for new shards"),
     "handoff_timeout": (float, "seconds a new owner waits for the old owner's final checkpoint"),
-    "evict_idle_after": (float, "seconds of reading time without a reading after which a device's model leaves "
-                         "memory (kept in the snapshot, reloaded when it reports; needs --state on; 0: never)"),
+    "evict_idle_after": (
+        float,
+        "seconds of reading time without a reading after which a device's model leaves "
+        "memory (kept in the snapshot, reloaded when it reports; needs --state on; 0: never)",
+    ),
     "state": (str, "on: checkpoint model state with every checkpoint and restore it (default); off: cold starts"),
     "state_key": (str, "secret that signs model snapshots (HMAC-SHA256); prefer the env twin to the flag"),
     "state_on_incompatible": (str, "fail (default) or fresh: what to do with a snapshot this worker cannot load"),
@@ -168,9 +171,7 @@ def add_options(parser: argparse.ArgumentParser, names: list[str] | None = None)
     """Add the settings flags (all, or the named ones) to ``parser``; defaults come later."""
     for name in names or list(_OPTIONS):
         kind, text = _OPTIONS[name]
-        parser.add_argument(
-            _flag(name), dest=name, type=kind, default=None, help=f"{text} [env {env_name(name)}]"
-        )
+        parser.add_argument(_flag(name), dest=name, type=kind, default=None, help=f"{text} [env {env_name(name)}]")
 
 
 def from_namespace(namespace: argparse.Namespace, environ: Mapping[str, str]) -> Settings:

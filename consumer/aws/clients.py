@@ -54,9 +54,7 @@ class AwsClients:
 
 def make_clients(settings: Settings, max_pool: int = 1024) -> AwsClients:
     session = fast_session(settings.region)
-    kinesis = session.client(
-        "kinesis", endpoint_url=settings.endpoint_for("kinesis"), config=_config(max_pool)
-    )
+    kinesis = session.client("kinesis", endpoint_url=settings.endpoint_for("kinesis"), config=_config(max_pool))
     dynamodb = boto3.session.Session(region_name=settings.region).client(
         "dynamodb", endpoint_url=settings.endpoint_for("dynamodb"), config=_config(max_pool)
     )

@@ -11,7 +11,7 @@ response metadata are botocore's. It is installed through botocore's documented
 
 from __future__ import annotations
 
-import base64
+import binascii
 from typing import Any
 
 import orjson
@@ -26,7 +26,7 @@ class FastJsonParser(parsers.JSONParser):
             parsed: dict[str, Any] = super()._do_parse(response, shape)  # type: ignore[misc]
             return parsed
         document: dict[str, Any] = orjson.loads(response["body"])
-        decode = base64.b64decode
+        decode = binascii.a2b_base64  # base64.b64decode without its Python-level argument handling
         for record in document.get("Records", ()):
             record["Data"] = decode(record["Data"])
         self._inject_response_metadata(document, response["headers"])  # type: ignore[attr-defined]

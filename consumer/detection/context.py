@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from consumer.detection.detector import Inputs
 
@@ -225,8 +226,8 @@ class ContextDetector:
             "lo": self.lo,
             "hi": self.hi,
             "history": self.history,
-            "counts": [_sparse(c) for c in self.counts],
-            "totals": [_sparse(t) for t in self.totals],
+            "counts": [sparse_counts(c) for c in self.counts],
+            "totals": [sparse_counts(t) for t in self.totals],
         }
 
     def load(self, state: Mapping[str, Any]) -> None:
@@ -235,11 +236,11 @@ class ContextDetector:
         self.hi = [float(v) for v in state["hi"]]
         self.history = list(state["history"])
         width = self.bins + 1
-        self.counts = [_dense(c, self.span * width + 2) for c in state["counts"]]
-        self.totals = [_dense(t, self.span) for t in state["totals"]]
+        self.counts = [dense_counts(c, self.span * width + 2) for c in state["counts"]]
+        self.totals = [dense_counts(t, self.span) for t in state["totals"]]
 
 
-def _sparse(values: array[float]) -> list[list[float]]:
+def sparse_counts(values: array[float] | npt.NDArray[np.float32]) -> list[list[float]]:
     """Non-zero entries as ``[index, value]`` (float32 values are exact as JSON doubles). numpy finds
     them without a Python loop over every counter; ``tolist`` gives the same ints and floats."""
     dense = np.frombuffer(values, dtype=np.float32)
@@ -247,7 +248,7 @@ def _sparse(values: array[float]) -> list[list[float]]:
     return [[i, v] for i, v in zip(where.tolist(), dense[where].tolist(), strict=True)]
 
 
-def _dense(pairs: list[list[float]], size: int) -> array[float]:
+def dense_counts(pairs: list[list[float]], size: int) -> array[float]:
     dense = np.zeros(size, dtype=np.float32)
     if pairs:
         where, values = zip(*pairs, strict=True)

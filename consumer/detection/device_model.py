@@ -15,6 +15,7 @@ detector's own statistics have settled.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,11 @@ from consumer.detection.verdict import Verdict
 from consumer.detection.zscore import ZScoreDetector
 
 _new_verdict = tuple.__new__  # Verdict(...) without the Python-level NamedTuple __new__ (the hot path)
+
+
+def device_seed(seed: int, device_id: str) -> int:
+    """A device's detector seed: from the engine's seed and the device id (CRC-32), not arrival order."""
+    return (seed * 1_000_003 + zlib.crc32(device_id.encode())) & 0x7FFFFFFF
 
 
 def build_detector(spec: DetectorSpec, seed: int) -> Detector:

@@ -118,7 +118,7 @@ class AnomalyLikelihood:
             pos += 1
             if pos == size:
                 pos = 0
-                total = sum(ring)  # no drift of the running sum over long streams
+                total = ring_sum(ring)  # no drift of the running sum over long streams
             self.pos = pos
         self.total = total
         average = total / size
@@ -148,6 +148,16 @@ class AnomalyLikelihood:
 
 
 _STATE = ("ring", "pos", "total", "seen", "n", "mean", "var", "raw_n", "raw_mean", "raw_var", "prev_red")
+
+
+def ring_sum(ring: list[float]) -> float:
+    """``0.0 + ring[0] + ring[1] + ...`` strictly left to right: what ``sum`` does on Python 3.11,
+    written out so that results do not change with Python 3.12's compensated ``sum``, and so that
+    the fleet bank's column-by-column numpy sum (:mod:`~consumer.detection.wave_step`) matches."""
+    total = 0.0
+    for value in ring:
+        total += value
+    return total
 
 
 def tail_score(tail: float) -> float:
@@ -244,7 +254,7 @@ class JointLikelihood:
                     pos += 1
                     if pos == size:
                         pos = 0
-                        total = sum(ring)  # no drift of the running sum over long streams
+                        total = ring_sum(ring)  # no drift of the running sum over long streams
                     calibration.pos = pos
                 calibration.total = total
                 average = total / size

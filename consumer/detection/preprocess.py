@@ -8,7 +8,7 @@
   readings (1 = off).
 * Novelty (Numenta's "spatial anomaly"): :attr:`Preprocessor.novel` is set when a denoised value
   lies outside the range seen so far, widened by ``novelty`` times that range (0 = off; times
-  ``1 + ln m`` for a device with ``m`` metrics, see :func:`_tolerance`);
+  ``1 + ln m`` for a device with ``m`` metrics, see :func:`novelty_tolerance`);
   :attr:`Preprocessor.novel_excess` then holds how far each such metric went, in ranges.
 * Scale: running mean/variance (Welford) of the denoised values and running min/max, so detectors
   that want standardised or [0, 1] inputs get them, and attribution has per-metric z-scores.
@@ -88,7 +88,7 @@ class Preprocessor:
         self.last_given.append(None)
         self.run.append(0)
         self.longest.append(0)
-        self.tolerance = _tolerance(self.novelty, len(self.names))
+        self.tolerance = novelty_tolerance(self.novelty, len(self.names))
         return self.index[name]
 
     def transform(self, metrics: Mapping[str, float | None]) -> list[float]:
@@ -228,7 +228,7 @@ class Preprocessor:
     def load(self, state: Mapping[str, Any]) -> None:
         self.names = list(state["names"])
         self.index = {name: i for i, name in enumerate(self.names)}
-        self.tolerance = _tolerance(self.novelty, len(self.names))
+        self.tolerance = novelty_tolerance(self.novelty, len(self.names))
         self.imp_count = list(state["imp_count"])
         self.imp_mean = list(state["imp_mean"])
         self.ewma_value = list(state["ewma_value"])
@@ -246,7 +246,7 @@ class Preprocessor:
         self.novel_excess = {int(i): float(v) for i, v in state["novel_excess"]}
 
 
-def _tolerance(novelty: float, metrics: int) -> float:
+def novelty_tolerance(novelty: float, metrics: int) -> float:
     """The novelty tolerance for a device with ``metrics`` metrics: ``novelty * (1 + ln metrics)``.
 
     Any of ``m`` metrics leaving its range raises the alarm, so with the same tolerance a device

@@ -197,9 +197,7 @@ def normalise(raw: float, n_windows: int, profile: Profile) -> float:
     return 100.0 * (raw - null) / (perfect - null)
 
 
-def score_corpus(
-    files: Sequence[ScoredFile], profiles: Sequence[Profile] = PROFILES
-) -> dict[str, ProfileResult]:
+def score_corpus(files: Sequence[ScoredFile], profiles: Sequence[Profile] = PROFILES) -> dict[str, ProfileResult]:
     """NAB scores for every profile, each with its own optimised threshold."""
     points, window_folders = _points(files)
     results: dict[str, ProfileResult] = {}

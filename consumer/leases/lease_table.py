@@ -179,9 +179,7 @@ class LeaseTable:
         once it returns, a worker that takes the lease resumes after ``position``."""
         with lease.lock:
             if position < lease.checkpoint:
-                raise CheckpointRegression(
-                    f"{lease.lease_key}: checkpoint {position} is before {lease.checkpoint}"
-                )
+                raise CheckpointRegression(f"{lease.lease_key}: checkpoint {position} is before {lease.checkpoint}")
             self._owned_update(
                 lease,
                 "checkpoint",

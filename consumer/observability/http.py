@@ -71,9 +71,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class ObservabilityServer:
-    def __init__(
-        self, host: str, port: int, registry: CollectorRegistry, readiness: Callable[[], Readiness]
-    ) -> None:
+    def __init__(self, host: str, port: int, registry: CollectorRegistry, readiness: Callable[[], Readiness]) -> None:
         try:
             self._server = _Server((host, port), registry, readiness)
         except OSError as error:

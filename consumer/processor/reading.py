@@ -29,6 +29,9 @@ class Reading(NamedTuple):
     metrics: dict[str, float | None]
 
 
+_new_reading = tuple.__new__  # Reading(...) without the Python-level NamedTuple __new__ (the hot path)
+
+
 class BadReading(ValueError):
     """A record that is not a valid reading; ``str(error)`` is the dead-letter reason."""
 
@@ -90,6 +93,31 @@ def decode_reading(data: bytes) -> Reading:
     except orjson.JSONDecodeError as error:
         # orjson rejects NaN and Infinity literals, which is what the contract wants.
         raise BadReading("malformed_json", str(error)[:200]) from error
+    if type(document) is dict:
+        # The hot path: a valid reading with epoch-millisecond ts and finite float metrics is kept
+        # as parsed (no copy); anything else gets the full checks below.
+        device_id = document.get("device_id")
+        ts_ms = document.get("ts")
+        metrics = document.get("metrics")
+        if (
+            type(device_id) is str
+            and 0 < len(device_id) <= MAX_DEVICE_ID_LENGTH
+            and type(ts_ms) is int
+            and MIN_TS_MS <= ts_ms <= MAX_TS_MS
+            and type(metrics) is dict
+            and 0 < len(metrics) <= MAX_METRICS
+            and "" not in metrics
+        ):
+            for value in metrics.values():
+                if type(value) is not float or value - value != 0.0:  # x - x == 0.0 only for finite x
+                    break
+            else:
+                return _new_reading(Reading, (device_id, ts_ms, metrics))
+    return _checked_reading(document)
+
+
+def _checked_reading(document: object) -> Reading:
+    """:func:`decode_reading` for a document off the hot path: every check, with its reason."""
     if not isinstance(document, dict):
         raise BadReading("not_an_object", f"expected a JSON object, got {type(document).__name__}")
     device_id = document.get("device_id")
@@ -122,4 +150,4 @@ def decode_reading(data: bytes) -> Reading:
             present += number is not None
     if not present:
         raise BadReading("no_values", "every metric is null")
-    return Reading(device_id=device_id, ts_ms=ts_ms, metrics=metrics)
+    return _new_reading(Reading, (device_id, ts_ms, metrics))

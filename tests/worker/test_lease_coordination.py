@@ -55,8 +55,7 @@ def start_pool(
     start_worker: Callable[..., WorkerProcess], streams: StreamSet, tmp_path: Path, count: int, *extra: str
 ) -> list[WorkerProcess]:
     return [
-        start_worker(streams, f"w{i}", *WORKER_FLAGS, *extra, score_log=tmp_path / f"w{i}.jsonl")
-        for i in range(count)
+        start_worker(streams, f"w{i}", *WORKER_FLAGS, *extra, score_log=tmp_path / f"w{i}.jsonl") for i in range(count)
     ]
 
 

@@ -1,0 +1,283 @@
+"""The fleet bank: every device's default-pipeline model in shared numpy arrays, one row per device.
+
+A :class:`~consumer.detection.device_model.DeviceModel` keeps its numbers in Python lists, so one
+reading costs a few microseconds per metric in the interpreter. The bank holds the same numbers for
+many devices as rows of a few arrays (structure of arrays), so :mod:`~consumer.detection.wave_step`
+can step hundreds of devices with one numpy operation per stage. It serves the specs
+:func:`bankable` accepts: the ``context`` detector on one grid, per-metric calibration, and no
+denoising (the defaults), where everything a reading changes is a number per metric or per device.
+
+Contract:
+
+* A device is in the bank or in a ``DeviceModel``, never both; :meth:`FleetBank.check_in` and
+  :meth:`FleetBank.check_out` move it, exactly (``check_out(check_in(model))`` continues
+  bit-identically to ``model``).
+* :meth:`FleetBank.state` returns exactly what ``DeviceModel.state()`` of the same device would:
+  the same keys, the same ints and floats, so exported bytes do not depend on where a device lived.
+* A device enters the bank only after its first reading (its metric layout is then known) and only
+  with at most :data:`MAX_METRICS` metrics; a new metric moves it back to a ``DeviceModel``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from consumer.detection.context import ContextDetector, sparse_counts
+from consumer.detection.device_model import DeviceModel, device_seed
+from consumer.detection.spec import DetectorSpec
+
+MAX_METRICS = 16
+
+# float64 fields (``floats[field, slot, metric]``); RING is the first of ``short`` ring slots
+P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR, RING = range(11)
+# int64 fields (``ints[field, slot, metric]``)
+P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE = range(9)
+INT_FIELDS = 9
+
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+Counters = npt.NDArray[np.float32]
+
+
+def _grown(old: Any, shape: tuple[int, ...], dtype: type[Any]) -> Any:
+    """Zeros of ``shape``, with ``old`` (smaller or equal in every dimension) copied in."""
+    fresh = np.zeros(shape, dtype=dtype)
+    if old is not None:
+        fresh[tuple(slice(0, size) for size in old.shape)] = old
+    return fresh
+
+
+def bankable(spec: DetectorSpec) -> bool:
+    """Whether devices under ``spec`` can live in a :class:`FleetBank`."""
+    return (
+        spec.name == "context"
+        and int(spec["grids"]) == 1
+        and bool(spec["per_metric"])
+        and float(spec["ewma"]) >= 1.0
+        and int(spec["median"]) <= 1
+    )
+
+
+class FleetBank:
+    def __init__(self, spec: DetectorSpec, *, seed: int, threshold: float, warmup: int) -> None:
+        self.spec = spec
+        self.seed = seed
+        self.threshold = threshold
+        self.warmup = warmup
+        self.bins = int(spec["bins"])
+        self.order = int(spec["order"])
+        self.cap = int(spec["cap"])
+        self.sharp = float(spec["sharp"])
+        self.width = self.bins + 1
+        self.span = self.width**self.order
+        self.novelty = float(spec["novelty"])
+        self.short = int(spec["short"])
+        self.horizon = int(spec["long"])
+        self.grace = int(warmup * float(spec["settle"]))
+        self.protect = bool(spec["protect"])
+        self.dedupe = bool(spec["dedupe"])
+        self.slot_of: dict[str, int] = {}
+        self.free: list[int] = []
+        self.names: list[list[str]] = []  # per slot: the device's metric names, in order
+        self.index: list[dict[str, int]] = []  # per slot: name -> position
+        self.kept: list[dict[str, Any]] = []  # per slot: state parts this pipeline never changes
+        self.columns = 1
+        self._allocate(8, 1)
+
+    # ------------------------------------------------------------------ storage
+    def _allocate(self, rows: int, columns: int) -> None:
+        """(Re)size the arrays to ``rows`` devices of ``columns`` metrics, keeping what is there.
+        Per-metric numbers are field-major (``floats[field, slot, metric]``), so that a wave's
+        gather gives one contiguous block per field."""
+        table = self.span * self.width + 2
+        self.floats: Floats = _grown(getattr(self, "floats", None), (RING + self.short, rows, columns), np.float64)
+        self.ints: Ints = _grown(getattr(self, "ints", None), (INT_FIELDS, rows, columns), np.int64)
+        self.counts: Counters = _grown(getattr(self, "counts", None), (rows, columns, table), np.float32)
+        self.totals: Counters = _grown(getattr(self, "totals", None), (rows, columns, self.span), np.float32)
+        self.seen: Ints = _grown(getattr(self, "seen", None), (rows,), np.int64)  # readings per device
+        self.prev_red: Bools = _grown(getattr(self, "prev_red", None), (rows,), np.bool_)
+        self.novel: Bools = _grown(getattr(self, "novel", None), (rows,), np.bool_)
+        self.metrics: Ints = _grown(getattr(self, "metrics", None), (rows,), np.int64)  # metrics per device
+        self.columns = columns
+        self.rows = rows
+
+    def _take_slot(self, metrics: int) -> int:
+        if metrics > self.columns:
+            self._allocate(self.rows, metrics)
+        if self.free:
+            return self.free.pop()
+        slot = len(self.names)
+        if slot >= self.rows:
+            self._allocate(2 * self.rows, self.columns)
+        self.names.append([])
+        self.index.append({})
+        self.kept.append({})
+        return slot
+
+    def __len__(self) -> int:
+        return len(self.slot_of)
+
+    def __contains__(self, device_id: object) -> bool:
+        return device_id in self.slot_of
+
+    def device_ids(self) -> list[str]:
+        return list(self.slot_of)
+
+    def nbytes(self) -> int:
+        arrays = (self.floats, self.ints, self.counts, self.totals, self.seen, self.prev_red, self.novel, self.metrics)
+        return sum(int(a.nbytes) for a in arrays)
+
+    # ------------------------------------------------------------------ moving devices in and out
+    @staticmethod
+    def accepts(model: DeviceModel) -> bool:
+        """Whether ``model`` has a metric layout the bank can hold (it has seen a reading, and its
+        detector and calibration know every metric)."""
+        metrics = len(model.pre.names)
+        detector = model.detector
+        return (
+            0 < metrics <= MAX_METRICS
+            and model.joint is not None
+            and isinstance(detector, ContextDetector)
+            and len(detector.n) == metrics
+            and len(model.joint.metrics) == metrics
+        )
+
+    def check_in(self, device_id: str, model: DeviceModel) -> None:
+        """Move ``model``'s state into a row (the caller drops ``model``); see :meth:`accepts`."""
+        pre, detector, joint = model.pre, model.detector, model.joint
+        assert isinstance(detector, ContextDetector) and joint is not None
+        m = len(pre.names)
+        slot = self._take_slot(m)
+        self.slot_of[device_id] = slot
+        self.names[slot] = list(pre.names)
+        self.index[slot] = dict(pre.index)
+        self.kept[slot] = {
+            "ewma_value": list(pre.ewma_value),
+            "median_buf": [list(b) for b in pre.median_buf],
+            "count": pre.count,
+            "mean": list(pre.mean),
+            "m2": list(pre.m2),
+            "raw": [(c.raw_n, c.raw_mean, c.raw_var, c.prev_red) for c in joint.metrics],
+        }
+        floats = self.floats[:, slot]  # views: [field, metric]
+        ints = self.ints[:, slot]
+        floats[:] = 0.0
+        ints[:] = 0
+        self.counts[slot] = 0.0
+        self.totals[slot] = 0.0
+        floats[P_IMP_MEAN, :m] = pre.imp_mean
+        floats[P_LO, :m] = pre.lo
+        floats[P_HI, :m] = pre.hi
+        floats[P_LAST, :m] = [math.nan if v is None else v for v in pre.last_given]
+        floats[P_EXCESS, :m] = math.nan
+        for i, excess in pre.novel_excess.items():
+            floats[P_EXCESS, i] = excess
+        floats[D_LO, :m] = detector.lo
+        floats[D_HI, :m] = detector.hi
+        ints[P_IMP_COUNT, :m] = pre.imp_count
+        ints[P_RUN, :m] = pre.run
+        ints[P_LONGEST, :m] = pre.longest
+        ints[D_N, :m] = detector.n
+        ints[D_HISTORY, :m] = detector.history
+        for i in range(m):
+            self.counts[slot, i] = np.frombuffer(detector.counts[i], dtype=np.float32)
+            self.totals[slot, i] = np.frombuffer(detector.totals[i], dtype=np.float32)
+            calibration = joint.metrics[i]
+            ring = calibration.ring
+            floats[RING : RING + len(ring), i] = ring
+            floats[L_TOTAL, i] = calibration.total
+            floats[L_MEAN, i] = calibration.mean
+            floats[L_VAR, i] = calibration.var
+            ints[L_SEEN, i] = calibration.seen
+            ints[L_N, i] = calibration.n
+            ints[L_POS, i] = calibration.pos
+            ints[L_SIZE, i] = len(ring)
+        self.seen[slot] = model.seen
+        self.prev_red[slot] = joint.prev_red
+        self.novel[slot] = pre.novel
+        self.metrics[slot] = m
+
+    def new_model(self, device_id: str) -> DeviceModel:
+        """A fresh ``DeviceModel`` seeded for ``device_id``, as the engine builds them."""
+        return DeviceModel(self.spec, device_seed(self.seed, device_id), self.threshold, self.warmup)
+
+    def check_out(self, device_id: str) -> DeviceModel:
+        """Remove the device from the bank and return it as a ``DeviceModel`` with the same state."""
+        model = self.new_model(device_id)
+        model.load(self.state(device_id))
+        self.drop(device_id)
+        return model
+
+    def drop(self, device_id: str) -> None:
+        slot = self.slot_of.pop(device_id, None)
+        if slot is not None:
+            self.names[slot] = []
+            self.index[slot] = {}
+            self.kept[slot] = {}
+            self.free.append(slot)
+
+    # ------------------------------------------------------------------ state
+    def state(self, device_id: str) -> dict[str, Any]:
+        """Exactly ``DeviceModel.state()`` for the device (see the module contract)."""
+        slot = self.slot_of[device_id]
+        m = int(self.metrics[slot])
+        kept = self.kept[slot]
+        floats = self.floats[:, slot, :m]  # [field, metric]
+        ints = self.ints[:, slot, :m]
+        excess = floats[P_EXCESS].tolist()
+        pre = {
+            "names": list(self.names[slot]),
+            "imp_count": ints[P_IMP_COUNT].tolist(),
+            "imp_mean": floats[P_IMP_MEAN].tolist(),
+            "ewma_value": list(kept["ewma_value"]),
+            "median_buf": [list(b) for b in kept["median_buf"]],
+            "count": kept["count"],
+            "mean": list(kept["mean"]),
+            "m2": list(kept["m2"]),
+            "lo": [None if math.isinf(v) else v for v in floats[P_LO].tolist()],
+            "hi": [None if math.isinf(v) else v for v in floats[P_HI].tolist()],
+            "last_given": [None if math.isnan(v) else v for v in floats[P_LAST].tolist()],
+            "run": ints[P_RUN].tolist(),
+            "longest": ints[P_LONGEST].tolist(),
+            "novel": bool(self.novel[slot]),
+            "novel_excess": [(i, v) for i, v in enumerate(excess) if not math.isnan(v)],
+        }
+        detector = {
+            "n": ints[D_N].tolist(),
+            "lo": floats[D_LO].tolist(),
+            "hi": floats[D_HI].tolist(),
+            "history": ints[D_HISTORY].tolist(),
+            "counts": [sparse_counts(self.counts[slot, i]) for i in range(m)],
+            "totals": [sparse_counts(self.totals[slot, i]) for i in range(m)],
+        }
+        metrics = []
+        for i in range(m):
+            raw_n, raw_mean, raw_var, prev_red = kept["raw"][i]
+            size = int(ints[L_SIZE, i])
+            metrics.append(
+                {
+                    "ring": floats[RING : RING + size, i].tolist(),
+                    "pos": int(ints[L_POS, i]),
+                    "total": float(floats[L_TOTAL, i]),
+                    "seen": int(ints[L_SEEN, i]),
+                    "n": int(ints[L_N, i]),
+                    "mean": float(floats[L_MEAN, i]),
+                    "var": float(floats[L_VAR, i]),
+                    "raw_n": raw_n,
+                    "raw_mean": raw_mean,
+                    "raw_var": raw_var,
+                    "prev_red": prev_red,
+                }
+            )
+        return {
+            "seen": int(self.seen[slot]),
+            "pre": pre,
+            "detector": detector,
+            "calibration": {"metrics": metrics, "prev_red": bool(self.prev_red[slot])},
+        }

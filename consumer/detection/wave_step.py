@@ -1,0 +1,314 @@
+"""One *wave*: one reading each for a set of banked devices, stepped together with numpy.
+
+:func:`step_wave` does for every row what ``DeviceModel.step`` does for one reading (see
+:mod:`~consumer.detection.device_model`): impute, track flatlines and the seen range (novelty),
+score every metric with the ``context`` detector, calibrate each metric and combine (Šidák),
+decide, learn unless protected, and attribute anomalies. It is bit-identical to that scalar path,
+which is the reference: the same IEEE-754 double operations in the same order (numpy's elementwise
+``+ - * /`` and ``sqrt`` round exactly like Python's), counters rounded to float32 where the scalar
+path stores them, ring sums left to right, and the transcendental functions (``erfc``, ``expm1``,
+``log1p``, ``log10``) taken from Python's ``math`` module, element by element, because numpy's own
+may differ in the last bit. ``tests/detection/test_fleet_bank.py`` checks the identity.
+
+A wave never holds two readings of one device (each device's readings go into successive waves),
+so every scatter into the bank's arrays writes distinct cells.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from math import erfc, expm1, log1p, log10
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from consumer.detection.fleet_bank import (
+    D_HI,
+    D_HISTORY,
+    D_LO,
+    D_N,
+    L_MEAN,
+    L_N,
+    L_POS,
+    L_SEEN,
+    L_SIZE,
+    L_TOTAL,
+    L_VAR,
+    P_EXCESS,
+    P_HI,
+    P_IMP_COUNT,
+    P_IMP_MEAN,
+    P_LAST,
+    P_LO,
+    P_LONGEST,
+    P_RUN,
+    RING,
+    FleetBank,
+)
+from consumer.detection.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
+from consumer.detection.preprocess import FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+
+
+class WaveResult(NamedTuple):
+    """Per row: the verdict's fields (``contributions`` is empty unless the row is an anomaly)."""
+
+    scores: list[float]
+    raws: list[float]
+    anomalous: list[bool]
+    warming: list[bool]
+    contributions: list[dict[str, float]]
+
+
+def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResult:
+    """Step the devices in ``slots`` (distinct, all with ``metrics`` metrics) by one reading each;
+    ``given[row, i]`` is metric ``i`` of that row's reading in the device's order, NaN when missing
+    or not finite."""
+    with np.errstate(all="ignore"):  # inf - inf and 0 / 0 in rows that np.where then discards
+        return _step(bank, slots, given, metrics)
+
+
+def _math(function: Callable[[float], float], values: Floats) -> Floats:
+    """``function`` from :mod:`math` on each value (numpy's versions may round differently)."""
+    return np.fromiter(map(function, values.ravel().tolist()), dtype=np.float64, count=values.size).reshape(
+        values.shape
+    )
+
+
+class _Cells:
+    """Flat indexes of the wave's (device, metric) cells in the bank's counter tables."""
+
+    def __init__(self, bank: FleetBank, slots: Ints, metrics: int) -> None:
+        self.cell = slots[:, None] * bank.columns + np.arange(metrics)
+        self.counts = bank.counts.reshape(-1)  # views of the bank's tables
+        self.totals = bank.totals.reshape(-1)
+        self.count_base = self.cell * (bank.span * bank.width + 2)
+        self.total_base = self.cell * bank.span
+
+
+def _bin(bank: FleetBank, x: Floats, lo: Floats, hi: Floats) -> Ints:
+    """The detector's bin of each value over its running range (0 while the range is empty)."""
+    bins = bank.bins
+    position = (x - lo) / (hi - lo) * bins
+    return np.where(hi > lo, np.clip(position, 0.0, bins), 0.0).astype(np.int64)
+
+
+def _surprise(bank: FleetBank, cells: _Cells, x: Floats, ints: Ints, floats: Floats) -> Floats:
+    """``ContextDetector.contributions`` for every row and metric."""
+    history = ints[D_HISTORY]
+    channel_total = cells.totals[cells.total_base + history].astype(np.float64)
+    key = cells.count_base + history * bank.width + _bin(bank, x, floats[D_LO], floats[D_HI]) + 1
+    counts = cells.counts
+    after = counts[key - 1].astype(np.float64) + counts[key + 1].astype(np.float64)
+    near = counts[key].astype(np.float64) + 0.5 * after
+    p = bank.sharp * near / channel_total
+    surprise = np.where(channel_total <= 0.0, 1.0, np.where(p >= 1.0, 0.0, 1.0 - p))
+    return np.where(ints[D_N] > bank.order, surprise, 0.0)
+
+
+def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> tuple[Floats, Bools]:
+    """``Preprocessor.transform`` without denoising: imputed values, and which rows are novel.
+    Updates ``floats`` and ``ints`` (the wave's copies of the rows) in place."""
+    present = ~np.isnan(given)
+    imp_mean = floats[P_IMP_MEAN]
+    imp_count = ints[P_IMP_COUNT] + present
+    ints[P_IMP_COUNT] = imp_count
+    last, run, longest = floats[P_LAST], ints[P_RUN], ints[P_LONGEST]
+    same = given == last  # never where missing (NaN)
+    if present.all():
+        value = given
+        floats[P_IMP_MEAN] = imp_mean + (given - imp_mean) / imp_count
+        changed = ~same
+        run_next = np.where(same, run + 1, 1)
+    else:
+        value = np.where(present, given, imp_mean)
+        floats[P_IMP_MEAN] = np.where(present, imp_mean + (given - imp_mean) / imp_count, imp_mean)
+        changed = present & ~same
+        run_next = np.where(same, run + 1, np.where(changed, 1, run))
+    novelty = bank.novelty
+    flat = same & (run_next >= FLAT_MIN_RUN) & (run_next == np.maximum(FLAT_MIN_RUN, FLAT_FACTOR * longest + 1))
+    if novelty <= 0.0:
+        flat[:] = False
+    ints[P_LONGEST] = np.where(changed & (run > longest), run, longest)
+    floats[P_LAST] = np.where(changed, given, last)
+    ints[P_RUN] = run_next
+
+    lo, hi = floats[P_LO], floats[P_HI]
+    below, above = value < lo, value > hi
+    novel = flat.any(axis=1)
+    if below.any() or above.any():
+        spread = hi - lo
+        if novelty > 0.0:
+            tolerance = novelty_tolerance(novelty, given.shape[1])
+            known = hi > lo
+            low = below & known & (value < lo - tolerance * spread)
+            high = above & known & (value > hi + tolerance * spread)
+        else:
+            low = high = np.zeros_like(below)
+        excess = np.where(
+            high, (value - hi) / spread, np.where(low, (lo - value) / spread, np.where(flat, 1.0, math.nan))
+        )
+        novel |= (low | high).any(axis=1)
+        floats[P_LO] = np.where(below, value, lo)
+        floats[P_HI] = np.where(above, value, hi)
+    else:
+        excess = np.where(flat, 1.0, math.nan)
+    floats[P_EXCESS] = excess
+    return value, novel
+
+
+def _calibrate(bank: FleetBank, raw: Floats, floats: Floats, ints: Ints) -> Floats:
+    """``AnomalyLikelihood.tail`` of every metric's raw score (bounded); learns in place."""
+    seen = ints[L_SEEN] + 1
+    ints[L_SEEN] = seen
+    active = seen > bank.grace
+    if not active.any():
+        return np.ones_like(raw)
+    every = bool(active.all())
+    size, pos, total = ints[L_SIZE], ints[L_POS], floats[L_TOTAL]
+    growing = size < bank.short
+    at = np.where(growing, size, pos)
+    rows, cols = np.arange(raw.shape[0])[:, None], np.arange(raw.shape[1])
+    ring = floats[RING:]  # a view: writes go to ``floats``
+    replaced = ring[at, rows, cols]
+    new_total = np.where(growing, total + raw, total + raw - replaced)
+    new_size = np.where(growing, size + 1, size)
+    wrap = ~growing & (pos + 1 == size)
+    new_pos = np.where(growing, pos, np.where(wrap, 0, pos + 1))
+    ring[at, rows, cols] = raw if every else np.where(active, raw, replaced)
+    if wrap.any():
+        exact = np.zeros_like(total)
+        for j in range(bank.short):
+            exact = exact + ring[j]
+        new_total = np.where(wrap, exact, new_total)
+    average = new_total / new_size
+
+    n, mean, var = ints[L_N], floats[L_MEAN], floats[L_VAR]
+    scored = active & (n >= 2)
+    z = (average - np.where(mean > MEAN_FLOOR, mean, MEAN_FLOOR)) / np.sqrt(np.where(var > VAR_FLOOR, var, VAR_FLOOR))
+    if scored.all():
+        tail = 0.5 * _math(erfc, z / _SQRT2)
+    else:
+        tail = np.ones_like(total)
+        tail[scored] = 0.5 * _math(erfc, z[scored] / _SQRT2)
+    new_n = n + 1
+    rate = 1.0 / np.where(new_n < bank.horizon, new_n, bank.horizon)
+    delta = average - mean
+    new_mean = mean + rate * delta
+    new_var = (1.0 - rate) * (var + rate * delta * delta)
+    if every:
+        floats[L_MEAN], floats[L_VAR], floats[L_TOTAL] = new_mean, new_var, new_total
+        ints[L_N], ints[L_SIZE], ints[L_POS] = new_n, new_size, new_pos
+    else:
+        floats[L_MEAN] = np.where(active, new_mean, mean)
+        floats[L_VAR] = np.where(active, new_var, var)
+        floats[L_TOTAL] = np.where(active, new_total, total)
+        ints[L_N] = np.where(active, new_n, n)
+        ints[L_SIZE] = np.where(active, new_size, size)
+        ints[L_POS] = np.where(active, new_pos, pos)
+    return tail
+
+
+def _combine(bank: FleetBank, slots: Ints, tails: Floats) -> Floats:
+    """``JointLikelihood.update``'s combination (Šidák), red-zone dedupe and score."""
+    metrics = tails.shape[1]
+    tail = tails.min(axis=1)
+    if metrics > 1:
+        below = tail < 1.0
+        combined = np.ones_like(tail)
+        combined[below] = -_math(expm1, metrics * _math(log1p, -tail[below]))
+        tail = combined
+    red = tail <= RED_ZONE
+    if bank.dedupe:
+        tail = np.where(red & bank.prev_red[slots], YELLOW_ZONE, tail)
+    bank.prev_red[slots] = red
+    score = -_math(log10, tail + _LOG_FLOOR) / 10.0
+    return np.where(score < 0.0, 0.0, np.where(score > 1.0, 1.0, score))
+
+
+def _learn(bank: FleetBank, cells: _Cells, x: Floats, learn: Bools, *, floats: Floats, ints: Ints) -> None:
+    """``ContextDetector.learn`` for the rows in ``learn``: the counters in the bank directly, the
+    rest in the wave's copies."""
+    every = bool(learn.all())
+    learning = np.broadcast_to(learn[:, None], x.shape)
+    n, lo, hi, history = ints[D_N], floats[D_LO], floats[D_HI], ints[D_HISTORY]
+    first = n == 0
+    new_lo = np.where(first, x, np.where(x < lo, x, lo))
+    new_hi = np.where(first, x, np.where(x < lo, hi, np.where(x > hi, x, hi)))
+    b = _bin(bank, x, new_lo, new_hi)
+    counting = learning & (n >= bank.order)
+    if counting.any():
+        whole = bool(counting.all())
+        context = history if whole else history[counting]
+        key = (
+            (cells.count_base + history * bank.width + b + 1)
+            if whole
+            else (cells.count_base[counting] + context * bank.width + b[counting] + 1)
+        )
+        at_total = (cells.total_base + history) if whole else (cells.total_base[counting] + context)
+        counts, totals = cells.counts, cells.totals
+        counts[key] = (counts[key].astype(np.float64) + 1.0).astype(np.float32)
+        total = totals[at_total].astype(np.float64) + 1.0
+        full = total >= bank.cap
+        if full.any():
+            row_start = (key - b - 1 if whole else key - b[counting] - 1)[full] + 1
+            where = row_start[:, None] + np.arange(bank.width)
+            counts[where] = counts[where] * np.float32(0.5)
+            total = np.where(full, total * 0.5, total)
+        totals[at_total] = total.astype(np.float32)
+    new_history = (history * bank.width + b) % bank.span
+    if every:
+        floats[D_LO], floats[D_HI], ints[D_HISTORY], ints[D_N] = new_lo, new_hi, new_history, n + 1
+    else:
+        floats[D_LO] = np.where(learning, new_lo, lo)
+        floats[D_HI] = np.where(learning, new_hi, hi)
+        ints[D_HISTORY] = np.where(learning, new_history, history)
+        ints[D_N] = np.where(learning, n + 1, n)
+
+
+def _attribute(names: list[str], parts: list[float]) -> dict[str, float]:
+    """``DeviceModel._attribute`` given the parts (novelty excess or the detector's surprises)."""
+    parts = [p if math.isfinite(p) and p > 0.0 else 0.0 for p in parts]
+    total = sum(parts)
+    if total <= 0.0:
+        return {name: 1.0 / len(names) for name in names}
+    return {name: p / total for name, p in zip(names, parts, strict=False)}
+
+
+def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResult:
+    floats = bank.floats[:, slots, :metrics]  # copies, [field, row, metric]; written back at the end
+    ints = bank.ints[:, slots, :metrics]
+    cells = _Cells(bank, slots, metrics)
+    x, novel = _preprocess(bank, given, floats, ints)
+    surprise = _surprise(bank, cells, x, ints, floats)
+    raws = (surprise[:, 0] if metrics == 1 else surprise.max(axis=1)).tolist()
+    scores = _combine(bank, slots, _calibrate(bank, surprise, floats, ints))
+    if novel.any():
+        scores[novel] = 1.0
+    seen = bank.seen[slots] + 1
+    warming = seen <= bank.warmup
+    scores[warming] = 0.0
+    anomalous = ~warming & (scores >= bank.threshold)
+    learn = ~(anomalous & bank.protect)
+    _learn(bank, cells, x, learn, floats=floats, ints=ints)
+    bank.floats[:, slots, :metrics] = floats
+    bank.ints[:, slots, :metrics] = ints
+    bank.seen[slots] = seen
+    bank.novel[slots] = novel
+    contributions: list[dict[str, float]] = [{} for _ in range(len(slots))]
+    if anomalous.any():
+        # the detector's surprises as the scalar path attributes them: after learning (only
+        # non-protected rows learned; protected anomalies are unchanged, so the same numbers)
+        after = surprise if bank.protect else _surprise(bank, cells, x, ints, floats)
+        excess = floats[P_EXCESS]
+        for row in np.flatnonzero(anomalous).tolist():
+            names = bank.names[int(slots[row])]
+            # beyond its range: how far each metric went; else the detector's surprises
+            parts = [0.0 if math.isnan(v) else v for v in excess[row].tolist()] if novel[row] else after[row].tolist()
+            contributions[row] = _attribute(names, parts)
+    return WaveResult(scores.tolist(), raws, anomalous.tolist(), warming.tolist(), contributions)
