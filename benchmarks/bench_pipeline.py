@@ -53,6 +53,7 @@ from consumer.detection import DetectionEngine
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.processor.reading import Reading, decode_reading
 from consumer.shards.shard_reader import ShardReader
+from consumer.worker.garbage_collection import tune_for_throughput
 
 LOGS = OUTPUT / "pipeline-logs"
 WORKER_FLAGS = ("--log-level", "INFO")
@@ -137,6 +138,7 @@ def drain_once(
 def in_process_rows(
     payloads: list[tuple[str, bytes]], shards: int, steady_devices: int, steady_warm: int, repeat: int
 ) -> list[tuple[str, float]]:
+    tune_for_throughput()  # the worker's garbage-collector settings, so the parts compare with it
     per_call = min(10_000, max(1, len(payloads) // shards))
     body = response_body(per_call)
     parse = botocore_parser(True, ours=True)

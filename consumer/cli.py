@@ -67,12 +67,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from consumer.worker.garbage_collection import tune_for_throughput
     from consumer.worker.worker import Worker, prepare_resources
 
     settings = _settings(args)
     clients = make_clients(settings)
     prepare_resources(clients, settings)
     worker = Worker(settings, clients)
+    tune_for_throughput()
     signals_seen = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

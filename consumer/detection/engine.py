@@ -29,17 +29,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
+from operator import itemgetter
 
 import numpy as np
+import numpy.typing as npt
 
 from consumer.detection.device_model import DeviceModel, _new_verdict, device_seed
 from consumer.detection.errors import IncompatibleState
-from consumer.detection.fleet_bank import FleetBank, bankable
+from consumer.detection.fleet_bank import MAX_METRICS, FleetBank, bankable
 from consumer.detection.sizeof import deep_sizeof
 from consumer.detection.spec import DetectorSpec, parse_detector_spec
 from consumer.detection.state_codec import decode_state, encode_state
 from consumer.detection.verdict import Verdict
-from consumer.detection.wave_batch import metric_row, plan_waves
+from consumer.detection.wave_batch import gather_rows, plan_waves
 from consumer.detection.wave_step import step_wave
 from consumer.processor.reading import Reading
 
@@ -147,17 +149,28 @@ class DetectionEngine:
                     pending.setdefault(ids[i], []).append(i)
             for device_id, positions in pending.items():
                 self._admit(bank, device_id, readings, positions, verdicts=verdicts, slots=slots)
-        for i, slot in enumerate(slots):  # a device with a new metric leaves the bank
-            if slot is not None and slot >= 0 and not self._fits(bank, slot, readings[i]):
-                device_id = ids[i]
-                positions = [j for j, other in enumerate(ids) if other == device_id and slots[j] != -1]
-                self._step_scalar(device_id, readings, positions, verdicts)
-                for j in positions:
-                    slots[j] = -1
-        for wave in plan_waves(bank, readings, slots):  # type: ignore[arg-type]  # no None left
+        banked: list[int] = slots  # type: ignore[assignment]  # no None left
+        rows, misfits = gather_rows(bank, [reading.metrics for reading in readings], banked)
+        for slot in misfits:  # a device with a new metric leaves the bank: only a DeviceModel grows
+            device_id = bank.device_at(slot)
+            positions = [i for i, other in enumerate(banked) if other == slot]
+            self._step_scalar(device_id, readings, positions, verdicts)
+            for i in positions:
+                banked[i] = -1
+                rows[i] = None
+        positions_done: list[npt.NDArray[np.int64]] = []
+        made: list[Verdict] = []
+        for wave in plan_waves(bank, rows, banked):
             result = step_wave(bank, wave.slots, wave.given, wave.metrics)
-            made = map(_new_verdict, repeat(Verdict), zip(*result, strict=True))
-            for i, verdict in zip(wave.positions.tolist(), made, strict=True):
+            made.extend(map(_new_verdict, repeat(Verdict), zip(*result, strict=True)))
+            positions_done.append(wave.positions)
+        if not made:
+            return
+        done = np.concatenate(positions_done)
+        if len(made) == len(verdicts):  # all in waves: put them back in order in one C-level step
+            verdicts[:] = itemgetter(*np.argsort(done).tolist())(made) if len(made) > 1 else made
+        else:
+            for i, verdict in zip(done.tolist(), made, strict=True):
                 verdicts[i] = verdict
 
     def _admit(
@@ -170,15 +183,17 @@ class DetectionEngine:
         verdicts: list[Verdict | None],
         slots: list[int | None],
     ) -> None:
-        """Bank an unbanked device (a new one after its first reading, which sets its metric layout),
-        or run its readings as scalar when it cannot be banked; marks handled positions with -1."""
+        """Bank an unbanked device (a new one with the metric layout of its first reading), or run
+        its readings as scalar when it cannot be banked; marks handled positions with -1."""
         model = self._models.get(device_id)
         if model is None:
-            self._step_scalar(device_id, readings, positions[:1], verdicts)
-            slots[positions[0]] = -1
-            positions = positions[1:]
-            model = self._models[device_id]
-        if positions and bank.accepts(model):
+            names = list(readings[positions[0]].metrics)
+            if 0 < len(names) <= MAX_METRICS:
+                slot = bank.add_new(device_id, names)
+                for i in positions:
+                    slots[i] = slot
+                return
+        elif bank.accepts(model):
             bank.check_in(device_id, model)
             del self._models[device_id]
             slot = bank.slot_of[device_id]
@@ -188,11 +203,6 @@ class DetectionEngine:
         self._step_scalar(device_id, readings, positions, verdicts)
         for i in positions:
             slots[i] = -1
-
-    @staticmethod
-    def _fits(bank: FleetBank, slot: int, reading: Reading) -> bool:
-        names = bank.names[slot]
-        return list(reading.metrics) == names or metric_row(names, bank.index[slot], reading.metrics) is not None
 
     def _step_scalar(
         self, device_id: str, readings: Sequence[Reading], positions: list[int], verdicts: list[Verdict | None]

@@ -14,13 +14,16 @@ Contract:
   bit-identically to ``model``).
 * :meth:`FleetBank.state` returns exactly what ``DeviceModel.state()`` of the same device would:
   the same keys, the same ints and floats, so exported bytes do not depend on where a device lived.
-* A device enters the bank only after its first reading (its metric layout is then known) and only
-  with at most :data:`MAX_METRICS` metrics; a new metric moves it back to a ``DeviceModel``.
+* A device has at most :data:`MAX_METRICS` metrics in the bank, in the order of its first reading
+  (:meth:`FleetBank.add_new`) or of its ``DeviceModel``; a new metric moves it back to a
+  ``DeviceModel``, which can grow.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -32,8 +35,9 @@ from consumer.detection.spec import DetectorSpec
 
 MAX_METRICS = 16
 
-# float64 fields (``floats[field, slot, metric]``); RING is the first of ``short`` ring slots
-P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR, RING = range(11)
+# float64 fields (``floats[field, slot, metric]``)
+P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR = range(10)
+FLOAT_FIELDS = 10
 # int64 fields (``ints[field, slot, metric]``)
 P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE = range(9)
 INT_FIELDS = 9
@@ -51,6 +55,11 @@ def _grown(old: Any, shape: tuple[int, ...], dtype: type[Any]) -> Any:
     if old is not None:
         fresh[tuple(slice(0, size) for size in old.shape)] = old
     return fresh
+
+
+def _no_metrics(metrics: Mapping[str, float | None]) -> tuple[float | None, ...]:
+    """The getter of a free slot: no reading belongs to it."""
+    raise KeyError("no device in this slot")
 
 
 def bankable(spec: DetectorSpec) -> bool:
@@ -87,6 +96,8 @@ class FleetBank:
         self.names: list[list[str]] = []  # per slot: the device's metric names, in order
         self.index: list[dict[str, int]] = []  # per slot: name -> position
         self.kept: list[dict[str, Any]] = []  # per slot: state parts this pipeline never changes
+        # per slot: metrics dict -> its values in the device's order (KeyError if one is absent)
+        self.getters: list[Callable[[Mapping[str, float | None]], tuple[float | None, ...]]] = []
         self.columns = 1
         self._allocate(8, 1)
 
@@ -96,7 +107,10 @@ class FleetBank:
         Per-metric numbers are field-major (``floats[field, slot, metric]``), so that a wave's
         gather gives one contiguous block per field."""
         table = self.span * self.width + 2
-        self.floats: Floats = _grown(getattr(self, "floats", None), (RING + self.short, rows, columns), np.float64)
+        self.floats: Floats = _grown(getattr(self, "floats", None), (FLOAT_FIELDS, rows, columns), np.float64)
+        # the calibration's rings of recent raw scores (``ring[position, slot, metric]``): apart from
+        # the other numbers, since a reading touches one position of each
+        self.ring: Floats = _grown(getattr(self, "ring", None), (self.short, rows, columns), np.float64)
         self.ints: Ints = _grown(getattr(self, "ints", None), (INT_FIELDS, rows, columns), np.int64)
         self.counts: Counters = _grown(getattr(self, "counts", None), (rows, columns, table), np.float32)
         self.totals: Counters = _grown(getattr(self, "totals", None), (rows, columns, self.span), np.float32)
@@ -118,6 +132,7 @@ class FleetBank:
         self.names.append([])
         self.index.append({})
         self.kept.append({})
+        self.getters.append(_no_metrics)
         return slot
 
     def __len__(self) -> int:
@@ -130,7 +145,8 @@ class FleetBank:
         return list(self.slot_of)
 
     def nbytes(self) -> int:
-        arrays = (self.floats, self.ints, self.counts, self.totals, self.seen, self.prev_red, self.novel, self.metrics)
+        arrays: list[npt.NDArray[Any]] = [self.floats, self.ring, self.ints, self.counts, self.totals]
+        arrays += [self.seen, self.prev_red, self.novel, self.metrics]
         return sum(int(a.nbytes) for a in arrays)
 
     # ------------------------------------------------------------------ moving devices in and out
@@ -148,6 +164,47 @@ class FleetBank:
             and len(model.joint.metrics) == metrics
         )
 
+    def _set_layout(self, slot: int, names: list[str]) -> None:
+        self.names[slot] = list(names)
+        self.index[slot] = {name: i for i, name in enumerate(names)}
+        if len(names) == 1:
+            only = names[0]
+            self.getters[slot] = lambda metrics: (metrics[only],)
+        else:
+            self.getters[slot] = itemgetter(*names)
+
+    def add_new(self, device_id: str, names: list[str]) -> int:
+        """A row for a device never seen, with the metric layout of its first reading (``names``,
+        in order): the state a new ``DeviceModel`` is in before that reading. Returns the slot."""
+        m = len(names)
+        assert 0 < m <= MAX_METRICS
+        slot = self._take_slot(m)
+        self.slot_of[device_id] = slot
+        self._set_layout(slot, names)
+        self.kept[slot] = {
+            "ewma_value": [None] * m,
+            "median_buf": [[] for _ in range(m)],
+            "count": 0,
+            "mean": [0.0] * m,
+            "m2": [0.0] * m,
+            "raw": [(0, 0.0, 0.0, False)] * m,  # AnomalyLikelihood's unused squash statistics
+        }
+        self.floats[:, slot] = 0.0
+        self.ring[:, slot] = 0.0
+        self.ints[:, slot] = 0
+        self.counts[slot] = 0.0
+        self.totals[slot] = 0.0
+        floats = self.floats[:, slot]
+        floats[P_LO, :m] = math.inf
+        floats[P_HI, :m] = -math.inf
+        floats[P_LAST, :m] = math.nan  # no value given yet
+        floats[P_EXCESS, :m] = math.nan
+        self.seen[slot] = 0
+        self.prev_red[slot] = False
+        self.novel[slot] = False
+        self.metrics[slot] = m
+        return slot
+
     def check_in(self, device_id: str, model: DeviceModel) -> None:
         """Move ``model``'s state into a row (the caller drops ``model``); see :meth:`accepts`."""
         pre, detector, joint = model.pre, model.detector, model.joint
@@ -155,8 +212,7 @@ class FleetBank:
         m = len(pre.names)
         slot = self._take_slot(m)
         self.slot_of[device_id] = slot
-        self.names[slot] = list(pre.names)
-        self.index[slot] = dict(pre.index)
+        self._set_layout(slot, pre.names)
         self.kept[slot] = {
             "ewma_value": list(pre.ewma_value),
             "median_buf": [list(b) for b in pre.median_buf],
@@ -169,6 +225,7 @@ class FleetBank:
         ints = self.ints[:, slot]
         floats[:] = 0.0
         ints[:] = 0
+        self.ring[:, slot] = 0.0
         self.counts[slot] = 0.0
         self.totals[slot] = 0.0
         floats[P_IMP_MEAN, :m] = pre.imp_mean
@@ -190,7 +247,7 @@ class FleetBank:
             self.totals[slot, i] = np.frombuffer(detector.totals[i], dtype=np.float32)
             calibration = joint.metrics[i]
             ring = calibration.ring
-            floats[RING : RING + len(ring), i] = ring
+            self.ring[: len(ring), slot, i] = ring
             floats[L_TOTAL, i] = calibration.total
             floats[L_MEAN, i] = calibration.mean
             floats[L_VAR, i] = calibration.var
@@ -214,11 +271,15 @@ class FleetBank:
         self.drop(device_id)
         return model
 
+    def device_at(self, slot: int) -> str:
+        return next(device_id for device_id, taken in self.slot_of.items() if taken == slot)
+
     def drop(self, device_id: str) -> None:
         slot = self.slot_of.pop(device_id, None)
         if slot is not None:
             self.names[slot] = []
             self.index[slot] = {}
+            self.getters[slot] = _no_metrics
             self.kept[slot] = {}
             self.free.append(slot)
 
@@ -262,7 +323,7 @@ class FleetBank:
             size = int(ints[L_SIZE, i])
             metrics.append(
                 {
-                    "ring": floats[RING : RING + size, i].tolist(),
+                    "ring": self.ring[:size, slot, i].tolist(),
                     "pos": int(ints[L_POS, i]),
                     "total": float(floats[L_TOTAL, i]),
                     "seen": int(ints[L_SEEN, i]),

@@ -1,24 +1,24 @@
 """Cutting a batch into waves: the readings of banked devices, regrouped so that each wave holds at
 most one reading per device, in each device's own order (a device's k-th reading of the batch goes
-into wave k). Devices are independent, so only that order matters; verdicts are put back in the
-batch's order.
+into wave k). Devices are independent, so only that order matters; the engine puts verdicts back
+in the batch's order.
 
-:func:`plan_waves` is the per-reading Python part (looking up each device's row and putting its
-values in the device's metric order); the rest is numpy sorting.
+:func:`gather_rows` is the per-reading part (each reading's values in its device's metric order,
+with C-level ``map`` and ``itemgetter`` on the common path); :func:`plan_waves` is numpy sorting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from operator import call
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from consumer.detection.fleet_bank import MAX_METRICS, FleetBank
-from consumer.processor.reading import Reading
 
-Row = list[float | None]
+Row = tuple[float | None, ...]
 
 
 class Wave(NamedTuple):
@@ -28,43 +28,62 @@ class Wave(NamedTuple):
     metrics: int
 
 
-def metric_row(names: list[str], index: dict[str, int], metrics: dict[str, float | None]) -> Row | None:
+def metric_row(names: list[str], index: dict[str, int], metrics: Mapping[str, float | None]) -> Row | None:
     """The reading's values in the device's metric order (``None`` where absent), or ``None``
     when it has a metric the device has not had before (only a ``DeviceModel`` can grow)."""
-    if list(metrics) == names:
-        return list(metrics.values())
-    row: Row = [None] * len(names)
+    row: list[float | None] = [None] * len(names)
     for name, value in metrics.items():
         at = index.get(name)
         if at is None:
             return None
         row[at] = value
-    return row
+    return tuple(row)
 
 
-def plan_waves(bank: FleetBank, readings: Sequence[Reading], slots: list[int]) -> Iterator[Wave]:
-    """The waves for the readings whose slot is not negative (every device in ``slots`` must be
-    banked and each of its rows known to fit: see :func:`metric_row`)."""
-    names_of = bank.names
-    positions: list[int] = []
-    rows: list[Row] = []
+def gather_rows(
+    bank: FleetBank, metrics: Sequence[Mapping[str, float | None]], slots: list[int]
+) -> tuple[list[Row | None], set[int]]:
+    """Each reading's row (``None`` where its slot is negative: handled elsewhere), and the slots
+    of devices with a reading that does not fit their layout (a metric they have not had)."""
+    if -1 not in slots:
+        getters = bank.getters
+        try:  # every reading has its device's metrics, in any order
+            rows: list[Row | None] = list(map(call, map(getters.__getitem__, slots), metrics))
+        except KeyError:  # a metric absent (or a new one in its place)
+            pass
+        else:
+            sizes = np.fromiter(map(len, metrics), dtype=np.int64, count=len(metrics))
+            if np.array_equal(sizes, bank.metrics[np.array(slots, dtype=np.int64)]):  # and no more
+                return rows, set()
+    rows = [None] * len(slots)
+    misfits: set[int] = set()
     for i, slot in enumerate(slots):
-        if slot < 0:
-            continue
-        metrics = readings[i].metrics
-        names = names_of[slot]
-        row = list(metrics.values()) if list(metrics) == names else metric_row(names, bank.index[slot], metrics)
-        assert row is not None  # the caller moved devices with new metrics out of the bank
-        positions.append(i)
-        rows.append(row)
-    if not rows:
-        return
-    slot_array = np.array([slots[i] for i in positions], dtype=np.int64)
+        if slot >= 0:
+            row = metric_row(bank.names[slot], bank.index[slot], metrics[i])
+            if row is None:
+                misfits.add(slot)
+            rows[i] = row
+    return rows, misfits
+
+
+def plan_waves(bank: FleetBank, rows: list[Row | None], slots: list[int]) -> Iterator[Wave]:
+    """The waves for the readings that have a row (their devices banked, each row fitting)."""
+    if None in rows:
+        positions = [i for i, row in enumerate(rows) if row is not None]
+        if not positions:
+            return
+        kept: list[Row] = [rows[i] for i in positions]  # type: ignore[misc]  # None filtered out
+        position_array = np.array(positions, dtype=np.int64)
+        slot_array = np.array([slots[i] for i in positions], dtype=np.int64)
+    else:
+        kept = rows  # type: ignore[assignment]  # no None
+        position_array = np.arange(len(rows), dtype=np.int64)
+        slot_array = np.array(slots, dtype=np.int64)
     widths = bank.metrics[slot_array]
     widest = int(widths.max())
     if int(widths.min()) != widest:
-        rows = [row + [None] * (widest - len(row)) for row in rows]
-    given = np.array(rows, dtype=np.float64)
+        kept = [row + (None,) * (widest - len(row)) for row in kept]
+    given = np.array(kept, dtype=np.float64)
     finite = np.isfinite(given)
     if not finite.all():
         given[~finite] = np.nan
@@ -78,7 +97,6 @@ def plan_waves(bank: FleetBank, readings: Sequence[Reading], slots: list[int]) -
     order = np.lexsort((widths, rank))
     key = rank[order] * (MAX_METRICS + 1) + widths[order]
     bounds = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1], [True])))
-    position_array = np.array(positions, dtype=np.int64)
     for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         members = order[start:end]
         width = int(widths[members[0]])

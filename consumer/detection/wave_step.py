@@ -44,7 +44,6 @@ from consumer.detection.fleet_bank import (
     P_LO,
     P_LONGEST,
     P_RUN,
-    RING,
     FleetBank,
 )
 from consumer.detection.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
@@ -162,40 +161,39 @@ def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> t
     return value, novel
 
 
-def _calibrate(bank: FleetBank, raw: Floats, floats: Floats, ints: Ints) -> Floats:
-    """``AnomalyLikelihood.tail`` of every metric's raw score (bounded); learns in place."""
+def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: Ints) -> Floats:
+    """``AnomalyLikelihood.tail`` of every metric's raw score (bounded), learning in place; returns
+    each row's smallest tail (what ``JointLikelihood`` combines)."""
     seen = ints[L_SEEN] + 1
     ints[L_SEEN] = seen
     active = seen > bank.grace
     if not active.any():
-        return np.ones_like(raw)
+        return np.ones(raw.shape[0])
     every = bool(active.all())
     size, pos, total = ints[L_SIZE], ints[L_POS], floats[L_TOTAL]
     growing = size < bank.short
     at = np.where(growing, size, pos)
-    rows, cols = np.arange(raw.shape[0])[:, None], np.arange(raw.shape[1])
-    ring = floats[RING:]  # a view: writes go to ``floats``
+    rows, cols = slots[:, None], np.arange(raw.shape[1])
+    ring = bank.ring
     replaced = ring[at, rows, cols]
     new_total = np.where(growing, total + raw, total + raw - replaced)
     new_size = np.where(growing, size + 1, size)
     wrap = ~growing & (pos + 1 == size)
     new_pos = np.where(growing, pos, np.where(wrap, 0, pos + 1))
     ring[at, rows, cols] = raw if every else np.where(active, raw, replaced)
-    if wrap.any():
-        exact = np.zeros_like(total)
+    wrapping = wrap & active
+    if wrapping.any():  # the sum afresh, left to right (``ring_sum``), for rings that wrapped
+        where_rows, where_cols = np.nonzero(wrapping)
+        full = ring[:, slots[where_rows], where_cols]
+        exact = np.zeros(len(where_rows))
         for j in range(bank.short):
-            exact = exact + ring[j]
-        new_total = np.where(wrap, exact, new_total)
+            exact = exact + full[j]
+        new_total[where_rows, where_cols] = exact
     average = new_total / new_size
 
     n, mean, var = ints[L_N], floats[L_MEAN], floats[L_VAR]
     scored = active & (n >= 2)
     z = (average - np.where(mean > MEAN_FLOOR, mean, MEAN_FLOOR)) / np.sqrt(np.where(var > VAR_FLOOR, var, VAR_FLOOR))
-    if scored.all():
-        tail = 0.5 * _math(erfc, z / _SQRT2)
-    else:
-        tail = np.ones_like(total)
-        tail[scored] = 0.5 * _math(erfc, z[scored] / _SQRT2)
     new_n = n + 1
     rate = 1.0 / np.where(new_n < bank.horizon, new_n, bank.horizon)
     delta = average - mean
@@ -211,13 +209,28 @@ def _calibrate(bank: FleetBank, raw: Floats, floats: Floats, ints: Ints) -> Floa
         ints[L_N] = np.where(active, new_n, n)
         ints[L_SIZE] = np.where(active, new_size, size)
         ints[L_POS] = np.where(active, new_pos, pos)
-    return tail
+    return _lowest_tail(z, scored)
 
 
-def _combine(bank: FleetBank, slots: Ints, tails: Floats) -> Floats:
-    """``JointLikelihood.update``'s combination (Šidák), red-zone dedupe and score."""
-    metrics = tails.shape[1]
-    tail = tails.min(axis=1)
+def _lowest_tail(z: Floats, scored: Bools) -> Floats:
+    """Per row, the smallest ``0.5 * erfc(z / sqrt 2)`` over its scored metrics (1.0 without any).
+
+    The tail falls as ``z`` grows, so only metrics whose ``z`` is within a hair (1e-9 relative) of
+    the row's largest can hold the minimum; ``erfc`` (Python's, accurate to an ulp) is taken for
+    those alone, usually one per row. Values further apart than that margin cannot swap order
+    through rounding, so the minimum is exactly the one over all metrics."""
+    scored_z = np.where(scored, z, -np.inf)
+    top = scored_z.max(axis=1, keepdims=True)
+    candidates = scored & (scored_z >= top - 1e-9 * (1.0 + np.abs(top)))
+    tails = np.ones_like(z)
+    tails[candidates] = 0.5 * _math(erfc, z[candidates] / _SQRT2)
+    lowest: Floats = tails.min(axis=1)
+    return lowest
+
+
+def _combine(bank: FleetBank, slots: Ints, tail: Floats, metrics: int) -> Floats:
+    """``JointLikelihood.update``'s combination (Šidák) of each row's lowest tail, red-zone dedupe
+    and score."""
     if metrics > 1:
         below = tail < 1.0
         combined = np.ones_like(tail)
@@ -252,7 +265,7 @@ def _learn(bank: FleetBank, cells: _Cells, x: Floats, learn: Bools, *, floats: F
         )
         at_total = (cells.total_base + history) if whole else (cells.total_base[counting] + context)
         counts, totals = cells.counts, cells.totals
-        counts[key] = (counts[key].astype(np.float64) + 1.0).astype(np.float32)
+        counts[key] += np.float32(1.0)  # exact, as the scalar path's double sum rounded to float32
         total = totals[at_total].astype(np.float64) + 1.0
         full = total >= bank.cap
         if full.any():
@@ -287,7 +300,7 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
     x, novel = _preprocess(bank, given, floats, ints)
     surprise = _surprise(bank, cells, x, ints, floats)
     raws = (surprise[:, 0] if metrics == 1 else surprise.max(axis=1)).tolist()
-    scores = _combine(bank, slots, _calibrate(bank, surprise, floats, ints))
+    scores = _combine(bank, slots, _calibrate(bank, slots, surprise, floats, ints), metrics)
     if novel.any():
         scores[novel] = 1.0
     seen = bank.seen[slots] + 1

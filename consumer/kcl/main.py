@@ -27,6 +27,7 @@ from consumer.kcl.lineage import shard_lineage
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
 from consumer.state.snapshot_store import SnapshotStore
+from consumer.worker.garbage_collection import tune_for_throughput
 from consumer.worker.worker import Worker
 
 PROG = "anomaly-consumer-kcl"
@@ -95,5 +96,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         initial_position=settings.initial_position,
         lineage=partial(shard_lineage, clients.kinesis, settings.stream),
     )
+    tune_for_throughput()
     kcl.KCLProcess(processor, input_file=sys.stdin, output_file=sys.stdout, error_file=sys.stderr).run()
     return 0

@@ -1,7 +1,7 @@
 """Bytes of a model snapshot: device-state segments, the manifest, compression and digests.
 
 A *segment* holds the states of some devices, framed as (u16 id length, id, u32 state length,
-state) in device-id order, then zlib-compressed. A *manifest* names the snapshot's position,
+state) in device-id order, then zlib-compressed (:data:`COMPRESSION_LEVEL`). A *manifest* names the snapshot's position,
 format and river versions, the detector, its segments (with their digests) and which segment
 holds each device. Every blob is digested: HMAC-SHA256 with the state key when one is set
 (authenticity: the worker then also accepts detectors whose state is pickled), plain SHA-256
@@ -24,6 +24,10 @@ import orjson
 FORMAT_VERSION = 1
 RIVER_VERSION = version("river")
 CHUNK_BYTES = 350_000  # under moto's 405,000-byte and AWS's 409,600-byte item limits, with room for keys
+#: zlib level 1: measured on 4-metric ``context`` states, about 33 µs of CPU per device against 195 µs
+#: at level 6, for 24% more bytes (1.47 against 1.18 KiB per device). A checkpoint of a busy shard
+#: compresses every device that reported since the last one, on the shard's own thread, so CPU wins.
+COMPRESSION_LEVEL = 1
 
 
 class SnapshotError(RuntimeError):
@@ -61,7 +65,7 @@ def encode_segment(states: Mapping[str, bytes]) -> bytes:
         raw_id = device_id.encode()
         state = states[device_id]
         parts.append(struct.pack(">H", len(raw_id)) + raw_id + struct.pack(">I", len(state)) + state)
-    return zlib.compress(b"".join(parts), 6)
+    return zlib.compress(b"".join(parts), COMPRESSION_LEVEL)
 
 
 def decode_segment(data: bytes) -> dict[str, bytes]:
@@ -115,7 +119,7 @@ class Manifest:
             "segments": [[s, self.segments[s], self.segment_chunks[s]] for s in segment_ids],
             "devices": {device: index[segment] for device, segment in sorted(self.devices.items())},
         }
-        return zlib.compress(orjson.dumps(document), 6)
+        return zlib.compress(orjson.dumps(document), COMPRESSION_LEVEL)
 
     @classmethod
     def decode(cls, data: bytes) -> Manifest:
