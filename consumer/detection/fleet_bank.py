@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from itertools import pairwise
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection.context import ContextDetector, sparse_counts
+from consumer.detection.context import ContextDetector
 from consumer.detection.device_model import DeviceModel, device_seed
 from consumer.detection.spec import DetectorSpec
 
@@ -55,6 +56,17 @@ def _grown(old: Any, shape: tuple[int, ...], dtype: type[Any]) -> Any:
     if old is not None:
         fresh[tuple(slice(0, size) for size in old.shape)] = old
     return fresh
+
+
+def _sparse_rows(table: Counters) -> list[dict[str, list[Any]]]:
+    """``sparse_counts`` of each row of ``table`` (one per metric), with one numpy pass for all."""
+    flat = table.reshape(-1)
+    at = np.flatnonzero(flat != 0.0)  # numpy's nonzero is several times faster on booleans
+    rows, where = np.divmod(at, table.shape[1])
+    values = flat[at].tolist()
+    indexes = where.tolist()
+    bounds = np.searchsorted(rows, np.arange(table.shape[0] + 1)).tolist()
+    return [{"i": indexes[a:b], "v": values[a:b]} for a, b in pairwise(bounds)]
 
 
 def _no_metrics(metrics: Mapping[str, float | None]) -> tuple[float | None, ...]:
@@ -314,8 +326,8 @@ class FleetBank:
             "lo": floats[D_LO].tolist(),
             "hi": floats[D_HI].tolist(),
             "history": ints[D_HISTORY].tolist(),
-            "counts": [sparse_counts(self.counts[slot, i]) for i in range(m)],
-            "totals": [sparse_counts(self.totals[slot, i]) for i in range(m)],
+            "counts": _sparse_rows(self.counts[slot, :m]),
+            "totals": _sparse_rows(self.totals[slot, :m]),
         }
         metrics = []
         for i in range(m):

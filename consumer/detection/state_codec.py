@@ -17,7 +17,10 @@ import orjson
 
 from consumer.detection.errors import IncompatibleState
 
-FORMAT = "consumer.detection/1"
+FORMAT = "consumer.detection/2"
+#: formats this engine reads: 1 differs only in how ``context`` stores its counters (index/value
+#: pairs, where 2 has an index list and a value list)
+READABLE_FORMATS = ("consumer.detection/1", FORMAT)
 RIVER_VERSION = version("river")
 
 
@@ -39,7 +42,7 @@ def decode_state(device_id: str, data: bytes, header: dict[str, Any]) -> dict[st
         document = orjson.loads(data)
     except orjson.JSONDecodeError as error:
         raise IncompatibleState(f"device {device_id!r}: state is not detection-engine JSON ({error})") from error
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
+    if not isinstance(document, dict) or document.get("format") not in READABLE_FORMATS:
         found = document.get("format") if isinstance(document, dict) else type(document).__name__
         raise IncompatibleState(f"device {device_id!r}: state format {found!r}, this engine reads {FORMAT!r}")
     if document.get("pickle") and document.get("river") != RIVER_VERSION:

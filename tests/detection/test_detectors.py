@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 
+import orjson
 import pytest
 
 from consumer.detection import DETECTORS, DetectionEngine, IncompatibleState, parse_detector_spec
 from consumer.detection.device_model import DeviceModel
+from consumer.detection.state_codec import FORMAT
 from tests.detection.conftest import ReadingsFactory, SeriesFactory
 
 ALL = sorted(DETECTORS)
@@ -108,10 +110,37 @@ def test_state_from_another_spec_or_format_is_refused_without_changing_anything(
         target.import_device_states(good)
     with pytest.raises(IncompatibleState, match="not detection-engine JSON"):
         target.import_device_states({"d1": b"\x80\x04garbage"})
-    old = {"d1": good["d1"].replace(b"consumer.detection/1", b"consumer.detection/0")}
+    old = {"d1": good["d1"].replace(FORMAT.encode(), b"consumer.detection/0")}
     with pytest.raises(IncompatibleState, match="format"):
         _engine("context").import_device_states(old)
     assert target.device_count() == 0
+
+
+def _as_format_1(data: bytes) -> bytes:
+    """The same state as format 1 wrote it: ``context`` counters as ``[index, value]`` pairs."""
+    document = orjson.loads(data)
+    document["format"] = "consumer.detection/1"
+    detector = document["model"]["detector"]
+    for name in ("counts", "totals"):
+        detector[name] = [[list(pair) for pair in zip(c["i"], c["v"], strict=True)] for c in detector[name]]
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+
+
+def test_state_format_1_still_loads_and_continues_exactly(
+    make_readings: ReadingsFactory, make_series: SeriesFactory
+) -> None:
+    source = _engine("context")
+    series = make_series(400)
+    source.process_batch(make_readings("d1", series[:300]))
+    states = source.export_device_states()
+    old = {device: _as_format_1(data) for device, data in states.items()}
+    assert b'"counts":[[[' in old["d1"] and old["d1"] != states["d1"]
+    from_old, from_new = _engine("context"), _engine("context")
+    from_old.import_device_states(old)
+    from_new.import_device_states(states)
+    rest = make_readings("d1", series[300:])
+    assert from_old.process_batch(rest) == from_new.process_batch(rest) == source.process_batch(rest)
+    assert from_old.export_device_states() == source.export_device_states()  # written as format 2
 
 
 def test_state_moves_to_an_engine_with_another_threshold(

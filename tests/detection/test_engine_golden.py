@@ -1,10 +1,13 @@
 """Bit-identity of the engine: verdicts and exported state bytes against golden SHA-256 digests.
 
-The digests were computed from the engine before its hot path was optimised (commit 3982718), by
-per-device models only (the batches here are too narrow for waves; ``test_fleet_bank`` runs the
-same cases in waves and expects the same digests); any
-change to a score, a raw score, a decision, a contribution or one byte of exported state (the
-model's numbers, their order, their types) changes a digest. Cases: a seeded multi-metric fleet
+Two digests per case: one over every verdict, one over the exported states. The verdict digests
+were computed from the engine before its hot path was optimised (commit 3982718) and have not
+changed since; the state digests changed once, on purpose, with state format 2 (``context``
+counters as an index list and a value list instead of pairs), with the verdicts unchanged. The
+batches here are too narrow for waves, so this is the per-device path; ``test_fleet_bank`` runs
+the same cases in waves and expects the same digests. Any change to a score, a raw score, a
+decision, a contribution or one byte of exported state (the model's numbers, their order, their
+types) changes a digest. Cases: a seeded multi-metric fleet
 (4-metric devices with spikes, steps, stuck sensors, missing and non-finite values, metrics in
 another order, absent or appearing later; plus 3- and 1-metric devices), run straight through and
 also exported and re-imported halfway (the importing engine must continue exactly); variants of
@@ -106,46 +109,92 @@ def run(
     warmup: int | None = None,
     resume: bool = False,
     wave_min_width: int = WAVE_MIN_WIDTH,
-) -> str:
-    """SHA-256 over every verdict and the exported states (halfway and at the end); with ``resume``
-    the second half runs on a fresh engine that imported the halfway states. ``wave_min_width``
-    chooses the engine's path (1: waves for every batch the fleet bank can take)."""
+) -> tuple[str, str]:
+    """SHA-256 over every verdict, and SHA-256 over the exported states (halfway and at the end);
+    with ``resume`` the second half runs on a fresh engine that imported the halfway states.
+    ``wave_min_width`` chooses the engine's path (1: waves for every batch the fleet bank takes)."""
     engine = DetectionEngine.from_spec(spec, seed=7, warmup=warmup, wave_min_width=wave_min_width)
-    digest = hashlib.sha256()
+    verdicts = hashlib.sha256()
+    states = hashlib.sha256()
     half = (len(readings) // 2) // BATCH * BATCH
     for start in range(0, len(readings), BATCH):
         if start == half:
-            states = engine.export_device_states()
-            _feed_states(digest, states)
+            exported = engine.export_device_states()
+            _feed_states(states, exported)
             if resume:
                 engine = DetectionEngine.from_spec(spec, seed=7, warmup=warmup, wave_min_width=wave_min_width)
-                engine.import_device_states(states)
+                engine.import_device_states(exported)
         for verdict in engine.process_batch(readings[start : start + BATCH]):
-            _feed(digest, verdict)
-    _feed_states(digest, engine.export_device_states())
-    return digest.hexdigest()
+            _feed(verdicts, verdict)
+    _feed_states(states, engine.export_device_states())
+    return verdicts.hexdigest(), states.hexdigest()
 
 
-GOLDEN = {
-    "context/fleet": "9e41deda39f400bbedde395e057fd61a06cfb45aa6df93dc467412023624d3ac",
-    "context/fleet/resumed": "9e41deda39f400bbedde395e057fd61a06cfb45aa6df93dc467412023624d3ac",
-    "context/fleet/warmup=300": "162d4077c7a0a0477cde1c8591e8f442c6c44da4bdda14c0dac52cfff91a409d",
-    "context/nab": "7d442335763e0abe967283e31fe2f8b9bf2c0a6f286551e5fe0bf26c4971e723",
-    "context:ewma=0.5,median=3/fleet": "15866cfdb86f1fe4bda5c49e1f406f3f44776735f6084aaeeaf8ea073a5d4c79",
-    "context:grids=2/fleet": "ee742462d371d785df9b8eeb0a01f6cc210c4e7932d092688ff6669a81b5eb2e",
-    "context:per_metric=false/fleet": "870027fabc438c04de49f6cb7fa0afedbf35f26cd2727e9e47d95c5da3468921",
-    "context:protect=false,dedupe=false/fleet": "b0e39a31cecf106ce578edc974a13d40f0a29dadf0f1543b94de225152b08856",
-    "hst:n_trees=3,height=4/small": "4e0d9badc5a0a734f95d91504b1472963cc50d6dda4e44278ed92b18939979a9",
-    "sad/small": "e58d2e7153517b250aaf405c0cf42b4051aa0dd9efcf14fc16d11cc9868d4e29",
-    "svm/small": "a790eca4ee3f5caa316eb5b9c1d84763e43105a6d8863c839dad9cab3a60fa78",
-    "zscore/fleet": "9109c8fd4c9099825a1809a829587ec3267c1e9bdac05b0876be74bae951aa18",
-    "zscore/fleet/resumed": "9109c8fd4c9099825a1809a829587ec3267c1e9bdac05b0876be74bae951aa18",
-    "zscore/nab": "6b33607819085827ea5e30b1349724ae5f2d5deba7c39c03850ce7467df82f44",
-    "zscore:diff=1/fleet": "5d3eebba5f467ef209cb80c6367bd3bcbd0a9d6a0acbe835bbe10e27b9f3aabf",
+GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
+    "context/fleet": (
+        "32080e6b85df238fd6b599662115c6bae1827f1f7729f4f0ff9c30daac3a8411",
+        "1bf70c39c50856a4a66133044df2d5d7f370d9619dd7b6a1301af92a1ad68a15",
+    ),
+    "context/fleet/resumed": (
+        "32080e6b85df238fd6b599662115c6bae1827f1f7729f4f0ff9c30daac3a8411",
+        "1bf70c39c50856a4a66133044df2d5d7f370d9619dd7b6a1301af92a1ad68a15",
+    ),
+    "context/fleet/warmup=300": (
+        "02dd616c9b2a990e5e18b288c91389f36be0a49a168d394f6596a9e13b880907",
+        "2af1a539ad26589deb5dc634a749bc695ce9827684d332eff48c2632f5cf538b",
+    ),
+    "context/nab": (
+        "e0024230793de217a1457e196f3ebedab327fb137140c08406af4adfc0752a56",
+        "499c295a9fc2e8c7824c49c00b88dee18e8110563763088a17e734517e82312b",
+    ),
+    "context:ewma=0.5,median=3/fleet": (
+        "a7a1052bf08eabe128796bc2b61024a100d1cff4bb1afea6c5acbed5d9e993b8",
+        "29b7589e7fe441dfea58d55947d093df7120100387da43a2ae775ef36ce79d92",
+    ),
+    "context:grids=2/fleet": (
+        "de40f2d86e925f6e7a2173f25c67d2d9f2257ab2ed178d0a492078fd5afeda54",
+        "ee937116726e9b7eae786b54df49ef3f5a96812097c5dc7a754ce085345c6f47",
+    ),
+    "context:per_metric=false/fleet": (
+        "bac3a27c0e6a157f41b29b1dcb3dc4e59a8a252c6349e9daf849c4388374012e",
+        "b6603cadabcc2d0898f7f5357b2e32a1780e5d861edcd849c9a371f7aa02d7b0",
+    ),
+    "context:protect=false,dedupe=false/fleet": (
+        "7db18b50f73cf8c9f2d780bf8daab913485cc65b355e91d8e5baeba0e05884ad",
+        "e9637a9ff602e674c31cd9b4fda654e7b5efb70a56f47c2d5969ae86a5a5e3b6",
+    ),
+    "hst:n_trees=3,height=4/small": (
+        "532f1ee1cd17b1843d01e40b227f5dc4def8363bdff6ee4d451ac3fc5dd15098",
+        "adad6ed3d56aa4d80192323f808e131fc34a1ef38dae8aa2ef9bfd3f72c61eae",
+    ),
+    "sad/small": (
+        "8916d74ac26f87e52b2ca7265d322ceaca7d940aafe6c3869732b719bec5ea50",
+        "f5fa889ab39a1ecbece5dd79ff1ac2f091f598c4b26a1ccbabd77f36d769ddf8",
+    ),
+    "svm/small": (
+        "05257f29ba269b50b66cdad32b2df86abe24306944b00eecf479c19b17c9f1c1",
+        "df03386801b29e4f5eb174ee79a70347437de4b81743024cfb54a12c3da9b2b4",
+    ),
+    "zscore/fleet": (
+        "0ea5746589d9ffc6b81f4a71281274fcc8884ae20b47fd882828f76fc78f0a40",
+        "96f485bb3c29d4df6194f8efa6d223c5a36a4b93ea1a5a1d9bff49382a78d7f5",
+    ),
+    "zscore/fleet/resumed": (
+        "0ea5746589d9ffc6b81f4a71281274fcc8884ae20b47fd882828f76fc78f0a40",
+        "96f485bb3c29d4df6194f8efa6d223c5a36a4b93ea1a5a1d9bff49382a78d7f5",
+    ),
+    "zscore/nab": (
+        "f310eadc430a6574069e66801f74e9729097450854e0d3ee2b59e8081db16bb3",
+        "06d16dce33fe47dba30e4913b2de697ed3d7f68e36c21fdd1cdd3e5669cd7096",
+    ),
+    "zscore:diff=1/fleet": (
+        "b217af5d984e506e61c0f07147f502a9af88344448ef7c6a4f6cf93de95b2fd9",
+        "1405da8b348efe4ec228c9ca635b6d4775983a14782e89297650de1cca3838dc",
+    ),
 }
 
 
-def digest_of(case: str, wave_min_width: int = WAVE_MIN_WIDTH) -> str:
+def digest_of(case: str, wave_min_width: int = WAVE_MIN_WIDTH) -> tuple[str, str]:
     spec, data, *rest = case.split("/")
     warmup = None
     resume = False
@@ -169,9 +218,12 @@ def digest_of(case: str, wave_min_width: int = WAVE_MIN_WIDTH) -> str:
 def test_verdicts_and_exported_state_are_bit_identical_to_the_golden_digests(case: str) -> None:
     if case.endswith("/nab") and not all((NAB / key).is_file() for key in NAB_FILES):
         pytest.skip(f"NAB corpus not at {NAB}")
-    assert digest_of(case) == GOLDEN[case]
+    verdicts, states = digest_of(case)
+    assert verdicts == GOLDEN[case][0], "verdicts changed"
+    assert states == GOLDEN[case][1], "exported state bytes changed"
 
 
 if __name__ == "__main__":  # print the digests (only to record new goldens after an intended change)
     for name in sorted(GOLDEN):
-        print(f'    "{name}": "{digest_of(name)}",')
+        verdicts, states = digest_of(name)
+        print(f'    "{name}": (\n        "{verdicts}",\n        "{states}",\n    ),')

@@ -31,7 +31,7 @@ BANKABLE_CASES = sorted(
 def test_waves_reproduce_the_golden_digests(case: str) -> None:
     if case.endswith("/nab") and not all((NAB / key).is_file() for key in NAB_FILES):
         pytest.skip(f"NAB corpus not at {NAB}")
-    assert digest_of(case, wave_min_width=1) == GOLDEN[case]
+    assert digest_of(case, wave_min_width=1) == GOLDEN[case]  # (verdicts, states)
 
 
 def _digest(
