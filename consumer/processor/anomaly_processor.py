@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from itertools import compress
+from operator import attrgetter
 from typing import Any
 
 from consumer.detection import DetectionEngine
@@ -28,6 +30,8 @@ from consumer.processor.record_processor import (
 from consumer.processor.score_log import ScoreLog
 from consumer.shards.record import KinesisRecord
 from consumer.state.shard_state import ShardState
+
+_IS_ANOMALY = attrgetter("is_anomaly")
 
 log = get_logger(__name__)
 
@@ -137,11 +141,14 @@ class AnomalyProcessor:
         verdicts = engine.process_batch(readings)
         outgoing_events: list[OutgoingRecord] = []
         now = time.time()
-        for record, reading, verdict in zip(reading_records, readings, verdicts, strict=True):
-            if self._score_log:
-                audit.append(self._audit(record, reading, verdict.score, verdict.raw_score, verdict.is_anomaly))
-            if not verdict.is_anomaly:
-                continue
+        if self._score_log:
+            audit.extend(
+                self._audit(record, reading, verdict.score, verdict.raw_score, verdict.is_anomaly)
+                for record, reading, verdict in zip(reading_records, readings, verdicts, strict=True)
+            )
+        # only anomalies become events (itertools.compress picks them without a Python-level loop)
+        anomalies = compress(zip(reading_records, readings, verdicts, strict=True), map(_IS_ANOMALY, verdicts))
+        for record, reading, verdict in anomalies:
             event = anomaly_event(
                 stream=self._stream,
                 shard_id=self.shard_id,

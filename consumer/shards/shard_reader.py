@@ -42,6 +42,9 @@ class ReadResult:
     child_shards: list[dict[str, Any]] = field(default_factory=list)
 
 
+_new_record = tuple.__new__  # KinesisRecord(...) without the Python-level NamedTuple __new__ (the hot path)
+
+
 class ShardReader:
     def __init__(
         self,
@@ -140,8 +143,9 @@ class ShardReader:
         append = records.append
         for raw in response.get("Records", ()):
             data = raw["Data"]
-            record = KinesisRecord(
-                raw["SequenceNumber"], 0, raw["PartitionKey"], data, raw.get("ApproximateArrivalTimestamp")
+            record = _new_record(
+                KinesisRecord,
+                (raw["SequenceNumber"], 0, raw["PartitionKey"], data, raw.get("ApproximateArrivalTimestamp"), False),
             )
             if data[:4] != KPL_MAGIC:
                 append(record)
