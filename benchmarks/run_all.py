@@ -1,10 +1,10 @@
 """``make bench``: every system benchmark in turn; their tables go to ``bench-output/benchmarks.md``.
 
 Runs, in this order: parse (GetRecords parsing), pipeline (worker CPU per record end to end),
-latency (put-to-event), shards (one worker against 1-256 shards), leases (failover, DynamoDB
-requests per minute), memory (per device, per detector), checkpoint (lease-table write latency)
-and state (model-state checkpoint cost and restore). Each writes its own
-``bench-output/bench_<name>.md`` and ``.json`` too.
+waves (the detector's two paths by wave width), latency (put-to-event), shards (one worker
+against 1-256 shards), leases (failover, DynamoDB requests per minute), memory (per device, per
+detector), checkpoint (lease-table write latency) and state (model-state checkpoint cost and
+restore). Each writes its own ``bench-output/bench_<name>.md`` and ``.json`` too.
 The detection engine's own benchmark (``bench_detection.py``) and the producer's
 (``bench_producer.py``) are run separately by their owners.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 OUTPUT = Path("bench-output")
 
-BENCHES = ["parse", "pipeline", "latency", "shards", "leases", "memory", "checkpoint", "state"]
+BENCHES = ["parse", "pipeline", "waves", "latency", "shards", "leases", "memory", "checkpoint", "state"]
 
 
 def machine() -> str:

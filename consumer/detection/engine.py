@@ -15,7 +15,8 @@ Contract:
   them first (:meth:`idle_devices` lists them) if their state must survive.
 
 Two execution paths, one result. Under the default pipeline (:func:`~consumer.detection.fleet_bank.
-bankable`) a batch wide enough (at least ``wave_min_width`` readings per wave on average) is run
+bankable`) a batch wide enough (:func:`wave_min_width` readings per wave on average, or the
+engine's ``wave_min_width``) is run
 in *waves*: each wave takes one reading of each device and steps all of them with numpy
 (:mod:`~consumer.detection.wave_step`), their state living in a
 :class:`~consumer.detection.fleet_bank.FleetBank`. Anything else (other detectors, narrow batches
@@ -47,14 +48,20 @@ from consumer.processor.reading import Reading
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_WARMUP = 750
-#: waves narrower than this on average are not worth numpy's per-call cost (measured: a wave of
-#: one device costs ~150 µs, a reading through a DeviceModel ~15 µs at 4 metrics)
-WAVE_MIN_WIDTH = 16
+
+
+def wave_min_width(metrics: int) -> int:
+    """The narrowest average wave worth numpy's per-call cost for readings of ``metrics`` metrics.
+    Measured past the warm-up (``python -m benchmarks.bench_waves``): a wave costs
+    about 250 µs plus 1-3 µs per reading, a reading through a ``DeviceModel`` 4-5 µs with one
+    metric and 10-12 µs with four; waves won from about 96 readings wide with one metric, 64 with
+    two and 32 with three or more."""
+    return {1: 96, 2: 64}.get(metrics, 32)
 
 
 class DetectionEngine:
     def __init__(
-        self, spec: DetectorSpec, *, threshold: float, seed: int, warmup: int, wave_min_width: int = WAVE_MIN_WIDTH
+        self, spec: DetectorSpec, *, threshold: float, seed: int, warmup: int, wave_min_width: int | None = None
     ) -> None:
         self.spec = spec
         self.detector_name = spec.canonical()
@@ -75,7 +82,7 @@ class DetectionEngine:
         threshold: float | None = None,
         seed: int = 0,
         warmup: int | None = None,
-        wave_min_width: int = WAVE_MIN_WIDTH,
+        wave_min_width: int | None = None,
     ) -> DetectionEngine:
         """Build an engine; ``None`` picks the measured defaults (detector, threshold, warm-up)."""
         parsed = parse_detector_spec(spec)
@@ -105,7 +112,8 @@ class DetectionEngine:
         per_device = Counter(ids)
         verdicts: list[Verdict | None] = [None] * len(readings)
         bank = self._bank
-        if bank is not None and len(readings) >= self.wave_min_width * max(per_device.values()):
+        narrowest = self.wave_min_width or wave_min_width(len(readings[0].metrics))
+        if bank is not None and len(readings) >= narrowest * max(per_device.values()):
             self._process_waves(bank, readings, ids, verdicts)
         else:
             models = self._models
@@ -210,6 +218,10 @@ class DetectionEngine:
         step = self._model(device_id).step
         for i in positions:
             verdicts[i] = step(readings[i].metrics)
+
+    def banked_devices(self) -> int:
+        """How many of the devices live in the fleet bank (stepped in waves)."""
+        return len(self._bank) if self._bank is not None else 0
 
     def device_count(self) -> int:
         return len(self._models) + (len(self._bank) if self._bank is not None else 0)

@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 
 from consumer.detection import DetectionEngine, Verdict
-from consumer.detection.engine import WAVE_MIN_WIDTH
 from consumer.processor.reading import Reading
 
 NAB = Path("/work/shared/data/nab")
@@ -108,7 +107,7 @@ def run(
     *,
     warmup: int | None = None,
     resume: bool = False,
-    wave_min_width: int = WAVE_MIN_WIDTH,
+    wave_min_width: int | None = None,
 ) -> tuple[str, str]:
     """SHA-256 over every verdict, and SHA-256 over the exported states (halfway and at the end);
     with ``resume`` the second half runs on a fresh engine that imported the halfway states.
@@ -194,7 +193,7 @@ GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
 }
 
 
-def digest_of(case: str, wave_min_width: int = WAVE_MIN_WIDTH) -> tuple[str, str]:
+def digest_of(case: str, wave_min_width: int | None = None) -> tuple[str, str]:
     spec, data, *rest = case.split("/")
     warmup = None
     resume = False

@@ -16,6 +16,7 @@ import pytest
 
 from consumer.detection import DetectionEngine, Verdict
 from consumer.detection.device_model import DeviceModel
+from consumer.detection.engine import wave_min_width
 from consumer.detection.fleet_bank import FleetBank, bankable
 from consumer.detection.spec import parse_detector_spec
 from consumer.processor.reading import Reading
@@ -152,7 +153,7 @@ def _wide_batch(devices: int, per_device: int, start: int) -> list[Reading]:
 
 
 def test_banked_devices_are_counted_exported_evicted_and_reloaded() -> None:
-    engine = DetectionEngine.from_spec(None, warmup=20)
+    engine = DetectionEngine.from_spec(None, warmup=20, wave_min_width=1)
     engine.process_batch(_wide_batch(40, 10, 0))
     assert engine.device_count() == 40
     assert engine.dirty_devices() == {f"d{d}" for d in range(40)}
@@ -176,15 +177,24 @@ def test_a_device_that_gains_a_metric_leaves_the_bank_and_continues_exactly() ->
         Reading(r.device_id, r.ts_ms, {**r.metrics, "z": 1.0}) if r.device_id == "d3" and r.ts_ms == 15 else r
         for r in second
     ]
-    engine = DetectionEngine.from_spec(None, warmup=5)
+    engine = DetectionEngine.from_spec(None, warmup=5, wave_min_width=1)
     reference = DetectionEngine.from_spec(None, warmup=5, wave_min_width=SCALAR_ONLY)
     for batch in (first, grown, _wide_batch(30, 10, 20)):
         assert engine.process_batch(batch) == reference.process_batch(batch)
     assert engine.export_device_states() == reference.export_device_states()
 
 
+def test_the_engine_chooses_waves_only_for_batches_wide_enough() -> None:
+    assert (wave_min_width(1), wave_min_width(2), wave_min_width(4)) == (96, 64, 32)
+    wide = DetectionEngine.from_spec(None)
+    wide.process_batch(_wide_batch(64, 3, 0))  # 64 devices: waves of 64 two-metric readings
+    narrow = DetectionEngine.from_spec(None)
+    narrow.process_batch(_wide_batch(63, 3, 0))
+    assert wide.banked_devices() == 64 and narrow.banked_devices() == 0
+
+
 def test_verdicts_come_back_in_the_batch_order() -> None:
-    engine = DetectionEngine.from_spec(None, warmup=3)
+    engine = DetectionEngine.from_spec(None, warmup=3, wave_min_width=1)
     batch = _wide_batch(20, 8, 0)
     rng = random.Random(5)
     devices = [f"d{d}" for d in range(20)]
