@@ -59,7 +59,8 @@ class ContextDetector:
         if hi <= lo:
             return 0.0
         position = (v - lo) / (hi - lo) * self.bins
-        return 0.0 if position < 0.0 else self.bins if position > self.bins else position
+        # (NaN, from a range that overflows to inf at values near ±1e308, counts as bin 0)
+        return self.bins if position > self.bins else position if position >= 0.0 else 0.0
 
     def _surprise(self, i: int, v: float) -> float:
         if i >= len(self.n) or self.n[i] <= self.order:
@@ -73,7 +74,7 @@ class ContextDetector:
             b = 0
             if hi > lo:
                 position = (v - lo) / (hi - lo) * bins
-                b = 0 if position < 0.0 else bins if position > bins else int(position)
+                b = bins if position > bins else int(position) if position >= 0.0 else 0  # NaN: 0
             counts = self.counts[i]
             key = context * (bins + 1) + b + 1
             near = counts[key] + 0.5 * (counts[key - 1] + counts[key + 1])
@@ -132,7 +133,7 @@ class ContextDetector:
             b = 0
             if hi > lo:
                 position = (v - lo) / (hi - lo) * bins
-                b = 0 if position < 0.0 else bins if position > bins else int(position)
+                b = bins if position > bins else int(position) if position >= 0.0 else 0  # NaN: 0
             counts = channel_counts[i]
             key = context * width + b + 1
             near = counts[key] + 0.5 * (counts[key - 1] + counts[key + 1])
@@ -175,7 +176,7 @@ class ContextDetector:
             b = 0
             if hi > lo:
                 position = (v - lo) / (hi - lo) * bins
-                b = 0 if position < 0.0 else bins if position > bins else int(position)
+                b = bins if position > bins else int(position) if position >= 0.0 else 0  # NaN: 0
             context = history[i]
             if n >= order:  # _count, inline
                 counts, totals = channel_counts[i], channel_totals[i]

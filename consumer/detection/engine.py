@@ -35,6 +35,7 @@ from operator import itemgetter
 import numpy as np
 import numpy.typing as npt
 
+from consumer.detection.bank_export import bank_states
 from consumer.detection.device_model import DeviceModel, _new_verdict, device_seed
 from consumer.detection.errors import IncompatibleState
 from consumer.detection.fleet_bank import MAX_METRICS, FleetBank, bankable
@@ -227,8 +228,8 @@ class DetectionEngine:
         return len(self._models) + (len(self._bank) if self._bank is not None else 0)
 
     def memory_bytes(self) -> int:
-        """Bytes held by all device models (deep ``sys.getsizeof``; the bank's arrays at their
-        allocated size), plus the engine's indexes."""
+        """Bytes held by all device models (deep ``sys.getsizeof``; for the bank, the array rows
+        in use), plus the engine's indexes."""
         banked = 0
         if self._bank is not None:
             bank = self._bank
@@ -251,14 +252,14 @@ class DetectionEngine:
         else:
             ids = [d for d in device_ids if d in self._models or (bank is not None and d in bank)]
         header = self._header()
+        banked = bank_states(bank, [d for d in ids if d in bank]) if bank is not None else {}
         out = {}
         for device_id in ids:
             model = self._models.get(device_id)
             if model is not None:
                 state, pickled = model.state(), model.detector.pickled
             else:
-                assert bank is not None
-                state, pickled = bank.state(device_id), False
+                state, pickled = banked[device_id], False
             state["last_seen"] = self._last_seen.get(device_id)
             out[device_id] = encode_state(header, state, pickled)
         return out

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from itertools import pairwise
 from operator import itemgetter
 from typing import Any
 
@@ -56,17 +55,6 @@ def _grown(old: Any, shape: tuple[int, ...], dtype: type[Any]) -> Any:
     if old is not None:
         fresh[tuple(slice(0, size) for size in old.shape)] = old
     return fresh
-
-
-def _sparse_rows(table: Counters) -> list[dict[str, list[Any]]]:
-    """``sparse_counts`` of each row of ``table`` (one per metric), with one numpy pass for all."""
-    flat = table.reshape(-1)
-    at = np.flatnonzero(flat != 0.0)  # numpy's nonzero is several times faster on booleans
-    rows, where = np.divmod(at, table.shape[1])
-    values = flat[at].tolist()
-    indexes = where.tolist()
-    bounds = np.searchsorted(rows, np.arange(table.shape[0] + 1)).tolist()
-    return [{"i": indexes[a:b], "v": values[a:b]} for a, b in pairwise(bounds)]
 
 
 def _no_metrics(metrics: Mapping[str, float | None]) -> tuple[float | None, ...]:
@@ -157,9 +145,11 @@ class FleetBank:
         return list(self.slot_of)
 
     def nbytes(self) -> int:
+        """Bytes of the array rows taken so far (by devices, or free for the next ones); rows
+        allocated ahead by doubling are not counted: zeroed pages nobody wrote take no memory."""
         arrays: list[npt.NDArray[Any]] = [self.floats, self.ring, self.ints, self.counts, self.totals]
         arrays += [self.seen, self.prev_red, self.novel, self.metrics]
-        return sum(int(a.nbytes) for a in arrays)
+        return sum(int(a.nbytes) for a in arrays) * len(self.names) // self.rows
 
     # ------------------------------------------------------------------ moving devices in and out
     @staticmethod
@@ -297,60 +287,8 @@ class FleetBank:
 
     # ------------------------------------------------------------------ state
     def state(self, device_id: str) -> dict[str, Any]:
-        """Exactly ``DeviceModel.state()`` for the device (see the module contract)."""
-        slot = self.slot_of[device_id]
-        m = int(self.metrics[slot])
-        kept = self.kept[slot]
-        floats = self.floats[:, slot, :m]  # [field, metric]
-        ints = self.ints[:, slot, :m]
-        excess = floats[P_EXCESS].tolist()
-        pre = {
-            "names": list(self.names[slot]),
-            "imp_count": ints[P_IMP_COUNT].tolist(),
-            "imp_mean": floats[P_IMP_MEAN].tolist(),
-            "ewma_value": list(kept["ewma_value"]),
-            "median_buf": [list(b) for b in kept["median_buf"]],
-            "count": kept["count"],
-            "mean": list(kept["mean"]),
-            "m2": list(kept["m2"]),
-            "lo": [None if math.isinf(v) else v for v in floats[P_LO].tolist()],
-            "hi": [None if math.isinf(v) else v for v in floats[P_HI].tolist()],
-            "last_given": [None if math.isnan(v) else v for v in floats[P_LAST].tolist()],
-            "run": ints[P_RUN].tolist(),
-            "longest": ints[P_LONGEST].tolist(),
-            "novel": bool(self.novel[slot]),
-            "novel_excess": [(i, v) for i, v in enumerate(excess) if not math.isnan(v)],
-        }
-        detector = {
-            "n": ints[D_N].tolist(),
-            "lo": floats[D_LO].tolist(),
-            "hi": floats[D_HI].tolist(),
-            "history": ints[D_HISTORY].tolist(),
-            "counts": _sparse_rows(self.counts[slot, :m]),
-            "totals": _sparse_rows(self.totals[slot, :m]),
-        }
-        metrics = []
-        for i in range(m):
-            raw_n, raw_mean, raw_var, prev_red = kept["raw"][i]
-            size = int(ints[L_SIZE, i])
-            metrics.append(
-                {
-                    "ring": self.ring[:size, slot, i].tolist(),
-                    "pos": int(ints[L_POS, i]),
-                    "total": float(floats[L_TOTAL, i]),
-                    "seen": int(ints[L_SEEN, i]),
-                    "n": int(ints[L_N, i]),
-                    "mean": float(floats[L_MEAN, i]),
-                    "var": float(floats[L_VAR, i]),
-                    "raw_n": raw_n,
-                    "raw_mean": raw_mean,
-                    "raw_var": raw_var,
-                    "prev_red": prev_red,
-                }
-            )
-        return {
-            "seen": int(self.seen[slot]),
-            "pre": pre,
-            "detector": detector,
-            "calibration": {"metrics": metrics, "prev_red": bool(self.prev_red[slot])},
-        }
+        """Exactly ``DeviceModel.state()`` for the device (see the module contract); for many
+        devices, :func:`~consumer.detection.bank_export.bank_states` is cheaper."""
+        from consumer.detection.bank_export import bank_states  # it reads this module's layout
+
+        return bank_states(self, [device_id])[device_id]

@@ -91,10 +91,11 @@ class _Cells:
 
 
 def _bin(bank: FleetBank, x: Floats, lo: Floats, hi: Floats) -> Ints:
-    """The detector's bin of each value over its running range (0 while the range is empty)."""
+    """The detector's bin of each value over its running range (0 while the range is empty, and
+    for NaN, as ``ContextDetector``: a range that overflows to inf at values near ±1e308)."""
     bins = bank.bins
     position = (x - lo) / (hi - lo) * bins
-    return np.where(hi > lo, np.clip(position, 0.0, bins), 0.0).astype(np.int64)
+    return np.where((hi > lo) & (position >= 0.0), np.minimum(position, bins), 0.0).astype(np.int64)
 
 
 def _surprise(bank: FleetBank, cells: _Cells, x: Floats, ints: Ints, floats: Floats) -> Floats:

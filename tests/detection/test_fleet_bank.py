@@ -205,3 +205,18 @@ def test_verdicts_come_back_in_the_batch_order() -> None:
     assert all(isinstance(v, Verdict) for v in verdicts) and len(verdicts) == len(batch)
     reference = DetectionEngine.from_spec(None, warmup=3, wave_min_width=SCALAR_ONLY)
     assert verdicts == reference.process_batch(batch)
+
+
+def test_values_near_the_float_limit_neither_crash_nor_diverge() -> None:
+    """A range from -1e308 to 1e308 overflows to inf; the detector's bin is then NaN, which both
+    paths count as bin 0 (it used to raise in the per-device path and stop the shard)."""
+    rng = random.Random(9)
+    readings = [
+        Reading(f"d{d}", k, {"a": rng.choice((1e308, -1e308, 1.0, rng.gauss(0.0, 1e300))), "b": float(k % 5)})
+        for k in range(200)
+        for d in range(70)
+    ]
+    cuts = list(range(700, len(readings) + 1, 700))
+    assert _digest(None, readings, cuts, 1, resume_at=None) == _digest(
+        None, readings, cuts, SCALAR_ONLY, resume_at=None
+    )
