@@ -25,6 +25,7 @@ from consumer.processor.reading import Reading
 from consumer.settings import Settings
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_store import SnapshotStore
+from consumer.worker.garbage_collection import tune_for_throughput
 
 READINGS_PER_DEVICE = 40
 REPEATS = 3
@@ -85,6 +86,7 @@ def measure(settings: Settings, devices: int, repeat: int) -> dict[str, float]:
 
 
 def run(quick: bool = False) -> list[Table]:
+    tune_for_throughput()  # the worker's garbage-collector settings: checkpoints run inside a worker
     sizes = (100, 1000) if quick else (100, 1000, 10_000)
     table = Table(
         "Model-state checkpoint cost (default detector, moto on this machine; medians)",

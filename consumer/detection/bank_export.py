@@ -11,7 +11,7 @@ exported bytes do not depend on where a device lived.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -40,19 +40,24 @@ from consumer.detection.fleet_bank import (
     P_RUN,
 )
 
+#: devices read from the arrays at once: enough to spread numpy's per-call cost, few enough that
+#: the lists ``tolist`` builds for them stay a small young heap for the garbage collector
+CHUNK = 256
+
 if TYPE_CHECKING:
     from consumer.detection.fleet_bank import FleetBank
 
 
-def bank_states(bank: FleetBank, device_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``DeviceModel.state()`` of each of ``device_ids`` (all banked)."""
+def bank_states(bank: FleetBank, device_ids: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(device id, DeviceModel.state())`` for each of ``device_ids`` (all banked), one at a
+    time: a caller that encodes each and lets it go keeps the young heap small (building every
+    document first makes each young-generation collection walk all of them)."""
     by_width: dict[int, list[str]] = {}
     for device_id in device_ids:
         by_width.setdefault(int(bank.metrics[bank.slot_of[device_id]]), []).append(device_id)
-    out: dict[str, dict[str, Any]] = {}
     for width, ids in by_width.items():
-        out.update(_states_of_width(bank, ids, width))
-    return out
+        for start in range(0, len(ids), CHUNK):
+            yield from _states_of_width(bank, ids[start : start + CHUNK], width)
 
 
 def _sparse_tables(tables: npt.NDArray[np.float32]) -> list[list[dict[str, list[Any]]]]:
@@ -68,65 +73,80 @@ def _sparse_tables(tables: npt.NDArray[np.float32]) -> list[list[dict[str, list[
     return [sparse[d * metrics : (d + 1) * metrics] for d in range(devices)]
 
 
-def _states_of_width(bank: FleetBank, ids: list[str], m: int) -> dict[str, dict[str, Any]]:
-    slots = np.array([bank.slot_of[device_id] for device_id in ids], dtype=np.int64)
+def _states_of_width(bank: FleetBank, ids: list[str], m: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    slot_list = [bank.slot_of[device_id] for device_id in ids]
+    slots = np.array(slot_list, dtype=np.int64)
     floats = bank.floats[:, slots, :m].tolist()  # [field][device][metric]
     ints = bank.ints[:, slots, :m].tolist()
     rings = bank.ring[:, slots, :m].transpose(1, 2, 0).tolist()  # [device][metric][position]
     counts = _sparse_tables(bank.counts[slots, :m])
     totals = _sparse_tables(bank.totals[slots, :m])
     seen, prev_red, novel = bank.seen[slots].tolist(), bank.prev_red[slots].tolist(), bank.novel[slots].tolist()
-    out = {}
+    imp_mean, lo, hi, last, excess = (floats[f] for f in (P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS))
+    d_lo, d_hi, l_total, l_mean, l_var = (floats[f] for f in (D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR))
+    imp_count, run, longest, d_n, history = (ints[f] for f in (P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY))
+    l_seen, l_n, l_pos, l_size = (ints[f] for f in (L_SEEN, L_N, L_POS, L_SIZE))
+    isinf, isnan = math.isinf, math.isnan
     for d, device_id in enumerate(ids):
-        slot = int(slots[d])
-        kept = bank.kept[slot]
+        slot = slot_list[d]
+        kept = bank.kept[slot]  # lists returned as they are, as DeviceModel.state() returns its own
         pre = {
-            "names": list(bank.names[slot]),
-            "imp_count": ints[P_IMP_COUNT][d],
-            "imp_mean": floats[P_IMP_MEAN][d],
-            "ewma_value": list(kept["ewma_value"]),
-            "median_buf": [list(b) for b in kept["median_buf"]],
+            "names": bank.names[slot],
+            "imp_count": imp_count[d],
+            "imp_mean": imp_mean[d],
+            "ewma_value": kept["ewma_value"],
+            "median_buf": kept["median_buf"],
             "count": kept["count"],
-            "mean": list(kept["mean"]),
-            "m2": list(kept["m2"]),
-            "lo": [None if math.isinf(v) else v for v in floats[P_LO][d]],
-            "hi": [None if math.isinf(v) else v for v in floats[P_HI][d]],
-            "last_given": [None if math.isnan(v) else v for v in floats[P_LAST][d]],
-            "run": ints[P_RUN][d],
-            "longest": ints[P_LONGEST][d],
+            "mean": kept["mean"],
+            "m2": kept["m2"],
+            "lo": [None if isinf(v) else v for v in lo[d]],
+            "hi": [None if isinf(v) else v for v in hi[d]],
+            "last_given": [None if isnan(v) else v for v in last[d]],
+            "run": run[d],
+            "longest": longest[d],
             "novel": novel[d],
-            "novel_excess": [(i, v) for i, v in enumerate(floats[P_EXCESS][d]) if not math.isnan(v)],
+            "novel_excess": [(i, v) for i, v in enumerate(excess[d]) if not isnan(v)],
         }
         detector = {
-            "n": ints[D_N][d],
-            "lo": floats[D_LO][d],
-            "hi": floats[D_HI][d],
-            "history": ints[D_HISTORY][d],
+            "n": d_n[d],
+            "lo": d_lo[d],
+            "hi": d_hi[d],
+            "history": history[d],
             "counts": counts[d],
             "totals": totals[d],
         }
-        metrics = []
-        for i in range(m):
-            raw_n, raw_mean, raw_var, prev = kept["raw"][i]
-            metrics.append(
-                {
-                    "ring": rings[d][i][: ints[L_SIZE][d][i]],
-                    "pos": ints[L_POS][d][i],
-                    "total": floats[L_TOTAL][d][i],
-                    "seen": ints[L_SEEN][d][i],
-                    "n": ints[L_N][d][i],
-                    "mean": floats[L_MEAN][d][i],
-                    "var": floats[L_VAR][d][i],
-                    "raw_n": raw_n,
-                    "raw_mean": raw_mean,
-                    "raw_var": raw_var,
-                    "prev_red": prev,
-                }
-            )
-        out[device_id] = {
-            "seen": seen[d],
-            "pre": pre,
-            "detector": detector,
-            "calibration": {"metrics": metrics, "prev_red": prev_red[d]},
-        }
-    return out
+        size, pos, total, seen_i, n, mean, var, ring = (
+            l_size[d],
+            l_pos[d],
+            l_total[d],
+            l_seen[d],
+            l_n[d],
+            l_mean[d],
+            l_var[d],
+            rings[d],
+        )
+        metrics = [
+            {
+                "ring": ring[i][: size[i]],
+                "pos": pos[i],
+                "total": total[i],
+                "seen": seen_i[i],
+                "n": n[i],
+                "mean": mean[i],
+                "var": var[i],
+                "raw_n": raw_n,
+                "raw_mean": raw_mean,
+                "raw_var": raw_var,
+                "prev_red": prev,
+            }
+            for i, (raw_n, raw_mean, raw_var, prev) in enumerate(kept["raw"])
+        ]
+        yield (
+            device_id,
+            {
+                "seen": seen[d],
+                "pre": pre,
+                "detector": detector,
+                "calibration": {"metrics": metrics, "prev_red": prev_red[d]},
+            },
+        )

@@ -252,17 +252,19 @@ class DetectionEngine:
         else:
             ids = [d for d in device_ids if d in self._models or (bank is not None and d in bank)]
         header = self._header()
-        banked = bank_states(bank, [d for d in ids if d in bank]) if bank is not None else {}
+        last_seen = self._last_seen
         out = {}
         for device_id in ids:
             model = self._models.get(device_id)
             if model is not None:
-                state, pickled = model.state(), model.detector.pickled
-            else:
-                state, pickled = banked[device_id], False
-            state["last_seen"] = self._last_seen.get(device_id)
-            out[device_id] = encode_state(header, state, pickled)
-        return out
+                state = model.state()
+                state["last_seen"] = last_seen.get(device_id)
+                out[device_id] = encode_state(header, state, model.detector.pickled)
+        if bank is not None:
+            for device_id, state in bank_states(bank, [d for d in ids if d in bank]):
+                state["last_seen"] = last_seen.get(device_id)
+                out[device_id] = encode_state(header, state, False)
+        return {device_id: out[device_id] for device_id in ids}
 
     def import_device_states(self, states: Mapping[str, bytes]) -> None:
         """Replace the named devices' state; raises :class:`IncompatibleState` before changing anything.

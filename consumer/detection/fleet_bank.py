@@ -291,4 +291,5 @@ class FleetBank:
         devices, :func:`~consumer.detection.bank_export.bank_states` is cheaper."""
         from consumer.detection.bank_export import bank_states  # it reads this module's layout
 
-        return bank_states(self, [device_id])[device_id]
+        ((_, state),) = bank_states(self, [device_id])
+        return state
