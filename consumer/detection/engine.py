@@ -14,15 +14,14 @@ Contract:
 * :meth:`evict_idle` drops devices whose last reading is older than ``now_ms - idle_ms``; export
   them first (:meth:`idle_devices` lists them) if their state must survive.
 
-Two execution paths, one result. Under the default pipeline (:func:`~consumer.detection.fleet_bank.
-bankable`) a batch wide enough (:func:`wave_min_width` readings per wave on average, or the
-engine's ``wave_min_width``) is run
-in *waves*: each wave takes one reading of each device and steps all of them with numpy
-(:mod:`~consumer.detection.wave_step`), their state living in a
-:class:`~consumer.detection.fleet_bank.FleetBank`. Anything else (other detectors, narrow batches
-such as one device's series, a device that gains a metric) runs through per-device
-:class:`~consumer.detection.device_model.DeviceModel` objects. Verdicts and exported bytes are
-bit-identical either way; devices move between the two without loss.
+Two execution paths, one result. Under the default pipeline
+(:func:`~consumer.detection.fleet_bank.bankable`), a batch wide enough (:func:`wave_min_width`
+readings per wave on average, or the engine's ``wave_min_width``) runs in *waves*: each wave takes
+one reading of each device and steps all of them with numpy (:mod:`~consumer.detection.wave_step`),
+their state living in a :class:`~consumer.detection.fleet_bank.FleetBank`. Anything else (other
+detectors, narrow batches such as one device's series, a device that gains a metric) runs through
+per-device :class:`~consumer.detection.device_model.DeviceModel` objects. Verdicts and exported
+bytes are bit-identical either way; devices move between the two without loss.
 """
 
 from __future__ import annotations
