@@ -194,23 +194,18 @@ class DetectionEngine:
         """Bank an unbanked device (a new one with the metric layout of its first reading), or run
         its readings as scalar when it cannot be banked; marks handled positions with -1."""
         model = self._models.get(device_id)
+        slot = -1
         if model is None:
             names = list(readings[positions[0]].metrics)
             if 0 < len(names) <= MAX_METRICS:
                 slot = bank.add_new(device_id, names)
-                for i in positions:
-                    slots[i] = slot
-                return
         elif bank.accepts(model):
-            bank.check_in(device_id, model)
+            slot = bank.check_in(device_id, model)
             del self._models[device_id]
-            slot = bank.slot_of[device_id]
-            for i in positions:
-                slots[i] = slot
-            return
-        self._step_scalar(device_id, readings, positions, verdicts)
+        if slot < 0:
+            self._step_scalar(device_id, readings, positions, verdicts)
         for i in positions:
-            slots[i] = -1
+            slots[i] = slot
 
     def _step_scalar(
         self, device_id: str, readings: Sequence[Reading], positions: list[int], verdicts: list[Verdict | None]
@@ -224,7 +219,7 @@ class DetectionEngine:
         return len(self._bank) if self._bank is not None else 0
 
     def device_count(self) -> int:
-        return len(self._models) + (len(self._bank) if self._bank is not None else 0)
+        return len(self._models) + self.banked_devices()
 
     def memory_bytes(self) -> int:
         """Bytes held by all device models (deep ``sys.getsizeof``; for the bank, the array rows

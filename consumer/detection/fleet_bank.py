@@ -175,14 +175,28 @@ class FleetBank:
         else:
             self.getters[slot] = itemgetter(*names)
 
+    def _claim(self, device_id: str, names: list[str]) -> int:
+        """A zeroed row for ``device_id`` with the metric layout ``names``; returns its slot."""
+        slot = self._take_slot(len(names))
+        self.slot_of[device_id] = slot
+        self._set_layout(slot, names)
+        self.floats[:, slot] = 0.0
+        self.ring[:, slot] = 0.0
+        self.ints[:, slot] = 0
+        self.counts[slot] = 0.0
+        self.totals[slot] = 0.0
+        self.seen[slot] = 0
+        self.prev_red[slot] = False
+        self.novel[slot] = False
+        self.metrics[slot] = len(names)
+        return slot
+
     def add_new(self, device_id: str, names: list[str]) -> int:
         """A row for a device never seen, with the metric layout of its first reading (``names``,
         in order): the state a new ``DeviceModel`` is in before that reading. Returns the slot."""
         m = len(names)
         assert 0 < m <= MAX_METRICS
-        slot = self._take_slot(m)
-        self.slot_of[device_id] = slot
-        self._set_layout(slot, names)
+        slot = self._claim(device_id, names)
         self.kept[slot] = {
             "ewma_value": [None] * m,
             "median_buf": [[] for _ in range(m)],
@@ -191,30 +205,20 @@ class FleetBank:
             "m2": [0.0] * m,
             "raw": [(0, 0.0, 0.0, False)] * m,  # AnomalyLikelihood's unused squash statistics
         }
-        self.floats[:, slot] = 0.0
-        self.ring[:, slot] = 0.0
-        self.ints[:, slot] = 0
-        self.counts[slot] = 0.0
-        self.totals[slot] = 0.0
         floats = self.floats[:, slot]
         floats[P_LO, :m] = math.inf
         floats[P_HI, :m] = -math.inf
         floats[P_LAST, :m] = math.nan  # no value given yet
         floats[P_EXCESS, :m] = math.nan
-        self.seen[slot] = 0
-        self.prev_red[slot] = False
-        self.novel[slot] = False
-        self.metrics[slot] = m
         return slot
 
-    def check_in(self, device_id: str, model: DeviceModel) -> None:
-        """Move ``model``'s state into a row (the caller drops ``model``); see :meth:`accepts`."""
+    def check_in(self, device_id: str, model: DeviceModel) -> int:
+        """Move ``model``'s state into a row (the caller drops ``model``); see :meth:`accepts`.
+        Returns the slot."""
         pre, detector, joint = model.pre, model.detector, model.joint
         assert isinstance(detector, ContextDetector) and joint is not None
         m = len(pre.names)
-        slot = self._take_slot(m)
-        self.slot_of[device_id] = slot
-        self._set_layout(slot, pre.names)
+        slot = self._claim(device_id, pre.names)
         self.kept[slot] = {
             "ewma_value": list(pre.ewma_value),
             "median_buf": [list(b) for b in pre.median_buf],
@@ -225,11 +229,6 @@ class FleetBank:
         }
         floats = self.floats[:, slot]  # views: [field, metric]
         ints = self.ints[:, slot]
-        floats[:] = 0.0
-        ints[:] = 0
-        self.ring[:, slot] = 0.0
-        self.counts[slot] = 0.0
-        self.totals[slot] = 0.0
         floats[P_IMP_MEAN, :m] = pre.imp_mean
         floats[P_LO, :m] = pre.lo
         floats[P_HI, :m] = pre.hi
@@ -260,7 +259,7 @@ class FleetBank:
         self.seen[slot] = model.seen
         self.prev_red[slot] = joint.prev_red
         self.novel[slot] = pre.novel
-        self.metrics[slot] = m
+        return slot
 
     def new_model(self, device_id: str) -> DeviceModel:
         """A fresh ``DeviceModel`` seeded for ``device_id``, as the engine builds them."""

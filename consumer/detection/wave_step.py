@@ -83,11 +83,11 @@ class _Cells:
     """Flat indexes of the wave's (device, metric) cells in the bank's counter tables."""
 
     def __init__(self, bank: FleetBank, slots: Ints, metrics: int) -> None:
-        self.cell = slots[:, None] * bank.columns + np.arange(metrics)
+        cell = slots[:, None] * bank.columns + np.arange(metrics)
         self.counts = bank.counts.reshape(-1)  # views of the bank's tables
         self.totals = bank.totals.reshape(-1)
-        self.count_base = self.cell * (bank.span * bank.width + 2)
-        self.total_base = self.cell * bank.span
+        self.count_base = cell * (bank.span * bank.width + 2)
+        self.total_base = cell * bank.span
 
 
 def _bin(bank: FleetBank, x: Floats, lo: Floats, hi: Floats) -> Ints:
@@ -257,21 +257,20 @@ def _learn(bank: FleetBank, cells: _Cells, x: Floats, learn: Bools, *, floats: F
     b = _bin(bank, x, new_lo, new_hi)
     counting = learning & (n >= bank.order)
     if counting.any():
-        whole = bool(counting.all())
-        context = history if whole else history[counting]
-        key = (
-            (cells.count_base + history * bank.width + b + 1)
-            if whole
-            else (cells.count_base[counting] + context * bank.width + b[counting] + 1)
-        )
-        at_total = (cells.total_base + history) if whole else (cells.total_base[counting] + context)
+        if counting.all():
+            context, counted, count_base, total_base = history, b, cells.count_base, cells.total_base
+        else:
+            context, counted = history[counting], b[counting]
+            count_base, total_base = cells.count_base[counting], cells.total_base[counting]
+        row = count_base + context * bank.width  # the context's row of counters, less the spare slot
+        key = row + counted + 1
+        at_total = total_base + context
         counts, totals = cells.counts, cells.totals
         counts[key] += np.float32(1.0)  # exact, as the scalar path's double sum rounded to float32
         total = totals[at_total].astype(np.float64) + 1.0
         full = total >= bank.cap
         if full.any():
-            row_start = (key - b - 1 if whole else key - b[counting] - 1)[full] + 1
-            where = row_start[:, None] + np.arange(bank.width)
+            where = (row[full] + 1)[:, None] + np.arange(bank.width)
             counts[where] = counts[where] * np.float32(0.5)
             total = np.where(full, total * 0.5, total)
         totals[at_total] = total.astype(np.float32)
