@@ -1,12 +1,18 @@
 """This worker's side of the lease table: which leases it holds and what happens to them.
 
+- A :class:`Lease` object held here stands for one *ownership epoch*: from the take that put it
+  in :attr:`held` until the lease is lost, handed over or released. Taking a lease again makes a
+  new object, and the old object, with the consumer that holds it, is never revived: its
+  conditional writes keep failing, whatever the table says later.
 - :meth:`renew_all` (every ``failover_time / 3``, on its own thread) renews each held lease. A
   failed condition means the lease is lost, except in two cases read back from the table: the
   lease was handed to another worker with us as ``checkpointOwner`` (a graceful handoff: we
-  finish and write a final checkpoint), or it is still ours and only the counter moved (the old
-  owner's final handoff checkpoint), in which case we adopt the counter.
-- :meth:`scan_and_take` reads the table, takes expired and unowned leases up to the balancing
-  target, and steals at most one lease per cycle by graceful handoff.
+  finish and write a final checkpoint), or it is still ours *in the same epoch* and only the
+  counter moved (the old owner's final handoff checkpoint), in which case we adopt the counter.
+- :meth:`scan_and_take` reads the table; a held lease the table shows owned by another worker
+  (and not being handed over by us) is lost, found without waiting for the next renewal
+  (:meth:`pop_lost`). It takes expired and unowned leases up to the balancing target, and steals
+  at most one lease per cycle by graceful handoff, never one it still holds.
 - :meth:`startable` says which held leases may start: every parent at ``SHARD_END`` (or gone),
   and no previous owner still finishing (``checkpointOwner``), unless the handoff timed out or
   the previous owner is dead (every other lease it holds has expired).
@@ -30,8 +36,12 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True)
 class RenewalOutcome:
+    """What happened to one held lease. ``lease`` is the object of the epoch concerned: only the
+    consumer holding that very object is to be told."""
+
     lease_key: str
     kind: str  # "lost" or "handoff"
+    lease: Lease
 
 
 class LeaseCoordinator:
@@ -60,6 +70,7 @@ class LeaseCoordinator:
         self._handoff_started: dict[str, float] = {}
         self._cooldown_until: dict[str, float] = {}
         self._dead_owners: set[str] = set()
+        self._lost_in_scan: list[RenewalOutcome] = []
         self.renewals = 0
         self.scans = 0
 
@@ -72,9 +83,19 @@ class LeaseCoordinator:
             outcome = self._renew(lease)
             if outcome is not None:
                 outcomes.append(outcome)
-                with self._lock:
-                    self.held.pop(lease.lease_key, None)
+                self._drop(lease)
         return outcomes
+
+    def _holds(self, lease: Lease) -> bool:
+        """True while ``lease`` is the object of this worker's current epoch for its key."""
+        with self._lock:
+            return self.held.get(lease.lease_key) is lease
+
+    def _drop(self, lease: Lease) -> None:
+        """Stop holding ``lease``, unless its key is already held under a newer epoch."""
+        with self._lock:
+            if self.held.get(lease.lease_key) is lease:
+                del self.held[lease.lease_key]
 
     def _renew(self, lease: Lease) -> RenewalOutcome | None:
         try:
@@ -83,8 +104,13 @@ class LeaseCoordinator:
             return None
         except LeaseLost:
             fresh = self.table.get_lease(lease.lease_key)
+        if not self._holds(lease):
+            # Taken again (a new epoch, a new object) or released meanwhile: whatever the row says
+            # now, this object's epoch is over, and the consumer holding it must stop.
+            log.warning("lease_lost_on_renewal", shard_id=lease.lease_key, owner=fresh.lease_owner if fresh else None)
+            return RenewalOutcome(lease.lease_key, "lost", lease)
         if fresh is not None and fresh.lease_owner == self.worker_id:
-            # Still ours: the previous owner's final handoff checkpoint moved the counter.
+            # Still ours in this epoch: the previous owner's final handoff checkpoint moved the counter.
             with lease.lock:
                 lease.lease_counter = fresh.lease_counter
                 lease.checkpoint = max(lease.checkpoint, fresh.checkpoint)
@@ -96,9 +122,9 @@ class LeaseCoordinator:
                 lease.checkpoint_owner = self.worker_id
                 lease.lease_counter = fresh.lease_counter
             log.info("lease_handoff_requested", shard_id=lease.lease_key, new_owner=fresh.lease_owner)
-            return RenewalOutcome(lease.lease_key, "handoff")
+            return RenewalOutcome(lease.lease_key, "handoff", lease)
         log.warning("lease_lost_on_renewal", shard_id=lease.lease_key, owner=fresh.lease_owner if fresh else None)
-        return RenewalOutcome(lease.lease_key, "lost")
+        return RenewalOutcome(lease.lease_key, "lost", lease)
 
     # ------------------------------------------------------------------ taking
     def scan_and_take(self) -> list[Lease]:
@@ -113,6 +139,15 @@ class LeaseCoordinator:
         self._dead_owners = (self._dead_owners | (owners - live)) - live
         with self._lock:
             self.view = {lease.lease_key: lease for lease in leases}
+            for key, mine in list(self.held.items()):
+                seen = self.view.get(key)
+                # Another owner, and not a handoff from us: lost while we were not looking (a
+                # paused process, a renewal that came too late). Only this thread takes leases,
+                # so no take of ours can have happened since the read.
+                if seen is not None and self.worker_id not in (seen.lease_owner, seen.checkpoint_owner):
+                    del self.held[key]
+                    self._lost_in_scan.append(RenewalOutcome(key, "lost", mine))
+                    log.warning("lease_lost_on_scan", shard_id=key, owner=seen.lease_owner)
             held_keys = set(self.held)
         active = [lease for lease in leases if not lease.checkpoint.is_shard_end]
         # Leases the table says are ours but we do not hold (a restart with the same worker id).
@@ -138,7 +173,7 @@ class LeaseCoordinator:
             except LeaseLost:
                 continue
             taken.append(lease)
-        if plan.steal is not None and not taken and not plan.take:
+        if plan.steal is not None and plan.steal.lease_key not in held_keys and not taken and not plan.take:
             victim = plan.steal
             try:
                 self.table.request_handoff(victim, self.worker_id)
@@ -154,6 +189,12 @@ class LeaseCoordinator:
         if taken:
             log.info("leases_taken", shard_ids=[lease.lease_key for lease in taken], target=plan.target)
         return taken
+
+    def pop_lost(self) -> list[RenewalOutcome]:
+        """The leases :meth:`scan_and_take` found lost since the last call (each reported once)."""
+        with self._lock:
+            lost, self._lost_in_scan = self._lost_in_scan, []
+        return lost
 
     # ------------------------------------------------------------------ starting
     def parents_done(self, lease: Lease) -> bool:
@@ -200,7 +241,7 @@ class LeaseCoordinator:
         try:
             self.table.clear_checkpoint_owner(lease)
         except LeaseLost:
-            self.forget(lease.lease_key)
+            self.forget(lease)
             return False
         fresh = self.table.get_lease(lease.lease_key)
         if fresh is not None:
@@ -209,13 +250,13 @@ class LeaseCoordinator:
         return True
 
     # ------------------------------------------------------------------ giving up
-    def forget(self, lease_key: str) -> None:
-        with self._lock:
-            self.held.pop(lease_key, None)
+    def forget(self, lease: Lease) -> None:
+        """Stop holding ``lease`` (a no-op when its key is held under a newer epoch)."""
+        self._drop(lease)
 
     def release(self, lease: Lease, cooldown: bool = False) -> None:
         """Evict a held lease so another worker can take it at once."""
-        self.forget(lease.lease_key)
+        self.forget(lease)
         if cooldown:
             self._cooldown_until[lease.lease_key] = self._clock() + self.failed_cooldown
         try:

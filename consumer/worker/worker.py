@@ -21,7 +21,7 @@ from consumer.detection import DetectionEngine
 from consumer.emitter.put_records import Emitter
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
-from consumer.leases.lease_coordinator import LeaseCoordinator
+from consumer.leases.lease_coordinator import LeaseCoordinator, RenewalOutcome
 from consumer.leases.lease_table import LeaseTable
 from consumer.leases.shard_sync import sync_shards
 from consumer.logs import get_logger
@@ -125,6 +125,7 @@ class Worker:
     def _cycle(self) -> None:
         self._reap()
         self.coordinator.scan_and_take()
+        self._notify(self.coordinator.pop_lost())
         with self._consumers_lock:
             running = set(self.consumers)
         for lease in self.coordinator.startable(running):
@@ -136,15 +137,20 @@ class Worker:
     def _renew_loop(self) -> None:
         interval = self.settings.failover_time / 3
         while not self._renewer_stop.wait(interval):
-            for outcome in self.coordinator.renew_all():
-                with self._consumers_lock:
-                    consumer = self.consumers.get(outcome.lease_key)
-                if consumer is None:
-                    continue
-                if outcome.kind == "handoff":
-                    consumer.request_shutdown()
-                else:
-                    consumer.lease_lost()
+            self._notify(self.coordinator.renew_all())
+
+    def _notify(self, outcomes: list[RenewalOutcome]) -> None:
+        """Tell each shard consumer what happened to its lease: only the consumer that holds the
+        very lease object of the outcome (a consumer of a newer epoch is not concerned)."""
+        for outcome in outcomes:
+            with self._consumers_lock:
+                consumer = self.consumers.get(outcome.lease_key)
+            if consumer is None or consumer.lease is not outcome.lease:
+                continue
+            if outcome.kind == "handoff":
+                consumer.request_shutdown()
+            else:
+                consumer.lease_lost()
 
     # ------------------------------------------------------------------ consumers
     def _processor_factory(self, abort: threading.Event) -> RecordProcessor:
@@ -213,11 +219,11 @@ class Worker:
                 self._sync_shards()  # create the children's leases now
             elif consumer.outcome is ShardOutcome.SHUT_DOWN and lease.lease_owner != self.settings.worker_id:
                 # Handed over: clear checkpointOwner if the final checkpoint did not already.
-                self.coordinator.forget(lease.lease_key)
+                self.coordinator.forget(lease)
                 if lease.checkpoint_owner == self.settings.worker_id:
                     self.coordinator.release_handoff(lease)
             elif consumer.outcome is ShardOutcome.LEASE_LOST:
-                self.coordinator.forget(lease.lease_key)
+                self.coordinator.forget(lease)
             elif consumer.outcome is ShardOutcome.FAILED:
                 self._log.error("shard_released_after_failure", shard_id=lease.lease_key, error=consumer.error)
                 self.coordinator.release(lease, cooldown=True)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
-from consumer.leases.lease import Lease
+from consumer.leases.lease import Lease, LeaseLost
 from consumer.leases.lease_coordinator import LeaseCoordinator
 from consumer.leases.lease_table import LeaseTable
+from consumer.shards.shard_consumer import LeaseCheckpointer
 
 MakeTable = Callable[[], LeaseTable]
 
@@ -206,3 +209,69 @@ def test_restart_with_same_worker_id_adopts_its_leases(make_lease_table: MakeTab
     restarted = coordinator(table, "a", clock)
     assert {lease.lease_key for lease in restarted.scan_and_take()} == {"shardId-000000000000", "shardId-000000000001"}
     assert restarted.renew_all() == []
+
+
+class InterleavedTable(LeaseTable):
+    """The real table, with a hook that runs once just before the next renewal: how the main
+    thread's cycle can slip in between the renewer's snapshot of held leases and its writes."""
+
+    def __init__(self, table: LeaseTable) -> None:
+        super().__init__(table._ddb, table.table_name)
+        self.before_renewal: Callable[[], object] | None = None
+
+    def renew_lease(self, lease: Lease) -> None:
+        hook, self.before_renewal = self.before_renewal, None
+        if hook is not None:
+            hook()
+        super().renew_lease(lease)
+
+
+def paused_and_taken_over(make_lease_table: MakeTable) -> tuple[InterleavedTable, LeaseCoordinator, dict[str, Lease]]:
+    """``a`` holds both leases, stops (a paused process) and ``b`` takes them after the failover time."""
+    table = InterleavedTable(seeded(make_lease_table, 2))
+    clock = FakeClock()
+    a, b = coordinator(table, "a", clock), coordinator(table, "b", clock)
+    assert len(a.scan_and_take()) == 2
+    epoch_one = dict(a.held)
+    assert b.scan_and_take() == []
+    clock.now += 10.5  # a renews nothing: paused
+    assert len(b.scan_and_take()) == 2
+    return table, a, epoch_one
+
+
+def test_scan_finds_leases_lost_while_paused_and_never_steals_a_held_one(make_lease_table: MakeTable) -> None:
+    table, a, epoch_one = paused_and_taken_over(make_lease_table)
+    taken = a.scan_and_take()  # a resumes: its cycle runs before its renewer
+    lost = a.pop_lost()
+    assert {outcome.lease_key for outcome in lost} == set(epoch_one)
+    assert all(outcome.kind == "lost" and outcome.lease is epoch_one[outcome.lease_key] for outcome in lost)
+    assert a.pop_lost() == []  # reported once
+    # a may steal one back for balance, but as a new epoch: a new object, not the paused one
+    assert all(lease is not epoch_one[lease.lease_key] for lease in taken)
+    assert all(a.held[key] is not old for key, old in epoch_one.items() if key in a.held)
+    for old in epoch_one.values():
+        with pytest.raises(LeaseLost):
+            LeaseCheckpointer(table, old, "a").checkpoint(ExtendedSequenceNumber("7"))
+
+
+def test_renewal_never_revives_the_object_of_an_ended_epoch(make_lease_table: MakeTable) -> None:
+    table, a, epoch_one = paused_and_taken_over(make_lease_table)
+    steals: list[Lease] = []
+    # The renewer takes its snapshot (both epoch-one objects), then the main thread's cycle steals
+    # one lease back before the renewals are written.
+    table.before_renewal = lambda: steals.extend(a.scan_and_take())
+    outcomes = a.renew_all()
+    (stolen,) = steals
+    assert stolen is not epoch_one[stolen.lease_key] and stolen.lease_owner == "a"
+    # the row now names a as owner, yet the epoch-one object of that shard is reported lost...
+    assert {(outcome.lease_key, outcome.kind) for outcome in outcomes} == {(key, "lost") for key in epoch_one}
+    assert {id(outcome.lease) for outcome in outcomes} == {id(lease) for lease in epoch_one.values()}
+    # ...its counter was not adopted, so the paused consumer can never checkpoint with it...
+    old = epoch_one[stolen.lease_key]
+    with pytest.raises(LeaseLost):
+        LeaseCheckpointer(table, old, "a").checkpoint(ExtendedSequenceNumber("7"))
+    # ...and dropping it neither forgets nor evicts the new epoch's lease.
+    assert a.held[stolen.lease_key] is stolen
+    a.forget(old)
+    assert a.held[stolen.lease_key] is stolen
+    assert a.renew_all() == []

@@ -161,8 +161,8 @@ def test_paused_worker_writes_no_checkpoint_after_losing_its_leases(make_streams
     paused = pool[0]
     wait_for(lambda: len(processed(paused.score_log)) > 0, 30, "the worker to be busy")
     lost = {key for key, lease in leases(streams).items() if lease.lease_owner == paused.worker_id}
-    paused_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    paused.pause()
+    paused.pause()  # returns once the process is stopped: every later line was written after SIGCONT
+    paused_at = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     put_readings(kinesis, streams.stream, readings(20, 3, offset=3))
     wait_for(lambda: set(owner_counts(streams)) == {"w1"}, 8 * FAILOVER, "w1 to take the paused worker's leases")
     before = {key: lease.checkpoint for key, lease in leases(streams).items()}
