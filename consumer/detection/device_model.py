@@ -24,7 +24,7 @@ from consumer.detection.detector import Detector
 from consumer.detection.likelihood import AnomalyLikelihood, JointLikelihood
 from consumer.detection.preprocess import Preprocessor
 from consumer.detection.spec import DetectorSpec
-from consumer.detection.verdict import Verdict
+from consumer.detection.verdict import NO_CONTRIBUTIONS, Verdict
 from consumer.detection.zscore import ZScoreDetector
 
 _new_verdict = tuple.__new__  # Verdict(...) without the Python-level NamedTuple __new__ (the hot path)
@@ -111,7 +111,7 @@ class DeviceModel:
             detector.learn(x)
         if inputs != "raw":
             pre.learn_scale(values)
-        contributions = self._attribute(x, values) if anomalous else {}
+        contributions = self._attribute(x, values) if anomalous else NO_CONTRIBUTIONS
         return _new_verdict(Verdict, (score, raw, anomalous, warming, contributions))
 
     def _calibration(self) -> AnomalyLikelihood:

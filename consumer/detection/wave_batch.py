@@ -1,7 +1,7 @@
 """Cutting a batch into waves: the readings of banked devices, regrouped so that each wave holds at
 most one reading per device, in each device's own order (a device's k-th reading of the batch goes
-into wave k). Devices are independent, so only that order matters; the engine puts verdicts back
-in the batch's order.
+into wave k). Devices are independent, so only that order matters; within a wave the readings are
+in slot order, and the engine puts verdicts back in the batch's order.
 
 :func:`gather_rows` is the per-reading part (each reading's values in its device's metric order,
 with C-level ``map`` and ``itemgetter`` on the common path); :func:`plan_waves` is numpy sorting.
@@ -10,6 +10,7 @@ with C-level ``map`` and ``itemgetter`` on the common path); :func:`plan_waves` 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import chain
 from operator import call
 from typing import NamedTuple
 
@@ -66,6 +67,22 @@ def gather_rows(
     return rows, misfits
 
 
+def _given(rows: list[Row], widest: int, uniform: bool) -> npt.NDArray[np.float64]:
+    """The rows as one ``[reading, metric]`` array, NaN where a value is missing (``None``) and
+    padded with NaN to the widest row. Rows of one width without a missing value (the common
+    case) go through ``fromiter`` over the flat values, twice as fast as ``np.array`` on tuples."""
+    if uniform:
+        try:
+            flat = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=len(rows) * widest)
+        except TypeError:  # a missing value (None)
+            pass
+        else:
+            return flat.reshape(len(rows), widest)
+    else:
+        rows = [row + (None,) * (widest - len(row)) for row in rows]
+    return np.array(rows, dtype=np.float64)
+
+
 def plan_waves(bank: FleetBank, rows: list[Row | None], slots: list[int]) -> Iterator[Wave]:
     """The waves for the readings that have a row (their devices banked, each row fitting)."""
     if None in rows:
@@ -81,9 +98,7 @@ def plan_waves(bank: FleetBank, rows: list[Row | None], slots: list[int]) -> Ite
         slot_array = np.array(slots, dtype=np.int64)
     widths = bank.metrics[slot_array]
     widest = int(widths.max())
-    if int(widths.min()) != widest:
-        kept = [row + (None,) * (widest - len(row)) for row in kept]
-    given = np.array(kept, dtype=np.float64)
+    given = _given(kept, widest, int(widths.min()) == widest)
     finite = np.isfinite(given)
     if not finite.all():
         given[~finite] = np.nan
@@ -94,7 +109,7 @@ def plan_waves(bank: FleetBank, rows: list[Row | None], slots: list[int]) -> Ite
     lengths = np.diff(np.append(starts, len(sorted_slots)))
     rank = np.empty_like(slot_array)
     rank[by_slot] = np.arange(len(sorted_slots)) - np.repeat(starts, lengths)
-    order = np.lexsort((widths, rank))
+    order = np.lexsort((slot_array, widths, rank))  # a wave's members in slot order (see wave_step)
     key = rank[order] * (MAX_METRICS + 1) + widths[order]
     bounds = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1], [True])))
     for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):

@@ -11,13 +11,16 @@ path stores them, ring sums left to right, and the transcendental functions (``e
 may differ in the last bit. ``tests/detection/test_fleet_bank.py`` checks the identity.
 
 A wave never holds two readings of one device (each device's readings go into successive waves),
-so every scatter into the bank's arrays writes distinct cells.
+so every scatter into the bank's arrays writes distinct cells. Its slots are in ascending order
+(:func:`~consumer.detection.wave_batch.plan_waves`): when they are a contiguous run and the wave
+has as many metrics as the bank has columns (a shard's steady fleet), the step works on views of
+the bank's rows in place; otherwise on copies gathered with ``take`` and written back.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from math import erfc, expm1, log1p, log10
 from typing import NamedTuple
 
@@ -48,6 +51,7 @@ from consumer.detection.fleet_bank import (
 )
 from consumer.detection.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
 from consumer.detection.preprocess import FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
+from consumer.detection.verdict import NO_CONTRIBUTIONS
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -61,7 +65,7 @@ class WaveResult(NamedTuple):
     raws: list[float]
     anomalous: list[bool]
     warming: list[bool]
-    contributions: list[dict[str, float]]
+    contributions: list[Mapping[str, float]]
 
 
 def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResult:
@@ -249,7 +253,7 @@ def _learn(bank: FleetBank, cells: _Cells, x: Floats, learn: Bools, *, floats: F
     """``ContextDetector.learn`` for the rows in ``learn``: the counters in the bank directly, the
     rest in the wave's copies."""
     every = bool(learn.all())
-    learning = np.broadcast_to(learn[:, None], x.shape)
+    learning = learn[:, None]  # broadcasts over the metrics
     n, lo, hi, history = ints[D_N], floats[D_LO], floats[D_HI], ints[D_HISTORY]
     first = n == 0
     new_lo = np.where(first, x, np.where(x < lo, x, lo))
@@ -293,9 +297,22 @@ def _attribute(names: list[str], parts: list[float]) -> dict[str, float]:
     return {name: p / total for name, p in zip(names, parts, strict=False)}
 
 
+def _rows(bank: FleetBank, slots: Ints, metrics: int) -> tuple[Floats, Ints, slice | None]:
+    """The wave's per-metric numbers, ``[field, row, metric]``: views of the bank's rows when the
+    (ascending) slots are a contiguous run over all columns, else copies (then with ``None``)."""
+    first = int(slots[0])
+    if metrics == bank.columns and int(slots[-1]) - first == len(slots) - 1:
+        run = slice(first, first + len(slots))
+        return bank.floats[:, run], bank.ints[:, run], run
+    floats, ints = bank.floats.take(slots, axis=1), bank.ints.take(slots, axis=1)
+    if metrics < bank.columns:
+        floats, ints = np.ascontiguousarray(floats[:, :, :metrics]), np.ascontiguousarray(ints[:, :, :metrics])
+    return floats, ints, None
+
+
 def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResult:
-    floats = bank.floats[:, slots, :metrics]  # copies, [field, row, metric]; written back at the end
-    ints = bank.ints[:, slots, :metrics]
+    floats, ints, run = _rows(bank, slots, metrics)
+    rows: Ints | slice = slots if run is None else run
     cells = _Cells(bank, slots, metrics)
     x, novel = _preprocess(bank, given, floats, ints)
     surprise = _surprise(bank, cells, x, ints, floats)
@@ -303,17 +320,18 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
     scores = _combine(bank, slots, _calibrate(bank, slots, surprise, floats, ints), metrics)
     if novel.any():
         scores[novel] = 1.0
-    seen = bank.seen[slots] + 1
+    seen = bank.seen[rows] + 1
     warming = seen <= bank.warmup
     scores[warming] = 0.0
     anomalous = ~warming & (scores >= bank.threshold)
     learn = ~(anomalous & bank.protect)
     _learn(bank, cells, x, learn, floats=floats, ints=ints)
-    bank.floats[:, slots, :metrics] = floats
-    bank.ints[:, slots, :metrics] = ints
-    bank.seen[slots] = seen
-    bank.novel[slots] = novel
-    contributions: list[dict[str, float]] = [{} for _ in range(len(slots))]
+    if run is None:  # copies: write them back
+        bank.floats[:, slots, :metrics] = floats
+        bank.ints[:, slots, :metrics] = ints
+    bank.seen[rows] = seen
+    bank.novel[rows] = novel
+    contributions: list[Mapping[str, float]] = [NO_CONTRIBUTIONS] * len(slots)
     if anomalous.any():
         # the detector's surprises as the scalar path attributes them: after learning (only
         # non-protected rows learned; protected anomalies are unchanged, so the same numbers)

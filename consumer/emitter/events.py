@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,7 +63,7 @@ def anomaly_event(
     raw_score: float,
     threshold: float,
     detector: str,
-    contributions: dict[str, float],
+    contributions: Mapping[str, float],
     now: float | None = None,
 ) -> OutgoingRecord:
     document = {
