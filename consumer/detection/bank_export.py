@@ -1,17 +1,20 @@
-"""Banked devices' state as ``DeviceModel.state()`` documents, many devices at a time.
+"""What leaves the fleet bank: rows as state records (format 3), or as ``DeviceModel.state()``.
 
-A checkpoint exports every device that changed since the last one, often all of a shard's
-devices. :func:`bank_states` reads each of the bank's arrays once for all of them (a few numpy
+:func:`row_block` reads the rows of many devices with a few numpy calls, for
+:mod:`~consumer.detection.row_state` to encode; :func:`patch_cells` groups the counter cells the
+waves wrote by device, for patches. :func:`bank_states` (below) gives the documents a
+``DeviceModel`` loads, when a device leaves the bank for the per-device path.
+
+:func:`bank_states` reads each of the bank's arrays once for all the devices asked for (a few numpy
 calls in all, then Python slicing per device) where one device at a time would cost about twenty
 small numpy calls per device. The documents are exactly what ``DeviceModel.state()`` returns for
-the same device: same keys, same ints and floats (``tolist`` gives Python ints and floats), so
-exported bytes do not depend on where a device lived.
+the same device: same keys, same ints and floats (``tolist`` gives Python ints and floats).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +42,7 @@ from consumer.detection.fleet_bank import (
     P_LONGEST,
     P_RUN,
 )
+from consumer.detection.row_state import Block, Written, meta_bytes
 
 #: devices read from the arrays at once: enough to spread numpy's per-call cost, few enough that
 #: the lists ``tolist`` builds for them stay a small young heap for the garbage collector
@@ -46,6 +50,56 @@ CHUNK = 256
 
 if TYPE_CHECKING:
     from consumer.detection.fleet_bank import FleetBank
+
+Ints = npt.NDArray[np.int64]
+
+
+def row_block(
+    bank: FleetBank, ids: Sequence[str], m: int, last_seen: Mapping[str, int], *, counters: bool = True
+) -> Block:
+    """The rows of ``ids`` (banked, all with ``m`` metrics) as a :class:`~consumer.detection.row_state.Block`;
+    without ``counters`` its counter tables are empty (a block for patches)."""
+    slots = np.fromiter(map(bank.slot_of.__getitem__, ids), dtype=np.int64, count=len(ids))
+    slot_list = slots.tolist()
+    cells = (bank.span * bank.width + 2, bank.span)
+    return Block(
+        metas=[meta_bytes(bank.names[s], bank.kept[s], last_seen.get(d)) for d, s in zip(ids, slot_list, strict=True)],
+        floats=bank.floats.take(slots, axis=1)[:, :, :m].transpose(1, 0, 2),
+        ints=bank.ints.take(slots, axis=1)[:, :, :m].transpose(1, 0, 2),
+        ring=bank.ring.take(slots, axis=1)[:, :, :m].transpose(1, 0, 2),
+        seen=bank.seen[slots],
+        prev_red=bank.prev_red[slots],
+        novel=bank.novel[slots],
+        counts=bank.counts.take(slots, axis=0)[:, :m] if counters else np.empty((len(ids), m, 0), np.float32),
+        totals=bank.totals.take(slots, axis=0)[:, :m] if counters else np.empty((len(ids), m, 0), np.float32),
+        cells=cells,
+    )
+
+
+def patch_cells(bank: FleetBank, ids: Sequence[str]) -> tuple[Written, Written]:
+    """The count and total cells of ``ids`` (banked) written since the bank's ``clear_written``,
+    for all of them at once: each device's cells as ``metric * cells + cell`` of its own tables,
+    ascending, with their values now."""
+    slots = np.fromiter(map(bank.slot_of.__getitem__, ids), dtype=np.int64, count=len(ids))
+    position = np.full(bank.rows, -1, dtype=np.int64)
+    position[slots] = np.arange(len(ids))
+    columns = bank.columns
+    out = []
+    for written, cells, tables in zip(
+        bank.written_cells(), (bank.span * bank.width + 2, bank.span), (bank.counts, bank.totals), strict=True
+    ):
+        table, cell = np.divmod(written, cells)
+        slot, column = np.divmod(table, columns)
+        owner = position[slot]
+        keep = owner >= 0
+        # ``written`` is sorted, so each device's cells are ascending; a stable sort by device keeps that
+        order = np.argsort(owner[keep], kind="stable")
+        owner = owner[keep][order]
+        local = (column * cells + cell)[keep][order]
+        values = tables.reshape(-1)[written[keep][order]]
+        bounds = np.searchsorted(owner, np.arange(len(ids) + 1)).tolist()
+        out.append(Written(local.astype("<u4").tobytes(), values.astype("<f4").tobytes(), bounds))
+    return out[0], out[1]
 
 
 def bank_states(bank: FleetBank, device_ids: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -9,8 +9,12 @@ Contract:
   device's detector is seeded from ``seed`` and the device id (CRC-32), not from arrival order.
 * State is per device and bounded (O(metrics) numbers for ``zscore``, the river model's own bound
   otherwise). :meth:`export_device_states` / :meth:`import_device_states` move it as bytes; an
-  importing engine built from the same spec continues bit-identically.
-* :meth:`dirty_devices` are those whose state changed since :meth:`clear_dirty` (or were imported).
+  importing engine built from the same spec continues bit-identically. Under the default pipeline
+  the bytes are format 3 (:mod:`~consumer.detection.row_state`), and
+  :meth:`export_device_changes` writes *patches* (only the counters written since the last save)
+  that import as chains; :mod:`~consumer.detection.device_states` has the formats.
+* :meth:`dirty_devices` are those whose state changed since :meth:`clear_dirty` (or were imported);
+  :meth:`clear_dirty` declares the current state saved (the base of the next patches).
 * :meth:`evict_idle` drops devices whose last reading is older than ``now_ms - idle_ms``; export
   them first (:meth:`idle_devices` lists them) if their state must survive.
 
@@ -27,20 +31,18 @@ bytes are bit-identical either way; devices move between the two without loss.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from itertools import repeat
 from operator import itemgetter
 
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection.bank_export import bank_states
 from consumer.detection.device_model import DeviceModel, _new_verdict, device_seed
-from consumer.detection.errors import IncompatibleState
+from consumer.detection.device_states import DeviceStates
 from consumer.detection.fleet_bank import MAX_METRICS, FleetBank, bankable
 from consumer.detection.sizeof import deep_sizeof
 from consumer.detection.spec import DetectorSpec, parse_detector_spec
-from consumer.detection.state_codec import decode_state, encode_state
 from consumer.detection.verdict import Verdict
 from consumer.detection.wave_batch import gather_rows, plan_waves
 from consumer.detection.wave_step import step_wave
@@ -76,6 +78,10 @@ class DetectionEngine:
         self._dirty: set[str] = set()
         self.wave_min_width = wave_min_width
         self._bank = FleetBank(spec, seed=seed, threshold=threshold, warmup=warmup) if bankable(spec) else None
+        # banked devices whose bank row is their last saved state plus the counters the bank
+        # recorded as written since (see export_device_changes)
+        self._based: set[str] = set()
+        self._states = DeviceStates(spec, seed=seed, threshold=threshold, warmup=warmup, banked=self._bank is not None)
 
     @classmethod
     def from_spec(
@@ -103,6 +109,7 @@ class DetectionEngine:
         if model is None:
             if self._bank is not None and device_id in self._bank:
                 model = self._bank.check_out(device_id)
+                self._based.discard(device_id)
             else:
                 model = DeviceModel(self.spec, device_seed(self.seed, device_id), self.threshold, self.warmup)
             self._models[device_id] = model
@@ -233,65 +240,72 @@ class DetectionEngine:
             banked = bank.nbytes() + deep_sizeof((bank.slot_of, bank.names, bank.index, bank.kept, bank.free))
         return deep_sizeof(self._models) + deep_sizeof(self._last_seen) + banked
 
-    def _header(self) -> dict[str, object]:
-        return {"spec": self.detector_name, "seed": self.seed, "threshold": self.threshold, "warmup": self.warmup}
-
-    def _required(self) -> dict[str, object]:
-        """What imported state must match: the detector configuration. Seed, threshold and warm-up
-        are recorded for information; state under another threshold is still a valid model."""
-        return {"spec": self.detector_name}
-
     def export_device_states(self, device_ids: Iterable[str] | None = None) -> dict[str, bytes]:
-        """Deterministic bytes per device (all devices when ``device_ids`` is None; unknown ids are skipped)."""
+        """Deterministic bytes per device, each a whole state (all devices when ``device_ids`` is
+        None; unknown ids are skipped): the same bytes wherever the device lived (bank or not)."""
         bank = self._bank
         if device_ids is None:
             ids = sorted([*self._models, *(bank.device_ids() if bank is not None else ())])
         else:
             ids = [d for d in device_ids if d in self._models or (bank is not None and d in bank)]
-        header = self._header()
-        last_seen = self._last_seen
-        out = {}
-        for device_id in ids:
-            model = self._models.get(device_id)
-            if model is not None:
-                state = model.state()
-                state["last_seen"] = last_seen.get(device_id)
-                out[device_id] = encode_state(header, state, model.detector.pickled)
-        if bank is not None:
-            for device_id, state in bank_states(bank, [d for d in ids if d in bank]):
-                state["last_seen"] = last_seen.get(device_id)
-                out[device_id] = encode_state(header, state, False)
+        out = self._states.full(self._models, bank, ids, self._last_seen)
         return {device_id: out[device_id] for device_id in ids}
 
-    def import_device_states(self, states: Mapping[str, bytes]) -> None:
-        """Replace the named devices' state; raises :class:`IncompatibleState` before changing anything.
+    def export_device_changes(self, device_ids: Iterable[str], saved: Container[str]) -> dict[str, bytes]:
+        """Like :meth:`export_device_states`, except that a device whose last saved state (named
+        in ``saved``) this engine's model still extends (it stayed in the fleet bank since
+        :meth:`clear_dirty` or its import) gets a *patch* on it: its row and only the counters
+        written since (:mod:`~consumer.detection.row_state`). Apply the patches of a device in
+        order to its last whole state to get its state now."""
+        ids = list(device_ids)
+        bank = self._bank
+        based = self._based
+        patched = [d for d in ids if d in based and d in saved] if bank is not None else []
+        whole = set(ids).difference(patched)
+        out = self.export_device_states(d for d in ids if d in whole)
+        if bank is not None and patched:
+            out.update(self._states.patches(bank, patched, self._last_seen))
+        return {device_id: out[device_id] for device_id in ids if device_id in out}
+
+    def import_device_states(self, states: Mapping[str, bytes | Sequence[bytes]]) -> None:
+        """Replace the named devices' state, each a whole state or a chain (a whole state, then
+        the patches of :meth:`export_device_changes` in order); raises :class:`IncompatibleState`
+        before changing anything.
 
         Scoring continues bit-identically to the exporting engine when seed, threshold and warm-up
         are also the same (only the spec is required to match)."""
-        header = self._required()
-        loaded: dict[str, tuple[DeviceModel, int | None]] = {}
-        for device_id, data in states.items():
-            state = decode_state(device_id, data, header)
-            model = DeviceModel(self.spec, device_seed(self.seed, device_id), self.threshold, self.warmup)
-            try:
-                model.load(state)
-            except (KeyError, TypeError, ValueError) as error:
-                raise IncompatibleState(f"device {device_id!r}: malformed model state ({error!r})") from error
-            last_seen = state.get("last_seen")
-            loaded[device_id] = (model, int(last_seen) if last_seen is not None else None)
-        for device_id, (model, last_seen) in loaded.items():
-            if self._bank is not None:
-                self._bank.drop(device_id)
+        groups, models = self._states.decode(states)
+        bank = self._bank
+        for rows in groups:
+            assert bank is not None  # decode refuses rows for an engine without a bank
+            bank.check_rows(rows)
+        for device_id in states:
+            self._models.pop(device_id, None)
+            self._based.discard(device_id)
+            if bank is not None:
+                bank.drop(device_id)
+        for rows in groups:
+            assert bank is not None
+            bank.load_rows(rows)
+            for device_id, last_seen in zip(rows.ids, rows.last_seen, strict=True):
+                if last_seen is not None:
+                    self._last_seen[device_id] = int(last_seen)
+        for device_id, (model, last_seen) in models.items():
             self._models[device_id] = model
             if last_seen is not None:
                 self._last_seen[device_id] = last_seen
-            self._dirty.add(device_id)
+        self._dirty.update(states)
 
     def dirty_devices(self) -> set[str]:
         return set(self._dirty)
 
     def clear_dirty(self) -> None:
+        """Declare every device's current state saved: nothing is dirty, and the banked devices'
+        next :meth:`export_device_changes` are patches on what they are now."""
         self._dirty.clear()
+        if self._bank is not None:
+            self._based = set(self._bank.slot_of)
+            self._bank.clear_written()
 
     def idle_devices(self, now_ms: int, idle_ms: int) -> list[str]:
         """Devices whose last reading is older than ``now_ms - idle_ms``, sorted."""
@@ -307,4 +321,5 @@ class DetectionEngine:
                 self._bank.drop(device_id)
             self._last_seen.pop(device_id, None)
             self._dirty.discard(device_id)
+            self._based.discard(device_id)
         return evicted

@@ -17,6 +17,8 @@ Contract:
 * A device has at most :data:`MAX_METRICS` metrics in the bank, in the order of its first reading
   (:meth:`FleetBank.add_new`) or of its ``DeviceModel``; a new metric moves it back to a
   ``DeviceModel``, which can grow.
+* The bank records which counter cells the waves wrote (:meth:`FleetBank.written_cells`) since
+  :meth:`FleetBank.clear_written`: what a state patch (:mod:`~consumer.detection.row_state`) holds.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import numpy.typing as npt
 
 from consumer.detection.context import ContextDetector
 from consumer.detection.device_model import DeviceModel, device_seed
+from consumer.detection.errors import IncompatibleState
+from consumer.detection.row_chains import Rows
 from consumer.detection.spec import DetectorSpec
 
 MAX_METRICS = 16
@@ -55,6 +59,23 @@ def _grown(old: Any, shape: tuple[int, ...], dtype: type[Any]) -> Any:
     if old is not None:
         fresh[tuple(slice(0, size) for size in old.shape)] = old
     return fresh
+
+
+def _distinct(parts: list[Ints]) -> Ints:
+    """The distinct values of ``parts``, sorted (``np.unique`` without its first-call import of numpy.ma)."""
+    if not parts:
+        return np.empty(0, dtype=np.int64)
+    values = np.sort(np.concatenate(parts))
+    distinct: Ints = values[np.concatenate(([True], values[1:] != values[:-1]))] if values.size else values
+    return distinct
+
+
+def _recolumned(flat: Ints, cells: int, old: int, new: int) -> Ints:
+    """Flat indexes into a ``[slot, column, cell]`` table of ``old`` columns, for ``new`` columns."""
+    table, cell = np.divmod(flat, cells)
+    slot, column = np.divmod(table, old)
+    recolumned: Ints = (slot * new + column) * cells + cell
+    return recolumned
 
 
 def _no_metrics(metrics: Mapping[str, float | None]) -> tuple[float | None, ...]:
@@ -98,6 +119,9 @@ class FleetBank:
         self.kept: list[dict[str, Any]] = []  # per slot: state parts this pipeline never changes
         # per slot: metrics dict -> its values in the device's order (KeyError if one is absent)
         self.getters: list[Callable[[Mapping[str, float | None]], tuple[float | None, ...]]] = []
+        # counter cells the waves wrote since clear_written: flat indexes into counts / totals
+        self.written_counts: list[Ints] = []
+        self.written_totals: list[Ints] = []
         self.columns = 1
         self._allocate(8, 1)
 
@@ -107,6 +131,9 @@ class FleetBank:
         Per-metric numbers are field-major (``floats[field, slot, metric]``), so that a wave's
         gather gives one contiguous block per field."""
         table = self.span * self.width + 2
+        if columns != getattr(self, "columns", columns):  # flat counter indexes change with the columns
+            self.written_counts = [_recolumned(w, table, self.columns, columns) for w in self.written_counts]
+            self.written_totals = [_recolumned(w, self.span, self.columns, columns) for w in self.written_totals]
         self.floats: Floats = _grown(getattr(self, "floats", None), (FLOAT_FIELDS, rows, columns), np.float64)
         # the calibration's rings of recent raw scores (``ring[position, slot, metric]``): apart from
         # the other numbers, since a reading touches one position of each
@@ -260,6 +287,51 @@ class FleetBank:
         self.prev_red[slot] = joint.prev_red
         self.novel[slot] = pre.novel
         return slot
+
+    def check_rows(self, rows: Rows) -> None:
+        """Raise :class:`IncompatibleState` when decoded rows do not have this bank's shape."""
+        _, fields, m = rows.floats.shape
+        shapes = (rows.ints.shape[1:], rows.ring.shape[1:], rows.counts.shape[1:], rows.totals.shape[1:])
+        expected = ((INT_FIELDS, m), (self.short, m), (m, self.span * self.width + 2), (m, self.span))
+        if not 0 < m <= MAX_METRICS or fields != FLOAT_FIELDS or shapes != expected:
+            raise IncompatibleState(
+                f"devices {rows.ids[:3]}...: state rows of shape {(fields, *shapes)}, this bank holds {expected}"
+            )
+
+    def load_rows(self, rows: Rows) -> list[int]:
+        """Put decoded rows (:func:`~consumer.detection.row_chains.decode_chains`) in slots, all at
+        once (after :meth:`check_rows`). Returns the slots."""
+        self.check_rows(rows)
+        m = rows.floats.shape[2]
+        slots = []
+        for device_id, names, kept in zip(rows.ids, rows.names, rows.kept, strict=True):
+            slot = self._take_slot(m)
+            self.slot_of[device_id] = slot
+            self._set_layout(slot, names)
+            self.kept[slot] = kept
+            slots.append(slot)
+        at = np.array(slots, dtype=np.int64)
+        # every field of the m columns is written; columns beyond m are never read for these devices
+        self.floats[:, at, :m] = rows.floats.transpose(1, 0, 2)
+        self.ints[:, at, :m] = rows.ints.transpose(1, 0, 2)
+        self.ring[:, at, :m] = rows.ring.transpose(1, 0, 2)
+        self.counts[at, :m] = rows.counts
+        self.totals[at, :m] = rows.totals
+        self.seen[at] = rows.seen
+        self.prev_red[at] = rows.prev_red
+        self.novel[at] = rows.novel
+        self.metrics[at] = m
+        return slots
+
+    def written_cells(self) -> tuple[Ints, Ints]:
+        """The distinct flat indexes (sorted) of the count and total cells written since
+        :meth:`clear_written`."""
+        counts, totals = _distinct(self.written_counts), _distinct(self.written_totals)
+        self.written_counts, self.written_totals = [counts], [totals]
+        return counts, totals
+
+    def clear_written(self) -> None:
+        self.written_counts, self.written_totals = [], []
 
     def new_model(self, device_id: str) -> DeviceModel:
         """A fresh ``DeviceModel`` seeded for ``device_id``, as the engine builds them."""

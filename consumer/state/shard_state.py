@@ -3,9 +3,12 @@
 Contract:
 - :meth:`save` writes the snapshot for ``position`` *before* the caller's conditional checkpoint
   write, which is the commit point. It writes only the devices changed since the previous
-  snapshot (a new segment) and a manifest naming, for every device, the segment holding its
-  latest state; every ``max_segments`` segments it rewrites all devices, so a restore reads a
-  bounded number of segments and old segments can be deleted.
+  snapshot (a new segment), a device whose saved state the engine's model still extends as a
+  *patch* (:meth:`~consumer.detection.DetectionEngine.export_device_changes`: under the default
+  pipeline, only the counters written since), and a manifest naming, for every device, its chain
+  of segments (last whole state, then patches). Every ``max_segments`` segments it rewrites all
+  devices whole, so chains and restores read a bounded number of segments and old segments can be
+  deleted.
 - :meth:`committed` runs after the checkpoint committed: it deletes manifests older than the
   committed one and segments no manifest still needs. The snapshot of the previous checkpoint is
   therefore kept until the new checkpoint has committed.
@@ -26,6 +29,8 @@ from dataclasses import dataclass
 import orjson
 
 from consumer.detection import DetectionEngine, IncompatibleState
+from consumer.detection.row_chains import merge_chain
+from consumer.detection.row_state import is_patch, is_record
 from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.logs import get_logger
 from consumer.state.snapshot_codec import (
@@ -63,6 +68,8 @@ def partition_hash(partition_key: str) -> int:
 
 
 def _pickled(state: bytes) -> bool:
+    if is_record(state):  # a fleet-bank row: numbers only
+        return False
     try:
         document = orjson.loads(state)
     except orjson.JSONDecodeError:
@@ -106,19 +113,21 @@ class ShardState:
             )
         return manifest
 
-    def _load_states(self, manifest: Manifest, wanted: Iterable[str] | None = None) -> dict[str, bytes]:
+    def _load_states(self, manifest: Manifest, wanted: Iterable[str] | None = None) -> dict[str, list[bytes]]:
+        """Each device's chain of states (its last whole state, then patches), as the manifest names it."""
         devices = manifest.devices if wanted is None else {d: manifest.devices[d] for d in wanted}
-        states: dict[str, bytes] = {}
-        for segment_id in sorted(set(devices.values())):
+        segments: dict[str, dict[str, bytes]] = {}
+        for segment_id in sorted({segment for chain in devices.values() for segment in chain}):
             found = self._store.get_blob(manifest.shard_id, "s", segment_id)
-            if found is None:
+            if found is None or segment_id not in manifest.segments:
                 raise SnapshotMissing(f"segment {manifest.shard_id}@{segment_id} named by its manifest is missing")
             verify(found[0], manifest.segments[segment_id], self._key, f"segment {manifest.shard_id}@{segment_id}")
-            segment = decode_segment(found[0])
-            for device_id, segment_of in devices.items():
-                if segment_of == segment_id:
-                    states[device_id] = segment[device_id]
-        if self._key is None and any(_pickled(state) for state in states.values()):
+            segments[segment_id] = decode_segment(found[0])
+        try:
+            states = {device: [segments[s][device] for s in chain] for device, chain in devices.items()}
+        except KeyError as error:
+            raise SnapshotMissing(f"shard {manifest.shard_id}: a segment lacks the state of device {error}") from error
+        if self._key is None and any(_pickled(chain[0]) for chain in states.values()):
             raise SnapshotUntrusted(
                 f"shard {manifest.shard_id}: the snapshot holds pickled model state; it is loaded only when "
                 "signed, so set --state-key (the same key the writer used)"
@@ -170,7 +179,7 @@ class ShardState:
         return len(states)
 
     def _inherit(self, engine: DetectionEngine, parents: frozenset[str], hash_range: tuple[int, int] | None) -> int:
-        inherited: dict[str, bytes] = {}
+        inherited: dict[str, list[bytes]] = {}
         for parent in sorted(parents):
             manifest = self._load_manifest(parent, SHARD_END_KEY)
             if manifest is None:
@@ -188,7 +197,7 @@ class ShardState:
         return len(inherited)
 
     # ------------------------------------------------------------------ saving
-    def load_devices(self, device_ids: Iterable[str]) -> dict[str, bytes]:
+    def load_devices(self, device_ids: Iterable[str]) -> dict[str, list[bytes]]:
         """The saved states of ``device_ids`` (those the last snapshot holds), e.g. devices that were
         evicted from memory and report again."""
         if self._last is None:
@@ -199,35 +208,39 @@ class ShardState:
     def save(self, engine: DetectionEngine, position: ExtendedSequenceNumber) -> SaveResult:
         key = position_key(position)
         base = self._last
-        devices = dict(base.devices) if base else {}
+        chains = {device: list(chain) for device, chain in base.devices.items()} if base else {}
         segments = dict(base.segments) if base else {}
         segment_chunks = dict(base.segment_chunks) if base else {}
         full = base is None or len(segments) >= self._max_segments
-        states = engine.export_device_states(None if full else engine.dirty_devices())
-        if full and base is not None:
-            # Devices evicted from memory live only in the snapshot: carry them into the rewrite.
-            states.update(self._load_states(base, [device for device in base.devices if device not in states]))
+        if full:
+            states = engine.export_device_states(None)
+            if base is not None:
+                # Devices evicted from memory live only in the snapshot: carry them, whole, into the rewrite.
+                carried = self._load_states(base, [device for device in base.devices if device not in states])
+                states.update({device: merge_chain(device, chain) for device, chain in carried.items()})
+            chains, segments, segment_chunks = {}, {}, {}
+        else:
+            states = engine.export_device_changes(engine.dirty_devices(), saved=chains)
         if self._key is None and states and _pickled(next(iter(states.values()))):
             raise SnapshotUntrusted(
                 f"detector {engine.detector_name!r} keeps pickled river state; set --state-key so snapshots are signed"
             )
         written = 0
-        if full:
-            devices, segments, segment_chunks = {}, {}, {}
         if states:
             blob = encode_segment(states)
             segments[key] = digest(blob, self._key)
             segment_chunks[key] = self._put(self.shard_id, "s", key, blob)
             written += len(blob)
-            devices.update(dict.fromkeys(states, key))
-        live = set(devices.values())
+            for device, state in states.items():
+                chains[device] = [*chains[device], key] if is_patch(state) else [key]
+        live = {segment for chain in chains.values() for segment in chain}
         manifest = Manifest(
             shard_id=self.shard_id,
             position=key,
             detector=engine.detector_name,
             segments={s: d for s, d in segments.items() if s in live},
             segment_chunks={s: n for s, n in segment_chunks.items() if s in live},
-            devices=devices,
+            devices=chains,
             river_version=RIVER_VERSION,
         )
         blob = manifest.encode()

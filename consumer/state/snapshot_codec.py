@@ -1,11 +1,14 @@
 """Bytes of a model snapshot: device-state segments, the manifest, compression and digests.
 
 A *segment* holds the states of some devices, framed as (u16 id length, id, u32 state length,
-state) in device-id order, then zlib-compressed (:data:`COMPRESSION_LEVEL`). A *manifest* names the snapshot's position,
-format and river versions, the detector, its segments (with their digests) and which segment
-holds each device. Every blob is digested: HMAC-SHA256 with the state key when one is set
-(authenticity: the worker then also accepts detectors whose state is pickled), plain SHA-256
-otherwise (integrity only). A digest that does not match raises :class:`SnapshotCorrupt`.
+state) in device-id order, then zlib-compressed (:data:`COMPRESSION_LEVEL`). A state is whole or a
+patch on the device's previous one (:mod:`consumer.detection.row_state`). A *manifest* names the
+snapshot's position, format and river versions, the detector, its segments (with their digests)
+and each device's *chain*: the segments holding its last whole state and the patches after it,
+oldest first (format 2; format 1 named one segment per device, a chain of one). Every blob is
+digested: HMAC-SHA256 with the state key when one is set (authenticity: the worker then also
+accepts detectors whose state is pickled), plain SHA-256 otherwise (integrity only). A digest
+that does not match raises :class:`SnapshotCorrupt`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any
 
 import orjson
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 RIVER_VERSION = version("river")
 CHUNK_BYTES = 350_000  # under moto's 405,000-byte and AWS's 409,600-byte item limits, with room for keys
 #: zlib level 1: measured on 4-metric ``context`` states, about 33 µs of CPU per device against 195 µs
@@ -96,14 +100,15 @@ def chunks(data: bytes) -> list[bytes]:
 
 @dataclass
 class Manifest:
-    """Which segment holds each device at one checkpoint. Segment ids are position keys."""
+    """Which segments hold each device's state at one checkpoint (its chain, oldest first).
+    Segment ids are position keys."""
 
     shard_id: str
     position: str
     detector: str
     segments: dict[str, str] = field(default_factory=dict)  # segment id -> digest
     segment_chunks: dict[str, int] = field(default_factory=dict)
-    devices: dict[str, str] = field(default_factory=dict)  # device id -> segment id
+    devices: dict[str, list[str]] = field(default_factory=dict)  # device id -> its chain of segment ids
     format_version: int = FORMAT_VERSION
     river_version: str = RIVER_VERSION
 
@@ -117,7 +122,11 @@ class Manifest:
             "shard_id": self.shard_id,
             "position": self.position,
             "segments": [[s, self.segments[s], self.segment_chunks[s]] for s in segment_ids],
-            "devices": {device: index[segment] for device, segment in sorted(self.devices.items())},
+            # a chain of one as its index (as format 1 wrote every device), a longer one as a list
+            "devices": {
+                device: index[chain[0]] if len(chain) == 1 else [index[segment] for segment in chain]
+                for device, chain in sorted(self.devices.items())
+            },
         }
         return zlib.compress(orjson.dumps(document), COMPRESSION_LEVEL)
 
@@ -127,9 +136,10 @@ class Manifest:
             document = orjson.loads(zlib.decompress(data))
         except (zlib.error, orjson.JSONDecodeError) as error:
             raise SnapshotCorrupt(f"manifest does not decode: {error}") from error
-        if document.get("format") != FORMAT_VERSION:
+        if document.get("format") not in READABLE_VERSIONS:
             raise SnapshotIncompatible(
-                f"snapshot format {document.get('format')!r}; this worker reads format {FORMAT_VERSION}"
+                f"snapshot format {document.get('format')!r}; this worker reads formats "
+                f"{', '.join(map(str, READABLE_VERSIONS))}"
             )
         segments = document["segments"]
         manifest = cls(
@@ -142,5 +152,8 @@ class Manifest:
         for segment_id, segment_digest, count in segments:
             manifest.segments[segment_id] = segment_digest
             manifest.segment_chunks[segment_id] = int(count)
-        manifest.devices = {device: segments[number][0] for device, number in document["devices"].items()}
+        manifest.devices = {
+            device: [segments[n][0] for n in chain] if isinstance(chain, list) else [segments[chain][0]]
+            for device, chain in document["devices"].items()
+        }
         return manifest

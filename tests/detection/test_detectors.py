@@ -8,9 +8,9 @@ import math
 import orjson
 import pytest
 
-from consumer.detection import DETECTORS, DetectionEngine, IncompatibleState, parse_detector_spec
-from consumer.detection.device_model import DeviceModel
-from consumer.detection.state_codec import FORMAT
+from consumer.detection import DETECTORS, DetectionEngine, IncompatibleState, parse_detector_spec, row_state
+from consumer.detection.device_model import DeviceModel, device_seed
+from consumer.detection.state_codec import FORMAT, encode_state
 from tests.detection.conftest import ReadingsFactory, SeriesFactory
 
 ALL = sorted(DETECTORS)
@@ -102,18 +102,31 @@ def test_state_round_trip_continues_bit_identically(
 def test_state_from_another_spec_or_format_is_refused_without_changing_anything(
     make_readings: ReadingsFactory, make_series: SeriesFactory
 ) -> None:
-    source = _engine("context")
-    source.process_batch(make_readings("d1", make_series(50)))
-    good = source.export_device_states()
+    readings = make_readings("d1", make_series(50))
+    source, json_source = _engine("context"), _engine("zscore")
+    source.process_batch(readings)
+    json_source.process_batch(readings)
+    good, good_json = source.export_device_states(), json_source.export_device_states()
+    assert row_state.is_record(good["d1"]) and not row_state.is_record(good_json["d1"])
     target = _engine("zscore")
     with pytest.raises(IncompatibleState, match="spec"):
         target.import_device_states(good)
+    with pytest.raises(IncompatibleState, match="spec"):
+        _engine("context").import_device_states(good_json)
     with pytest.raises(IncompatibleState, match="not detection-engine JSON"):
         target.import_device_states({"d1": b"\x80\x04garbage"})
-    old = {"d1": good["d1"].replace(FORMAT.encode(), b"consumer.detection/0")}
-    with pytest.raises(IncompatibleState, match="format"):
-        _engine("context").import_device_states(old)
+    for data, fmt, engine in ((good, row_state.FORMAT, "context"), (good_json, FORMAT, "zscore")):
+        other = {"d1": data["d1"].replace(fmt.encode(), b"consumer.detection/0")}
+        assert other != data
+        with pytest.raises(IncompatibleState, match="format"):
+            _engine(engine).import_device_states(other)
     assert target.device_count() == 0
+
+
+def _format_2(model: DeviceModel, last_seen: int) -> bytes:
+    """The model's state as format 2 wrote it for this pipeline (JSON)."""
+    header = {"spec": parse_detector_spec("context").canonical(), "seed": 7, "threshold": 0.5, "warmup": WARMUP}
+    return encode_state(header, {**model.state(), "last_seen": last_seen}, False)
 
 
 def _as_format_1(data: bytes) -> bytes:
@@ -126,21 +139,28 @@ def _as_format_1(data: bytes) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
-def test_state_format_1_still_loads_and_continues_exactly(
+def test_states_of_formats_1_and_2_still_load_and_continue_exactly(
     make_readings: ReadingsFactory, make_series: SeriesFactory
 ) -> None:
     source = _engine("context")
     series = make_series(400)
-    source.process_batch(make_readings("d1", series[:300]))
-    states = source.export_device_states()
-    old = {device: _as_format_1(data) for device, data in states.items()}
-    assert b'"counts":[[[' in old["d1"] and old["d1"] != states["d1"]
-    from_old, from_new = _engine("context"), _engine("context")
-    from_old.import_device_states(old)
-    from_new.import_device_states(states)
+    first = make_readings("d1", series[:300])
+    source.process_batch(first)
+    model = DeviceModel(parse_detector_spec("context"), device_seed(7, "d1"), 0.5, WARMUP)
+    for reading in first:
+        model.step(reading.metrics)
+    version_2 = _format_2(model, first[-1].ts_ms)
+    version_1 = _as_format_1(version_2)
+    assert b'"counts":[[[' in version_1 and b'"counts":[{"i":' in version_2
+    engines = [_engine("context") for _ in range(3)]
+    for engine, data in zip(engines, (version_1, version_2, source.export_device_states()["d1"]), strict=True):
+        engine.import_device_states({"d1": data})
     rest = make_readings("d1", series[300:])
-    assert from_old.process_batch(rest) == from_new.process_batch(rest) == source.process_batch(rest)
-    assert from_old.export_device_states() == source.export_device_states()  # written as format 2
+    expected = source.process_batch(rest)
+    for engine in engines:
+        assert engine.process_batch(rest) == expected
+    for engine in engines:  # written again in format 3, byte for byte what the source writes
+        assert engine.export_device_states() == source.export_device_states()
 
 
 def test_state_moves_to_an_engine_with_another_threshold(

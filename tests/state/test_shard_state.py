@@ -93,6 +93,36 @@ def test_only_changed_devices_are_rewritten_and_gc_keeps_what_is_needed(make_sto
     assert resumed.export_device_states() == live.export_device_states()
 
 
+def test_incremental_snapshots_write_patches_that_a_new_owner_replays_exactly(make_store: MakeStore) -> None:
+    store = make_store()
+    devices = [f"d{i}" for i in range(200)]  # wide enough for waves: the fleet bank's patches
+    live = engine()
+    state = ShardState(store, "shard-1")
+    live.process_batch(readings(devices, 0, 300))
+    whole = state.save(live, position(1))
+    state.committed(position(1))
+    incremental = []
+    for step in range(2, 5):
+        live.process_batch(readings(devices, 300 + 3 * step, 3))
+        incremental.append(state.save(live, position(step)))
+        state.committed(position(step))
+    assert whole.full and not any(result.full for result in incremental)
+    # one metric: a patch is mostly the row's few numbers (with four mature metrics, see test_row_state)
+    assert all(result.bytes_written < whole.bytes_written / 2 for result in incremental)
+    assert state._last is not None and all(len(chain) == 4 for chain in state._last.devices.values())
+    owner = engine()  # a new owner restores the chains (a whole state and three patches each)...
+    owner_state = ShardState(store, "shard-1")
+    assert owner_state.restore(owner, position(4)) == 200
+    assert owner.export_device_states() == live.export_device_states()
+    after = readings(devices, 320, 3)
+    assert scores(owner, after) == scores(live, after)
+    assert not owner_state.save(owner, position(5)).full  # ...and goes on patching them
+    owner_state.committed(position(5))
+    again = engine()
+    ShardState(store, "shard-1").restore(again, position(5))
+    assert again.export_device_states() == live.export_device_states()
+
+
 def test_full_rewrite_bounds_segments(make_store: Callable[[], SnapshotStore]) -> None:
     store = make_store()
     live = engine()
@@ -220,4 +250,4 @@ def test_a_full_rewrite_carries_devices_that_are_only_in_the_snapshot(make_store
     state.save(live, position(2))  # incremental
     assert state.save(live, position(3)).full  # the rewrite reads "evicted" back from its old segment
     state.committed(position(3))
-    assert state.load_devices(["evicted", "unknown"]) == saved
+    assert state.load_devices(["evicted", "unknown"]) == {"evicted": [saved["evicted"]]}  # a chain of one

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
+
+import orjson
 import pytest
 
 from consumer.state.snapshot_codec import (
@@ -39,9 +42,24 @@ def test_manifest_round_trip() -> None:
     manifest = Manifest(shard_id="shardId-000000000001", position="0" * 60 + ".0000000000", detector="context")
     manifest.segments = {"p1": "sha256:aa", "p2": "sha256:bb"}
     manifest.segment_chunks = {"p1": 1, "p2": 3}
-    manifest.devices = {"d1": "p1", "d2": "p2", "d3": "p2"}
+    manifest.devices = {"d1": ["p1"], "d2": ["p1", "p2"], "d3": ["p2"]}  # d2: a whole state, then a patch
     decoded = Manifest.decode(manifest.encode())
     assert decoded == manifest
+
+
+def test_a_format_1_manifest_reads_as_chains_of_one() -> None:
+    document = {
+        "format": 1,
+        "river": "0.21.0",
+        "detector": "context",
+        "shard_id": "s",
+        "position": "p",
+        "segments": [["p1", "sha256:aa", 1], ["p2", "sha256:bb", 2]],
+        "devices": {"d1": 0, "d2": 1},
+    }
+    decoded = Manifest.decode(zlib.compress(orjson.dumps(document)))
+    assert decoded.devices == {"d1": ["p1"], "d2": ["p2"]}
+    assert decoded.segment_chunks == {"p1": 1, "p2": 2}
 
 
 def test_manifest_of_another_format_is_incompatible() -> None:

@@ -1,0 +1,167 @@
+"""State format 3: whole records and patches of fleet-bank rows, and chains that rebuild a model
+exactly (the engine's side of incremental snapshots)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from consumer.detection import DetectionEngine, IncompatibleState
+from consumer.detection.row_chains import merge_chain
+from consumer.detection.row_state import FULL, PATCH, is_patch, is_record
+from consumer.processor.reading import Reading
+
+LIVE = ("temperature", "vibration", "pressure", "current")
+
+
+def engine() -> DetectionEngine:
+    return DetectionEngine.from_spec(None, seed=3, warmup=60)
+
+
+def batch(devices: list[str], step: int, count: int, *, seed: int = 0, names: tuple[str, ...] = LIVE) -> list[Reading]:
+    """``count`` readings per device from ``step`` on, interleaved; values in a few bins of a daily
+    wave plus noise, so the detector's contexts fill up and get halved (cap 128)."""
+    rng = random.Random(seed * 7919 + step)
+    out = []
+    for i in range(step, step + count):
+        for d, device in enumerate(devices):
+            metrics: dict[str, float | None] = {}
+            for m, name in enumerate(names):
+                value = 10.0 * (m + 1) + 2.0 * math.sin(i / 40 + d) + rng.gauss(0.0, 0.3)
+                metrics[name] = None if rng.random() < 0.01 else value
+            out.append(Reading(device, 1_700_000_000_000 + 60_000 * i, metrics))
+    return out
+
+
+class Saver:
+    """What ShardState does with an engine, without DynamoDB: after each batch, save what changed
+    (patches where a chain exists), keep each device's chain, and declare the state saved."""
+
+    def __init__(self, live: DetectionEngine) -> None:
+        self.live = live
+        self.chains: dict[str, list[bytes]] = {}
+        self.patches = 0
+
+    def save(self) -> dict[str, bytes]:
+        records = self.live.export_device_changes(self.live.dirty_devices(), saved=self.chains)
+        for device, record in records.items():
+            if is_patch(record):
+                self.patches += 1
+                self.chains[device].append(record)
+            else:
+                self.chains[device] = [record]
+        self.live.clear_dirty()
+        return records
+
+
+def test_chains_of_patches_rebuild_every_model_exactly() -> None:
+    live = engine()
+    saver = Saver(live)
+    fleet = [f"dev-{d:02d}" for d in range(40)]
+    step = 0
+    for round_number in range(12):
+        live.process_batch(batch(fleet, step, 30, seed=round_number))
+        step += 30
+        if round_number == 4:
+            live.process_batch(batch(fleet[:3], step, 40, seed=99))  # narrow: these leave the bank...
+            step += 40
+        if round_number == 7:  # ...and come back with the next wide batch; and latecomers join
+            fleet += ["late-1", "late-2"]
+        saver.save()
+    assert saver.patches > 300  # most saves were patches
+    expected = live.export_device_states()
+    assert set(saver.chains) == set(expected)
+    assert max(len(chain) for chain in saver.chains.values()) == 12
+    rebuilt = engine()
+    rebuilt.import_device_states(saver.chains)
+    assert rebuilt.export_device_states() == expected
+    for device, chain in saver.chains.items():
+        assert merge_chain(device, chain) == expected[device]
+    after = batch(fleet, step, 20, seed=1234)
+    assert rebuilt.process_batch(after) == live.process_batch(after)
+
+
+def test_counters_halved_within_a_save_interval_are_in_the_patch() -> None:
+    live = engine()
+    saver = Saver(live)
+    fleet = [f"d{d}" for d in range(40)]
+    live.process_batch(batch(fleet, 0, 10))
+    saver.save()
+    for start in range(10, 1510, 250):  # contexts reach the cap (128) and are halved
+        live.process_batch(batch(fleet, start, 250))
+    bank = live._bank
+    assert bank is not None and float(bank.totals.max()) < 128.0
+    counts = bank.counts[bank.counts > 0]
+    assert (counts != counts.astype(int)).any()  # halved counts
+    saver.save()
+    rebuilt = engine()
+    rebuilt.import_device_states(saver.chains)
+    assert rebuilt.export_device_states() == live.export_device_states()
+
+
+def test_patches_written_after_the_bank_grows_columns_still_apply() -> None:
+    live = engine()
+    saver = Saver(live)
+    singles = [f"one-{d}" for d in range(120)]  # wide enough for waves with one metric
+    live.process_batch(batch(singles, 0, 20, names=("level",)))
+    saver.save()
+    live.process_batch(batch(singles, 20, 20, names=("level",)))  # cells written with one column...
+    live.process_batch(batch([f"four-{d}" for d in range(40)], 0, 20))  # ...then the bank grows to four
+    saver.save()
+    assert all(len(saver.chains[device]) == 2 for device in singles)
+    rebuilt = engine()
+    rebuilt.import_device_states(saver.chains)
+    assert rebuilt.export_device_states() == live.export_device_states()
+
+
+def test_a_patch_holds_only_what_changed() -> None:
+    live = engine()
+    saver = Saver(live)
+    fleet = [f"d{d}" for d in range(40)]
+    live.process_batch(batch(fleet, 0, 600))
+    whole = saver.save()
+    live.process_batch(batch(fleet, 600, 2))
+    patches = saver.save()
+    assert all(is_patch(record) for record in patches.values())
+    ratio = sum(map(len, patches.values())) / sum(map(len, whole.values()))
+    assert ratio < 0.35, ratio
+
+
+def test_whole_records_and_patches_are_told_apart() -> None:
+    live = engine()
+    saver = Saver(live)
+    live.process_batch(batch([f"d{d}" for d in range(40)], 0, 30))
+    record = saver.save()["d0"]
+    assert is_record(record) and record[4] == FULL and not is_patch(record)
+    live.process_batch(batch([f"d{d}" for d in range(40)], 30, 30))
+    patch = saver.save()["d0"]
+    assert patch[4] == PATCH and is_patch(patch)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda whole, patch: [patch], "does not start with a full record"),
+        (lambda whole, patch: [whole[:-3]], "cut short"),
+        (lambda whole, patch: [whole + b"\0"], "stray bytes"),
+        (lambda whole, patch: [whole, whole], "does not fit its chain"),
+        (lambda whole, patch: [whole, patch[:-2]], "cut short"),
+    ],
+)
+def test_a_damaged_chain_is_refused_before_anything_changes(damage, message) -> None:  # type: ignore[no-untyped-def]
+    live = engine()
+    saver = Saver(live)
+    fleet = [f"d{d}" for d in range(40)]
+    live.process_batch(batch(fleet, 0, 30))
+    saver.save()
+    live.process_batch(batch(fleet, 30, 30))
+    saver.save()
+    whole, patch = saver.chains["d0"]
+    target = engine()
+    target.process_batch(batch(["other"], 0, 5))
+    before = target.export_device_states()
+    with pytest.raises(IncompatibleState, match=message):
+        target.import_device_states({"d1": saver.chains["d1"], "d0": damage(whole, patch)})
+    assert target.export_device_states() == before
