@@ -1,10 +1,12 @@
 """Model-state checkpoint cost: latency and bytes for 100, 1,000 and 10,000 devices, and restore time.
 
-Each device has the default detector, fed enough readings to fill its model. One checkpoint is
+Each device has the default detector, fed 40 readings of one metric. One checkpoint is
 what the worker does: save the snapshot (segments and manifest, to the state table), then the
 conditional checkpoint write on the lease. Measured against the moto server on this machine:
 a full snapshot (the first checkpoint, or every eighth), an incremental one where 10% of the
 devices changed since the previous checkpoint, and a restore (a new owner loading the snapshot).
+A second table gives the cost per device in process, by model age (4 metrics, up to 10,000
+readings), in format 2 (the JSON the worker wrote before) and format 3, whole and as a patch.
 
     python -m benchmarks.bench_state [--quick]
 """
@@ -14,16 +16,21 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Callable
 
-from benchmarks.harness import Table, emit_tables, median, moto
+from benchmarks.harness import Table, emit_tables, median, moto, sensor_payloads
 from consumer.aws.clients import make_clients
 from consumer.detection import DetectionEngine
+from consumer.detection.bank_export import bank_states
+from consumer.detection.fleet_bank import FleetBank
+from consumer.detection.state_codec import encode_state
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
-from consumer.processor.reading import Reading
+from consumer.processor.reading import Reading, decode_reading
 from consumer.settings import Settings
 from consumer.state.shard_state import ShardState
+from consumer.state.snapshot_codec import encode_segment
 from consumer.state.snapshot_store import SnapshotStore
 from consumer.worker.garbage_collection import tune_for_throughput
 
@@ -57,32 +64,109 @@ def measure(settings: Settings, devices: int, repeat: int) -> dict[str, float]:
     engine.process_batch(fleet(devices, 0, READINGS_PER_DEVICE))
     state = ShardState(store, lease.lease_key)
 
-    def checkpoint(number: int) -> tuple[float, int, int]:
+    def checkpoint(number: int) -> tuple[float, float, int, int]:
         position = ExtendedSequenceNumber(str(10**50 + number))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         saved = state.save(engine, position)
         leases.checkpoint(lease, position)
         state.committed(position)
-        return time.perf_counter() - started, saved.bytes_written, saved.devices_written
+        return time.perf_counter() - started, time.process_time() - cpu, saved.bytes_written, saved.devices_written
 
-    full_s, full_bytes, _ = checkpoint(1)
+    full_s, full_cpu, full_bytes, _ = checkpoint(1)
     changed = max(1, devices // 10)
     engine.process_batch(fleet(changed, READINGS_PER_DEVICE, 1))
-    incremental_s, incremental_bytes, written = checkpoint(2)
+    incremental_s, incremental_cpu, incremental_bytes, written = checkpoint(2)
     assert written == changed
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     restored = DetectionEngine.from_spec(None)
     count = ShardState(store, lease.lease_key).restore(restored, lease.checkpoint)
-    restore_s = time.perf_counter() - started
+    restore_s, restore_cpu = time.perf_counter() - started, time.process_time() - cpu
     assert count == devices
     return {
         "full_ms": full_s * 1000,
+        "full_cpu_ms": full_cpu * 1000,
         "full_kb": full_bytes / 1024,
         "incremental_ms": incremental_s * 1000,
+        "incremental_cpu_ms": incremental_cpu * 1000,
         "incremental_kb": incremental_bytes / 1024,
         "restore_ms": restore_s * 1000,
+        "restore_cpu_ms": restore_cpu * 1000,
         "memory_kib_per_device": engine.memory_bytes() / devices / 1024,
     }
+
+
+def _best(work: Callable[[], dict[str, bytes]], devices: int, repeat: int) -> tuple[float, int]:
+    """Best CPU µs per device of ``work`` plus the segment's zlib, and the compressed bytes per device."""
+    times, size = [], 0
+    for _ in range(repeat):
+        began = time.process_time()
+        size = len(encode_segment(work()))
+        times.append(time.process_time() - began)
+    return 1e6 * min(times) / devices, size // devices
+
+
+def _costs_at(engine: DetectionEngine, bank: FleetBank, repeat: int) -> list[tuple[str, tuple[float, int]]]:
+    """Format 2, format 3 whole, and (after 5 more readings each, fed by the caller) format 3 patches."""
+    ids = sorted(bank.slot_of)
+    header = {"spec": engine.detector_name, "seed": 0, "threshold": engine.threshold, "warmup": engine.warmup}
+    return [
+        (
+            "2 (JSON)",
+            _best(lambda: {d: encode_state(header, s, False) for d, s in bank_states(bank, ids)}, len(ids), repeat),
+        ),
+        ("3, whole", _best(lambda: engine.export_device_states(ids), len(ids), repeat)),
+    ]
+
+
+def _patch_cost(engine: DetectionEngine, bank: FleetBank, repeat: int) -> tuple[float, int]:
+    ids = sorted(bank.slot_of)
+    written = (list(bank.written_counts), list(bank.written_totals))
+
+    def patches() -> dict[str, bytes]:
+        bank.written_counts, bank.written_totals = list(written[0]), list(written[1])
+        return engine.export_device_changes(ids, saved=set(ids))
+
+    return _best(patches, len(ids), repeat)
+
+
+def by_age(devices: int, ages: tuple[int, ...], repeat: int) -> Table:
+    """Per device, in process (no DynamoDB): what one checkpoint costs to encode and compress, for
+    4-metric devices of several ages, in format 2 (JSON, what the worker wrote before format 3) and
+    in format 3, whole and as a patch after 5 more readings each."""
+    table = Table(
+        f"Model state per device and checkpoint, by model age ({devices} devices, 4 metrics, in process, "
+        f"best of {repeat})",
+        ["readings per device", "format", "CPU µs/device (encode + zlib)", "bytes/device (compressed)"],
+    )
+    engine = DetectionEngine.from_spec(None)
+    bank = engine._bank
+    assert bank is not None
+    seen = 0
+    start_ms = 1_700_000_000_000
+
+    def feed(count: int) -> None:  # the other benchmarks' sensor readings (4 metrics, noisy), 100 at a time
+        nonlocal seen, start_ms
+        while count > 0:
+            step = min(100, count)
+            payloads = sensor_payloads(devices * step, devices, seed=seen, start_ms=start_ms)
+            engine.process_batch([decode_reading(data) for _, data in payloads])
+            start_ms += 60_000 * step
+            seen += step
+            count -= step
+
+    for age in ages:
+        feed(age - seen)
+        for name, cost in _costs_at(engine, bank, repeat):
+            table.add(age, name, *cost)
+        engine.clear_dirty()
+        feed(5)
+        table.add(age, "3, patch (5 readings since)", *_patch_cost(engine, bank, repeat))
+    table.notes.append(
+        "A checkpoint writes each device that reported since the previous one: whole at the first snapshot and "
+        "every eighth, as a patch otherwise (only the counters written since). Format 2 re-encoded the whole "
+        "model every time."
+    )
+    return table
 
 
 def run(quick: bool = False) -> list[Table]:
@@ -93,10 +177,13 @@ def run(quick: bool = False) -> list[Table]:
         [
             "devices",
             "full checkpoint ms",
+            "full: client CPU ms",
             "full KiB written",
             "10% changed: ms",
+            "10% changed: client CPU ms",
             "10% changed: KiB",
             "restore ms",
+            "restore: client CPU ms",
             "model KiB/device in memory",
         ],
     )
@@ -112,18 +199,22 @@ def run(quick: bool = False) -> list[Table]:
             table.add(
                 devices,
                 mid("full_ms"),
+                mid("full_cpu_ms"),
                 mid("full_kb"),
                 mid("incremental_ms"),
+                mid("incremental_cpu_ms"),
                 mid("incremental_kb"),
                 mid("restore_ms"),
+                mid("restore_cpu_ms"),
                 mid("memory_kib_per_device"),
             )
     table.notes.append(
         "A checkpoint = snapshot segments and manifest (zlib, chunked under the item limit) + the conditional "
         "lease write + garbage collection of what the committed checkpoint no longer needs. Incremental "
-        "checkpoints write only the devices changed since the previous one."
+        "checkpoints write only the devices changed since the previous one, as patches. The ms columns are wall "
+        "time with moto on the same 2 cores; client CPU is this process's only."
     )
-    return [table]
+    return [table, by_age(100 if quick else 250, (300, 3000) if quick else (300, 3000, 10_000), 3 if quick else 5)]
 
 
 def main() -> None:
