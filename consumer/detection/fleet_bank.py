@@ -17,8 +17,11 @@ Contract:
 * A device has at most :data:`MAX_METRICS` metrics in the bank, in the order of its first reading
   (:meth:`FleetBank.add_new`) or of its ``DeviceModel``; a new metric moves it back to a
   ``DeviceModel``, which can grow.
-* The bank records which counter cells the waves wrote (:meth:`FleetBank.written_cells`) since
-  :meth:`FleetBank.clear_written`: what a state patch (:mod:`~consumer.detection.row_state`) holds.
+* From the first :meth:`FleetBank.clear_written` on (the first state save), the bank records which
+  counter cells the waves wrote (:meth:`FleetBank.written_cells`) since the last one: what a
+  state patch (:mod:`~consumer.detection.row_state`) holds. Its size follows the readings between
+  two saves (about 40 bytes per 4-metric reading); an engine whose state is never saved records
+  nothing.
 """
 
 from __future__ import annotations
@@ -119,7 +122,9 @@ class FleetBank:
         self.kept: list[dict[str, Any]] = []  # per slot: state parts this pipeline never changes
         # per slot: metrics dict -> its values in the device's order (KeyError if one is absent)
         self.getters: list[Callable[[Mapping[str, float | None]], tuple[float | None, ...]]] = []
-        # counter cells the waves wrote since clear_written: flat indexes into counts / totals
+        # counter cells the waves wrote since clear_written (flat indexes into counts / totals),
+        # recorded once someone saves state (the first clear_written): never grows without a saver
+        self.record_written = False
         self.written_counts: list[Ints] = []
         self.written_totals: list[Ints] = []
         self.columns = 1
@@ -331,7 +336,9 @@ class FleetBank:
         return counts, totals
 
     def clear_written(self) -> None:
+        """Forget the written cells, and record them from now on."""
         self.written_counts, self.written_totals = [], []
+        self.record_written = True
 
     def new_model(self, device_id: str) -> DeviceModel:
         """A fresh ``DeviceModel`` seeded for ``device_id``, as the engine builds them."""

@@ -271,16 +271,20 @@ def _learn(bank: FleetBank, cells: _Cells, x: Floats, learn: Bools, *, floats: F
         at_total = total_base + context
         counts, totals = cells.counts, cells.totals
         counts[key] += np.float32(1.0)  # exact, as the scalar path's double sum rounded to float32
-        bank.written_counts.append(key.ravel())
+        record = bank.record_written
+        if record:
+            bank.written_counts.append(key.ravel())
         total = totals[at_total].astype(np.float64) + 1.0
         full = total >= bank.cap
         if full.any():
             where = (row[full] + 1)[:, None] + np.arange(bank.width)
             counts[where] = counts[where] * np.float32(0.5)
-            bank.written_counts.append(where.ravel())
+            if record:
+                bank.written_counts.append(where.ravel())
             total = np.where(full, total * 0.5, total)
         totals[at_total] = total.astype(np.float32)
-        bank.written_totals.append(at_total.ravel())
+        if record:
+            bank.written_totals.append(at_total.ravel())
     new_history = (history * bank.width + b) % bank.span
     if every:
         floats[D_LO], floats[D_HI], ints[D_HISTORY], ints[D_N] = new_lo, new_hi, new_history, n + 1

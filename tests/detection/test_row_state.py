@@ -165,3 +165,15 @@ def test_a_damaged_chain_is_refused_before_anything_changes(damage, message) -> 
     with pytest.raises(IncompatibleState, match=message):
         target.import_device_states({"d1": saver.chains["d1"], "d0": damage(whole, patch)})
     assert target.export_device_states() == before
+
+
+def test_an_engine_whose_state_is_never_saved_records_no_written_cells() -> None:
+    live = engine()  # --state off, or an evaluation: nobody calls clear_dirty
+    live.process_batch(batch([f"d{d}" for d in range(40)], 0, 200))
+    bank = live._bank
+    assert bank is not None and bank.written_counts == [] and bank.written_totals == []
+    live.clear_dirty()  # the first save: from now on they are recorded, until the next one
+    live.process_batch(batch([f"d{d}" for d in range(40)], 200, 5))
+    assert bank.written_counts and bank.written_totals
+    live.clear_dirty()
+    assert bank.written_counts == [] and bank.written_totals == []
