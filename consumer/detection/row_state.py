@@ -107,17 +107,30 @@ def _fixed(kind: int, header: bytes, meta: bytes, block: Block) -> bytes:
     )
 
 
-def _common(block: Block) -> tuple[bytes, bytes, bytes, bytes, int, int, int]:
-    """The row parts before the counters, for all devices at once, and each part's size per device."""
-    n, fields, m = block.floats.shape
-    floats = _canonical(np.ascontiguousarray(block.floats)).tobytes()
-    ints = np.ascontiguousarray(block.ints, dtype=np.int64).tobytes()
-    ring = _canonical(np.ascontiguousarray(block.ring)).tobytes()
-    flags = np.empty((n, 10), dtype=np.uint8)
-    flags[:, :8] = block.seen.astype("<i8").view(np.uint8).reshape(n, 8)
-    flags[:, 8] = block.prev_red
-    flags[:, 9] = block.novel
-    return floats, ints, ring, flags.tobytes(), fields * m * 8, block.ints.shape[1] * m * 8, block.ring.shape[1] * m * 8
+class _Rows:
+    """The row parts before the counters, for all devices of a block at once (numbers as bytes)."""
+
+    def __init__(self, header: bytes, block: Block) -> None:
+        n, fields, m = block.floats.shape
+        self.header = header
+        self.block = block
+        flags = np.empty((n, 10), dtype=np.uint8)  # seen (i64), prev_red, novel
+        flags[:, :8] = block.seen.astype("<i8").view(np.uint8).reshape(n, 8)
+        flags[:, 8] = block.prev_red
+        flags[:, 9] = block.novel
+        self.parts = (
+            (_canonical(np.ascontiguousarray(block.floats)).tobytes(), fields * m * 8),
+            (np.ascontiguousarray(block.ints, dtype=np.int64).tobytes(), block.ints.shape[1] * m * 8),
+            (_canonical(np.ascontiguousarray(block.ring)).tobytes(), block.ring.shape[1] * m * 8),
+            (flags.tobytes(), 10),
+        )
+
+    def prefix(self, kind: int, d: int) -> list[bytes]:
+        """Device ``d``'s record up to its counters."""
+        meta = self.block.metas[d]
+        out = [_fixed(kind, self.header, meta, self.block), self.header, meta]
+        out += [data[d * size : (d + 1) * size] for data, size in self.parts]
+        return out
 
 
 def full_records(header: bytes, block: Block) -> list[bytes]:
@@ -125,7 +138,7 @@ def full_records(header: bytes, block: Block) -> list[bytes]:
     n = len(block.metas)
     if n == 0:
         return []
-    floats, ints, ring, flags, f_size, i_size, r_size = _common(block)
+    rows = _Rows(header, block)
     tables = []
     for table in (block.counts, block.totals):
         present = table != 0.0
@@ -136,25 +149,16 @@ def full_records(header: bytes, block: Block) -> list[bytes]:
     out = []
     start_c = start_t = 0
     (c_bits, c_size, c_values, c_ends), (t_bits, t_size, t_values, t_ends) = tables
-    for d, meta in enumerate(block.metas):
+    for d in range(n):
         end_c, end_t = c_ends[d], t_ends[d]
-        out.append(
-            b"".join(
-                (
-                    _fixed(FULL, header, meta, block),
-                    header,
-                    meta,
-                    floats[d * f_size : (d + 1) * f_size],
-                    ints[d * i_size : (d + 1) * i_size],
-                    ring[d * r_size : (d + 1) * r_size],
-                    flags[d * 10 : (d + 1) * 10],
-                    c_bits[d * c_size : (d + 1) * c_size],
-                    c_values[4 * start_c : 4 * end_c],
-                    t_bits[d * t_size : (d + 1) * t_size],
-                    t_values[4 * start_t : 4 * end_t],
-                )
-            )
+        parts = rows.prefix(FULL, d)
+        parts += (
+            c_bits[d * c_size : (d + 1) * c_size],
+            c_values[4 * start_c : 4 * end_c],
+            t_bits[d * t_size : (d + 1) * t_size],
+            t_values[4 * start_t : 4 * end_t],
         )
+        out.append(b"".join(parts))
         start_c, start_t = end_c, end_t
     return out
 
@@ -165,18 +169,10 @@ def patch_records(header: bytes, block: Block, counts: Written, totals: Written)
     n = len(block.metas)
     if n == 0:
         return []
-    floats, ints, ring, flags, f_size, i_size, r_size = _common(block)
+    rows = _Rows(header, block)
     out = []
-    for d, meta in enumerate(block.metas):
-        parts = [
-            _fixed(PATCH, header, meta, block),
-            header,
-            meta,
-            floats[d * f_size : (d + 1) * f_size],
-            ints[d * i_size : (d + 1) * i_size],
-            ring[d * r_size : (d + 1) * r_size],
-            flags[d * 10 : (d + 1) * 10],
-        ]
+    for d in range(n):
+        parts = rows.prefix(PATCH, d)
         for written in (counts, totals):
             start, end = written.bounds[d], written.bounds[d + 1]
             parts.append(CELL_COUNT.pack(end - start))
