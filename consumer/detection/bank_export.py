@@ -61,7 +61,6 @@ def row_block(
     without ``counters`` its counter tables are empty (a block for patches)."""
     slots = np.fromiter(map(bank.slot_of.__getitem__, ids), dtype=np.int64, count=len(ids))
     slot_list = slots.tolist()
-    cells = (bank.span * bank.width + 2, bank.span)
     return Block(
         metas=[meta_bytes(bank.names[s], bank.kept[s], last_seen.get(d)) for d, s in zip(ids, slot_list, strict=True)],
         floats=bank.floats.take(slots, axis=1)[:, :, :m].transpose(1, 0, 2),
@@ -72,7 +71,7 @@ def row_block(
         novel=bank.novel[slots],
         counts=bank.counts.take(slots, axis=0)[:, :m] if counters else np.empty((len(ids), m, 0), np.float32),
         totals=bank.totals.take(slots, axis=0)[:, :m] if counters else np.empty((len(ids), m, 0), np.float32),
-        cells=cells,
+        cells=bank.cells,
     )
 
 
@@ -86,7 +85,7 @@ def patch_cells(bank: FleetBank, ids: Sequence[str]) -> tuple[Written, Written]:
     columns = bank.columns
     out = []
     for written, cells, tables in zip(
-        bank.written_cells(), (bank.span * bank.width + 2, bank.span), (bank.counts, bank.totals), strict=True
+        bank.written_cells(), bank.cells, (bank.counts, bank.totals), strict=True
     ):
         table, cell = np.divmod(written, cells)
         slot, column = np.divmod(table, columns)

@@ -109,6 +109,9 @@ class FleetBank:
         self.sharp = float(spec["sharp"])
         self.width = self.bins + 1
         self.span = self.width**self.order
+        #: cells of a metric's count table (every context's bins, and a spare slot each end) and of
+        #: its total table (one per context)
+        self.cells = (self.span * self.width + 2, self.span)
         self.novelty = float(spec["novelty"])
         self.short = int(spec["short"])
         self.horizon = int(spec["long"])
@@ -135,17 +138,17 @@ class FleetBank:
         """(Re)size the arrays to ``rows`` devices of ``columns`` metrics, keeping what is there.
         Per-metric numbers are field-major (``floats[field, slot, metric]``), so that a wave's
         gather gives one contiguous block per field."""
-        table = self.span * self.width + 2
+        table, totals = self.cells
         if columns != getattr(self, "columns", columns):  # flat counter indexes change with the columns
             self.written_counts = [_recolumned(w, table, self.columns, columns) for w in self.written_counts]
-            self.written_totals = [_recolumned(w, self.span, self.columns, columns) for w in self.written_totals]
+            self.written_totals = [_recolumned(w, totals, self.columns, columns) for w in self.written_totals]
         self.floats: Floats = _grown(getattr(self, "floats", None), (FLOAT_FIELDS, rows, columns), np.float64)
         # the calibration's rings of recent raw scores (``ring[position, slot, metric]``): apart from
         # the other numbers, since a reading touches one position of each
         self.ring: Floats = _grown(getattr(self, "ring", None), (self.short, rows, columns), np.float64)
         self.ints: Ints = _grown(getattr(self, "ints", None), (INT_FIELDS, rows, columns), np.int64)
         self.counts: Counters = _grown(getattr(self, "counts", None), (rows, columns, table), np.float32)
-        self.totals: Counters = _grown(getattr(self, "totals", None), (rows, columns, self.span), np.float32)
+        self.totals: Counters = _grown(getattr(self, "totals", None), (rows, columns, totals), np.float32)
         self.seen: Ints = _grown(getattr(self, "seen", None), (rows,), np.int64)  # readings per device
         self.prev_red: Bools = _grown(getattr(self, "prev_red", None), (rows,), np.bool_)
         self.novel: Bools = _grown(getattr(self, "novel", None), (rows,), np.bool_)
@@ -297,15 +300,15 @@ class FleetBank:
         """Raise :class:`IncompatibleState` when decoded rows do not have this bank's shape."""
         _, fields, m = rows.floats.shape
         shapes = (rows.ints.shape[1:], rows.ring.shape[1:], rows.counts.shape[1:], rows.totals.shape[1:])
-        expected = ((INT_FIELDS, m), (self.short, m), (m, self.span * self.width + 2), (m, self.span))
+        expected = ((INT_FIELDS, m), (self.short, m), (m, self.cells[0]), (m, self.cells[1]))
         if not 0 < m <= MAX_METRICS or fields != FLOAT_FIELDS or shapes != expected:
             raise IncompatibleState(
                 f"devices {rows.ids[:3]}...: state rows of shape {(fields, *shapes)}, this bank holds {expected}"
             )
 
-    def load_rows(self, rows: Rows) -> list[int]:
+    def load_rows(self, rows: Rows) -> None:
         """Put decoded rows (:func:`~consumer.detection.row_chains.decode_chains`) in slots, all at
-        once (after :meth:`check_rows`). Returns the slots."""
+        once (after :meth:`check_rows`)."""
         self.check_rows(rows)
         m = rows.floats.shape[2]
         slots = []
@@ -326,7 +329,6 @@ class FleetBank:
         self.prev_red[at] = rows.prev_red
         self.novel[at] = rows.novel
         self.metrics[at] = m
-        return slots
 
     def written_cells(self) -> tuple[Ints, Ints]:
         """The distinct flat indexes (sorted) of the count and total cells written since

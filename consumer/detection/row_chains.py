@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import orjson
 
 from consumer.detection.errors import IncompatibleState
@@ -27,16 +26,16 @@ from consumer.detection.row_state import (
     MAGIC,
     PATCH,
     Block,
+    Bools,
+    Counters,
+    Floats,
+    Ints,
     full_records,
     header_of,
     is_patch,
     meta_bytes,
 )
 
-Floats = npt.NDArray[np.float64]
-Ints = npt.NDArray[np.int64]
-Bools = npt.NDArray[np.bool_]
-Counters = npt.NDArray[np.float32]
 Shape = tuple[int, int, int, int, int, int]  # metrics, ring, float fields, int fields, count cells, total cells
 
 

@@ -43,6 +43,7 @@ CELL_COUNT = struct.Struct("<I")
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
 Counters = npt.NDArray[np.float32]
 
 
@@ -55,8 +56,8 @@ class Block:
     ints: Ints  # [device, field, metric]
     ring: Floats  # [device, position, metric]
     seen: Ints  # [device]
-    prev_red: npt.NDArray[np.bool_]
-    novel: npt.NDArray[np.bool_]
+    prev_red: Bools
+    novel: Bools
     counts: Counters  # [device, metric, cell] (empty in a block for patches: they carry their cells)
     totals: Counters
     cells: tuple[int, int]  # cells of a count table and of a total table

@@ -90,7 +90,7 @@ class _Cells:
         cell = slots[:, None] * bank.columns + np.arange(metrics)
         self.counts = bank.counts.reshape(-1)  # views of the bank's tables
         self.totals = bank.totals.reshape(-1)
-        self.count_base = cell * (bank.span * bank.width + 2)
+        self.count_base = cell * bank.cells[0]
         self.total_base = cell * bank.span
 
 

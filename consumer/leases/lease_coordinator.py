@@ -104,19 +104,18 @@ class LeaseCoordinator:
             return None
         except LeaseLost:
             fresh = self.table.get_lease(lease.lease_key)
-        if not self._holds(lease):
-            # Taken again (a new epoch, a new object) or released meanwhile: whatever the row says
-            # now, this object's epoch is over, and the consumer holding it must stop.
-            log.warning("lease_lost_on_renewal", shard_id=lease.lease_key, owner=fresh.lease_owner if fresh else None)
-            return RenewalOutcome(lease.lease_key, "lost", lease)
-        if fresh is not None and fresh.lease_owner == self.worker_id:
+        # Only the object of the current epoch may adopt the row's counter or be handed over. One
+        # whose key was taken again (a new object) or released meanwhile is lost, whatever the row
+        # says now: the consumer holding it must stop.
+        current = self._holds(lease)
+        if current and fresh is not None and fresh.lease_owner == self.worker_id:
             # Still ours in this epoch: the previous owner's final handoff checkpoint moved the counter.
             with lease.lock:
                 lease.lease_counter = fresh.lease_counter
                 lease.checkpoint = max(lease.checkpoint, fresh.checkpoint)
                 lease.checkpoint_owner = fresh.checkpoint_owner
             return None
-        if fresh is not None and fresh.checkpoint_owner == self.worker_id:
+        if current and fresh is not None and fresh.checkpoint_owner == self.worker_id:
             with lease.lock:
                 lease.lease_owner = fresh.lease_owner
                 lease.checkpoint_owner = self.worker_id

@@ -55,6 +55,12 @@ class Saver:
         self.live.clear_dirty()
         return records
 
+    def rebuild(self) -> DetectionEngine:
+        """A fresh engine that imported every chain saved so far."""
+        rebuilt = engine()
+        rebuilt.import_device_states(self.chains)
+        return rebuilt
+
 
 def test_chains_of_patches_rebuild_every_model_exactly() -> None:
     live = engine()
@@ -74,8 +80,7 @@ def test_chains_of_patches_rebuild_every_model_exactly() -> None:
     expected = live.export_device_states()
     assert set(saver.chains) == set(expected)
     assert max(len(chain) for chain in saver.chains.values()) == 12
-    rebuilt = engine()
-    rebuilt.import_device_states(saver.chains)
+    rebuilt = saver.rebuild()
     assert rebuilt.export_device_states() == expected
     for device, chain in saver.chains.items():
         assert merge_chain(device, chain) == expected[device]
@@ -96,9 +101,7 @@ def test_counters_halved_within_a_save_interval_are_in_the_patch() -> None:
     counts = bank.counts[bank.counts > 0]
     assert (counts != counts.astype(int)).any()  # halved counts
     saver.save()
-    rebuilt = engine()
-    rebuilt.import_device_states(saver.chains)
-    assert rebuilt.export_device_states() == live.export_device_states()
+    assert saver.rebuild().export_device_states() == live.export_device_states()
 
 
 def test_patches_written_after_the_bank_grows_columns_still_apply() -> None:
@@ -111,9 +114,7 @@ def test_patches_written_after_the_bank_grows_columns_still_apply() -> None:
     live.process_batch(batch([f"four-{d}" for d in range(40)], 0, 20))  # ...then the bank grows to four
     saver.save()
     assert all(len(saver.chains[device]) == 2 for device in singles)
-    rebuilt = engine()
-    rebuilt.import_device_states(saver.chains)
-    assert rebuilt.export_device_states() == live.export_device_states()
+    assert saver.rebuild().export_device_states() == live.export_device_states()
 
 
 def test_a_patch_holds_only_what_changed() -> None:
