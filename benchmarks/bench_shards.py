@@ -7,7 +7,8 @@ For each shard count, on one moto server: create the stream (timed), put a backl
 - time until it holds every lease, and the backlog drain rate (records / wall seconds from holding
   every lease to the last backlog record in the score log), with its CPU;
 - idle cost: worker CPU (cores) over 6 s (quick 3 s) with nothing to read (every shard polled
-  once a second, leases renewed and scanned);
+  once a second, leases renewed and scanned), and the same once the shards have backed off
+  (``--max-idle-time-between-reads``, 4 s by default, from 18 s after the drain);
 - keeping up at 1 s polling: a loop puts ``--rate`` readings/s for 12 s (quick 6 s); then the
   catch-up time from the last put until the score log holds every reading, with the worker's and
   moto's CPU meanwhile (moto reports ``MillisBehindLatest`` 0 always, so lag is measured this
@@ -45,6 +46,7 @@ from benchmarks.harness import (
 
 LOGS = OUTPUT / "shards-logs"
 KEEPS_UP_SECONDS = 3.0
+BACKED_OFF_AFTER = 18.0  # seconds after the drain by which every shard polls at the idle cap
 
 
 def measure(endpoint: str, moto_pid: int, shards: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -81,6 +83,11 @@ def measure(endpoint: str, moto_pid: int, shards: int, args: argparse.Namespace)
         cpu_idle, idle_began = run.cpu(), time.monotonic()
         time.sleep(args.idle_seconds)
         result["idle_cores"] = (run.cpu() - cpu_idle) / (time.monotonic() - idle_began)
+        # once every shard has backed off: 10 quiet polls at 1 s, then waits of 2 and 4 s (the cap)
+        time.sleep(max(0.0, drained_at + BACKED_OFF_AFTER - time.monotonic()))
+        cpu_idle, idle_began = run.cpu(), time.monotonic()
+        time.sleep(args.idle_seconds)
+        result["backed_off_cores"] = (run.cpu() - cpu_idle) / (time.monotonic() - idle_began)
         # steady load at --rate readings/s
         cpu_steady, moto_steady, steady_began = run.cpu(), process_cpu_seconds(moto_pid), time.monotonic()
         sent = 0
@@ -125,6 +132,7 @@ def run(quick: bool = False, shard_counts: list[int] | None = None, **overrides:
             "drain records/s (wall)",
             "drain worker CPU µs/record",
             "idle worker CPU (cores)",
+            "idle, backed off (cores)",
             "steady worker CPU (cores)",
             "achieved put rate/s",
             "catch-up s after last put",
@@ -140,7 +148,7 @@ def run(quick: bool = False, shard_counts: list[int] | None = None, **overrides:
                 r = measure(server.endpoint_url, server.process.pid, shards, args)
             except RuntimeError as error:
                 log(f"{shards} shards: {error}")
-                table.add(shards, None, None, None, None, None, None, None, None, None, f"failed: {error}")
+                table.add(shards, *([None] * 10), f"failed: {error}")
                 continue
             log(f"{shards} shards: {r}")
             keeps = r["catch_up_s"] is not None and r["catch_up_s"] <= KEEPS_UP_SECONDS and not r["crashes"]
@@ -151,6 +159,7 @@ def run(quick: bool = False, shard_counts: list[int] | None = None, **overrides:
                 r["drain_rate"],
                 r["drain_cpu_us"],
                 r["idle_cores"],
+                r["backed_off_cores"],
                 r["steady_cores"],
                 r["achieved_rate"],
                 r["catch_up_s"],
@@ -159,8 +168,10 @@ def run(quick: bool = False, shard_counts: list[int] | None = None, **overrides:
             )
     table.notes += [
         f"Keeps up: the worker has processed every steady-phase reading within {KEEPS_UP_SECONDS:g} s of the last put.",
-        "Idle cores: CPU seconds per wall second of the worker with nothing to read (1 GetRecords per shard per s "
-        "plus lease renewals and scans).",
+        "Idle cores: CPU seconds per wall second of the worker with nothing to read, over the first seconds after "
+        "the drain (1 GetRecords per shard per s, plus lease renewals and scans); backed off: the same from "
+        f"{BACKED_OFF_AFTER:g} s after the drain, when every shard has been empty for 10 polls and waits the cap "
+        "(4 s by default) between calls.",
         "Drain CPU is the worker's CPU between holding every lease and the last backlog record in the score log "
         "(idle polling included; small backlogs per shard make it a per-batch rather than per-record figure).",
         "moto serves every call from one process on the same 2 cores; at high shard counts it is the bottleneck.",

@@ -49,6 +49,7 @@ class Settings:
     failover_time: float = 10.0
     max_leases_per_worker: int = 0
     idle_time_between_reads: float = 1.0
+    max_idle_time_between_reads: float | None = None  # None: 4 x idle_time_between_reads
     max_records: int = 10_000
     checkpoint_interval: float = 5.0
     checkpoint_records: int = 50_000
@@ -74,6 +75,13 @@ class Settings:
         """Model snapshots live beside the lease table, in ``<application>-state``."""
         return f"{self.application_name}-state"
 
+    @property
+    def idle_backoff_cap(self) -> float:
+        """The longest wait between GetRecords calls on an idle shard (see ``shards.idle_polling``)."""
+        if self.max_idle_time_between_reads is None:
+            return 4.0 * self.idle_time_between_reads
+        return self.max_idle_time_between_reads
+
     def endpoint_for(self, service: str) -> str | None:
         specific = {"kinesis": self.kinesis_endpoint_url, "dynamodb": self.dynamodb_endpoint_url}
         return specific.get(service) or self.endpoint_url
@@ -85,6 +93,10 @@ class Settings:
             raise SettingsError("--initial-position AT_TIMESTAMP needs --initial-timestamp")
         if self.failover_time <= 0:
             raise SettingsError("--failover-time must be positive")
+        if self.idle_time_between_reads < 0:
+            raise SettingsError("--idle-time-between-reads must be zero or more seconds")
+        if self.idle_backoff_cap < self.idle_time_between_reads:
+            raise SettingsError("--max-idle-time-between-reads must be at least --idle-time-between-reads")
         if not 1 <= self.max_records <= 10_000:
             raise SettingsError("--max-records must be between 1 and 10000 (the GetRecords limit)")
         if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
@@ -138,6 +150,11 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     "failover_time": (float, "seconds without a lease renewal after which a lease is expired"),
     "max_leases_per_worker": (int, "upper bound on leases one worker holds (0: no bound)"),
     "idle_time_between_reads": (float, "seconds between GetRecords calls on a shard with nothing new"),
+    "max_idle_time_between_reads": (
+        float,
+        "cap of the idle backoff: after 10 empty polls in a row a shard doubles its wait up to this "
+        "(default 4 x --idle-time-between-reads; equal to it: no backoff)",
+    ),
     "max_records": (int, "GetRecords Limit (1-10000)"),
     "checkpoint_interval": (float, "seconds between checkpoints of a shard that is processing records"),
     "checkpoint_records": (int, "records after which a shard checkpoints even before the interval"),

@@ -31,6 +31,13 @@ def test_defaults() -> None:
     assert settings.max_records == 10_000
     assert settings.worker_id == default_worker_id()
     assert settings.lease_table == "anomaly-consumer"
+    assert (settings.idle_time_between_reads, settings.idle_backoff_cap) == (1.0, 4.0)
+
+
+def test_the_idle_backoff_cap_follows_the_idle_wait_unless_set() -> None:
+    assert load(["--idle-time-between-reads", "0.5"]).idle_backoff_cap == 2.0
+    assert load(["--idle-time-between-reads", "0.5", "--max-idle-time-between-reads", "0.5"]).idle_backoff_cap == 0.5
+    assert load([], {"ANOMALY_MAX_IDLE_TIME_BETWEEN_READS": "10"}).idle_backoff_cap == 10.0
 
 
 def test_flag_beats_env_beats_default() -> None:
@@ -90,6 +97,8 @@ def test_bad_timestamp_flag_is_an_argparse_error() -> None:
         (["--threshold", "1.5"], "--threshold"),
         (["--log-format", "xml"], "--log-format"),
         (["--worker-id", ""], "--worker-id must not be empty"),
+        (["--idle-time-between-reads", "-1"], "--idle-time-between-reads must be zero or more"),
+        (["--idle-time-between-reads", "2", "--max-idle-time-between-reads", "1"], "must be at least"),
     ],
 )
 def test_validation_errors(argv: list[str], message: str) -> None:

@@ -23,6 +23,7 @@ from consumer.leases.lease import Lease, LeaseLost
 from consumer.leases.lease_table import LeaseTable
 from consumer.logs import get_logger
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput, RecordProcessor
+from consumer.shards.idle_polling import IdlePolling
 from consumer.shards.shard_reader import ShardReader
 from consumer.state.snapshot_codec import SnapshotError
 
@@ -85,14 +86,18 @@ class ShardConsumer:
         reader_factory: Callable[[ExtendedSequenceNumber, threading.Event], ShardReader],
         processor_factory: Callable[[threading.Event], RecordProcessor],
         idle_time_between_reads: float,
+        max_idle_time_between_reads: float | None = None,
         on_exit: Callable[[ShardConsumer], None] | None = None,
     ) -> None:
+        """``max_idle_time_between_reads`` caps the idle backoff (:mod:`~consumer.shards.idle_polling`);
+        None means no backoff (every empty poll waits ``idle_time_between_reads``)."""
         self.lease = lease
         self.shard_id = lease.lease_key
         self._table = table
         self._worker_id = worker_id
         self._reader_factory = reader_factory
-        self._idle = idle_time_between_reads
+        cap = idle_time_between_reads if max_idle_time_between_reads is None else max_idle_time_between_reads
+        self.idle_polling = IdlePolling(idle_time_between_reads, cap)
         self._on_exit = on_exit
         self._wake = threading.Event()  # set on shutdown or loss: interrupts waits
         self._shutdown = threading.Event()
@@ -186,5 +191,10 @@ class ShardConsumer:
                 self.child_shards = result.child_shards
                 self.processor.shard_ended(checkpointer)
                 return ShardOutcome.SHARD_ENDED
-            if not result.records:
-                self._wake.wait(self._idle)
+            idle = self.idle_polling
+            was_backing_off = idle.backing_off
+            wait = idle.after(len(result.records))
+            if idle.backing_off != was_backing_off:
+                self._log.debug("shard_idle" if idle.backing_off else "shard_active", empty_polls=idle.empty_polls)
+            if wait > 0.0:
+                self._wake.wait(wait)

@@ -199,6 +199,7 @@ class Worker:
             reader_factory=self._reader_factory(lease.lease_key),
             processor_factory=self._processor_factory,
             idle_time_between_reads=self.settings.idle_time_between_reads,
+            max_idle_time_between_reads=self.settings.idle_backoff_cap,
         )
         with self._consumers_lock:
             self.consumers[lease.lease_key] = consumer

@@ -84,7 +84,7 @@ def make_pipeline(
 ) -> Iterator[Callable[..., Pipeline]]:
     started: list[ShardConsumer] = []
 
-    def make(checkpoint_records: int = 1_000_000) -> Pipeline:
+    def make(checkpoint_records: int = 1_000_000, idle: float = 0.05, max_idle: float | None = None) -> Pipeline:
         stream, events, dead = make_stream(1), make_stream(1), make_stream(1)
         table = make_lease_table()
         assert table.create_lease_if_missing(Lease(SHARD, checkpoint=ExtendedSequenceNumber("TRIM_HORIZON")))
@@ -112,7 +112,8 @@ def make_pipeline(
             worker_id=WORKER,
             reader_factory=reader_factory,
             processor_factory=processor_factory,
-            idle_time_between_reads=0.05,
+            idle_time_between_reads=idle,
+            max_idle_time_between_reads=max_idle,
         )
         started.append(consumer)
         return Pipeline(stream, events, dead, table, lease, consumer, log_path)
@@ -262,3 +263,41 @@ def test_graceful_handoff_writes_final_checkpoint(fast_kinesis: Any, make_pipeli
     assert row is not None
     assert row.lease_owner == "worker-2" and row.checkpoint_owner is None
     assert row.checkpoint == ExtendedSequenceNumber(sequences[-1])
+
+
+def test_an_idle_shard_backs_off_and_wakes_for_new_records(
+    fast_kinesis: Any, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    calls: list[float] = []
+
+    def count(**_: Any) -> None:
+        calls.append(time.monotonic())
+
+    fast_kinesis.meta.events.register("before-call.kinesis.GetRecords", count)
+    try:
+        pipe = make_pipeline(idle=0.2, max_idle=1.0)
+        pipe.consumer.start()
+        # 10 quiet polls 0.2 s apart (2 s), then waits of 0.4, 0.8 and from then on 1.0 s
+        deadline = time.monotonic() + 15
+        while not pipe.consumer.idle_polling.backing_off or pipe.consumer.idle_polling.empty_polls < 14:
+            assert time.monotonic() < deadline, f"no backoff after {len(calls)} polls"
+            time.sleep(0.05)
+        window_start = time.monotonic()
+        time.sleep(2.0)
+        in_window = [at for at in calls if at >= window_start]
+        assert 1 <= len(in_window) <= 3, f"{len(in_window)} GetRecords in 2 s while idle (5 per s without backoff)"
+
+        put_at = time.monotonic()
+        sequences = put_all(fast_kinesis, pipe.stream, normal_readings(3))
+        pipe.wait_for(3, timeout=5.0)
+        assert time.monotonic() - put_at < 1.0 + 1.0  # within the cap, plus a call and the processing
+        assert not pipe.consumer.idle_polling.backing_off  # records end the backoff
+        before = len(calls)
+        time.sleep(1.0)
+        assert len(calls) - before >= 4  # polling at the base wait again (0.2 s apart)
+        pipe.consumer.request_shutdown()
+        assert pipe.consumer.join(15)
+        row = pipe.table.get_lease(SHARD)
+        assert row is not None and row.checkpoint == ExtendedSequenceNumber(sequences[-1])
+    finally:
+        fast_kinesis.meta.events.unregister("before-call.kinesis.GetRecords", count)
