@@ -19,6 +19,7 @@ Exposed (all prefixed ``anomaly_consumer_``):
 | ``checkpoint_bytes_total`` | counter | | model-snapshot bytes written with checkpoints |
 | ``millis_behind_latest`` | gauge | ``shard_id`` | the last GetRecords' ``MillisBehindLatest`` per running shard |
 | ``leases_held`` | gauge | | leases this worker holds |
+| ``idle_shards`` | gauge | | running shards whose polling backed off (empty 10 polls in a row) |
 | ``get_records_errors_total`` | counter | ``code`` | failed GetRecords/GetShardIterator calls |
 | ``put_records_errors_total`` | counter | ``stream``, ``code`` | failed PutRecords calls and entries |
 | ``worker_info`` | gauge | ``worker_id``, ``stream``, ``application`` | always 1 |
@@ -79,6 +80,11 @@ class WorkerCollector(Collector):
                 lag.add_metric([shard_id], millis)
         yield lag
         yield GaugeMetricFamily(PREFIX + "leases_held", "leases this worker holds", value=len(live["held"]))
+        yield GaugeMetricFamily(
+            PREFIX + "idle_shards",
+            "running shards whose polling backed off (empty 10 polls in a row)",
+            value=len(live["idle_shards"]),
+        )
         devices = GaugeMetricFamily(
             PREFIX + "devices", "devices with a model in memory, per shard being processed", labels=["shard_id"]
         )

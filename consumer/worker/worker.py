@@ -281,7 +281,13 @@ class Worker:
                 for key, consumer in self.consumers.items()
                 if isinstance(consumer.processor, AnomalyProcessor) and consumer.processor.engine is not None
             }
-        return {"held": sorted(self.coordinator.held_keys()), "millis_behind_latest": lag, "devices": devices}
+            idle = sorted(key for key, consumer in self.consumers.items() if consumer.idle_polling.backing_off)
+        return {
+            "held": sorted(self.coordinator.held_keys()),
+            "millis_behind_latest": lag,
+            "devices": devices,
+            "idle_shards": idle,
+        }
 
 
 def prepare_resources(clients: AwsClients, settings: Settings) -> None:
