@@ -130,7 +130,7 @@ class AnomalyProcessor:
                     "dead_letter", sequence_number=record.sequence_number, code=error.code, size=len(record.data)
                 )
                 if self._score_log:
-                    audit.append(self._audit(record, None, dead_letter=error.code))
+                    audit.append(self._dead_letter_audit(record, error.code))
                 continue
             readings.append(reading)
             reading_records.append(record)
@@ -142,8 +142,18 @@ class AnomalyProcessor:
         outgoing_events: list[OutgoingRecord] = []
         now = time.time()
         if self._score_log:
+            shard_id = self.shard_id  # one dict literal per record: the audit is per record
             audit.extend(
-                self._audit(record, reading, verdict.score, verdict.raw_score, verdict.is_anomaly)
+                {
+                    "shard_id": shard_id,
+                    "sequence_number": record.sequence_number,
+                    "sub_sequence_number": record.sub_sequence_number,
+                    "device_id": reading.device_id,
+                    "ts_ms": reading.ts_ms,
+                    "score": verdict.score,
+                    "raw_score": verdict.raw_score,
+                    "anomaly": verdict.is_anomaly,
+                }
                 for record, reading, verdict in zip(reading_records, readings, verdicts, strict=True)
             )
         # only anomalies become events (itertools.compress picks them without a Python-level loop)
@@ -227,25 +237,12 @@ class AnomalyProcessor:
         self._cadence.done()
         self._log.debug("checkpointed", sequence_number=str(position))
 
-    def _audit(
-        self,
-        record: KinesisRecord,
-        reading: Reading | None,
-        score: float | None = None,
-        raw_score: float | None = None,
-        anomaly: bool = False,
-        *,
-        dead_letter: str | None = None,
-    ) -> dict[str, Any]:
-        entry: dict[str, Any] = {
+    def _dead_letter_audit(self, record: KinesisRecord, code: str) -> dict[str, Any]:
+        """The score-log line of a record that became a dead letter (readings get theirs in
+        :meth:`process_records`)."""
+        return {
             "shard_id": self.shard_id,
             "sequence_number": record.sequence_number,
             "sub_sequence_number": record.sub_sequence_number,
+            "dead_letter": code,
         }
-        if reading is not None:
-            entry.update(
-                device_id=reading.device_id, ts_ms=reading.ts_ms, score=score, raw_score=raw_score, anomaly=anomaly
-            )
-        if dead_letter is not None:
-            entry["dead_letter"] = dead_letter
-        return entry

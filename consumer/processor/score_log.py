@@ -26,7 +26,14 @@ class ScoreLog:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def write(self, entries: Iterable[dict[str, Any]]) -> None:
-        lines = b"".join(orjson.dumps({**entry, "worker": self._worker_id}) + b"\n" for entry in entries)
+        """Append one line per entry, each with this worker's id added as ``worker``. The entries
+        are taken over: the field is set in them (a copy of each would cost a third as much as its line)."""
+        worker, dumps = self._worker_id, orjson.dumps
+        parts = []
+        for entry in entries:
+            entry["worker"] = worker
+            parts.append(dumps(entry) + b"\n")  # OPT_APPEND_NEWLINE measured slower here (orjson 3.13)
+        lines = b"".join(parts)
         if lines:
             with self._lock:
                 os.write(self._fd, lines)
