@@ -27,7 +27,7 @@ class ScoreLog:
 
     def write(self, entries: Iterable[dict[str, Any]]) -> None:
         """Append one line per entry, each with this worker's id added as ``worker``. The entries
-        are taken over: the field is set in them (a copy of each would cost a third as much as its line)."""
+        are taken over: the field is set in them, which spares a dict copy per record."""
         worker, dumps = self._worker_id, orjson.dumps
         parts = []
         for entry in entries:
