@@ -76,6 +76,25 @@ def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> Wave
         return _step(bank, slots, given, metrics)
 
 
+# A wave asks a dozen yes/no questions of small boolean arrays: ``ndarray.any()``/``.all()`` and
+# ``.max()`` go through numpy's Python-level wrappers (``_methods``), 2-4 times the cost of
+# ``count_nonzero`` or the ufunc's own ``reduce``, which give the same answers.
+_count = np.count_nonzero
+
+
+def _some(mask: Bools) -> bool:
+    return bool(_count(mask))
+
+
+def _every(mask: Bools) -> bool:
+    return bool(_count(mask) == mask.size)
+
+
+def _any_per_row(mask: Bools) -> Bools:
+    rows: Bools = np.logical_or.reduce(mask, axis=1)
+    return rows
+
+
 def _math(function: Callable[[float], float], values: Floats) -> Floats:
     """``function`` from :mod:`math` on each value (numpy's versions may round differently)."""
     return np.fromiter(map(function, values.ravel().tolist()), dtype=np.float64, count=values.size).reshape(
@@ -124,7 +143,7 @@ def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> t
     ints[P_IMP_COUNT] = imp_count
     last, run, longest = floats[P_LAST], ints[P_RUN], ints[P_LONGEST]
     same = given == last  # never where missing (NaN)
-    if present.all():
+    if _every(present):
         value = given
         floats[P_IMP_MEAN] = imp_mean + (given - imp_mean) / imp_count
         changed = ~same
@@ -144,8 +163,8 @@ def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> t
 
     lo, hi = floats[P_LO], floats[P_HI]
     below, above = value < lo, value > hi
-    novel = flat.any(axis=1)
-    if below.any() or above.any():
+    novel = _any_per_row(flat)
+    if _some(below) or _some(above):
         spread = hi - lo
         if novelty > 0.0:
             tolerance = novelty_tolerance(novelty, given.shape[1])
@@ -157,7 +176,7 @@ def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> t
         excess = np.where(
             high, (value - hi) / spread, np.where(low, (lo - value) / spread, np.where(flat, 1.0, math.nan))
         )
-        novel |= (low | high).any(axis=1)
+        novel |= _any_per_row(low | high)
         floats[P_LO] = np.where(below, value, lo)
         floats[P_HI] = np.where(above, value, hi)
     else:
@@ -172,9 +191,9 @@ def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: 
     seen = ints[L_SEEN] + 1
     ints[L_SEEN] = seen
     active = seen > bank.grace
-    if not active.any():
+    if not _some(active):
         return np.ones(raw.shape[0])
-    every = bool(active.all())
+    every = _every(active)
     size, pos, total = ints[L_SIZE], ints[L_POS], floats[L_TOTAL]
     growing = size < bank.short
     at = np.where(growing, size, pos)
@@ -187,7 +206,7 @@ def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: 
     new_pos = np.where(growing, pos, np.where(wrap, 0, pos + 1))
     ring[at, rows, cols] = raw if every else np.where(active, raw, replaced)
     wrapping = wrap & active
-    if wrapping.any():  # the sum afresh, left to right (``ring_sum``), for rings that wrapped
+    if _some(wrapping):  # the sum afresh, left to right (``ring_sum``), for rings that wrapped
         where_rows, where_cols = np.nonzero(wrapping)
         full = ring[:, slots[where_rows], where_cols]
         exact = np.zeros(len(where_rows))
@@ -225,11 +244,11 @@ def _lowest_tail(z: Floats, scored: Bools) -> Floats:
     those alone, usually one per row. Values further apart than that margin cannot swap order
     through rounding, so the minimum is exactly the one over all metrics."""
     scored_z = np.where(scored, z, -np.inf)
-    top = scored_z.max(axis=1, keepdims=True)
+    top = np.maximum.reduce(scored_z, axis=1, keepdims=True)
     candidates = scored & (scored_z >= top - 1e-9 * (1.0 + np.abs(top)))
     tails = np.ones_like(z)
     tails[candidates] = 0.5 * _math(erfc, z[candidates] / _SQRT2)
-    lowest: Floats = tails.min(axis=1)
+    lowest: Floats = np.minimum.reduce(tails, axis=1)
     return lowest
 
 
@@ -252,7 +271,7 @@ def _combine(bank: FleetBank, slots: Ints, tail: Floats, metrics: int) -> Floats
 def _learn(bank: FleetBank, cells: _Cells, x: Floats, learn: Bools, *, floats: Floats, ints: Ints) -> None:
     """``ContextDetector.learn`` for the rows in ``learn``: the counters in the bank directly, the
     rest in the wave's copies."""
-    every = bool(learn.all())
+    every = _every(learn)
     learning = learn[:, None]  # broadcasts over the metrics
     n, lo, hi, history = ints[D_N], floats[D_LO], floats[D_HI], ints[D_HISTORY]
     first = n == 0
@@ -260,8 +279,8 @@ def _learn(bank: FleetBank, cells: _Cells, x: Floats, learn: Bools, *, floats: F
     new_hi = np.where(first, x, np.where(x < lo, hi, np.where(x > hi, x, hi)))
     b = _bin(bank, x, new_lo, new_hi)
     counting = learning & (n >= bank.order)
-    if counting.any():
-        if counting.all():
+    if _some(counting):
+        if _every(counting):
             context, counted, count_base, total_base = history, b, cells.count_base, cells.total_base
         else:
             context, counted = history[counting], b[counting]
@@ -276,7 +295,7 @@ def _learn(bank: FleetBank, cells: _Cells, x: Floats, learn: Bools, *, floats: F
             bank.written_counts.append(key.ravel())
         total = totals[at_total].astype(np.float64) + 1.0
         full = total >= bank.cap
-        if full.any():
+        if _some(full):
             where = (row[full] + 1)[:, None] + np.arange(bank.width)
             counts[where] = counts[where] * np.float32(0.5)
             if record:
@@ -323,9 +342,9 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
     cells = _Cells(bank, slots, metrics)
     x, novel = _preprocess(bank, given, floats, ints)
     surprise = _surprise(bank, cells, x, ints, floats)
-    raws = (surprise[:, 0] if metrics == 1 else surprise.max(axis=1)).tolist()
+    raws = (surprise[:, 0] if metrics == 1 else np.maximum.reduce(surprise, axis=1)).tolist()
     scores = _combine(bank, slots, _calibrate(bank, slots, surprise, floats, ints), metrics)
-    if novel.any():
+    if _some(novel):
         scores[novel] = 1.0
     seen = bank.seen[rows] + 1
     warming = seen <= bank.warmup
@@ -339,7 +358,7 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
     bank.seen[rows] = seen
     bank.novel[rows] = novel
     contributions: list[Mapping[str, float]] = [NO_CONTRIBUTIONS] * len(slots)
-    if anomalous.any():
+    if _some(anomalous):
         # the detector's surprises as the scalar path attributes them: after learning (only
         # non-protected rows learned; protected anomalies are unchanged, so the same numbers)
         after = surprise if bank.protect else _surprise(bank, cells, x, ints, floats)
