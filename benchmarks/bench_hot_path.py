@@ -1,0 +1,159 @@
+"""The worker's per-record path in one process, for deterministic A/B comparisons of code changes.
+
+GetRecords response bodies in the Kinesis JSON wire format (10,000 readings of ``--devices``
+devices each, 4 metrics, 56-digit sequence numbers) go through what a shard does with them: the
+worker's GetRecords parser, the shard reader's per-record work, and ``AnomalyProcessor.process_records``
+with the default detector (decode, detect, the score log with ``--score-log``). No HTTP, no
+checkpoints and no emitter I/O (events and dead letters are counted, not sent): those are measured
+end to end by ``bench_pipeline``.
+
+This machine's timings vary by ±25% from run to run, so the script also counts *instructions* when
+run under callgrind, which are repeatable to a few in a million for the same code and inputs:
+
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --instr-atstart=no \\
+        .venv/bin/python -m benchmarks.bench_hot_path --callgrind
+    callgrind_annotate callgrind.out.<pid> | head -25   # PROGRAM TOTALS / records = per record
+
+With ``--callgrind`` only the timed batches are instrumented (``callgrind_control -i on/off``
+around them); the warm-up batches are not. Prints CPU µs per record (``time.process_time``).
+
+Usage: ``python -m benchmarks.bench_hot_path [--batches N] [--devices N] [--score-log] [--callgrind]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import itertools
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks.harness import sensor_payloads
+from consumer.aws.get_records_parser import GET_RECORDS_OUTPUT, FastJsonParser
+from consumer.detection import DetectionEngine
+from consumer.emitter.events import OutgoingRecord
+from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
+from consumer.processor.anomaly_processor import AnomalyProcessor
+from consumer.processor.checkpoint_cadence import CheckpointCadence
+from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput
+from consumer.processor.score_log import ScoreLog
+from consumer.shards.shard_reader import ShardReader
+from consumer.worker.garbage_collection import tune_for_throughput
+
+PER_BATCH = 10_000
+WARM_BATCHES = 2
+SHARD = "shardId-000000000000"
+FIRST_SEQUENCE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
+
+
+def body(batch: int, devices: int) -> bytes:
+    """Batch ``batch`` of the shard: each device's next PER_BATCH / devices readings."""
+    steps = PER_BATCH // devices
+    payloads = sensor_payloads(PER_BATCH, devices, seed=batch, start_ms=1_700_000_000_000 + batch * steps * 60_000)
+    first = FIRST_SEQUENCE + batch * PER_BATCH * 4_194_304
+    records = [
+        {
+            "SequenceNumber": str(first + index * 4_194_304),
+            "ApproximateArrivalTimestamp": round(1_764_170_000.123 + index * 0.001, 3),
+            "Data": base64.b64encode(data).decode(),
+            "PartitionKey": key,
+        }
+        for index, (key, data) in enumerate(payloads)
+    ]
+    return orjson.dumps({"Records": records, "NextShardIterator": "AAAAAAAAAAH" + "x" * 280, "MillisBehindLatest": 0})
+
+
+class _Shape:
+    name = GET_RECORDS_OUTPUT
+
+
+class RecordedShard:
+    """Serves the prepared bodies in turn through the worker's own GetRecords parser (what the
+    botocore client would return for them), in place of a Kinesis client."""
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self._bodies = iter(bodies)
+        self._parser = FastJsonParser()
+
+    def get_shard_iterator(self, **_: Any) -> dict[str, str]:
+        return {"ShardIterator": "recorded"}
+
+    def get_records(self, **_: Any) -> dict[str, Any]:
+        response = {"body": next(self._bodies), "headers": {}, "status_code": 200}
+        parsed: dict[str, Any] = self._parser._do_parse(response, _Shape)
+        return parsed
+
+
+class CountingEmitter:
+    def __init__(self) -> None:
+        self.records = 0
+
+    def put(self, records: list[OutgoingRecord]) -> None:
+        self.records += len(records)
+
+
+class NoCheckpoints:
+    def checkpoint(self, position: ExtendedSequenceNumber) -> None:
+        raise AssertionError("the cadence here never asks for a checkpoint")
+
+
+def callgrind(switch: str) -> None:
+    subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], check=True, capture_output=True)
+
+
+def run(batches: int, devices: int, score_log: bool, instrument: bool) -> float:
+    bodies = [body(batch, devices) for batch in range(WARM_BATCHES + batches)]
+    tune_for_throughput()
+    start = ExtendedSequenceNumber(TRIM_HORIZON)
+    reader = ShardReader(RecordedShard(bodies), "bench", SHARD, start, clock=itertools.count().__next__)
+    with tempfile.TemporaryDirectory() as scratch:
+        processor = AnomalyProcessor(
+            stream="bench",
+            engine_factory=DetectionEngine.from_spec,
+            events=CountingEmitter(),  # type: ignore[arg-type]  # counts instead of sending
+            dead_letter_emitter=CountingEmitter(),  # type: ignore[arg-type]
+            cadence=CheckpointCadence(interval=float("inf"), records=1 << 62),
+            score_log=ScoreLog(Path(scratch) / "scores.jsonl", "bench") if score_log else None,
+        )
+        processor.initialize(InitializationInput(SHARD, start))
+
+        def step() -> None:
+            result = reader.read()
+            processor.process_records(ProcessRecordsInput(result.records, NoCheckpoints(), result.millis_behind_latest))
+
+        for _ in range(WARM_BATCHES):
+            step()
+        if instrument:
+            callgrind("on")
+        began = time.process_time()
+        for _ in range(batches):
+            step()
+        spent = time.process_time() - began
+        if instrument:
+            callgrind("off")
+        assert processor.stats.records == (WARM_BATCHES + batches) * PER_BATCH
+    return 1e6 * spent / (batches * PER_BATCH)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=4, help="timed batches of 10,000 (after 2 untimed)")
+    parser.add_argument("--devices", type=int, default=250, help="devices in the shard (default 250: 40 waves)")
+    parser.add_argument("--score-log", action="store_true", help="write the score log too")
+    parser.add_argument("--callgrind", action="store_true", help="under callgrind: instrument the timed batches only")
+    args = parser.parse_args()
+    per_record = run(args.batches, args.devices, args.score_log, args.callgrind)
+    records = args.batches * PER_BATCH
+    print(f"{per_record:.2f} µs CPU per record over {records:,} records ({args.devices} devices)")
+    if args.callgrind:
+        print(f"instructions per record: callgrind's PROGRAM TOTALS / {records:,}")
+
+
+if __name__ == "__main__":
+    main()
