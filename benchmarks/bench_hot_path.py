@@ -23,7 +23,6 @@ Usage: ``python -m benchmarks.bench_hot_path [--batches N] [--devices N] [--scor
 from __future__ import annotations
 
 import argparse
-import base64
 import itertools
 import os
 import subprocess
@@ -32,9 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from benchmarks.harness import sensor_payloads
+from benchmarks.bench_parse import response_body
 from consumer.aws.get_records_parser import GET_RECORDS_OUTPUT, FastJsonParser
 from consumer.detection import DetectionEngine
 from consumer.emitter.events import OutgoingRecord
@@ -49,24 +46,6 @@ from consumer.worker.garbage_collection import tune_for_throughput
 PER_BATCH = 10_000
 WARM_BATCHES = 2
 SHARD = "shardId-000000000000"
-FIRST_SEQUENCE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
-
-
-def body(batch: int, devices: int) -> bytes:
-    """Batch ``batch`` of the shard: each device's next PER_BATCH / devices readings."""
-    steps = PER_BATCH // devices
-    payloads = sensor_payloads(PER_BATCH, devices, seed=batch, start_ms=1_700_000_000_000 + batch * steps * 60_000)
-    first = FIRST_SEQUENCE + batch * PER_BATCH * 4_194_304
-    records = [
-        {
-            "SequenceNumber": str(first + index * 4_194_304),
-            "ApproximateArrivalTimestamp": round(1_764_170_000.123 + index * 0.001, 3),
-            "Data": base64.b64encode(data).decode(),
-            "PartitionKey": key,
-        }
-        for index, (key, data) in enumerate(payloads)
-    ]
-    return orjson.dumps({"Records": records, "NextShardIterator": "AAAAAAAAAAH" + "x" * 280, "MillisBehindLatest": 0})
 
 
 class _Shape:
@@ -108,7 +87,7 @@ def callgrind(switch: str) -> None:
 
 
 def run(batches: int, devices: int, score_log: bool, instrument: bool) -> float:
-    bodies = [body(batch, devices) for batch in range(WARM_BATCHES + batches)]
+    bodies = [response_body(PER_BATCH, devices, batch) for batch in range(WARM_BATCHES + batches)]
     tune_for_throughput()
     start = ExtendedSequenceNumber(TRIM_HORIZON)
     reader = ShardReader(RecordedShard(bodies), "bench", SHARD, start, clock=itertools.count().__next__)

@@ -43,11 +43,15 @@ from consumer.processor.reading import decode_reading
 from consumer.settings import Settings
 from consumer.shards.shard_reader import ShardReader
 
+FIRST_SEQUENCE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
 
-def response_body(records: int, devices: int = 1000) -> bytes:
-    """A GetRecords response body in the Kinesis JSON wire format."""
-    payloads = sensor_payloads(records, devices)
-    base_sequence = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
+
+def response_body(records: int, devices: int = 1000, batch: int = 0) -> bytes:
+    """A GetRecords response body in the Kinesis JSON wire format; ``batch`` > 0 gives the shard's
+    later ones (each device's next ``records // devices`` readings, sequence numbers continuing)."""
+    steps = records // devices
+    payloads = sensor_payloads(records, devices, seed=1 + batch, start_ms=1_700_000_000_000 + batch * steps * 60_000)
+    base_sequence = FIRST_SEQUENCE + batch * records * 4_194_304
     arrival = 1_764_170_000.123
     items = []
     for index, (key, data) in enumerate(payloads):
