@@ -170,7 +170,7 @@ def run(quick: bool = False, shard_counts: list[int] | None = None, **overrides:
         f"Keeps up: the worker has processed every steady-phase reading within {KEEPS_UP_SECONDS:g} s of the last put.",
         "Idle cores: CPU seconds per wall second of the worker with nothing to read, over the first seconds after "
         "the drain (1 GetRecords per shard per s, plus lease renewals and scans); backed off: the same from "
-        f"{BACKED_OFF_AFTER:g} s after the drain, when every shard has been empty for 10 polls and waits the cap "
+        f"{BACKED_OFF_AFTER:g} s after the drain, when every shard has polled empty for 10 s and waits the cap "
         "(4 s by default) between calls.",
         "Drain CPU is the worker's CPU between holding every lease and the last backlog record in the score log "
         "(idle polling included; small backlogs per shard make it a per-batch rather than per-record figure).",

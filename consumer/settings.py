@@ -152,7 +152,7 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     "idle_time_between_reads": (float, "seconds between GetRecords calls on a shard with nothing new"),
     "max_idle_time_between_reads": (
         float,
-        "cap of the idle backoff: after 10 empty polls in a row a shard doubles its wait up to this "
+        "cap of the idle backoff: after 10 s of empty polls a shard doubles its wait up to this "
         "(default 4 x --idle-time-between-reads; equal to it: no backoff)",
     ),
     "max_records": (int, "GetRecords Limit (1-10000)"),

@@ -19,7 +19,7 @@ Exposed (all prefixed ``anomaly_consumer_``):
 | ``checkpoint_bytes_total`` | counter | | model-snapshot bytes written with checkpoints |
 | ``millis_behind_latest`` | gauge | ``shard_id`` | the last GetRecords' ``MillisBehindLatest`` per running shard |
 | ``leases_held`` | gauge | | leases this worker holds |
-| ``idle_shards`` | gauge | | running shards whose polling backed off (empty 10 polls in a row) |
+| ``idle_shards`` | gauge | | running shards whose polling backed off (empty polls for 10 s) |
 | ``get_records_errors_total`` | counter | ``code`` | failed GetRecords/GetShardIterator calls |
 | ``put_records_errors_total`` | counter | ``stream``, ``code`` | failed PutRecords calls and entries |
 | ``worker_info`` | gauge | ``worker_id``, ``stream``, ``application`` | always 1 |
@@ -82,7 +82,7 @@ class WorkerCollector(Collector):
         yield GaugeMetricFamily(PREFIX + "leases_held", "leases this worker holds", value=len(live["held"]))
         yield GaugeMetricFamily(
             PREFIX + "idle_shards",
-            "running shards whose polling backed off (empty 10 polls in a row)",
+            "running shards whose polling backed off (empty polls for 10 s)",
             value=len(live["idle_shards"]),
         )
         devices = GaugeMetricFamily(

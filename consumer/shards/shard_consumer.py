@@ -23,7 +23,7 @@ from consumer.leases.lease import Lease, LeaseLost
 from consumer.leases.lease_table import LeaseTable
 from consumer.logs import get_logger
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput, RecordProcessor
-from consumer.shards.idle_polling import IdlePolling
+from consumer.shards.idle_polling import QUIET_SECONDS, IdlePolling
 from consumer.shards.shard_reader import ShardReader
 from consumer.state.snapshot_codec import SnapshotError
 
@@ -87,17 +87,19 @@ class ShardConsumer:
         processor_factory: Callable[[threading.Event], RecordProcessor],
         idle_time_between_reads: float,
         max_idle_time_between_reads: float | None = None,
+        idle_after_seconds: float = QUIET_SECONDS,
         on_exit: Callable[[ShardConsumer], None] | None = None,
     ) -> None:
-        """``max_idle_time_between_reads`` caps the idle backoff (:mod:`~consumer.shards.idle_polling`);
-        None means no backoff (every empty poll waits ``idle_time_between_reads``)."""
+        """``max_idle_time_between_reads`` caps the idle backoff (:mod:`~consumer.shards.idle_polling`),
+        which starts after ``idle_after_seconds`` of empty polls; None means no backoff (every
+        empty poll waits ``idle_time_between_reads``)."""
         self.lease = lease
         self.shard_id = lease.lease_key
         self._table = table
         self._worker_id = worker_id
         self._reader_factory = reader_factory
         cap = idle_time_between_reads if max_idle_time_between_reads is None else max_idle_time_between_reads
-        self.idle_polling = IdlePolling(idle_time_between_reads, cap)
+        self.idle_polling = IdlePolling(idle_time_between_reads, cap, idle_after_seconds)
         self._on_exit = on_exit
         self._wake = threading.Event()  # set on shutdown or loss: interrupts waits
         self._shutdown = threading.Event()

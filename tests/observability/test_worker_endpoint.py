@@ -92,8 +92,8 @@ def test_metrics_health_and_readiness_of_a_running_worker(make_streams, start_wo
     info = {dict(labels)["worker_id"] for (name, labels) in metrics if name == "anomaly_consumer_worker_info"}
     assert info == {"metrics-a"}
     assert get(base + "/nope")[0] == 404
-    # nothing more to read: after 10 empty polls (0.2 s apart here) both shards back off
-    wait_for(lambda: value(base, "anomaly_consumer_idle_shards") == 2, 20, "both shards to back off")
+    # nothing more to read: after 10 s of empty polls both shards back off
+    wait_for(lambda: value(base, "anomaly_consumer_idle_shards") == 2, 30, "both shards to back off")
 
     # PutRecords errors, by stream and code: the dead-letter stream disappears.
     kinesis.delete_stream(StreamName=streams.dead_letter_stream)

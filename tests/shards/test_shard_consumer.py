@@ -114,6 +114,7 @@ def make_pipeline(
             processor_factory=processor_factory,
             idle_time_between_reads=idle,
             max_idle_time_between_reads=max_idle,
+            idle_after_seconds=2.0,  # 10 s in production; shorter so the backoff test is quick
         )
         started.append(consumer)
         return Pipeline(stream, events, dead, table, lease, consumer, log_path)
@@ -277,7 +278,7 @@ def test_an_idle_shard_backs_off_and_wakes_for_new_records(
     try:
         pipe = make_pipeline(idle=0.2, max_idle=1.0)
         pipe.consumer.start()
-        # 10 quiet polls 0.2 s apart (2 s), then waits of 0.4, 0.8 and from then on 1.0 s
+        # 2 s of quiet polls 0.2 s apart (10), then waits of 0.4, 0.8 and from then on 1.0 s
         deadline = time.monotonic() + 15
         while not pipe.consumer.idle_polling.backing_off or pipe.consumer.idle_polling.empty_polls < 14:
             assert time.monotonic() < deadline, f"no backoff after {len(calls)} polls"
