@@ -43,10 +43,13 @@ from benchmarks.harness import (
     start_worker,
     wait_until,
 )
+from consumer.shards.idle_polling import QUIET_SECONDS
 
 LOGS = OUTPUT / "shards-logs"
 KEEPS_UP_SECONDS = 3.0
-BACKED_OFF_AFTER = 18.0  # seconds after the drain by which every shard polls at the idle cap
+# seconds after the drain by which every shard polls at the idle cap: the quiet period, then waits of
+# 2 and 4 s at the default 1 s polling, and 2 s of slack for calls and checkpoints
+BACKED_OFF_AFTER = QUIET_SECONDS + 2.0 + 4.0 + 2.0
 
 
 def measure(endpoint: str, moto_pid: int, shards: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -83,7 +86,7 @@ def measure(endpoint: str, moto_pid: int, shards: int, args: argparse.Namespace)
         cpu_idle, idle_began = run.cpu(), time.monotonic()
         time.sleep(args.idle_seconds)
         result["idle_cores"] = (run.cpu() - cpu_idle) / (time.monotonic() - idle_began)
-        # once every shard has backed off: 10 quiet polls at 1 s, then waits of 2 and 4 s (the cap)
+        # once every shard has backed off (see BACKED_OFF_AFTER)
         time.sleep(max(0.0, drained_at + BACKED_OFF_AFTER - time.monotonic()))
         cpu_idle, idle_began = run.cpu(), time.monotonic()
         time.sleep(args.idle_seconds)

@@ -110,7 +110,7 @@ class _Cells:
         self.counts = bank.counts.reshape(-1)  # views of the bank's tables
         self.totals = bank.totals.reshape(-1)
         self.count_base = cell * bank.cells[0]
-        self.total_base = cell * bank.span
+        self.total_base = cell * bank.cells[1]
 
 
 def _bin(bank: FleetBank, x: Floats, lo: Floats, hi: Floats) -> Ints:

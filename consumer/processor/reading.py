@@ -109,8 +109,8 @@ def decode_reading(data: bytes) -> Reading:
             and "" not in metrics
         ):
             # orjson never yields a non-finite float (it refuses NaN and Infinity, and a literal
-            # that overflows a double), so a float here is finite; the full checks below keep
-            # testing finiteness for other callers' documents.
+            # that overflows a double), so a float here is finite (the slow path below still
+            # tests finiteness, as it tests everything).
             for value in metrics.values():
                 if type(value) is not float:
                     break
