@@ -172,7 +172,7 @@ def in_process_rows(
     parse = botocore_parser(True, ours=True)
     parsed = parse(body)
     rows = [
-        ("GetRecords parse (the worker's orjson parser)", 1e6 * cpu_per_call(lambda: parse(body), repeat) / per_call)
+        ("GetRecords parse (the worker's msgspec parser)", 1e6 * cpu_per_call(lambda: parse(body), repeat) / per_call)
     ]
 
     # after a shard's first batch every record is filtered against the last one handed out

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Container, Iterable, Mapping, Sequence
 from itertools import repeat
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -51,8 +51,8 @@ from consumer.processor.reading import Reading
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_WARMUP = 750
 
-# a Reading's fields by position (it is a named tuple): C-level maps over a batch
-_DEVICE_ID, _TS_MS, _METRICS = itemgetter(0), itemgetter(1), itemgetter(2)
+# a Reading's fields, for C-level maps over a batch
+_DEVICE_ID, _TS_MS, _METRICS = attrgetter("device_id"), attrgetter("ts_ms"), attrgetter("metrics")
 
 
 def wave_min_width(metrics: int) -> int:

@@ -1,4 +1,4 @@
-"""The orjson GetRecords parser gives what botocore's parser gives, and leaves errors to botocore."""
+"""The fast GetRecords parser gives what botocore's parser gives, and leaves errors to botocore."""
 
 from __future__ import annotations
 
@@ -50,6 +50,42 @@ def test_get_records_parse_matches_botocore_field_for_field() -> None:
     assert ours == theirs
     assert ours["Records"][3]["Data"] == b'{"device_id":"d","ts":1,"metrics":{"t":3}}'
     assert ours["ResponseMetadata"]["RequestId"] == "r-1"
+
+
+def test_shard_end_and_every_record_field_match_botocore() -> None:
+    document = orjson.loads(body(3))
+    document["Records"][1]["EncryptionType"] = "KMS"
+    del document["Records"][2]["ApproximateArrivalTimestamp"]
+    del document["NextShardIterator"]
+    document["ChildShards"] = [
+        {
+            "ShardId": "shardId-000000000002",
+            "ParentShards": ["shardId-000000000000"],
+            "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": "170141183460469231731687303715884105727"},
+        }
+    ]
+    document["SomeFieldOfTomorrow"] = {"x": 1}  # left out, as botocore's shape walk leaves it out
+    payload = orjson.dumps(document)
+    ours = parse_with(FastParserFactory(), "GetRecords", payload)
+    assert ours == parse_with(botocore.parsers.ResponseParserFactory(), "GetRecords", payload)
+    assert "NextShardIterator" not in ours and ours["ChildShards"][0]["ParentShards"] == ["shardId-000000000000"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "eyJ0I joxfQ==",  # a space inside
+        "eyJ0IjoxfQ==\\n",  # a trailing newline (a JSON escape)
+    ],
+)
+def test_lenient_base64_decodes_as_botocore_does(data: str) -> None:
+    """``Data`` that strict base64 refuses takes the tolerant route: the bytes botocore would give."""
+    payload = b'{"Records":[{"SequenceNumber":"1","Data":"%s","PartitionKey":"k"}],"NextShardIterator":"A"}' % (
+        data.encode()
+    )
+    ours = parse_with(FastParserFactory(), "GetRecords", payload)
+    theirs = parse_with(botocore.parsers.ResponseParserFactory(), "GetRecords", payload)
+    assert ours == theirs
 
 
 def test_other_operations_and_errors_are_botocores() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import orjson
 import pytest
 
@@ -13,6 +15,7 @@ from consumer.processor.reading import (
     MIN_TS_MS,
     BadReading,
     Reading,
+    _checked_reading,
     decode_reading,
     parse_ts,
 )
@@ -100,3 +103,25 @@ def test_ts_range_is_what_an_event_can_show() -> None:
     assert iso_ms(parse_ts(MIN_TS_MS)) == "0001-01-01T00:00:00.000Z"
     assert iso_ms(parse_ts(MAX_TS_MS)).startswith("9999-12-31T23:59:59.")
     assert parse_ts("9999-12-31T23:59:59Z") == MAX_TS_MS - 999
+
+
+def test_the_one_pass_decode_agrees_with_the_checks_one_by_one() -> None:
+    """Readings msgspec decodes in one pass (its constraints) are exactly what the field-by-field
+    checks make of the same document: the same values, types and metric order."""
+    rng = random.Random(11)
+    for i in range(2_000):
+        metrics: dict[str, object] = {}
+        for m in range(rng.randint(1, 6)):
+            kind = rng.random()
+            value: object = (
+                None if kind < 0.1 else rng.randint(-(2**63) + 1, 2**63 - 1) if kind < 0.3 else rng.uniform(-1e6, 1e6)
+            )
+            metrics[f"m{m}"] = value
+        if all(value is None for value in metrics.values()):
+            metrics["m0"] = 1.0
+        data = doc(device_id=f"device-{i}", ts=rng.randint(MIN_TS_MS, MAX_TS_MS), metrics=metrics)
+        fast = decode_reading(data)
+        checked = _checked_reading(orjson.loads(data))
+        assert fast == checked
+        assert list(fast.metrics) == list(checked.metrics)
+        assert [type(v) for v in fast.metrics.values()] == [type(v) for v in checked.metrics.values()]
