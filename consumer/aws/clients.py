@@ -3,7 +3,7 @@
 GetRecords is the hot path: botocore's default parser turns every ``ApproximateArrivalTimestamp``
 into a timezone-aware datetime and walks the output shape per record (about 17 µs per record).
 The Kinesis client here comes from its own botocore session whose response parser factory (a
-documented session component) parses GetRecords bodies with orjson (``get_records_parser``) and
+documented session component) parses GetRecords bodies with msgspec (``get_records_parser``) and
 keeps timestamps as the epoch seconds the JSON protocol carries (``timestamp_parser``). Code that
 reads those timestamps must expect a float, not a datetime.
 """
