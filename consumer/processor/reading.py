@@ -9,6 +9,7 @@ infinity, is rejected with a :class:`BadReading` whose message is the dead-lette
 from __future__ import annotations
 
 import math
+import sys
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -19,7 +20,7 @@ MAX_DEVICE_ID_LENGTH = 256
 MAX_METRICS = 256
 MIN_TS_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
 MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-_LARGEST = 1.7976931348623157e308  # the largest finite double
+_LARGEST = sys.float_info.max  # the largest finite double
 
 # The contract as msgspec constraints, checked in C while the JSON is decoded (a finite number: JSON
 # has no NaN, and a literal that overflows a double is out of these bounds).
