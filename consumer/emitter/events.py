@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -35,8 +35,13 @@ class OutgoingRecord:
     data: bytes
 
 
+_EPOCH = datetime(1970, 1, 1)
+
+
 def iso_ms(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """``epoch_ms`` as ISO-8601 UTC with milliseconds, exactly: in integer milliseconds (through a
+    float of seconds, times far from 1970 came out a millisecond early)."""
+    return (_EPOCH + timedelta(milliseconds=epoch_ms)).isoformat(timespec="milliseconds") + "Z"
 
 
 def source_of(stream: str, shard_id: str, record: KinesisRecord) -> dict[str, Any]:

@@ -101,7 +101,7 @@ def test_device_id_at_the_limit_is_accepted() -> None:
 
 def test_ts_range_is_what_an_event_can_show() -> None:
     assert iso_ms(parse_ts(MIN_TS_MS)) == "0001-01-01T00:00:00.000Z"
-    assert iso_ms(parse_ts(MAX_TS_MS)).startswith("9999-12-31T23:59:59.")
+    assert iso_ms(parse_ts(MAX_TS_MS)) == "9999-12-31T23:59:59.999Z"
     assert parse_ts("9999-12-31T23:59:59Z") == MAX_TS_MS - 999
 
 
