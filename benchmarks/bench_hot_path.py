@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_parse import response_body
-from consumer.aws.get_records_parser import GET_RECORDS_OUTPUT, FastJsonParser
+from consumer.aws.response_parser import GET_RECORDS_OUTPUT, FastJsonParser
 from consumer.detection import DetectionEngine
 from consumer.emitter.events import OutgoingRecord
 from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber

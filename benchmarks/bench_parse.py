@@ -10,7 +10,7 @@ median of ``--repeat`` runs, and reported in µs per record:
 
 - botocore default parser (timestamps become timezone-aware datetimes);
 - botocore with ``timestamp_parser`` = identity;
-- the worker's parser (``consumer/aws/get_records_parser.py``: msgspec against the output's types,
+- the worker's parser (``consumer/aws/response_parser.py``: msgspec against the output's types,
   ``Data`` base64-decoded in the same pass);
 - ``orjson.loads`` + ``base64.b64decode`` of every ``Data`` alone (the previous parser's work, and
   the tolerant route the worker's parser takes for a body msgspec refuses);
@@ -39,7 +39,7 @@ import orjson
 
 from benchmarks.harness import REGION, Table, emit_tables, log, make_streams, moto, put_payloads, sensor_payloads
 from consumer.aws.clients import epoch_seconds, make_clients
-from consumer.aws.get_records_parser import FastParserFactory
+from consumer.aws.response_parser import FastParserFactory
 from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 from consumer.processor.reading import decode_reading
 from consumer.settings import Settings
@@ -143,7 +143,7 @@ def offline_rows(records: int, repeat: int) -> Table:
         ("(b) botocore parser, timestamp_parser=identity", lambda: fast_parse(body)),
         ("(c) orjson.loads + base64 decode of each Data (the previous parser)", lambda: orjson_base64(body)),
         (
-            "(d) the worker's parser (get_records_parser: msgspec inside botocore's JSON parser)",
+            "(d) the worker's parser (response_parser: msgspec inside botocore's JSON parser)",
             lambda: our_parse(body),
         ),
         ("shard reader per-record work, first batch (KinesisRecord, de-aggregation check)", accept),

@@ -1,4 +1,4 @@
-"""The fast GetRecords parser gives what botocore's parser gives, and leaves errors to botocore."""
+"""The fast GetRecords and PutRecords parser gives what botocore's parser gives, and leaves errors to botocore."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from consumer.aws.clients import epoch_seconds
-from consumer.aws.get_records_parser import FastParserFactory
+from consumer.aws.response_parser import FastParserFactory
 
 
 def body(records: int) -> bytes:
@@ -88,10 +88,43 @@ def test_lenient_base64_decodes_as_botocore_does(data: str) -> None:
     assert ours == theirs
 
 
+@pytest.mark.parametrize(
+    "document",
+    [
+        {
+            "FailedRecordCount": 0,
+            "Records": [{"SequenceNumber": str(10**55 + i), "ShardId": "shardId-000000000001"} for i in range(5)],
+        },
+        {
+            "FailedRecordCount": 2,
+            "EncryptionType": "KMS",
+            "Records": [
+                {"SequenceNumber": "1", "ShardId": "shardId-000000000000"},
+                {"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "Rate exceeded for shard"},
+                {"ErrorCode": "InternalFailure", "ErrorMessage": "Internal service failure."},
+            ],
+            "SomeFieldOfTomorrow": [1],
+        },
+        # a null member: msgspec refuses it, botocore (which drops it) parses the body
+        {"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1", "ShardId": "s", "ErrorCode": None}]},
+        {"Records": []},
+    ],
+)
+def test_put_records_parse_matches_botocore(document: dict[str, Any]) -> None:
+    payload = orjson.dumps(document)
+    ours = parse_with(FastParserFactory(), "PutRecords", payload)
+    assert ours == parse_with(botocore.parsers.ResponseParserFactory(), "PutRecords", payload)
+    assert ours["ResponseMetadata"]["RequestId"] == "r-1"
+
+
 def test_other_operations_and_errors_are_botocores() -> None:
     error = orjson.dumps({"__type": "ExpiredIteratorException", "message": "Iterator expired"})
     ours = parse_with(FastParserFactory(), "GetRecords", error, status=400)
     assert ours["Error"]["Code"] == "ExpiredIteratorException"
+    throttled = orjson.dumps({"__type": "ProvisionedThroughputExceededException", "message": "Rate exceeded"})
+    assert parse_with(FastParserFactory(), "PutRecords", throttled, status=400)["Error"]["Code"] == (
+        "ProvisionedThroughputExceededException"
+    )
     shard = {
         "ShardId": "shardId-000000000000",
         "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": "1"},
