@@ -10,8 +10,9 @@ moment, minus the CPU of an idle worker started the same way on an *empty* strea
 read at the same moment (start-up imports, lease sync, idle polling). The two run side by side so the
 baseline is taken in the same phase of this VM's host as the drain: taken in separate runs minutes
 apart, the start-up alone moved by a few tenths of a second, 2-3 µs per record of a 100,000-record
-drain. After each drain, this process times botocore's default GetRecords parse (the reference the
-target was set beside) so each drain's figure can also be read on the target's machine. Each mode runs without and with
+drain. Around each drain (5 calls just before, 5 just after, the fastest taken), this process times
+botocore's default GetRecords parse, the reference the target was set beside, so each drain's
+figure can also be read on the target's machine. Each mode runs without and with
 ``--score-log``, and in steady state (``--warmup 50``: calibrated scoring and anomaly events for most
 of the drain); the median of ``--repeat`` runs is reported, with the range (this VM's host is noisy:
 the same code has measured 12 to 21 µs per record on the same day).
@@ -71,9 +72,9 @@ from consumer.worker.garbage_collection import tune_for_throughput
 LOGS = OUTPUT / "pipeline-logs"
 SHORT_FRACTION = 5  # the marginal figure's shorter drain holds 1/5 of the readings
 # Issue 7 states its target beside "botocore's default GetRecords parsing alone costs about 11 µs per
-# record": the machine the target was set on. Parsing the same kind of body here, right after each
-# drain, tells how much slower or faster this host is at that moment (this VM's speed moves by
-# ±25% within minutes), so each drain's figure can also be given in that machine's terms.
+# record": the machine the target was set on. Parsing the same kind of body here, just before and
+# just after each drain, tells how much slower or faster this host is then (this VM's speed moves
+# by ±25% within minutes), so each drain's figure can also be given in that machine's terms.
 REFERENCE_BOTOCORE_US = 11.0
 REFERENCE_RECORDS = 10_000
 WORKER_FLAGS = ("--log-level", "INFO")

@@ -1,7 +1,7 @@
 """The Kinesis response parser built for the hot path: GetRecords and PutRecords outputs.
 
 botocore's JSON parser walks the output shape for every record: about 5 µs per record of a
-GetRecords body even with timestamps left as floats, and 4-6 µs per entry of a PutRecords result.
+GetRecords body even with timestamps left as floats, and about 4 µs per entry of a PutRecords result.
 :class:`FastJsonParser` decodes a successful body of either with msgspec against the output's own
 types, in one C-level pass, returning the plain dicts and lists botocore would:
 
@@ -10,8 +10,9 @@ types, in one C-level pass, returning the plain dicts and lists botocore would:
   in ``bench_parse``, a third of orjson plus ``binascii``. A body msgspec refuses (not the shape,
   or ``Data`` that is not strict base64) takes the tolerant route (orjson, then ``binascii``'s
   lenient decoder).
-* ``PutRecordsOutput`` (:class:`PutRecordsBody`): the emitter's per-entry results. A body msgspec
-  refuses (a ``null`` member, say, which botocore drops) goes to botocore's own parser.
+* ``PutRecordsOutput`` (:class:`PutRecordsBody`): the emitter's per-entry results, 0.34 µs per
+  entry against botocore's 3.8 (200 entries, in process). A body msgspec refuses (a ``null``
+  member, say, which botocore drops) goes to botocore's own parser.
 
 Every other response, and every error, goes to botocore's own JSON parser, so error handling,
 retries and response metadata are botocore's. It is installed through botocore's documented
