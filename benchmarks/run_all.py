@@ -1,4 +1,5 @@
-"""``make bench``: every system benchmark in turn; their tables go to ``bench-output/benchmarks.md``.
+"""``make bench``: every system benchmark in turn; their tables go to ``bench-output/benchmarks.md``,
+and their headline tables into the README's generated block (``benchmarks.readme_block``).
 
 Runs, in this order: parse (GetRecords parsing), pipeline (worker CPU per record end to end),
 waves (the detector's two paths by wave width), latency (put-to-event), shards (one worker
@@ -8,8 +9,10 @@ restore). Each writes its own ``bench-output/bench_<name>.md`` and ``.json`` too
 The detection engine's own benchmark (``bench_detection.py``) and the producer's
 (``bench_producer.py``) are run separately by their owners.
 
-Usage: ``python -m benchmarks.run_all [--quick] [--only parse,pipeline,...] [--skip ...]``.
-Full: about 10-12 minutes on 2 shared cores; ``--quick``: about 3-4 minutes.
+Usage: ``python -m benchmarks.run_all [--quick] [--only parse,pipeline,...] [--skip ...] [--readme|--no-readme]``.
+Full: about 17 minutes on 2 shared cores; ``--quick``: about 5 minutes. The README's block is
+rewritten after a full run (every benchmark, not ``--quick``) unless ``--no-readme``; ``--readme``
+writes it after any run, from the benchmarks that ran.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.readme_block import render, write_readme
+
 OUTPUT = Path("bench-output")
+README = Path("README.md")
 
 BENCHES = ["parse", "pipeline", "waves", "latency", "shards", "leases", "memory", "checkpoint", "state"]
 
@@ -59,6 +65,7 @@ def run_bench(name: str, quick: bool) -> str:
     isolated memory) and return the markdown it wrote to ``bench-output/bench_<name>.md``."""
     target = OUTPUT / f"bench_{name}.md"
     target.unlink(missing_ok=True)
+    (OUTPUT / f"bench_{name}.json").unlink(missing_ok=True)  # a failed run leaves no stale tables behind
     argv = [sys.executable, "-m", f"benchmarks.bench_{name}", *(["--quick"] if quick else [])]
     completed = subprocess.run(argv, check=False, timeout=1800)
     if completed.returncode != 0 or not target.exists():
@@ -71,19 +78,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller runs (about 3-4 minutes in all)")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(BENCHES)}")
     parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
+    parser.add_argument("--readme", dest="readme", action="store_true", default=None, help="write the README's block")
+    parser.add_argument("--no-readme", dest="readme", action="store_false", help="leave the README as it is")
     args = parser.parse_args()
     chosen = [name for name in BENCHES if not args.only or name in args.only.split(",")]
     chosen = [name for name in chosen if name not in args.skip.split(",")]
     began = time.monotonic()
-    sections = [
-        "# Benchmark figures",
-        "",
+    header = [
         f"- generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m benchmarks.run_all"
         f"{' --quick' if args.quick else ''}`",
         f"- machine: {machine()}",
         f"- commit: {commit()}",
-        "",
     ]
+    sections = ["# Benchmark figures", "", *header, ""]
     failures = []
     for name in chosen:
         print(f"\n## {name}\n", flush=True)
@@ -99,6 +106,11 @@ def main() -> None:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "benchmarks.md").write_text("\n".join(sections))
     print(f"\nwrote {OUTPUT / 'benchmarks.md'}", flush=True)
+    full = chosen == BENCHES and not args.quick
+    if args.readme or (args.readme is None and full):
+        header.append(f"- total {time.monotonic() - began:.0f} s; every table of the run: `{OUTPUT / 'benchmarks.md'}`")
+        write_readme(README, render(chosen, OUTPUT, header))
+        print(f"wrote the generated block of {README}", flush=True)
     sys.exit(1 if failures else 0)
 
 
