@@ -11,8 +11,9 @@ read at the same moment (start-up imports, lease sync, idle polling). The two ru
 baseline is taken in the same phase of this VM's host as the drain: taken in separate runs minutes
 apart, the start-up alone moved by a few tenths of a second, 2-3 µs per record of a 100,000-record
 drain. Around each drain (5 calls just before, 5 just after, the fastest taken), this process times
-botocore's default GetRecords parse, the reference the target was set beside, so each drain's
-figure can also be read on the target's machine. Each mode runs without and with
+the two costs the target was set beside, botocore's default GetRecords parse and amazon-kclpy's
+Python side (``benchmarks.yardsticks``), so each drain's figure can also be read on the target's
+machine. Each mode runs without and with
 ``--score-log``, and in steady state (``--warmup 50``: calibrated scoring and anomaly events for most
 of the drain); the median of ``--repeat`` runs is reported, with the range (this VM's host is noisy:
 the same code has measured 12 to 21 µs per record on the same day).
@@ -44,6 +45,7 @@ from typing import Any
 
 import orjson
 
+from benchmarks import yardsticks
 from benchmarks.bench_parse import botocore_parser, cpu_per_call, response_body
 from benchmarks.harness import (
     OUTPUT,
@@ -71,12 +73,6 @@ from consumer.worker.garbage_collection import tune_for_throughput
 
 LOGS = OUTPUT / "pipeline-logs"
 SHORT_FRACTION = 5  # the marginal figure's shorter drain holds 1/5 of the readings
-# Issue 7 states its target beside "botocore's default GetRecords parsing alone costs about 11 µs per
-# record": the machine the target was set on. Parsing the same kind of body here, just before and
-# just after each drain, tells how much slower or faster this host is then (this VM's speed moves
-# by ±25% within minutes), so each drain's figure can also be given in that machine's terms.
-REFERENCE_BOTOCORE_US = 11.0
-REFERENCE_RECORDS = 10_000
 WORKER_FLAGS = ("--log-level", "INFO")
 WITH_SCORE_LOG = "with --score-log"
 STEADY = "steady state: --warmup 50"
@@ -160,18 +156,6 @@ def drain_once(
         "anomalies": totals.get("anomalies"),
         "score_lines": lines,
     }
-
-
-def botocore_reference(body: bytes, parse: Any) -> float:
-    """botocore's default GetRecords parse (datetime timestamps) of ``body``, CPU µs per record: the
-    fastest of 5 calls (the host's best speed at this moment, so a figure scaled by it errs high)."""
-    parse(body)
-    fastest = float("inf")
-    for _ in range(5):
-        began = time.process_time()
-        parse(body)
-        fastest = min(fastest, time.process_time() - began)
-    return 1e6 * fastest / REFERENCE_RECORDS
 
 
 def in_process_rows(
@@ -263,9 +247,8 @@ def run(
         empty = make_streams(server.endpoint_url, shards, "pipe-idle")
         filled_short = make_streams(server.endpoint_url, shards, "pipe-short")
         last_short = put_payloads(filled_short.kinesis, filled_short.stream, payloads[:short])
-        reference_body = response_body(REFERENCE_RECORDS)
-        default_parse = botocore_parser(False)
-        reference = botocore_reference(reference_body, default_parse)  # before the first drain
+        timers = {"botocore_us": yardsticks.botocore_timer(), "kclpy_us": yardsticks.kclpy_timer()}
+        before = {name: timer() if timer else None for name, timer in timers.items()}  # before the first drain
         index = 0
         for attempt in range(repeat):
             for configuration in CONFIGURATIONS:
@@ -277,9 +260,10 @@ def run(
                     result = drain_once(
                         stream, empty, ends, records=count, configuration=configuration, index=index, timeout=600
                     )
-                    after = botocore_reference(reference_body, default_parse)
-                    result["botocore_us"] = min(reference, after)  # the faster of just before and just after
-                    reference = after
+                    for name, timer in timers.items():  # the faster of just before and just after
+                        after, earlier = (timer() if timer else None), before[name]
+                        result[name] = min(earlier, after) if earlier is not None and after is not None else None
+                        before[name] = after
                     log(f"run {attempt + 1} {configuration}, {count:,} records: {result}")
                     into[configuration].append(result)
     table = Table(
@@ -291,9 +275,12 @@ def run(
             "range µs/record",
             f"at the margin µs/record ({records:,} - {short:,})",
             "range at the margin",
-            f"in the reference machine's µs (botocore parse = {REFERENCE_BOTOCORE_US:g} µs)",
-            "range (reference µs)",
+            f"in the reference machine's µs, by botocore (parse = {yardsticks.BOTOCORE_US:g} µs)",
+            "range (by botocore)",
+            f"in the reference machine's µs, by kclpy (Python side = {yardsticks.KCLPY_US:g} µs)",
+            "range (by kclpy)",
             "botocore default parse here µs/record (fastest around each drain)",
+            "kclpy Python side here µs/record (fastest around each drain)",
             "gross CPU s",
             "idle-baseline CPU s",
             "drain wall s",
@@ -305,13 +292,18 @@ def run(
         ],
     )
     for configuration in CONFIGURATIONS:
-        nets, margins, gross, base, walls, scaled, references = [], [], [], [], [], [], []
+        nets, margins, gross, base, walls = [], [], [], [], []
+        by_botocore, by_kclpy, botocores, kclpys = [], [], [], []
         for result, shorter in zip(results[configuration], shorts[configuration], strict=True):
             baseline = result["idle_cpu"]
             net = result["cpu"] - baseline
             nets.append(1e6 * net / records)
-            references.append(result["botocore_us"])
-            scaled.append(nets[-1] * REFERENCE_BOTOCORE_US / result["botocore_us"])
+            if result["botocore_us"]:
+                botocores.append(result["botocore_us"])
+                by_botocore.append(nets[-1] * yardsticks.BOTOCORE_US / result["botocore_us"])
+            if result["kclpy_us"]:
+                kclpys.append(result["kclpy_us"])
+                by_kclpy.append(nets[-1] * yardsticks.KCLPY_US / result["kclpy_us"])
             margins.append(1e6 * (net - (shorter["cpu"] - shorter["idle_cpu"])) / (records - short))
             gross.append(result["cpu"])
             base.append(baseline)
@@ -323,9 +315,12 @@ def run(
             f"{min(nets):.1f}-{max(nets):.1f}",
             median(margins),
             f"{min(margins):.1f}-{max(margins):.1f}",
-            median(scaled),
-            f"{min(scaled):.1f}-{max(scaled):.1f}",
-            median(references),
+            median(by_botocore),
+            f"{min(by_botocore):.1f}-{max(by_botocore):.1f}" if by_botocore else None,
+            median(by_kclpy),
+            f"{min(by_kclpy):.1f}-{max(by_kclpy):.1f}" if by_kclpy else None,
+            median(botocores),
+            median(kclpys),
             median(gross),
             median(base),
             wall,
@@ -342,12 +337,12 @@ def run(
         f"drain) / {records - short:,}. One-time costs cancel out (first use of each shard's engine, bank and "
         "state table, the first whole snapshot of every device, the tail before the last checkpoint), which a "
         "long-running worker pays once; the per-record column includes them.",
-        f"In the reference machine's µs: each drain's figure times {REFERENCE_BOTOCORE_US:g} / botocore's default "
-        "GetRecords parse per record (datetime timestamps, a 10,000-record body) timed in this process when nothing "
-        "else of the benchmark runs: the fastest of 5 calls just before and 5 just after that drain. Issue 7 sets "
-        f"the target beside botocore's parse at about {REFERENCE_BOTOCORE_US:g} µs per record, so this column reads "
-        "the figure on that machine. The host's speed moves within seconds here (the same parse: 17-36 µs per "
-        "record in one run); the fastest call stands for the host at its best, so the scaled figure errs high.",
+        "In the reference machine's µs: issue 7 sets the target beside botocore's default GetRecords parse at about "
+        f"{yardsticks.BOTOCORE_US:g} µs per record and amazon-kclpy's Python side at about {yardsticks.KCLPY_US:g}; "
+        "each is timed in this process (10,000 records, the fastest of 5 calls just before and 5 just after the "
+        "drain, nothing else of the benchmark running), and each drain's figure is scaled by reference / here. "
+        "The fastest call stands for the host at its best, so a scaled figure errs high. The two yardsticks need "
+        "not agree (they weigh different Python work); kclpy's needs its sources (`make kclpy`).",
         "The first two rows score every reading within the default warm-up (750 readings: with 100 readings "
         "per device the calibration never starts); the steady-state row runs the whole pipeline, calibration, "
         "decisions and anomaly events included.",
