@@ -73,15 +73,20 @@ def response_body(records: int, devices: int = 1000, batch: int = 0) -> bytes:
     return orjson.dumps(document)
 
 
-def cpu_per_call(function: Callable[[], Any], repeat: int) -> float:
-    """Median CPU seconds of one call over ``repeat`` calls (after one warm-up call)."""
+def cpu_seconds(function: Callable[[], Any], repeat: int) -> list[float]:
+    """CPU seconds of each of ``repeat`` calls (after one warm-up call)."""
     function()
     runs = []
     for _ in range(repeat):
         began = time.process_time()
         function()
         runs.append(time.process_time() - began)
-    return statistics.median(runs)
+    return runs
+
+
+def cpu_per_call(function: Callable[[], Any], repeat: int) -> float:
+    """Median CPU seconds of one call over ``repeat`` calls (after one warm-up call)."""
+    return statistics.median(cpu_seconds(function, repeat))
 
 
 def botocore_parser(identity_timestamps: bool, ours: bool = False) -> Callable[[bytes], dict[str, Any]]:

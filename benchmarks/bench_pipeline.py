@@ -247,7 +247,7 @@ def run(
         empty = make_streams(server.endpoint_url, shards, "pipe-idle")
         filled_short = make_streams(server.endpoint_url, shards, "pipe-short")
         last_short = put_payloads(filled_short.kinesis, filled_short.stream, payloads[:short])
-        timers = {"botocore_us": yardsticks.botocore_timer(), "kclpy_us": yardsticks.kclpy_timer()}
+        timers = yardsticks.timers()
         before = {name: timer() if timer else None for name, timer in timers.items()}  # before the first drain
         index = 0
         for attempt in range(repeat):
@@ -293,17 +293,16 @@ def run(
     )
     for configuration in CONFIGURATIONS:
         nets, margins, gross, base, walls = [], [], [], [], []
-        by_botocore, by_kclpy, botocores, kclpys = [], [], [], []
+        here: dict[str, list[float]] = {name: [] for name in yardsticks.REFERENCE_US}  # the yardsticks here
+        scaled: dict[str, list[float]] = {name: [] for name in yardsticks.REFERENCE_US}  # the drains by each
         for result, shorter in zip(results[configuration], shorts[configuration], strict=True):
             baseline = result["idle_cpu"]
             net = result["cpu"] - baseline
             nets.append(1e6 * net / records)
-            if result["botocore_us"]:
-                botocores.append(result["botocore_us"])
-                by_botocore.append(nets[-1] * yardsticks.BOTOCORE_US / result["botocore_us"])
-            if result["kclpy_us"]:
-                kclpys.append(result["kclpy_us"])
-                by_kclpy.append(nets[-1] * yardsticks.KCLPY_US / result["kclpy_us"])
+            for name, reference in yardsticks.REFERENCE_US.items():
+                if result[name]:
+                    here[name].append(result[name])
+                    scaled[name].append(nets[-1] * reference / result[name])
             margins.append(1e6 * (net - (shorter["cpu"] - shorter["idle_cpu"])) / (records - short))
             gross.append(result["cpu"])
             base.append(baseline)
@@ -315,12 +314,12 @@ def run(
             f"{min(nets):.1f}-{max(nets):.1f}",
             median(margins),
             f"{min(margins):.1f}-{max(margins):.1f}",
-            median(by_botocore),
-            f"{min(by_botocore):.1f}-{max(by_botocore):.1f}" if by_botocore else None,
-            median(by_kclpy),
-            f"{min(by_kclpy):.1f}-{max(by_kclpy):.1f}" if by_kclpy else None,
-            median(botocores),
-            median(kclpys),
+            *(
+                cell
+                for values in scaled.values()
+                for cell in (median(values), f"{min(values):.1f}-{max(values):.1f}" if values else None)
+            ),
+            *(median(values) for values in here.values()),
             median(gross),
             median(base),
             wall,
