@@ -10,7 +10,7 @@ checkpoint that covers their records. Nothing is dropped: a record either yields
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import compress
 from operator import attrgetter
 from typing import Any
@@ -21,7 +21,7 @@ from consumer.emitter.put_records import Emitter
 from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.logs import get_logger
 from consumer.processor.checkpoint_cadence import CheckpointCadence
-from consumer.processor.reading import BadReading, Reading, decode_reading
+from consumer.processor.reading import BadReading, Reading, decode_reading, decode_readings
 from consumer.processor.record_processor import (
     Checkpointer,
     InitializationInput,
@@ -32,6 +32,7 @@ from consumer.shards.record import KinesisRecord
 from consumer.state.shard_state import ShardState
 
 _IS_ANOMALY = attrgetter("is_anomaly")
+_DATA = attrgetter("data")
 
 log = get_logger(__name__)
 
@@ -114,26 +115,13 @@ class AnomalyProcessor:
             return
         engine = self._require_engine()
         outgoing_dead: list[OutgoingRecord] = []
-        readings: list[Reading] = []
-        reading_records: list[KinesisRecord] = []
         audit: list[dict[str, Any]] = []
-        for record in batch.records:
-            try:
-                reading = decode_reading(record.data)
-            except BadReading as error:
-                outgoing_dead.extend(
-                    dead_letters(
-                        stream=self._stream, shard_id=self.shard_id, record=record, reason=str(error), code=error.code
-                    )
-                )
-                self._log.info(
-                    "dead_letter", sequence_number=record.sequence_number, code=error.code, size=len(record.data)
-                )
-                if self._score_log:
-                    audit.append(self._dead_letter_audit(record, error.code))
-                continue
-            readings.append(reading)
-            reading_records.append(record)
+        records: Sequence[KinesisRecord] = batch.records
+        readings = decode_readings(list(map(_DATA, records)))
+        if readings is not None:  # every record a reading (the common batch): decoded in one pass
+            reading_records = records
+        else:
+            readings, reading_records = self._decode_each(records, outgoing_dead, audit)
         if self._evict_after_ms and readings:
             self._newest_ts_ms = max(self._newest_ts_ms, *(reading.ts_ms for reading in readings))
             if self._evicted:
@@ -201,6 +189,32 @@ class AnomalyProcessor:
         self.engine = None
 
     # ------------------------------------------------------------------ internals
+    def _decode_each(
+        self, records: Sequence[KinesisRecord], outgoing_dead: list[OutgoingRecord], audit: list[dict[str, Any]]
+    ) -> tuple[list[Reading], list[KinesisRecord]]:
+        """A batch with a record that is not a reading: each decoded alone, the others becoming
+        dead letters with their reason (and score-log lines)."""
+        readings: list[Reading] = []
+        reading_records: list[KinesisRecord] = []
+        for record in records:
+            try:
+                reading = decode_reading(record.data)
+            except BadReading as error:
+                outgoing_dead.extend(
+                    dead_letters(
+                        stream=self._stream, shard_id=self.shard_id, record=record, reason=str(error), code=error.code
+                    )
+                )
+                self._log.info(
+                    "dead_letter", sequence_number=record.sequence_number, code=error.code, size=len(record.data)
+                )
+                if self._score_log:
+                    audit.append(self._dead_letter_audit(record, error.code))
+                continue
+            readings.append(reading)
+            reading_records.append(record)
+        return readings, reading_records
+
     def _reload_evicted(self, engine: DetectionEngine, readings: list[Reading]) -> None:
         returning = {reading.device_id for reading in readings} & self._evicted
         if returning and self.state is not None:

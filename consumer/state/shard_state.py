@@ -9,9 +9,12 @@ Contract:
   of segments (last whole state, then patches). Every ``max_segments`` segments it rewrites all
   devices whole, so chains and restores read a bounded number of segments and old segments can be
   deleted.
-- :meth:`committed` runs after the checkpoint committed: it deletes manifests older than the
-  committed one and segments no manifest still needs. The snapshot of the previous checkpoint is
-  therefore kept until the new checkpoint has committed.
+- :meth:`committed` runs after the checkpoint committed: manifests older than the committed one
+  and segments no manifest still needs are stale, and it deletes them once there are ``gc_batch``
+  of them (default 25, what one BatchWriteItem takes), so most checkpoints pay for no delete
+  request. The snapshot of the previous checkpoint is therefore kept until the new checkpoint has
+  committed, and at most ``gc_batch - 1`` stale items stay behind it (a later owner's first
+  commit lists the partition and deletes what this one left).
 - :meth:`restore` loads the snapshot whose position equals the lease's checkpoint exactly; a
   new child shard (checkpoint at an initial position, with parents) inherits its parents' states
   at ``SHARD_END``: after a split, the devices whose partition keys hash into the child's range;
@@ -86,12 +89,14 @@ class ShardState:
         state_key: bytes | None = None,
         start_fresh_on_error: bool = False,
         max_segments: int = 8,
+        gc_batch: int = 25,
     ) -> None:
         self._store = store
         self.shard_id = shard_id
         self._key = state_key
         self._fresh_on_error = start_fresh_on_error
         self._max_segments = max_segments
+        self._gc_batch = gc_batch
         self._last: Manifest | None = None
         # Item keys this instance wrote; garbage collection lists the table only once per owner
         # (to find what earlier owners left), then works from this set.
@@ -261,7 +266,7 @@ class ShardState:
         return self.save(engine, SHARD_END_POSITION)
 
     def committed(self, position: ExtendedSequenceNumber) -> None:
-        """Garbage-collect what the committed checkpoint no longer needs."""
+        """Garbage-collect what the committed checkpoint no longer needs, in batches (see the module)."""
         if self._last is None or position.is_shard_end:
             return
         keep_position = position_key(position)
@@ -278,6 +283,6 @@ class ShardState:
                 continue
             if kind == "m" or (kind == "s" and item_position not in needed):
                 stale.append(item_key)
-        if stale:
+        if len(stale) >= self._gc_batch:
             self._store.delete(self.shard_id, stale)
             self._written.difference_update(stale)

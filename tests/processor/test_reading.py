@@ -17,6 +17,7 @@ from consumer.processor.reading import (
     Reading,
     _checked_reading,
     decode_reading,
+    decode_readings,
     parse_ts,
 )
 
@@ -125,3 +126,46 @@ def test_the_one_pass_decode_agrees_with_the_checks_one_by_one() -> None:
         assert fast == checked
         assert list(fast.metrics) == list(checked.metrics)
         assert [type(v) for v in fast.metrics.values()] == [type(v) for v in checked.metrics.values()]
+
+
+def random_batch(rng: random.Random, size: int) -> list[bytes]:
+    batch = []
+    for i in range(size):
+        metrics = {f"m{m}": rng.choice([None, rng.randint(-9, 9), rng.uniform(-1e6, 1e6)]) for m in range(3)}
+        metrics["m0"] = rng.uniform(0, 1)  # at least one value
+        batch.append(doc(device_id=f"device-{i % 7}", ts=rng.randint(0, MAX_TS_MS), metrics=metrics))
+    return batch
+
+
+def test_a_batch_decodes_in_one_pass_as_each_record_alone() -> None:
+    rng = random.Random(5)
+    for size in (1, 2, 50, 500):
+        batch = random_batch(rng, size)
+        assert decode_readings(batch) == [decode_reading(data) for data in batch]
+    assert decode_readings([]) == []
+
+
+A = b'{"device_id":"a","ts":1,"metrics":{"t":1}}'
+B = b'{"device_id":"b","ts":2,"metrics":{"t":2}}'
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        [A, b"not json", B],  # a malformed record
+        [A, doc(metrics={"t": None}), B],  # every metric null
+        [A, doc(ts="2024-01-01T00:00:00Z")],  # valid, but only the checks one by one read ISO times
+        [A + B, b"", B],  # two values in one record, none in another: as many values as records
+        [A + b" " + B, b" ", B],
+        [A[:-2] + b',"x":[', b"1]}}", A + B],  # one value across two records, two in a third
+        [A[:-2] + b',"x":{', b"}}}", A + B],
+        [A[:-1] + b',"x":[{}', b"{}]}", A + B],  # the same, each record starting with { and ending with }
+        [b" " + A, B],  # whitespace around a record
+        [A, B + b"\n"],
+        [A + b"\n" + B, A],  # a record holding the join itself
+    ],
+)
+def test_a_batch_with_any_record_not_a_plain_reading_is_left_to_each_record(batch: list[bytes]) -> None:
+    """``None`` sends the batch record by record, where each record gets its own verdict or
+    dead-letter reason; in particular no record may lend its bytes to a neighbour's reading."""
+    assert decode_readings(batch) is None

@@ -71,7 +71,7 @@ def test_only_changed_devices_are_rewritten_and_gc_keeps_what_is_needed(make_sto
     store = make_store()
     devices = [f"d{i}" for i in range(200)]
     live = engine()
-    state = ShardState(store, "shard-1")
+    state = ShardState(store, "shard-1", gc_batch=1)  # delete whatever is stale at every commit
     live.process_batch(readings(devices, 0, 30))
     first = state.save(live, position(1))
     state.committed(position(1))
@@ -126,7 +126,7 @@ def test_incremental_snapshots_write_patches_that_a_new_owner_replays_exactly(ma
 def test_full_rewrite_bounds_segments(make_store: Callable[[], SnapshotStore]) -> None:
     store = make_store()
     live = engine()
-    state = ShardState(store, "shard-1", max_segments=3)
+    state = ShardState(store, "shard-1", max_segments=3, gc_batch=1)
     results = []
     for step in range(1, 8):
         live.process_batch(readings([f"d{step % 4}"], step * 10, 2))
@@ -135,6 +135,38 @@ def test_full_rewrite_bounds_segments(make_store: Callable[[], SnapshotStore]) -
     assert [result.full for result in results] == [True, False, False, True, False, False, True]
     segments = {key.split("#")[1] for key in store.item_keys("shard-1") if key.startswith("s#")}
     assert len(segments) <= 3
+
+
+class CountingStore(SnapshotStore):
+    """A snapshot store that counts its delete requests (one BatchWriteItem per 25 keys)."""
+
+    deletes = 0
+
+    def delete(self, shard_id: str, item_keys: list[str]) -> None:
+        self.deletes += (len(item_keys) + 24) // 25
+        super().delete(shard_id, item_keys)
+
+
+def test_stale_items_are_deleted_in_batches(make_store: MakeStore) -> None:
+    """By default a commit deletes only once 25 items are stale: 40 checkpoints pay for a few delete
+    requests, never leave more than 24 stale items behind, and the last one restores exactly."""
+    table = make_store()
+    store = CountingStore(table._ddb, table.table_name)
+    live = engine()
+    state = ShardState(store, "shard-1")
+    live.process_batch(readings(["d1", "d2"], 0, 30))
+    for step in range(1, 41):
+        live.process_batch(readings(["d1"], 30 + step, 1))
+        state.save(live, position(step))
+        state.committed(position(step))
+        assert state._last is not None
+        needed = {f"s#{segment}" for segment in state._last.segments} | {f"m#{state._last.position}"}
+        stale = [key for key in store.item_keys("shard-1") if key.rsplit("#", 1)[0] not in needed]
+        assert len(stale) < 25
+    assert 1 <= store.deletes <= 40 // 8  # a commit that deleted whatever was stale: 40 or more
+    resumed = engine()
+    assert ShardState(store, "shard-1").restore(resumed, position(40)) == 2
+    assert resumed.export_device_states() == live.export_device_states()
 
 
 def test_large_blobs_are_chunked_under_the_item_limit(make_store: Callable[[], SnapshotStore]) -> None:
