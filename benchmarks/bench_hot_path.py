@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_parse import response_body
-from consumer.aws.response_parser import GET_RECORDS_OUTPUT, FastJsonParser
+from consumer.aws.response_parser import GET_RECORDS_OUTPUT, ShardRecordsParser
 from consumer.detection import DetectionEngine
 from consumer.emitter.events import OutgoingRecord
 from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
@@ -59,7 +59,7 @@ class RecordedShard:
 
     def __init__(self, bodies: list[bytes]) -> None:
         self._bodies = iter(bodies)
-        self._parser = FastJsonParser()
+        self._parser = ShardRecordsParser()  # the shard readers' client parser
 
     def get_shard_iterator(self, **_: Any) -> dict[str, str]:
         return {"ShardIterator": "recorded"}

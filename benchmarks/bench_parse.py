@@ -11,12 +11,14 @@ median of ``--repeat`` runs, and reported in µs per record:
 - botocore default parser (timestamps become timezone-aware datetimes);
 - botocore with ``timestamp_parser`` = identity;
 - the worker's parser (``consumer/aws/response_parser.py``: msgspec against the output's types,
-  ``Data`` base64-decoded in the same pass);
+  ``Data`` base64-decoded in the same pass, each record decoded straight into the reader's
+  ``KinesisRecord``, as the shard readers' client does);
 - ``orjson.loads`` + ``base64.b64decode`` of every ``Data`` alone (the previous parser's work, and
   the tolerant route the worker's parser takes for a body msgspec refuses);
-- the shard reader's per-record work on a parsed response (``KinesisRecord``, de-aggregation check,
-  position filter: ``ShardReader._accept``);
-- ``decode_reading`` (our JSON reading decode and validation);
+- the shard reader's per-record work on that parsed response (de-aggregation check, position
+  filter: ``ShardReader._accept``);
+- ``decode_readings`` (our JSON reading decode and validation of a whole batch, as the processor
+  runs it) and ``decode_reading`` (the same, one record at a time);
 - a whole ``client.get_records`` call against moto (serialise, sign, HTTP, parse), client-side CPU,
   for a default boto3 client and for the worker's client (``make_clients``).
 
@@ -41,7 +43,7 @@ from benchmarks.harness import REGION, Table, emit_tables, log, make_streams, mo
 from consumer.aws.clients import epoch_seconds, make_clients
 from consumer.aws.response_parser import FastParserFactory
 from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
-from consumer.processor.reading import decode_reading
+from consumer.processor.reading import decode_reading, decode_readings
 from consumer.settings import Settings
 from consumer.shards.shard_reader import ShardReader
 
@@ -94,7 +96,7 @@ def botocore_parser(identity_timestamps: bool, ours: bool = False) -> Callable[[
     shape = session.get_service_model("kinesis").operation_model("GetRecords").output_shape
     if shape is None:
         raise RuntimeError("botocore has no GetRecords output shape")
-    factory = FastParserFactory() if ours else botocore.parsers.ResponseParserFactory()
+    factory = FastParserFactory(shard_records=True) if ours else botocore.parsers.ResponseParserFactory()
     if identity_timestamps:
         factory.set_parser_defaults(timestamp_parser=epoch_seconds)
     parser = factory.create_parser("json")
@@ -117,11 +119,11 @@ def orjson_base64(body: bytes) -> dict[str, Any]:
 
 def offline_rows(records: int, repeat: int) -> Table:
     body = response_body(records)
-    parsed = botocore_parser(True)(body)
-    datas = [record["Data"] for record in parsed["Records"]]
+    parsed = botocore_parser(True, ours=True)(body)  # records as the reader's KinesisRecord structs
+    datas = [record.data for record in parsed["Records"]]
     reader_start = ExtendedSequenceNumber(TRIM_HORIZON, 0)
     # Every batch after a shard's first is filtered against the last record handed out.
-    before_first = ExtendedSequenceNumber(str(int(parsed["Records"][0]["SequenceNumber"]) - 1), 0)
+    before_first = ExtendedSequenceNumber(str(int(parsed["Records"][0].sequence_number) - 1), 0)
 
     def accept() -> None:
         reader = ShardReader(None, "bench", "shardId-000000000000", reader_start)
@@ -151,9 +153,10 @@ def offline_rows(records: int, repeat: int) -> Table:
             "(d) the worker's parser (response_parser: msgspec inside botocore's JSON parser)",
             lambda: our_parse(body),
         ),
-        ("shard reader per-record work, first batch (KinesisRecord, de-aggregation check)", accept),
+        ("shard reader per-record work, first batch (de-aggregation check)", accept),
         ("shard reader per-record work, later batches (+ position filter on every record)", accept_after),
-        ("decode_reading (JSON reading decode + validation)", decode_all),
+        ("decode_readings (JSON reading decode + validation, the whole batch)", lambda: decode_readings(datas)),
+        ("decode_reading (the same, one record at a time)", decode_all),
     ]
     for name, function in steps:
         seconds = cpu_per_call(function, repeat)
@@ -161,7 +164,7 @@ def offline_rows(records: int, repeat: int) -> Table:
         table.add(name, us, 1e6 / us)
         log(f"{name}: {us:.2f} µs/record")
     table.notes.append(
-        "(d) + reader + decode_reading is the worker's CPU per record before detection; (a) - (b) is what "
+        "(d) + reader + decode_readings is the worker's CPU per record before detection; (a) - (b) is what "
         "the identity timestamp parser alone saves, (b) - (d) what parsing GetRecords with msgspec saves."
     )
     return table

@@ -87,7 +87,7 @@ def decode_aggregate(data: bytes) -> list[tuple[str, bytes]]:
     if not is_aggregated(data) or not deaggregation.is_aggregated(data):
         raise AggregationFormatError("not an intact KPL aggregate (magic bytes or MD5 digest)")
     try:
-        users = deaggregation.deaggregate(KinesisRecord("0", 0, "", data))
+        users = deaggregation.deaggregate(KinesisRecord(sequence_number="0", partition_key="", data=data))
     except deaggregation.MalformedAggregate as error:
         raise AggregationFormatError(str(error)) from error
     return [(user.partition_key, user.data) for user in users]

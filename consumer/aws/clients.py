@@ -6,6 +6,9 @@ The Kinesis client here comes from its own botocore session whose response parse
 documented session component) parses GetRecords and PutRecords bodies with msgspec
 (``response_parser``) and keeps timestamps as the epoch seconds the JSON protocol carries
 (``timestamp_parser``). Code that reads those timestamps must expect a float, not a datetime.
+The shard readers get a Kinesis client of their own (``kinesis_reader``) whose GetRecords
+records come decoded as the reader's :class:`~consumer.shards.record.KinesisRecord` structs;
+``kinesis`` returns botocore's shapes for everything else.
 
 The Kinesis client skips botocore's client-side parameter validation, which walks every entry of
 a PutRecords call (a fifth of the call's CPU for 200 events): only this package builds its
@@ -45,9 +48,9 @@ def _config(max_pool: int) -> Config:
     )
 
 
-def fast_session(region: str | None) -> boto3.session.Session:
+def fast_session(region: str | None, *, shard_records: bool = False) -> boto3.session.Session:
     core = botocore.session.Session()
-    factory = FastParserFactory()
+    factory = FastParserFactory(shard_records=shard_records)
     factory.set_parser_defaults(timestamp_parser=epoch_seconds)
     core.register_component("response_parser_factory", factory)
     return boto3.session.Session(botocore_session=core, region_name=region)
@@ -57,16 +60,23 @@ def fast_session(region: str | None) -> boto3.session.Session:
 class AwsClients:
     kinesis: Any
     dynamodb: Any
+    kinesis_reader: Any  # the shard readers': GetRecords records as KinesisRecord structs
 
 
-def make_clients(settings: Settings, max_pool: int = 1024) -> AwsClients:
-    session = fast_session(settings.region)
-    kinesis = session.client(
+def kinesis_client(settings: Settings, max_pool: int, *, shard_records: bool = False) -> Any:
+    return fast_session(settings.region, shard_records=shard_records).client(
         "kinesis",
         endpoint_url=settings.endpoint_for("kinesis"),
         config=_config(max_pool).merge(Config(parameter_validation=False)),
     )
+
+
+def make_clients(settings: Settings, max_pool: int = 1024) -> AwsClients:
     dynamodb = boto3.session.Session(region_name=settings.region).client(
         "dynamodb", endpoint_url=settings.endpoint_for("dynamodb"), config=_config(max_pool)
     )
-    return AwsClients(kinesis=kinesis, dynamodb=dynamodb)
+    return AwsClients(
+        kinesis=kinesis_client(settings, max_pool),
+        dynamodb=dynamodb,
+        kinesis_reader=kinesis_client(settings, max_pool, shard_records=True),
+    )

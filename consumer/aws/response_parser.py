@@ -14,6 +14,11 @@ types, in one C-level pass, returning the plain dicts and lists botocore would:
   entry against botocore's 3.8 (200 entries, in process). A body msgspec refuses (a ``null``
   member, say, which botocore drops) goes to botocore's own parser.
 
+:class:`ShardRecordsParser`, the parser of the shard readers' own Kinesis client, decodes the
+records of a GetRecords body straight into :class:`~consumer.shards.record.KinesisRecord` structs
+instead (:class:`ShardRecordsBody`): the reader's record type, built in the same pass, where a
+dict per record would be turned into one in Python. Its tolerant route returns dicts, as above.
+
 Every other response, and every error, goes to botocore's own JSON parser, so error handling,
 retries and response metadata are botocore's. It is installed through botocore's documented
 ``response_parser_factory`` session component (see ``consumer.aws.clients``).
@@ -27,6 +32,8 @@ from typing import Any, NotRequired, TypedDict
 import msgspec
 import orjson
 from botocore import parsers
+
+from consumer.shards.record import KinesisRecord
 
 GET_RECORDS_OUTPUT = "GetRecordsOutput"
 PUT_RECORDS_OUTPUT = "PutRecordsOutput"
@@ -51,6 +58,16 @@ class GetRecordsBody(TypedDict, total=False):
     ChildShards: list[dict[str, Any]]
 
 
+class ShardRecordsBody(TypedDict, total=False):
+    """A GetRecords body for a shard reader: :class:`GetRecordsBody` with its records as
+    :class:`~consumer.shards.record.KinesisRecord` structs (fields renamed from the wire's)."""
+
+    Records: list[KinesisRecord]
+    NextShardIterator: str
+    MillisBehindLatest: int
+    ChildShards: list[dict[str, Any]]
+
+
 class PutRecordsResultEntry(TypedDict, total=False):
     SequenceNumber: str
     ShardId: str
@@ -67,6 +84,7 @@ class PutRecordsBody(TypedDict, total=False):
 
 
 _decode_get_records = msgspec.json.Decoder(GetRecordsBody).decode
+_decode_shard_records = msgspec.json.Decoder(ShardRecordsBody).decode
 _decode_put_records = msgspec.json.Decoder(PutRecordsBody).decode
 
 
@@ -79,12 +97,14 @@ def _tolerant(body: bytes) -> dict[str, Any]:
 
 
 class FastJsonParser(parsers.JSONParser):
+    _get_records: Any = staticmethod(_decode_get_records)
+
     def _do_parse(self, response: dict[str, Any], shape: Any) -> dict[str, Any]:
         name = None if shape is None or not response["body"] else shape.name
         document: dict[str, Any]
         if name == GET_RECORDS_OUTPUT:
             try:
-                document = _decode_get_records(response["body"])  # type: ignore[assignment]
+                document = self._get_records(response["body"])
             except msgspec.DecodeError:
                 document = _tolerant(response["body"])
         elif name == PUT_RECORDS_OUTPUT:
@@ -102,10 +122,21 @@ class FastJsonParser(parsers.JSONParser):
         return parsed
 
 
+class ShardRecordsParser(FastJsonParser):
+    """:class:`FastJsonParser` whose GetRecords records are :class:`~consumer.shards.record.KinesisRecord` structs."""
+
+    _get_records = staticmethod(_decode_shard_records)
+
+
 class FastParserFactory(parsers.ResponseParserFactory):
-    """botocore's factory, except that JSON-protocol clients get :class:`FastJsonParser`."""
+    """botocore's factory, except that JSON-protocol clients get :class:`FastJsonParser` (with
+    ``shard_records``, :class:`ShardRecordsParser`)."""
+
+    def __init__(self, *, shard_records: bool = False) -> None:
+        super().__init__()
+        self._parser = ShardRecordsParser if shard_records else FastJsonParser
 
     def create_parser(self, protocol_name: str) -> Any:
         if protocol_name == "json":
-            return FastJsonParser(**self._defaults)  # type: ignore[attr-defined]
+            return self._parser(**self._defaults)  # type: ignore[attr-defined]
         return super().create_parser(protocol_name)

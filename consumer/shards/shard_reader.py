@@ -10,13 +10,18 @@ Contract:
   only for those waits and the call itself, and returns early when ``stop`` is set.
 - When GetRecords returns no next iterator the shard has ended: :attr:`ended` is True and
   :attr:`child_shards` lists the children Kinesis reported.
+- Any Kinesis client will do: records come as botocore's dicts, or already as
+  :class:`~consumer.shards.record.KinesisRecord` structs from the worker's reader client
+  (``consumer.aws.clients``), which the reader then hands on as they are.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter, methodcaller
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -42,7 +47,8 @@ class ReadResult:
     child_shards: list[dict[str, Any]] = field(default_factory=list)
 
 
-_new_record = tuple.__new__  # KinesisRecord(...) without the Python-level NamedTuple __new__ (the hot path)
+_DATA = attrgetter("data")
+_IS_AGGREGATE = methodcaller("startswith", KPL_MAGIC)
 
 
 class ShardReader:
@@ -139,22 +145,20 @@ class ShardReader:
     def _accept(self, response: dict[str, Any]) -> ReadResult:
         self._iterator = response.get("NextShardIterator")
         self.millis_behind_latest = response.get("MillisBehindLatest")
-        records: list[KinesisRecord] = []
-        append = records.append
-        for raw in response.get("Records", ()):
-            data = raw["Data"]
-            record = _new_record(
-                KinesisRecord,
-                (raw["SequenceNumber"], 0, raw["PartitionKey"], data, raw.get("ApproximateArrivalTimestamp"), False),
-            )
-            if data[:4] != KPL_MAGIC:
-                append(record)
-                continue
-            try:
-                records.extend(deaggregate(record))
-            except MalformedAggregate as error:
-                self._log.warning("aggregate_malformed", sequence_number=record.sequence_number, error=str(error))
-                append(record)
+        received = response.get("Records") or []
+        records: list[KinesisRecord]
+        if received and type(received[0]) is not KinesisRecord:  # botocore's dicts
+            received = [
+                KinesisRecord(
+                    sequence_number=raw["SequenceNumber"],
+                    partition_key=raw["PartitionKey"],
+                    data=raw["Data"],
+                    approximate_arrival=raw.get("ApproximateArrivalTimestamp"),
+                )
+                for raw in received
+            ]
+        aggregates = any(map(_IS_AGGREGATE, map(_DATA, received)))
+        records = self._deaggregated(received) if aggregates else received
         if self._filter_next:
             # Only the first response of an AT_SEQUENCE_NUMBER iterator can repeat records.
             self._filter_next = False
@@ -167,3 +171,18 @@ class ShardReader:
             self.child_shards = list(response.get("ChildShards", []))
             self._log.info("shard_end_reached", children=[c.get("ShardId") for c in self.child_shards])
         return ReadResult(records, self.millis_behind_latest, self.ended, self.child_shards)
+
+    def _deaggregated(self, received: Iterable[KinesisRecord]) -> list[KinesisRecord]:
+        """The user records of a response with KPL aggregates among its records (a malformed
+        aggregate is handed on whole, as the KCL does, and becomes a dead letter downstream)."""
+        records: list[KinesisRecord] = []
+        for record in received:
+            if not record.data.startswith(KPL_MAGIC):
+                records.append(record)
+                continue
+            try:
+                records.extend(deaggregate(record))
+            except MalformedAggregate as error:
+                self._log.warning("aggregate_malformed", sequence_number=record.sequence_number, error=str(error))
+                records.append(record)
+        return records

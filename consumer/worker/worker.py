@@ -180,7 +180,7 @@ class Worker:
     def _reader_factory(self, shard_id: str) -> Any:
         def make(start: ExtendedSequenceNumber, stop: threading.Event) -> ShardReader:
             return ShardReader(
-                self.clients.kinesis,
+                self.clients.kinesis_reader,
                 self.settings.stream,
                 shard_id,
                 start,

@@ -21,6 +21,10 @@ def test_kinesis_timestamps_are_epoch_seconds(moto_endpoint: str, unique_name: C
     arrival = record["ApproximateArrivalTimestamp"]
     assert isinstance(arrival, float | int) and not isinstance(arrival, bool)
     assert abs(arrival - time.time()) < 600
+    # The shard readers' client reads the same record as the reader's KinesisRecord.
+    (struct,) = clients.kinesis_reader.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert (struct.sequence_number, struct.partition_key, struct.data) == (record["SequenceNumber"], "k", b"x")
+    assert struct.approximate_arrival == arrival
     # DynamoDB goes to the same endpoint and works.
     assert "TableNames" in clients.dynamodb.list_tables()
 

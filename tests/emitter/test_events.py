@@ -20,7 +20,7 @@ from consumer.shards.record import KinesisRecord
 
 
 def record(data: bytes = b"{}", sequence: str = "42", sub: int = 0, key: str = "dev-1") -> KinesisRecord:
-    return KinesisRecord(sequence, sub, key, data)
+    return KinesisRecord(sequence_number=sequence, sub_sequence_number=sub, partition_key=key, data=data)
 
 
 def test_event_id_is_deterministic_and_position_specific() -> None:

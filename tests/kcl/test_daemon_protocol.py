@@ -105,7 +105,11 @@ def test_full_lifecycle_with_a_throttled_checkpoint_and_shard_end(make_streams, 
     daemon.expect(request)
     daemon.send(checkpoint_reply(request))
     daemon.expect(status("processRecords"))
-    assert manifests(streams, shard_id) == {position_key(ExtendedSequenceNumber(second[-1]["SequenceNumber"]))}
+    # The older snapshot is stale now; it stays until a commit finds 25 stale items to delete at once.
+    assert manifests(streams, shard_id) == {
+        position_key(ExtendedSequenceNumber(first[-1]["SequenceNumber"])),
+        position_key(ExtendedSequenceNumber(second[-1]["SequenceNumber"])),
+    }
 
     # Shard end: checkpoint() with no arguments, and the models saved under SHARD_END for the children.
     daemon.send({"action": "shardEnded"})
@@ -157,7 +161,11 @@ def test_resume_after_checkpoint_and_checkpoint_on_shutdown_requested(make_strea
     assert daemon.wait() == 0
     restored = [event for event in daemon.log_events() if event.get("event") == "processor_initialized"]
     assert restored and restored[0]["shard_id"] == shard_id
-    assert manifests(streams, shard_id) == {position_key(ExtendedSequenceNumber(second[-1]["SequenceNumber"]))}
+    # The older snapshot is stale now; it stays until a commit finds 25 stale items to delete at once.
+    assert manifests(streams, shard_id) == {
+        position_key(ExtendedSequenceNumber(first[-1]["SequenceNumber"])),
+        position_key(ExtendedSequenceNumber(second[-1]["SequenceNumber"])),
+    }
 
 
 def test_shutdown_exception_means_lease_lost_no_more_checkpoints(make_streams, kcl_child):  # type: ignore[no-untyped-def]

@@ -80,7 +80,8 @@ def make_processor(fast_kinesis: Any, make_stream: Callable[..., str], tmp_path:
 
 def kinesis_records(payloads: list[bytes], first_sequence: int = 1) -> list[KinesisRecord]:
     return [
-        KinesisRecord(str(first_sequence + index), 0, f"pk-{index % 3}", data) for index, data in enumerate(payloads)
+        KinesisRecord(sequence_number=str(first_sequence + index), partition_key=f"pk-{index % 3}", data=data)
+        for index, data in enumerate(payloads)
     ]
 
 
@@ -169,7 +170,10 @@ def test_lease_lost_drops_state_and_refuses_more_records(make_processor: Callabl
 
 def test_aggregated_positions_checkpoint_sub_sequence(make_processor: Callable[..., Setup]) -> None:
     setup = make_processor(checkpoint_records=1)
-    batch = [KinesisRecord("77", index, "pk", data, aggregated=True) for index, data in enumerate(steady(3))]
+    batch = [
+        KinesisRecord(sequence_number="77", sub_sequence_number=index, partition_key="pk", data=data, aggregated=True)
+        for index, data in enumerate(steady(3))
+    ]
     setup.processor.process_records(ProcessRecordsInput(batch, setup.checkpointer))
     assert setup.checkpointer.positions == [ExtendedSequenceNumber("77", 2)]
 

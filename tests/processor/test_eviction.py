@@ -67,7 +67,9 @@ def test_evicted_device_returns_with_exactly_its_state(
         for item in batch:
             sequence += 1
             payload = {"device_id": item.device_id, "ts": item.ts_ms, "metrics": item.metrics}
-            records.append(KinesisRecord(str(sequence), 0, item.device_id, orjson.dumps(payload)))
+            records.append(
+                KinesisRecord(sequence_number=str(sequence), partition_key=item.device_id, data=orjson.dumps(payload))
+            )
         processor.process_records(ProcessRecordsInput(records, checkpoints))
         for item, verdict in zip(batch, reference.process_batch(batch), strict=True):
             expected[(item.device_id, item.ts_ms)] = (verdict.score, verdict.raw_score)

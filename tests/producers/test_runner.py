@@ -48,7 +48,9 @@ def expected_payloads(settings: Settings, count: int) -> Counter[bytes]:
 def user_records(records: list[dict[str, Any]]) -> list[KinesisRecord]:
     out: list[KinesisRecord] = []
     for record in records:
-        wrapped = KinesisRecord(record["SequenceNumber"], 0, record["PartitionKey"], record["Data"])
+        wrapped = KinesisRecord(
+            sequence_number=record["SequenceNumber"], partition_key=record["PartitionKey"], data=record["Data"]
+        )
         out += deaggregate(wrapped)
     return out
 

@@ -13,7 +13,9 @@ from producers.aggregation import encode_aggregate as aggregate
 
 
 def outer(data: bytes, sequence: str = "49590338271490256608559692538361571095921575989136588898") -> KinesisRecord:
-    return KinesisRecord(sequence, 0, "outer-key", data, approximate_arrival=1700000000.5)
+    return KinesisRecord(
+        sequence_number=sequence, partition_key="outer-key", data=data, approximate_arrival=1700000000.5
+    )
 
 
 def test_varint_encoder_matches_protobuf_examples() -> None:

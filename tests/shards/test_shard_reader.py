@@ -11,13 +11,23 @@ import pytest
 from botocore.exceptions import ClientError
 
 from consumer.aws.backoff import Backoff
+from consumer.aws.clients import fast_session
 from consumer.aws.errors import FatalAwsError
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.shards.record import KinesisRecord
 from consumer.shards.shard_reader import MIN_SECONDS_BETWEEN_CALLS, ShardReader
 from producers.aggregation import encode_aggregate as aggregate
+from tests.fixtures.aws import NO_RETRIES, REGION
 
 SHARD = "shardId-000000000000"
+
+
+@pytest.fixture(params=["botocore dicts", "KinesisRecord structs"])
+def fast_kinesis(request: pytest.FixtureRequest, moto_endpoint: str) -> Any:
+    """Every test here runs on both kinds of client the reader takes: records as botocore's dicts,
+    and the worker's reader client, whose records come decoded as ``KinesisRecord`` structs."""
+    structs = request.param == "KinesisRecord structs"
+    return fast_session(REGION, shard_records=structs).client("kinesis", endpoint_url=moto_endpoint, config=NO_RETRIES)
 
 
 class FakeTime:
