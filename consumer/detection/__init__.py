@@ -8,7 +8,7 @@ The worker and the offline evaluation use the same :class:`DetectionEngine`. Bui
 from consumer.detection.engine import DEFAULT_THRESHOLD, DEFAULT_WARMUP, DetectionEngine
 from consumer.detection.errors import IncompatibleState, InvalidDetectorSpec
 from consumer.detection.spec import DEFAULT_DETECTOR, DETECTORS, DetectorSpec, parse_detector_spec
-from consumer.detection.verdict import Verdict
+from consumer.detection.verdict import Verdict, Verdicts
 
 __all__ = [
     "DEFAULT_DETECTOR",
@@ -20,5 +20,6 @@ __all__ = [
     "IncompatibleState",
     "InvalidDetectorSpec",
     "Verdict",
+    "Verdicts",
     "parse_detector_spec",
 ]

@@ -24,10 +24,8 @@ from consumer.detection.detector import Detector
 from consumer.detection.likelihood import AnomalyLikelihood, JointLikelihood
 from consumer.detection.preprocess import Preprocessor
 from consumer.detection.spec import DetectorSpec
-from consumer.detection.verdict import NO_CONTRIBUTIONS, Verdict
+from consumer.detection.verdict import NO_CONTRIBUTIONS, Verdict, _new_verdict
 from consumer.detection.zscore import ZScoreDetector
-
-_new_verdict = tuple.__new__  # Verdict(...) without the Python-level NamedTuple __new__ (the hot path)
 
 
 def device_seed(seed: int, device_id: str) -> int:

@@ -3,8 +3,9 @@
 Contract:
 
 * :meth:`DetectionEngine.process_batch` returns one :class:`Verdict` per reading, aligned with the
-  input. Readings of one device are processed in their input order (readings of different devices
-  are independent); each is scored, then learned.
+  input, as :class:`~consumer.detection.verdict.Verdicts` (a sequence kept as columns). Readings
+  of one device are processed in their input order (readings of different devices are
+  independent); each is scored, then learned.
 * Deterministic: the same spec, seed, threshold, warm-up and inputs give the same verdicts. Each
   device's detector is seeded from ``seed`` and the device id (CRC-32), not from arrival order.
 * State is per device and bounded (O(metrics) numbers for ``zscore``, the river model's own bound
@@ -32,20 +33,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Container, Iterable, Mapping, Sequence
-from itertools import repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection.device_model import DeviceModel, _new_verdict, device_seed
+from consumer.detection.device_model import DeviceModel, device_seed
 from consumer.detection.device_states import DeviceStates
 from consumer.detection.fleet_bank import MAX_METRICS, FleetBank, bankable
 from consumer.detection.sizeof import deep_sizeof
 from consumer.detection.spec import DetectorSpec, parse_detector_spec
-from consumer.detection.verdict import Verdict
+from consumer.detection.verdict import NO_CONTRIBUTIONS, Verdict, Verdicts, _new_verdict
 from consumer.detection.wave_batch import gather_rows, plan_waves
-from consumer.detection.wave_step import step_wave
+from consumer.detection.wave_step import WaveResult, step_wave
 from consumer.processor.reading import Reading
 
 DEFAULT_THRESHOLD = 0.5
@@ -115,25 +115,26 @@ class DetectionEngine:
             self._models[device_id] = model
         return model
 
-    def process_batch(self, readings: Sequence[Reading]) -> list[Verdict]:
+    def process_batch(self, readings: Sequence[Reading]) -> Verdicts:
         if not readings:
-            return []
+            return Verdicts.of([])
         ids = list(map(_DEVICE_ID, readings))
         per_device = Counter(ids)
-        verdicts: list[Verdict | None] = [None] * len(readings)
         bank = self._bank
         narrowest = self.wave_min_width or wave_min_width(len(readings[0].metrics))
         if bank is not None and len(readings) >= narrowest * max(per_device.values()):
-            self._process_waves(bank, readings, ids, verdicts)
+            result = self._process_waves(bank, readings, ids)
         else:
             models = self._models
-            for i, reading in enumerate(readings):
+            verdicts: list[Verdict] = []
+            for reading in readings:
                 model = models.get(reading.device_id)
                 if model is None:
                     model = self._model(reading.device_id)
-                verdicts[i] = model.step(reading.metrics)
+                verdicts.append(model.step(reading.metrics))
+            result = Verdicts.of(verdicts)
         self._note_seen(readings, ids, per_device)
-        return verdicts  # type: ignore[return-value]  # every position was filled
+        return result
 
     def _note_seen(self, readings: Sequence[Reading], ids: list[str], per_device: Counter[str]) -> None:
         """Each device's newest reading time (never moving back), and the dirty set."""
@@ -155,10 +156,9 @@ class DetectionEngine:
                 last_seen[device_id] = ts_ms
         self._dirty.update(per_device)
 
-    def _process_waves(
-        self, bank: FleetBank, readings: Sequence[Reading], ids: list[str], verdicts: list[Verdict | None]
-    ) -> None:
+    def _process_waves(self, bank: FleetBank, readings: Sequence[Reading], ids: list[str]) -> Verdicts:
         """Bank every device that can be banked and run its readings in waves; the rest as scalar."""
+        verdicts: list[Verdict | None] = [None] * len(readings)
         slots: list[int | None] = list(map(bank.slot_of.get, ids))
         if None in slots:  # devices not banked yet
             pending: dict[str, list[int]] = {}
@@ -177,19 +177,31 @@ class DetectionEngine:
                 banked[i] = -1
                 rows[i] = None
         positions_done: list[npt.NDArray[np.int64]] = []
-        made: list[Verdict] = []
+        results: list[WaveResult] = []
         for wave in plan_waves(bank, rows, banked):
-            result = step_wave(bank, wave.slots, wave.given, wave.metrics)
-            made.extend(map(_new_verdict, repeat(Verdict), zip(*result, strict=True)))
+            results.append(step_wave(bank, wave.slots, wave.given, wave.metrics))
             positions_done.append(wave.positions)
-        if not made:
-            return
+        if not results:
+            return Verdicts.of(verdicts)  # type: ignore[arg-type]  # every position was filled
         done = np.concatenate(positions_done)
-        if len(made) == len(verdicts):  # all in waves: put them back in order in one C-level step
-            verdicts[:] = itemgetter(*np.argsort(done).tolist())(made) if len(made) > 1 else made
-        else:
-            for i, verdict in zip(done.tolist(), made, strict=True):
-                verdicts[i] = verdict
+        shares: dict[int, Mapping[str, float]] = {}  # batch position -> an anomaly's contributions
+        offset = 0
+        for result in results:
+            for row, share in result.contributions.items():
+                shares[int(done[offset + row])] = share
+            offset += len(result.scores)
+        columns = [np.concatenate([result[field] for result in results]) for field in range(4)]
+        if len(done) == len(verdicts):  # all in waves: each column in the batch's order, C-level
+            order = np.argsort(done)
+            scores, raws, anomalous, warming = (column[order].tolist() for column in columns)
+            return Verdicts(scores, raws, anomalous, warming, dict(sorted(shares.items())))
+        positions = done.tolist()
+        made = zip(
+            *(column.tolist() for column in columns), (shares.get(i, NO_CONTRIBUTIONS) for i in positions), strict=True
+        )
+        for i, fields in zip(positions, made, strict=True):
+            verdicts[i] = _new_verdict(Verdict, fields)
+        return Verdicts.of(verdicts)  # type: ignore[arg-type]  # every position was filled
 
     def _admit(
         self,

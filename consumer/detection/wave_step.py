@@ -51,7 +51,6 @@ from consumer.detection.fleet_bank import (
 )
 from consumer.detection.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
 from consumer.detection.preprocess import FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
-from consumer.detection.verdict import NO_CONTRIBUTIONS
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -59,13 +58,13 @@ Bools = npt.NDArray[np.bool_]
 
 
 class WaveResult(NamedTuple):
-    """Per row: the verdict's fields (``contributions`` is empty unless the row is an anomaly)."""
+    """Per row: the verdict's fields, and the contributions of the rows that are anomalies."""
 
-    scores: list[float]
-    raws: list[float]
-    anomalous: list[bool]
-    warming: list[bool]
-    contributions: list[Mapping[str, float]]
+    scores: Floats
+    raws: Floats
+    anomalous: Bools
+    warming: Bools
+    contributions: dict[int, Mapping[str, float]]  # row -> shares, anomalous rows only
 
 
 def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResult:
@@ -342,7 +341,7 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
     cells = _Cells(bank, slots, metrics)
     x, novel = _preprocess(bank, given, floats, ints)
     surprise = _surprise(bank, cells, x, ints, floats)
-    raws = (surprise[:, 0] if metrics == 1 else np.maximum.reduce(surprise, axis=1)).tolist()
+    raws = surprise[:, 0] if metrics == 1 else np.maximum.reduce(surprise, axis=1)
     scores = _combine(bank, slots, _calibrate(bank, slots, surprise, floats, ints), metrics)
     if _some(novel):
         scores[novel] = 1.0
@@ -357,7 +356,7 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
         bank.ints[:, slots, :metrics] = ints
     bank.seen[rows] = seen
     bank.novel[rows] = novel
-    contributions: list[Mapping[str, float]] = [NO_CONTRIBUTIONS] * len(slots)
+    contributions: dict[int, Mapping[str, float]] = {}
     if _some(anomalous):
         # the detector's surprises as the scalar path attributes them: after learning (only
         # non-protected rows learned; protected anomalies are unchanged, so the same numbers)
@@ -368,4 +367,4 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
             # beyond its range: how far each metric went; else the detector's surprises
             parts = [0.0 if math.isnan(v) else v for v in excess[row].tolist()] if novel[row] else after[row].tolist()
             contributions[row] = _attribute(names, parts)
-    return WaveResult(scores.tolist(), raws, anomalous.tolist(), warming.tolist(), contributions)
+    return WaveResult(scores, raws, anomalous, warming, contributions)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from itertools import compress
 from operator import attrgetter
 from typing import Any
 
@@ -31,7 +30,6 @@ from consumer.processor.score_log import ScoreLog
 from consumer.shards.record import KinesisRecord
 from consumer.state.shard_state import ShardState
 
-_IS_ANOMALY = attrgetter("is_anomaly")
 _DATA = attrgetter("data")
 
 log = get_logger(__name__)
@@ -138,15 +136,17 @@ class AnomalyProcessor:
                     "sub_sequence_number": record.sub_sequence_number,
                     "device_id": reading.device_id,
                     "ts_ms": reading.ts_ms,
-                    "score": verdict.score,
-                    "raw_score": verdict.raw_score,
-                    "anomaly": verdict.is_anomaly,
+                    "score": score,
+                    "raw_score": raw_score,
+                    "anomaly": anomalous,
                 }
-                for record, reading, verdict in zip(reading_records, readings, verdicts, strict=True)
+                for record, reading, score, raw_score, anomalous in zip(
+                    reading_records, readings, verdicts.scores, verdicts.raw_scores, verdicts.anomalous, strict=True
+                )
             )
-        # only anomalies become events (itertools.compress picks them without a Python-level loop)
-        anomalies = compress(zip(reading_records, readings, verdicts, strict=True), map(_IS_ANOMALY, verdicts))
-        for record, reading, verdict in anomalies:
+        # only anomalies become events (the verdicts' columns name them without a Python-level loop)
+        for i in verdicts.anomalies():
+            record, reading, verdict = reading_records[i], readings[i], verdicts[i]
             event = anomaly_event(
                 stream=self._stream,
                 shard_id=self.shard_id,
