@@ -15,7 +15,7 @@ from operator import attrgetter
 from typing import Any
 
 from consumer.detection import DetectionEngine
-from consumer.emitter.events import OutgoingRecord, anomaly_event, dead_letters
+from consumer.emitter.events import OutgoingRecord, anomaly_event, dead_letters, iso_ms
 from consumer.emitter.put_records import Emitter
 from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.logs import get_logger
@@ -126,7 +126,6 @@ class AnomalyProcessor:
                 self._reload_evicted(engine, readings)
         verdicts = engine.process_batch(readings)
         outgoing_events: list[OutgoingRecord] = []
-        now = time.time()
         if self._score_log:
             shard_id = self.shard_id  # one dict literal per record: the audit is per record
             audit.extend(
@@ -145,7 +144,9 @@ class AnomalyProcessor:
                 )
             )
         # only anomalies become events (the verdicts' columns name them without a Python-level loop)
-        for i in verdicts.anomalies():
+        anomalies = verdicts.anomalies()
+        detected_at = iso_ms(int(time.time() * 1000)) if anomalies else None  # the batch's scoring time
+        for i in anomalies:
             record, reading, verdict = reading_records[i], readings[i], verdicts[i]
             event = anomaly_event(
                 stream=self._stream,
@@ -157,7 +158,7 @@ class AnomalyProcessor:
                 threshold=engine.threshold,
                 detector=engine.detector_name,
                 contributions=verdict.contributions,
-                now=now,
+                detected_at=detected_at,
             )
             outgoing_events.append(event)
         self._events.put(outgoing_events)

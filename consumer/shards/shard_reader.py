@@ -21,7 +21,8 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from operator import attrgetter, methodcaller
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -48,7 +49,6 @@ class ReadResult:
 
 
 _DATA = attrgetter("data")
-_IS_AGGREGATE = methodcaller("startswith", KPL_MAGIC)
 
 
 class ShardReader:
@@ -157,7 +157,7 @@ class ShardReader:
                 )
                 for raw in received
             ]
-        aggregates = any(map(_IS_AGGREGATE, map(_DATA, received)))
+        aggregates = any(map(bytes.startswith, map(_DATA, received), repeat(KPL_MAGIC)))  # C-level: no Python call
         records = self._deaggregated(received) if aggregates else received
         if self._filter_next:
             # Only the first response of an AT_SEQUENCE_NUMBER iterator can repeat records.

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import base64
+import random
 import uuid
 
 import orjson
 
 from consumer.emitter.events import (
     DEAD_LETTER_PART_BYTES,
+    EVENT_NAMESPACE,
     anomaly_event,
     dead_letters,
     event_id,
     iso_ms,
+    uuid5,
 )
 from consumer.emitter.put_records import MAX_BYTES_PER_RECORD
 from consumer.processor.reading import Reading
@@ -137,3 +140,13 @@ def test_exactly_one_part_at_the_boundary() -> None:
     data = b"x" * DEAD_LETTER_PART_BYTES
     assert len(dead_letters(stream="in", shard_id="s", record=record(data), reason="r", code="c")) == 1
     assert len(dead_letters(stream="in", shard_id="s", record=record(data + b"y"), reason="r", code="c")) == 2
+
+
+def test_event_ids_are_rfc_4122_version_5_uuids() -> None:
+    """Our uuid5 gives exactly what the standard library's does (it only skips building a UUID)."""
+    rng = random.Random(7)
+    for _ in range(500):
+        name = "".join(rng.choice("ab/-é0123456789") for _ in range(rng.randint(0, 80)))
+        assert uuid5(EVENT_NAMESPACE.bytes, name) == str(uuid.uuid5(EVENT_NAMESPACE, name))
+    key = f"in/shard-0/{record().sequence_number}/0"
+    assert event_id("in", "shard-0", record()) == str(uuid.uuid5(EVENT_NAMESPACE, key))
