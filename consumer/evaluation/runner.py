@@ -46,7 +46,7 @@ def score_series(engine: DetectionEngine, series: Series, batch_size: int = BATC
         began = time.perf_counter()
         verdicts = engine.process_batch(batch)
         elapsed += time.perf_counter() - began
-        scores.extend(v.score for v in verdicts)
+        scores.extend(verdicts.scores)
     return scores, elapsed
 
 
