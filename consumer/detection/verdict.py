@@ -85,6 +85,8 @@ class Verdicts(Sequence[Verdict]):
             return [self[i] for i in range(*index.indices(len(self)))]
         if index < 0:
             index += len(self)
+            if index < 0:
+                raise IndexError("verdict index out of range")
         return _new_verdict(
             Verdict,
             (

@@ -129,15 +129,18 @@ def decode_readings(datas: Sequence[bytes]) -> list[Reading] | None:
     :func:`decode_reading`, which gives the reasons. Same readings as :func:`decode_reading` on each.
 
     The records are joined by newlines and decoded as a stream of JSON values, which is only safe
-    when each record is exactly one value. That holds when every join is ``}`` newline ``{`` (each
-    record starts with ``{`` and ends with ``}``, and no record holds that sequence itself): no JSON
-    value can run across such a join (inside an object or array ``}`` must be followed by ``,``,
-    ``}`` or ``]``, and a string cannot hold a raw newline), so every value lies within one record,
-    every record starts at least one, and as many values as records means one each."""
+    when each record is exactly one value. That holds when no record holds a newline of its own
+    and every join is ``}`` newline ``{`` (every record starts with ``{`` and ends with ``}``):
+    no JSON value can run across such a join (inside an object or array ``}`` must be followed by
+    ``,``, ``}`` or ``]``, and a string cannot hold a raw newline), so every value lies within one
+    record, every record starts at least one, and as many values as records means one each. (The
+    first condition matters: a record holding ``}`` newline ``{`` itself could make up, in the
+    count, for a join that is not clean, across which a value could run.)"""
     if not datas:
         return []
     joined = b"\n".join(datas)
-    if joined[:1] != b"{" or joined[-1:] != b"}" or joined.count(b"}\n{") != len(datas) - 1:
+    joins = len(datas) - 1
+    if joined[:1] != b"{" or joined[-1:] != b"}" or joined.count(b"\n") != joins or joined.count(b"}\n{") != joins:
         return None
     try:
         readings = _decode_lines(joined)

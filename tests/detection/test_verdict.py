@@ -24,6 +24,8 @@ def test_columns_read_as_the_verdicts_they_hold() -> None:
     assert verdicts != LIST[:3] and verdicts != [*LIST[:3], PLAIN]
     with pytest.raises(IndexError):
         verdicts[4]
+    with pytest.raises(IndexError):
+        verdicts[-5]
 
 
 def test_an_empty_batch() -> None:

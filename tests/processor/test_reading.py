@@ -163,6 +163,10 @@ B = b'{"device_id":"b","ts":2,"metrics":{"t":2}}'
         [b" " + A, B],  # whitespace around a record
         [A, B + b"\n"],
         [A + b"\n" + B, A],  # a record holding the join itself
+        # ... which must not make up for a join that is not clean: two values in the first record,
+        # one value across the second and third (each malformed alone)
+        [A + b"\n" + B, A[:-1] + b',"pad":[', b"1]}"],
+        [A + b"\n" + B, A[:-1] + b',"pad":[{}', b" {}]}"],
     ],
 )
 def test_a_batch_with_any_record_not_a_plain_reading_is_left_to_each_record(batch: list[bytes]) -> None:
