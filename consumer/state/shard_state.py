@@ -42,6 +42,7 @@ from consumer.state.snapshot_codec import (
     SnapshotError,
     SnapshotIncompatible,
     SnapshotMissing,
+    chunks,
     decode_segment,
     digest,
     encode_segment,
@@ -230,12 +231,12 @@ class ShardState:
             raise SnapshotUntrusted(
                 f"detector {engine.detector_name!r} keeps pickled river state; set --state-key so snapshots are signed"
             )
-        written = 0
+        blobs: list[tuple[str, str, bytes, str | None]] = []  # (prefix, key, data, digest)
         if states:
             blob = encode_segment(states)
             segments[key] = digest(blob, self._key)
-            segment_chunks[key] = self._put(self.shard_id, "s", key, blob)
-            written += len(blob)
+            segment_chunks[key] = len(chunks(blob))
+            blobs.append(("s", key, blob, None))
             for device, state in states.items():
                 chains[device] = [*chains[device], key] if is_patch(state) else [key]
         live = {segment for chain in chains.values() for segment in chain}
@@ -249,16 +250,14 @@ class ShardState:
             river_version=RIVER_VERSION,
         )
         blob = manifest.encode()
-        self._put(self.shard_id, "m", key, blob, digest(blob, self._key))
-        written += len(blob)
+        blobs.append(("m", key, blob, digest(blob, self._key)))
+        # the segment and the manifest in one request when they fit: before the commit, order does not matter
+        counts = self._store.put_blobs(self.shard_id, blobs)
+        for (prefix, blob_key, _, _), count in zip(blobs, counts, strict=True):
+            self._written.update(f"{prefix}#{blob_key}#{number:05d}" for number in range(count))
         engine.clear_dirty()
         self._last = manifest
-        return SaveResult(key, len(states), written, full)
-
-    def _put(self, shard_id: str, prefix: str, key: str, blob: bytes, blob_digest: str | None = None) -> int:
-        count = self._store.put_blob(shard_id, prefix, key, blob, blob_digest)
-        self._written.update(f"{prefix}#{key}#{number:05d}" for number in range(count))
-        return count
+        return SaveResult(key, len(states), sum(len(data) for _, _, data, _ in blobs), full)
 
     def save_shard_end(self, engine: DetectionEngine) -> SaveResult:
         """A full snapshot at SHARD_END, for the children to inherit."""

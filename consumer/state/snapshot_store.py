@@ -3,28 +3,34 @@
 Items (hash key ``shardId``, range key ``itemKey``):
 - ``s#<position>#<chunk>``: a chunk of the segment written at that checkpoint position;
 - ``m#<position>#<chunk>``: a chunk of the manifest of the snapshot at that position. Chunk 0
-  carries the manifest's digest and chunk count. A manifest is written after its segments, so a
-  manifest that exists names only segments that exist.
+  carries the manifest's digest and chunk count. A manifest is written with its new segment,
+  before the checkpoint that names their position commits; a restore reads only the manifest of
+  a committed checkpoint, whose segments were all written before that commit. (A crash between
+  the writes and the commit leaves items that no checkpoint names and nothing reads; a later
+  owner's first commit lists the partition and deletes those below its checkpoint.)
 
 Positions are keyed so that string order is checkpoint order: a 60-digit zero-padded sequence
 number and a 10-digit sub-sequence number; ``SHARD_END`` sorts last. SHARD_END snapshots carry an
 ``expiresAt`` TTL (children load them when they start; they are not needed afterwards).
-Writes here are plain puts: the conditional checkpoint on the lease is the commit point.
+Writes here are plain puts, in BatchWriteItem requests of up to 25 items (a snapshot's segment and
+manifest usually in one): the conditional checkpoint on the lease is the commit point, and nothing
+reads a snapshot before its checkpoint commits, so the items of one request need no order.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from consumer.aws.backoff import call_with_retries
+from consumer.aws.backoff import Backoff, call_with_retries
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.state.snapshot_codec import SnapshotCorrupt, chunks
 
 SHARD_END_KEY = "~end"
+BATCH_ITEMS = 25  # BatchWriteItem's limit
 SHARD_END_TTL_SECONDS = 7 * 24 * 3600
 
 
@@ -74,8 +80,30 @@ class SnapshotStore:
     # ------------------------------------------------------------------ writing
     def put_blob(self, shard_id: str, prefix: str, key: str, data: bytes, blob_digest: str | None = None) -> int:
         """Write ``data`` in chunks under ``<prefix>#<key>#<n>``; returns the chunk count."""
+        return self.put_blobs(shard_id, [(prefix, key, data, blob_digest)])[0]
+
+    def put_blobs(self, shard_id: str, blobs: Sequence[tuple[str, str, bytes, str | None]]) -> list[int]:
+        """Write each ``(prefix, key, data, digest)`` blob as :meth:`put_blob` does, all their
+        chunks in as few BatchWriteItem requests as hold them (25 items each; a chunk is at most
+        350,000 bytes, so a request stays under the 16 MB limit); returns each blob's chunk count.
+        The items land in no set order (see the module's docstring)."""
+        items: list[dict[str, Any]] = []
+        counts = []
+        for prefix, key, data, blob_digest in blobs:
+            made = self._items(shard_id, prefix, key, data, blob_digest)
+            items.extend(made)
+            counts.append(len(made))
+        for start in range(0, len(items), BATCH_ITEMS):
+            self._batch_write([{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_ITEMS]], "put")
+        self.bytes_written += sum(len(item["data"]["B"]) for item in items)
+        self.items_written += len(items)
+        return counts
+
+    @staticmethod
+    def _items(shard_id: str, prefix: str, key: str, data: bytes, blob_digest: str | None) -> list[dict[str, Any]]:
         pieces = chunks(data)
         expires = int(time.time()) + SHARD_END_TTL_SECONDS if key == SHARD_END_KEY else None
+        items = []
         for number, piece in enumerate(pieces):
             item: dict[str, Any] = {
                 "shardId": {"S": shard_id},
@@ -88,13 +116,22 @@ class SnapshotStore:
                     item["digest"] = {"S": blob_digest}
             if expires is not None:
                 item["expiresAt"] = {"N": str(expires)}
-            call_with_retries(
-                lambda item=item: self._ddb.put_item(TableName=self.table_name, Item=item),  # type: ignore[misc]
-                what="snapshot_put",
+            items.append(item)
+        return items
+
+    def _batch_write(self, requests: list[dict[str, Any]], action: str) -> None:
+        """One BatchWriteItem, then its unprocessed items again (after a jittered wait) until none is left."""
+        pending: dict[str, Any] = {self.table_name: requests}
+        backoff = Backoff(base=0.05, cap=2.0)
+        while True:
+            response = call_with_retries(
+                lambda pending=pending: self._ddb.batch_write_item(RequestItems=pending),  # type: ignore[misc]
+                what=f"snapshot_{action}",
             )
-            self.bytes_written += len(piece)
-            self.items_written += 1
-        return len(pieces)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            time.sleep(backoff.next_delay())
 
     # ------------------------------------------------------------------ reading
     def _query(self, shard_id: str, begins: str, keys_only: bool = False) -> Iterator[dict[str, Any]]:
@@ -132,15 +169,9 @@ class SnapshotStore:
         return [item["itemKey"]["S"] for item in self._query(shard_id, "", keys_only=True)]
 
     def delete(self, shard_id: str, item_keys: list[str]) -> None:
-        for start in range(0, len(item_keys), 25):
+        for start in range(0, len(item_keys), BATCH_ITEMS):
             requests = [
                 {"DeleteRequest": {"Key": {"shardId": {"S": shard_id}, "itemKey": {"S": key}}}}
-                for key in item_keys[start : start + 25]
+                for key in item_keys[start : start + BATCH_ITEMS]
             ]
-            pending: dict[str, Any] = {self.table_name: requests}
-            while pending:
-                response = call_with_retries(
-                    lambda pending=pending: self._ddb.batch_write_item(RequestItems=pending),  # type: ignore[misc]
-                    what="snapshot_delete",
-                )
-                pending = response.get("UnprocessedItems") or {}
+            self._batch_write(requests, "delete")
