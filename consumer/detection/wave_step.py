@@ -195,15 +195,23 @@ def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: 
     every = _every(active)
     size, pos, total = ints[L_SIZE], ints[L_POS], floats[L_TOTAL]
     growing = size < bank.short
-    at = np.where(growing, size, pos)
     rows, cols = slots[:, None], np.arange(raw.shape[1])
     ring = bank.ring
-    replaced = ring[at, rows, cols]
-    new_total = np.where(growing, total + raw, total + raw - replaced)
-    new_size = np.where(growing, size + 1, size)
-    wrap = ~growing & (pos + 1 == size)
-    new_pos = np.where(growing, pos, np.where(wrap, 0, pos + 1))
-    ring[at, rows, cols] = raw if every else np.where(active, raw, replaced)
+    if every and not _some(growing):  # a settled fleet: every ring full, so no row grows
+        replaced = ring[pos, rows, cols]
+        new_total = total + raw - replaced  # the same operations as below, on rows that do not grow
+        new_size = size
+        wrap = pos + 1 == size
+        new_pos = np.where(wrap, 0, pos + 1)
+        ring[pos, rows, cols] = raw
+    else:
+        at = np.where(growing, size, pos)
+        replaced = ring[at, rows, cols]
+        new_total = np.where(growing, total + raw, total + raw - replaced)
+        new_size = np.where(growing, size + 1, size)
+        wrap = ~growing & (pos + 1 == size)
+        new_pos = np.where(growing, pos, np.where(wrap, 0, pos + 1))
+        ring[at, rows, cols] = raw if every else np.where(active, raw, replaced)
     wrapping = wrap & active
     if _some(wrapping):  # the sum afresh, left to right (``ring_sum``), for rings that wrapped
         where_rows, where_cols = np.nonzero(wrapping)
