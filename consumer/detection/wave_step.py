@@ -224,9 +224,10 @@ def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: 
 
     n, mean, var = ints[L_N], floats[L_MEAN], floats[L_VAR]
     scored = active & (n >= 2)
-    z = (average - np.where(mean > MEAN_FLOOR, mean, MEAN_FLOOR)) / np.sqrt(np.where(var > VAR_FLOOR, var, VAR_FLOOR))
+    # np.maximum and np.minimum pick exactly what ``x if x > floor else floor`` picks (no NaN here)
+    z = (average - np.maximum(mean, MEAN_FLOOR)) / np.sqrt(np.maximum(var, VAR_FLOOR))
     new_n = n + 1
-    rate = 1.0 / np.where(new_n < bank.horizon, new_n, bank.horizon)
+    rate = 1.0 / np.minimum(new_n, bank.horizon)
     delta = average - mean
     new_mean = mean + rate * delta
     new_var = (1.0 - rate) * (var + rate * delta * delta)
