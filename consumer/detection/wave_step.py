@@ -129,7 +129,9 @@ def _surprise(bank: FleetBank, cells: _Cells, x: Floats, ints: Ints, floats: Flo
     after = counts[key - 1].astype(np.float64) + counts[key + 1].astype(np.float64)
     near = counts[key].astype(np.float64) + 0.5 * after
     p = bank.sharp * near / channel_total
-    surprise = np.where(channel_total <= 0.0, 1.0, np.where(p >= 1.0, 0.0, 1.0 - p))
+    # np.maximum(1 - p, 0) is ``0.0 if p >= 1.0 else 1.0 - p`` (1 - 1 is +0.0); rows without a
+    # count (p not finite) take 1.0 from the outer select
+    surprise = np.where(channel_total <= 0.0, 1.0, np.maximum(1.0 - p, 0.0))
     return np.where(ints[D_N] > bank.order, surprise, 0.0)
 
 
