@@ -42,7 +42,7 @@ from consumer.state.snapshot_codec import (
     SnapshotError,
     SnapshotIncompatible,
     SnapshotMissing,
-    chunks,
+    chunk_count,
     decode_segment,
     digest,
     encode_segment,
@@ -235,7 +235,7 @@ class ShardState:
         if states:
             blob = encode_segment(states)
             segments[key] = digest(blob, self._key)
-            segment_chunks[key] = len(chunks(blob))
+            segment_chunks[key] = chunk_count(blob)
             blobs.append(("s", key, blob, None))
             for device, state in states.items():
                 chains[device] = [*chains[device], key] if is_patch(state) else [key]

@@ -98,6 +98,11 @@ def chunks(data: bytes) -> list[bytes]:
     return [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
 
 
+def chunk_count(data: bytes) -> int:
+    """``len(chunks(data))`` without copying the chunks."""
+    return max(1, -(-len(data) // CHUNK_BYTES))
+
+
 @dataclass
 class Manifest:
     """Which segments hold each device's state at one checkpoint (its chain, oldest first).

@@ -12,6 +12,7 @@ from consumer.state.snapshot_codec import (
     Manifest,
     SnapshotCorrupt,
     SnapshotIncompatible,
+    chunk_count,
     chunks,
     decode_segment,
     digest,
@@ -91,3 +92,9 @@ def test_chunks_stay_under_the_item_limit_and_reassemble() -> None:
     assert all(len(piece) <= CHUNK_BYTES < 400_000 for piece in pieces)
     assert b"".join(pieces) == data
     assert chunks(b"") == [b""]
+
+
+def test_chunk_count_is_the_number_of_chunks() -> None:
+    for size in (0, 1, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES, 3 * CHUNK_BYTES + 7):
+        data = bytes(size)
+        assert chunk_count(data) == len(chunks(data))
