@@ -47,25 +47,27 @@ class GetRecordsRecord(TypedDict):
     EncryptionType: NotRequired[str]
 
 
-class GetRecordsBody(TypedDict, total=False):
+class _GetRecordsRest(TypedDict, total=False):
+    """A GetRecords body's fields besides its records."""
+
+    NextShardIterator: str
+    MillisBehindLatest: int
+    ChildShards: list[dict[str, Any]]
+
+
+class GetRecordsBody(_GetRecordsRest, total=False):
     """What botocore's parser returns for a GetRecords body (its fields, plain dicts and lists),
     less ``ResponseMetadata``, which the parser adds from the headers. Unknown fields are left
     out, as botocore's shape walk leaves them out."""
 
     Records: list[GetRecordsRecord]
-    NextShardIterator: str
-    MillisBehindLatest: int
-    ChildShards: list[dict[str, Any]]
 
 
-class ShardRecordsBody(TypedDict, total=False):
+class ShardRecordsBody(_GetRecordsRest, total=False):
     """A GetRecords body for a shard reader: :class:`GetRecordsBody` with its records as
     :class:`~consumer.shards.record.KinesisRecord` structs (fields renamed from the wire's)."""
 
     Records: list[KinesisRecord]
-    NextShardIterator: str
-    MillisBehindLatest: int
-    ChildShards: list[dict[str, Any]]
 
 
 class PutRecordsResultEntry(TypedDict, total=False):
