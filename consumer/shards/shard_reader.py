@@ -51,6 +51,22 @@ class ReadResult:
 _DATA = attrgetter("data")
 
 
+def records_after(records: list[KinesisRecord], floor: ExtendedSequenceNumber) -> list[KinesisRecord]:
+    """The records whose position is after ``floor``, in their order: what ``record.position >
+    floor`` keeps, without building a position per record (that cost 3.5 µs per record of the
+    first response after every lease take, 35 ms for a full one). Sequence numbers compare as
+    integers; the sub-sequence number only breaks a tie, inside a KPL aggregate."""
+    if floor.is_sentinel:
+        return [record for record in records if record.position > floor]
+    floor_number, floor_sub = int(floor.sequence_number), floor.sub_sequence_number
+    return [
+        record
+        for record in records
+        if (number := int(record.sequence_number)) > floor_number
+        or (number == floor_number and record.sub_sequence_number > floor_sub)
+    ]
+
+
 class ShardReader:
     def __init__(
         self,
@@ -162,8 +178,7 @@ class ShardReader:
         if self._filter_next:
             # Only the first response of an AT_SEQUENCE_NUMBER iterator can repeat records.
             self._filter_next = False
-            floor = self._last_handed_out or self._start
-            records = [record for record in records if record.position > floor]
+            records = records_after(records, self._last_handed_out or self._start)
         if records:
             self._last_handed_out = records[-1].position
         if self._iterator is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -13,9 +14,9 @@ from botocore.exceptions import ClientError
 from consumer.aws.backoff import Backoff
 from consumer.aws.clients import fast_session
 from consumer.aws.errors import FatalAwsError
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 from consumer.shards.record import KinesisRecord
-from consumer.shards.shard_reader import MIN_SECONDS_BETWEEN_CALLS, ShardReader
+from consumer.shards.shard_reader import MIN_SECONDS_BETWEEN_CALLS, ShardReader, records_after
 from producers.aggregation import encode_aggregate as aggregate
 from tests.fixtures.aws import NO_RETRIES, REGION
 
@@ -255,3 +256,25 @@ def test_checkpoint_at_first_sub_record_resumes_inside_the_aggregate(
         (agg_sequence, 2),
         (plain_after[0], 0),
     ]
+
+
+def test_records_after_keeps_what_the_position_comparison_keeps() -> None:
+    rng = random.Random(7)
+    base = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
+    numbers = [*sorted(rng.sample(range(base, base + 40), 12)), 5, 10, 99]  # 56-digit, and moto's short ones
+    records = [
+        KinesisRecord(sequence_number=str(number), sub_sequence_number=sub, partition_key="k", data=b"{}")
+        for number in numbers
+        for sub in ((0, 1, 2) if number % 3 == 0 else (0,))
+    ]
+    floors = [record.position for record in records] + [
+        ExtendedSequenceNumber(str(base + 100)),
+        ExtendedSequenceNumber("7"),
+        ExtendedSequenceNumber(TRIM_HORIZON),
+    ]
+    for floor in floors:
+        expected = [record for record in records if record.position > floor]
+        assert records_after(records, floor) == expected
+    aggregate_number = next(number for number in numbers if number % 3 == 0)  # sub-records 0, 1, 2
+    inside = records_after(records, ExtendedSequenceNumber(str(aggregate_number), 1))
+    assert (inside[0].sequence_number, inside[0].sub_sequence_number) == (str(aggregate_number), 2)
