@@ -9,6 +9,8 @@ import pytest
 
 from consumer.state.snapshot_codec import (
     CHUNK_BYTES,
+    FORMAT_VERSION,
+    ZSTD_MAGIC,
     Manifest,
     SnapshotCorrupt,
     SnapshotIncompatible,
@@ -37,6 +39,40 @@ def test_broken_segment_is_reported_as_corrupt() -> None:
     blob[5] ^= 0xFF
     with pytest.raises(SnapshotCorrupt):
         decode_segment(bytes(blob))
+
+
+def test_blobs_are_zstd_frames_and_zlib_blobs_of_formats_1_and_2_still_decode() -> None:
+    states = {"dev-1": b"state one" * 50, "dev-2": b"two"}
+    segment = encode_segment(states)
+    manifest = Manifest(shard_id="s", position="p", detector="context", segment_chunks={"p": 1}, segments={"p": "d"})
+    manifest.devices = {"dev-1": ["p"], "dev-2": ["p"]}
+    assert segment.startswith(ZSTD_MAGIC) and manifest.encode().startswith(ZSTD_MAGIC)
+    assert Manifest.decode(manifest.encode()).format_version == FORMAT_VERSION == 3
+    # what a format-2 worker wrote: the same framing and JSON, zlib-compressed
+    framed = b"".join(
+        len(d.encode()).to_bytes(2, "big") + d.encode() + len(v).to_bytes(4, "big") + v
+        for d, v in sorted(states.items())
+    )
+    assert decode_segment(zlib.compress(framed, 1)) == states
+    old = {
+        "format": 2,
+        "river": "0.21.0",
+        "detector": "context",
+        "shard_id": "s",
+        "position": "p",
+        "segments": [["p", "d", 1]],
+        "devices": {"dev-1": 0, "dev-2": [0]},
+    }
+    decoded = Manifest.decode(zlib.compress(orjson.dumps(old), 1))
+    assert decoded.format_version == 2 and decoded.devices == {"dev-1": ["p"], "dev-2": ["p"]}
+
+
+def test_a_broken_zstd_frame_is_reported_as_corrupt() -> None:
+    blob = encode_segment({"a": b"1" * 100})
+    with pytest.raises(SnapshotCorrupt, match="segment does not decompress"):
+        decode_segment(blob[:-3])
+    with pytest.raises(SnapshotCorrupt, match="manifest does not decompress"):
+        Manifest.decode(ZSTD_MAGIC + b"not a frame")
 
 
 def test_manifest_round_trip() -> None:
