@@ -96,7 +96,7 @@ def measure(settings: Settings, devices: int, repeat: int) -> dict[str, float]:
 
 
 def _best(work: Callable[[], dict[str, bytes]], devices: int, repeat: int) -> tuple[float, int]:
-    """Best CPU µs per device of ``work`` plus the segment's zlib, and the compressed bytes per device."""
+    """Best CPU µs per device of ``work`` plus the segment's compression (zstd), and the compressed bytes per device."""
     times, size = [], 0
     for _ in range(repeat):
         began = time.process_time()
@@ -136,7 +136,7 @@ def by_age(devices: int, ages: tuple[int, ...], repeat: int) -> Table:
     table = Table(
         f"Model state per device and checkpoint, by model age ({devices} devices, 4 metrics, in process, "
         f"best of {repeat})",
-        ["readings per device", "format", "CPU µs/device (encode + zlib)", "bytes/device (compressed)"],
+        ["readings per device", "format", "CPU µs/device (encode + zstd)", "bytes/device (compressed)"],
     )
     engine = DetectionEngine.from_spec(None)
     bank = engine._bank
@@ -209,7 +209,7 @@ def run(quick: bool = False) -> list[Table]:
                 mid("memory_kib_per_device"),
             )
     table.notes.append(
-        "A checkpoint = snapshot segments and manifest (zlib, chunked under the item limit) + the conditional "
+        "A checkpoint = snapshot segments and manifest (zstd, chunked under the item limit) + the conditional "
         "lease write + garbage collection of what the committed checkpoint no longer needs. Incremental "
         "checkpoints write only the devices changed since the previous one, as patches. The ms columns are wall "
         "time with moto on the same 2 cores; client CPU is this process's only."
