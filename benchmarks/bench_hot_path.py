@@ -18,7 +18,10 @@ apart differed by up to 0.2% here, so compare two trees run one after the other:
 With ``--callgrind`` only the timed batches are instrumented (``callgrind_control -i on/off``
 around them); the warm-up batches are not. Prints CPU µs per record (``time.process_time``).
 
-Usage: ``python -m benchmarks.bench_hot_path [--batches N] [--devices N] [--score-log] [--callgrind]``.
+With ``--mature N`` the shard's engine has already seen N readings per device (1,000 puts every
+reading past the default warm-up: steady-state scoring, calibration and decisions).
+
+Usage: ``python -m benchmarks.bench_hot_path [--batches N] [--devices N] [--score-log] [--callgrind] [--mature N]``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_parse import response_body
+from benchmarks.mature_fleet import trained_engine
 from consumer.aws.response_parser import GET_RECORDS_OUTPUT, ShardRecordsParser
 from consumer.detection import DetectionEngine
 from consumer.emitter.events import OutgoingRecord
@@ -45,6 +49,7 @@ from consumer.shards.shard_reader import ShardReader
 from consumer.worker.garbage_collection import tune_for_throughput
 
 PER_BATCH = 10_000
+FIRST_TS_MS = 1_700_000_000_000  # response_body's first event time
 WARM_BATCHES = 2
 SHARD = "shardId-000000000000"
 
@@ -87,15 +92,17 @@ def callgrind(switch: str) -> None:
     subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], check=True, capture_output=True)
 
 
-def run(batches: int, devices: int, score_log: bool, instrument: bool) -> float:
+def run(batches: int, devices: int, score_log: bool, instrument: bool, mature: int = 0) -> float:
     bodies = [response_body(PER_BATCH, devices, batch) for batch in range(WARM_BATCHES + batches)]
+    # mature > 0: the shard's models have seen that many readings per device before the first body
+    trained = trained_engine(devices, mature, FIRST_TS_MS) if mature else None
     tune_for_throughput()
     start = ExtendedSequenceNumber(TRIM_HORIZON)
     reader = ShardReader(RecordedShard(bodies), "bench", SHARD, start, clock=itertools.count().__next__)
     with tempfile.TemporaryDirectory() as scratch:
         processor = AnomalyProcessor(
             stream="bench",
-            engine_factory=DetectionEngine.from_spec,
+            engine_factory=(lambda: trained) if trained else DetectionEngine.from_spec,
             events=CountingEmitter(),  # type: ignore[arg-type]  # counts instead of sending
             dead_letter_emitter=CountingEmitter(),  # type: ignore[arg-type]
             cadence=CheckpointCadence(interval=float("inf"), records=1 << 62),
@@ -127,8 +134,11 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=250, help="devices in the shard (default 250: 40 waves)")
     parser.add_argument("--score-log", action="store_true", help="write the score log too")
     parser.add_argument("--callgrind", action="store_true", help="under callgrind: instrument the timed batches only")
+    parser.add_argument(
+        "--mature", type=int, default=0, help="readings per device the models have seen before (steady state: 1000)"
+    )
     args = parser.parse_args()
-    per_record = run(args.batches, args.devices, args.score_log, args.callgrind)
+    per_record = run(args.batches, args.devices, args.score_log, args.callgrind, args.mature)
     records = args.batches * PER_BATCH
     print(f"{per_record:.2f} µs CPU per record over {records:,} records ({args.devices} devices)")
     if args.callgrind:
