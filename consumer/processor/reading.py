@@ -24,12 +24,11 @@ MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 # The contract as msgspec constraints, checked in C while the JSON is decoded. A metric needs no
 # bound of its own to be finite: JSON has no NaN or infinity, and msgspec refuses a literal that
 # overflows a double ("Number out of range"), which bounds on the value only cost time to repeat.
+# An empty metric name is checked apart: a length constraint on the dict's keys cost 0.15 µs per
+# reading (a quarter of the decode), and ``""`` is easy to look for in a whole batch at once.
 _DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DEVICE_ID_LENGTH)]
 _EpochMs = Annotated[int, msgspec.Meta(ge=MIN_TS_MS, le=MAX_TS_MS)]
-_Metrics = Annotated[
-    dict[Annotated[str, msgspec.Meta(min_length=1)], float | None],
-    msgspec.Meta(min_length=1, max_length=MAX_METRICS),
-]
+_Metrics = Annotated[dict[str, float | None], msgspec.Meta(min_length=1, max_length=MAX_METRICS)]
 
 
 class Reading(msgspec.Struct, frozen=True, gc=False):
@@ -118,6 +117,8 @@ def decode_reading(data: bytes) -> Reading:
             # orjson rejects NaN and Infinity literals, which is what the contract wants.
             raise BadReading("malformed_json", str(error)[:200]) from error
         return _checked_reading(document)
+    if "" in reading.metrics:  # an empty metric name: the checks one by one give the reason
+        return _checked_reading(orjson.loads(data))
     if None in reading.metrics.values() and not any(value is not None for value in reading.metrics.values()):
         raise BadReading("no_values", "every metric is null")
     return reading
@@ -141,6 +142,8 @@ def decode_readings(datas: Sequence[bytes]) -> list[Reading] | None:
     joined = b"\n".join(datas)
     joins = len(datas) - 1
     if joined[:1] != b"{" or joined[-1:] != b"}" or joined.count(b"\n") != joins or joined.count(b"}\n{") != joins:
+        return None
+    if b'""' in joined:  # maybe an empty metric name (only an empty string is written "")
         return None
     try:
         readings = _decode_lines(joined)

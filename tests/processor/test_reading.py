@@ -96,6 +96,17 @@ def test_overflowing_number_literal_is_rejected() -> None:
     assert "infinity" in error.value.detail
 
 
+def test_an_empty_metric_name_is_a_bad_metric_in_every_spelling() -> None:
+    for data in (
+        b'{"device_id":"d","ts":1,"metrics":{"":1}}',
+        b'{"device_id":"d","ts":1,"metrics":{"t":1, "" : 2}}',
+        b'{"device_id":"d","ts":1,"metrics":{"t":1,"":null}}',
+    ):
+        with pytest.raises(BadReading) as error:
+            decode_reading(data)
+        assert error.value.code == "bad_metric", data
+
+
 def test_device_id_at_the_limit_is_accepted() -> None:
     assert decode_reading(doc(device_id="x" * MAX_DEVICE_ID_LENGTH)).device_id == "x" * MAX_DEVICE_ID_LENGTH
 
@@ -167,6 +178,8 @@ B = b'{"device_id":"b","ts":2,"metrics":{"t":2}}'
         # one value across the second and third (each malformed alone)
         [A + b"\n" + B, A[:-1] + b',"pad":[', b"1]}"],
         [A + b"\n" + B, A[:-1] + b',"pad":[{}', b" {}]}"],
+        [A, doc(metrics={"": 1, "t": 2}), B],  # an empty metric name
+        [A, b'{"device_id":"b","ts":2,"metrics":{"t":1,"" :2}}'],
     ],
 )
 def test_a_batch_with_any_record_not_a_plain_reading_is_left_to_each_record(batch: list[bytes]) -> None:
