@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import repeat
+from operator import attrgetter
 from typing import Annotated
 
 import msgspec
@@ -24,8 +26,9 @@ MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 # The contract as msgspec constraints, checked in C while the JSON is decoded. A metric needs no
 # bound of its own to be finite: JSON has no NaN or infinity, and msgspec refuses a literal that
 # overflows a double ("Number out of range"), which bounds on the value only cost time to repeat.
-# An empty metric name is checked apart: a length constraint on the dict's keys cost 0.15 µs per
-# reading (a quarter of the decode), and ``""`` is easy to look for in a whole batch at once.
+# An empty metric name is checked apart, after decoding: a length constraint on the dict's keys
+# cost 0.15 µs per reading, a C-level pass over the batch's dicts 0.08 (a search for ``""`` in the
+# joined bytes 0.14: every key and string has quotes to look at).
 _DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DEVICE_ID_LENGTH)]
 _EpochMs = Annotated[int, msgspec.Meta(ge=MIN_TS_MS, le=MAX_TS_MS)]
 _Metrics = Annotated[dict[str, float | None], msgspec.Meta(min_length=1, max_length=MAX_METRICS)]
@@ -48,6 +51,7 @@ class Reading(msgspec.Struct, frozen=True, gc=False):
 _decoder = msgspec.json.Decoder(Reading)
 _decode = _decoder.decode
 _decode_lines = _decoder.decode_lines
+_METRICS = attrgetter("metrics")
 
 
 class BadReading(ValueError):
@@ -143,13 +147,13 @@ def decode_readings(datas: Sequence[bytes]) -> list[Reading] | None:
     joins = len(datas) - 1
     if joined[:1] != b"{" or joined[-1:] != b"}" or joined.count(b"\n") != joins or joined.count(b"}\n{") != joins:
         return None
-    if b'""' in joined:  # maybe an empty metric name (only an empty string is written "")
-        return None
     try:
         readings = _decode_lines(joined)
     except msgspec.DecodeError:
         return None
     if len(readings) != len(datas):
+        return None
+    if any(map(dict.__contains__, map(_METRICS, readings), repeat(""))):  # an empty metric name
         return None
     if b"null" in joined:  # maybe a reading whose every metric is null: a dead letter
         for reading in readings:
