@@ -53,8 +53,8 @@ _DATA = attrgetter("data")
 
 def records_after(records: list[KinesisRecord], floor: ExtendedSequenceNumber) -> list[KinesisRecord]:
     """The records whose position is after ``floor``, in their order: what ``record.position >
-    floor`` keeps, without building a position per record (that cost 3.5 µs per record of the
-    first response after every lease take, 35 ms for a full one). Sequence numbers compare as
+    floor`` keeps, without building a position per record (that cost 22 ms for a full first
+    response after every lease take, against 2.2 ms). Sequence numbers compare as
     integers; the sub-sequence number only breaks a tie, inside a KPL aggregate."""
     if floor.is_sentinel:
         return [record for record in records if record.position > floor]
