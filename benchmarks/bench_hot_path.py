@@ -19,9 +19,13 @@ With ``--callgrind`` only the timed batches are instrumented (``callgrind_contro
 around them); the warm-up batches are not. Prints CPU µs per record (``time.process_time``).
 
 With ``--mature N`` the shard's engine has already seen N readings per device (1,000 puts every
-reading past the default warm-up: steady-state scoring, calibration and decisions).
+reading past the default warm-up: steady-state scoring, calibration and decisions). With
+``--shards N``, N shards (an engine each, the same bodies) run in N threads at once, as a worker's
+shard threads would against a Kinesis that answers at once, sharing the worker's CPU lock
+(``--unlocked``: without it, to see what the lock saves).
 
-Usage: ``python -m benchmarks.bench_hot_path [--batches N] [--devices N] [--score-log] [--callgrind] [--mature N]``.
+Usage: ``python -m benchmarks.bench_hot_path [--batches N] [--devices N] [--score-log] [--callgrind] [--mature N]
+[--shards N [--unlocked]]``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import itertools
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -92,40 +97,81 @@ def callgrind(switch: str) -> None:
     subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], check=True, capture_output=True)
 
 
-def run(batches: int, devices: int, score_log: bool, instrument: bool, mature: int = 0) -> float:
-    bodies = [response_body(PER_BATCH, devices, batch) for batch in range(WARM_BATCHES + batches)]
-    # mature > 0: the shard's models have seen that many readings per device before the first body
-    trained = trained_engine(devices, mature, FIRST_TS_MS) if mature else None
-    tune_for_throughput()
-    start = ExtendedSequenceNumber(TRIM_HORIZON)
-    reader = ShardReader(RecordedShard(bodies), "bench", SHARD, start, clock=itertools.count().__next__)
-    with tempfile.TemporaryDirectory() as scratch:
-        processor = AnomalyProcessor(
+class Shard:
+    """One shard's reader and processor over the recorded bodies, as a worker runs them."""
+
+    def __init__(
+        self, shard_id: str, bodies: list[bytes], engine: DetectionEngine | None, score_log: ScoreLog | None, lock: Any
+    ) -> None:
+        start = ExtendedSequenceNumber(TRIM_HORIZON)
+        self.reader = ShardReader(RecordedShard(bodies), "bench", shard_id, start, clock=itertools.count().__next__)
+        self.processor = AnomalyProcessor(
             stream="bench",
-            engine_factory=(lambda: trained) if trained else DetectionEngine.from_spec,
+            engine_factory=(lambda: engine) if engine else DetectionEngine.from_spec,
             events=CountingEmitter(),  # type: ignore[arg-type]  # counts instead of sending
             dead_letter_emitter=CountingEmitter(),  # type: ignore[arg-type]
             cadence=CheckpointCadence(interval=float("inf"), records=1 << 62),
-            score_log=ScoreLog(Path(scratch) / "scores.jsonl", "bench") if score_log else None,
+            score_log=score_log,
+            cpu_lock=lock,
         )
-        processor.initialize(InitializationInput(SHARD, start))
+        self.processor.initialize(InitializationInput(shard_id, start))
 
-        def step() -> None:
-            result = reader.read()
-            processor.process_records(ProcessRecordsInput(result.records, NoCheckpoints(), result.millis_behind_latest))
+    def step(self, count: int = 1) -> None:
+        for _ in range(count):
+            result = self.reader.read()
+            self.processor.process_records(
+                ProcessRecordsInput(result.records, NoCheckpoints(), result.millis_behind_latest)
+            )
 
-        for _ in range(WARM_BATCHES):
-            step()
+
+def run(
+    batches: int,
+    devices: int,
+    score_log: bool,
+    instrument: bool,
+    *,
+    mature: int = 0,
+    shards: int = 1,
+    locked: bool = True,
+) -> float:
+    """CPU µs per record of the timed batches; with ``shards`` > 1, that many shards (the same
+    bodies, an engine each) in as many threads at once, as a worker's shard threads against a
+    Kinesis that answers at once, sharing the worker's CPU lock unless not ``locked``."""
+    bodies = [response_body(PER_BATCH, devices, batch) for batch in range(WARM_BATCHES + batches)]
+    # mature > 0: the shard's models have seen that many readings per device before the first body
+    engines = [trained_engine(devices, mature, FIRST_TS_MS) if mature else None for _ in range(shards)]
+    tune_for_throughput()
+    lock = threading.Lock() if locked else None
+    with tempfile.TemporaryDirectory() as scratch:
+        pipelines = [
+            Shard(
+                f"shardId-{index:012d}",
+                bodies,
+                engine,
+                ScoreLog(Path(scratch) / f"scores-{index}.jsonl", "bench") if score_log else None,
+                lock,
+            )
+            for index, engine in enumerate(engines)
+        ]
+        for pipeline in pipelines:
+            pipeline.step(WARM_BATCHES)
         if instrument:
             callgrind("on")
         began = time.process_time()
-        for _ in range(batches):
-            step()
+        if shards == 1:
+            pipelines[0].step(batches)
+        else:
+            threads = [threading.Thread(target=pipeline.step, args=(batches,)) for pipeline in pipelines]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
         spent = time.process_time() - began
         if instrument:
             callgrind("off")
-        assert processor.stats.records == (WARM_BATCHES + batches) * PER_BATCH
-    return 1e6 * spent / (batches * PER_BATCH)
+        for pipeline in pipelines:
+            assert pipeline.processor.stats.records == (WARM_BATCHES + batches) * PER_BATCH
+    return 1e6 * spent / (shards * batches * PER_BATCH)
 
 
 def main() -> None:
@@ -137,10 +183,25 @@ def main() -> None:
     parser.add_argument(
         "--mature", type=int, default=0, help="readings per device the models have seen before (steady state: 1000)"
     )
+    parser.add_argument("--shards", type=int, default=1, help="shards in as many threads at once (default 1)")
+    parser.add_argument("--unlocked", action="store_true", help="with --shards: without the worker's CPU lock")
     args = parser.parse_args()
-    per_record = run(args.batches, args.devices, args.score_log, args.callgrind, args.mature)
-    records = args.batches * PER_BATCH
-    print(f"{per_record:.2f} µs CPU per record over {records:,} records ({args.devices} devices)")
+    if args.callgrind and args.shards != 1:
+        parser.error("--callgrind counts one shard")
+    per_record = run(
+        args.batches,
+        args.devices,
+        args.score_log,
+        args.callgrind,
+        mature=args.mature,
+        shards=args.shards,
+        locked=not args.unlocked,
+    )
+    records = args.shards * args.batches * PER_BATCH
+    print(
+        f"{per_record:.2f} µs CPU per record over {records:,} records ({args.shards} shard(s) of {args.devices} devices"
+        f"{', no CPU lock' if args.shards > 1 and args.unlocked else ''})"
+    )
     if args.callgrind:
         print(f"instructions per record: callgrind's PROGRAM TOTALS / {records:,}")
 

@@ -10,11 +10,12 @@ checkpoint that covers their records. Nothing is dropped: a record either yields
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from operator import attrgetter
 from typing import Any
 
-from consumer.detection import DetectionEngine
+from consumer.detection import DetectionEngine, Verdicts
 from consumer.emitter.events import OutgoingRecord, anomaly_event, dead_letters, iso_ms
 from consumer.emitter.put_records import Emitter
 from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
@@ -66,10 +67,20 @@ class AnomalyProcessor:
         score_log: ScoreLog | None = None,
         state_factory: Callable[[str], ShardState] | None = None,
         evict_idle_after_ms: int = 0,
+        cpu_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         """``evict_idle_after_ms`` (with state only): after each checkpoint, devices with no reading
         for that long (in reading time) leave memory; their state stays in the snapshot and is
-        loaded again, exactly, when they report."""
+        loaded again, exactly, when they report.
+
+        ``cpu_lock``, one for all the processors of a process, is held while a batch is decoded
+        and while it is scored and its events built (never across a request: emitting,
+        checkpointing and reloading evicted devices happen outside it), so the shards' CPU work
+        runs one batch at a time. It costs no throughput (the GIL lets one thread run Python at
+        a time anyway) and saves CPU: numpy hands the GIL over in every ufunc, and four shards
+        scoring at once cost about twice the CPU of the same batches one after another
+        (docs/benchmarks.md, findings 26 and 33). It may block for as long as another shard's
+        batch takes (tens of milliseconds for 10,000 readings)."""
         self._stream = stream
         self._engine_factory = engine_factory
         self._events = events
@@ -79,6 +90,7 @@ class AnomalyProcessor:
         self._state_factory = state_factory
         self.state: ShardState | None = None
         self._evict_after_ms = evict_idle_after_ms if state_factory is not None else 0
+        self._cpu_lock: AbstractContextManager[Any] = cpu_lock or nullcontext()
         self._evicted: set[str] = set()
         self._newest_ts_ms = 0
         self.stats = ProcessorStats()
@@ -115,52 +127,21 @@ class AnomalyProcessor:
         outgoing_dead: list[OutgoingRecord] = []
         audit: list[dict[str, Any]] = []
         records: Sequence[KinesisRecord] = batch.records
-        readings = decode_readings(list(map(_DATA, records)))
-        if readings is not None:  # every record a reading (the common batch): decoded in one pass
-            reading_records = records
-        else:
-            readings, reading_records = self._decode_each(records, outgoing_dead, audit)
+        with self._cpu_lock:
+            readings = decode_readings(list(map(_DATA, records)))
+            if readings is not None:  # every record a reading (the common batch): decoded in one pass
+                reading_records = records
+            else:
+                readings, reading_records = self._decode_each(records, outgoing_dead, audit)
         if self._evict_after_ms and readings:
             self._newest_ts_ms = max(self._newest_ts_ms, *(reading.ts_ms for reading in readings))
             if self._evicted:
-                self._reload_evicted(engine, readings)
-        verdicts = engine.process_batch(readings)
-        outgoing_events: list[OutgoingRecord] = []
-        if self._score_log:
-            shard_id = self.shard_id  # one dict literal per record: the audit is per record
-            audit.extend(
-                {
-                    "shard_id": shard_id,
-                    "sequence_number": record.sequence_number,
-                    "sub_sequence_number": record.sub_sequence_number,
-                    "device_id": reading.device_id,
-                    "ts_ms": reading.ts_ms,
-                    "score": score,
-                    "raw_score": raw_score,
-                    "anomaly": anomalous,
-                }
-                for record, reading, score, raw_score, anomalous in zip(
-                    reading_records, readings, verdicts.scores, verdicts.raw_scores, verdicts.anomalous, strict=True
-                )
-            )
-        # only anomalies become events (the verdicts' columns name them without a Python-level loop)
-        anomalies = verdicts.anomalies()
-        detected_at = iso_ms(int(time.time() * 1000)) if anomalies else None  # the batch's scoring time
-        for i in anomalies:
-            record, reading, verdict = reading_records[i], readings[i], verdicts[i]
-            event = anomaly_event(
-                stream=self._stream,
-                shard_id=self.shard_id,
-                record=record,
-                reading=reading,
-                score=verdict.score,
-                raw_score=verdict.raw_score,
-                threshold=engine.threshold,
-                detector=engine.detector_name,
-                contributions=verdict.contributions,
-                detected_at=detected_at,
-            )
-            outgoing_events.append(event)
+                self._reload_evicted(engine, readings)  # reads the state table: not under the lock
+        with self._cpu_lock:
+            verdicts = engine.process_batch(readings)
+            if self._score_log:
+                audit.extend(self._audit(reading_records, readings, verdicts))
+            outgoing_events = self._anomaly_events(engine, reading_records, readings, verdicts)
         self._events.put(outgoing_events)
         self._dead.put(outgoing_dead)
         if self._score_log:
@@ -173,6 +154,49 @@ class AnomalyProcessor:
         self._cadence.add(len(batch.records))
         if self._cadence.due():
             self._checkpoint(batch.checkpointer, self.last_processed)
+
+    def _audit(
+        self, records: Sequence[KinesisRecord], readings: Sequence[Reading], verdicts: Verdicts
+    ) -> Iterator[dict[str, Any]]:
+        shard_id = self.shard_id  # one dict literal per record: the audit is per record
+        for record, reading, score, raw_score, anomalous in zip(
+            records, readings, verdicts.scores, verdicts.raw_scores, verdicts.anomalous, strict=True
+        ):
+            yield {
+                "shard_id": shard_id,
+                "sequence_number": record.sequence_number,
+                "sub_sequence_number": record.sub_sequence_number,
+                "device_id": reading.device_id,
+                "ts_ms": reading.ts_ms,
+                "score": score,
+                "raw_score": raw_score,
+                "anomaly": anomalous,
+            }
+
+    def _anomaly_events(
+        self, engine: DetectionEngine, records: Sequence[KinesisRecord], readings: Sequence[Reading], verdicts: Verdicts
+    ) -> list[OutgoingRecord]:
+        """Only anomalies become events (the verdicts' columns name them without a Python-level loop)."""
+        anomalies = verdicts.anomalies()
+        detected_at = iso_ms(int(time.time() * 1000)) if anomalies else None  # the batch's scoring time
+        events = []
+        for i in anomalies:
+            verdict = verdicts[i]
+            events.append(
+                anomaly_event(
+                    stream=self._stream,
+                    shard_id=self.shard_id,
+                    record=records[i],
+                    reading=readings[i],
+                    score=verdict.score,
+                    raw_score=verdict.raw_score,
+                    threshold=engine.threshold,
+                    detector=engine.detector_name,
+                    contributions=verdict.contributions,
+                    detected_at=detected_at,
+                )
+            )
+        return events
 
     def shard_ended(self, checkpointer: Checkpointer) -> None:
         self._checkpoint(checkpointer, SHARD_END_POSITION)

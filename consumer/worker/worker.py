@@ -79,6 +79,7 @@ class Worker:
         )
         self.consumers: dict[str, ShardConsumer] = {}
         self._consumers_lock = threading.Lock()
+        self._cpu_lock = threading.Lock()  # one shard's batch decoded or scored at a time (AnomalyProcessor)
         self.totals = WorkerTotals()
         self._score_log = ScoreLog(settings.score_log, settings.worker_id) if settings.score_log else None
         self._finished_since: dict[str, float] = {}
@@ -166,6 +167,7 @@ class Worker:
             score_log=self._score_log,
             state_factory=self._state_factory if settings.state == "on" else None,
             evict_idle_after_ms=int(settings.evict_idle_after * 1000),
+            cpu_lock=self._cpu_lock,
         )
 
     def _state_factory(self, shard_id: str) -> ShardState:

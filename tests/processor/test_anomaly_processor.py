@@ -4,6 +4,7 @@ checkpointer is a recording fake (pure logic) that also checks what had landed w
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,3 +214,39 @@ def test_engine_is_fresh_per_initialize(make_processor: Callable[..., Setup]) ->
     setup.processor.initialize(InitializationInput(SHARD, ExtendedSequenceNumber("5")))
     assert setup.processor.engine is not first
     assert setup.processor.last_checkpoint == ExtendedSequenceNumber("5")
+
+
+def test_the_cpu_lock_is_held_to_decode_and_score_and_never_across_a_request(
+    fast_kinesis: Any, make_stream: Callable[..., str]
+) -> None:
+    lock = threading.Lock()
+    held_while: dict[str, list[bool]] = {"score": [], "emit": [], "checkpoint": []}
+
+    class Watched(DetectionEngine):
+        def process_batch(self, readings: Any) -> Any:
+            held_while["score"].append(lock.locked())
+            return super().process_batch(readings)
+
+    class WatchedEmitter(Emitter):
+        def put(self, records: Any) -> None:
+            held_while["emit"].append(lock.locked())
+            super().put(records)
+
+    class WatchedCheckpointer:
+        def checkpoint(self, position: ExtendedSequenceNumber) -> None:
+            held_while["checkpoint"].append(lock.locked())
+
+    processor = AnomalyProcessor(
+        stream="input",
+        engine_factory=lambda: Watched.from_spec("zscore", warmup=10),
+        events=WatchedEmitter(fast_kinesis, make_stream(1)),
+        dead_letter_emitter=WatchedEmitter(fast_kinesis, make_stream(1)),
+        cadence=CheckpointCadence(3600.0, 10),
+        cpu_lock=lock,
+    )
+    processor.initialize(InitializationInput(SHARD, ExtendedSequenceNumber("TRIM_HORIZON")))
+    batch = kinesis_records([*steady(30), SPIKE, b"{broken"])
+    processor.process_records(ProcessRecordsInput(batch, WatchedCheckpointer()))
+    assert processor.stats.anomalies >= 1 and processor.stats.dead_letters == 1
+    assert held_while == {"score": [True], "emit": [False, False], "checkpoint": [False]}
+    assert not lock.locked()
