@@ -78,15 +78,12 @@ class SnapshotStore:
         return True
 
     # ------------------------------------------------------------------ writing
-    def put_blob(self, shard_id: str, prefix: str, key: str, data: bytes, blob_digest: str | None = None) -> int:
-        """Write ``data`` in chunks under ``<prefix>#<key>#<n>``; returns the chunk count."""
-        return self.put_blobs(shard_id, [(prefix, key, data, blob_digest)])[0]
-
     def put_blobs(self, shard_id: str, blobs: Sequence[tuple[str, str, bytes, str | None]]) -> list[int]:
-        """Write each ``(prefix, key, data, digest)`` blob as :meth:`put_blob` does, all their
-        chunks in as few BatchWriteItem requests as hold them (25 items each; a chunk is at most
-        350,000 bytes, so a request stays under the 16 MB limit); returns each blob's chunk count.
-        The items land in no set order (see the module's docstring)."""
+        """Write each ``(prefix, key, data, digest)`` blob in chunks under ``<prefix>#<key>#<n>``
+        (chunk 0 carrying the chunk count, and the digest when given), all their chunks in as few
+        BatchWriteItem requests as hold them (25 items each; a chunk is at most 350,000 bytes, so a
+        request stays under the 16 MB limit); returns each blob's chunk count. The items land in
+        no set order (see the module's docstring)."""
         items: list[dict[str, Any]] = []
         counts = []
         for prefix, key, data, blob_digest in blobs:

@@ -172,7 +172,7 @@ def test_stale_items_are_deleted_in_batches(make_store: MakeStore) -> None:
 def test_large_blobs_are_chunked_under_the_item_limit(make_store: Callable[[], SnapshotStore]) -> None:
     store = make_store()
     blob = random.Random(3).randbytes(1_000_000)  # incompressible, like a large fleet's segment
-    assert store.put_blob("shard-1", "s", "p", blob) == 3
+    assert store.put_blobs("shard-1", [("s", "p", blob, None)]) == [3]
     assert len(store.item_keys("shard-1")) == 3
     found = store.get_blob("shard-1", "s", "p")
     assert found is not None and found[0] == blob
