@@ -67,7 +67,7 @@ from benchmarks.harness import (
     sensor_payloads,
     start_worker,
 )
-from benchmarks.mature_fleet import MatureFleet, train
+from benchmarks.mature_fleet import MatureFleet, train, trained_engine
 from consumer.detection import DetectionEngine
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.processor.reading import Reading, decode_reading, decode_readings
@@ -212,22 +212,11 @@ def in_process_rows(
             1e6 * (time.process_time() - began) / len(payloads),
         )
     )
-    # Warm in chunks of 10 steps so no more than one chunk of readings is alive at a time (a large heap
-    # of readings would slow the engine through the garbage collector and overstate its cost).
-    engine = DetectionEngine.from_spec(None)
-    start_ms = 1_700_000_000_000
-    for chunk in range(0, steady_warm, 10):
-        warm = [
-            decode_reading(data)
-            for _, data in sensor_payloads(steady_devices * 10, steady_devices, seed=chunk, start_ms=start_ms)
-        ]
-        start_ms += 10 * 60_000
-        for start in range(0, len(warm), 10_000):
-            engine.process_batch(warm[start : start + 10_000])
-    del warm
+    # the engine of one shard holding every device, past the warm-up (mature_fleet's history)
+    engine = trained_engine(steady_devices, steady_warm, START_MS)
     timed = [
         decode_reading(data)
-        for _, data in sensor_payloads(steady_devices * 100, steady_devices, seed=99_999, start_ms=start_ms)
+        for _, data in sensor_payloads(steady_devices * 100, steady_devices, seed=99_999, start_ms=START_MS)
     ]
     began = time.process_time()
     for start in range(0, len(timed), 10_000):
