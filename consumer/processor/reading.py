@@ -108,6 +108,13 @@ def _metric(name: object, value: object) -> float | None:
     return number
 
 
+def _every_metric_null(reading: Reading) -> bool:
+    """A reading without a value (a dead letter: ``no_values``); ``None in`` first, in C, since
+    nearly every reading has no null at all."""
+    values = reading.metrics.values()
+    return None in values and not any(value is not None for value in values)
+
+
 def decode_reading(data: bytes) -> Reading:
     """Decode one record's bytes; raise :class:`BadReading` with the reason when it is not a reading."""
     try:
@@ -123,7 +130,7 @@ def decode_reading(data: bytes) -> Reading:
         return _checked_reading(document)
     if "" in reading.metrics:  # an empty metric name: the checks one by one give the reason
         return _checked_reading(orjson.loads(data))
-    if None in reading.metrics.values() and not any(value is not None for value in reading.metrics.values()):
+    if _every_metric_null(reading):
         raise BadReading("no_values", "every metric is null")
     return reading
 
@@ -155,10 +162,8 @@ def decode_readings(datas: Sequence[bytes]) -> list[Reading] | None:
         return None
     if any(map(dict.__contains__, map(_METRICS, readings), repeat(""))):  # an empty metric name
         return None
-    if b"null" in joined:  # maybe a reading whose every metric is null: a dead letter
-        for reading in readings:
-            if None in reading.metrics.values() and not any(v is not None for v in reading.metrics.values()):
-                return None
+    if b"null" in joined and any(map(_every_metric_null, readings)):  # a reading without a value
+        return None
     return readings
 
 
