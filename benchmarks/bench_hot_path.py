@@ -56,7 +56,6 @@ from consumer.worker.garbage_collection import tune_for_throughput
 PER_BATCH = 10_000
 FIRST_TS_MS = 1_700_000_000_000  # response_body's first event time
 WARM_BATCHES = 2
-SHARD = "shardId-000000000000"
 
 
 class _Shape:
