@@ -156,6 +156,13 @@ class FleetBank:
         self.columns = columns
         self.rows = rows
 
+    def _reserve(self, devices: int, metrics: int) -> None:
+        """Room for ``devices`` more devices of ``metrics`` metrics in one resize, where taking their
+        slots one by one would double the arrays (and copy them) several times."""
+        needed = len(self.names) + max(0, devices - len(self.free))
+        if needed > self.rows or metrics > self.columns:
+            self._allocate(max(needed, self.rows), max(metrics, self.columns))
+
     def _take_slot(self, metrics: int) -> int:
         if metrics > self.columns:
             self._allocate(self.rows, metrics)
@@ -311,6 +318,7 @@ class FleetBank:
         once (after :meth:`check_rows`)."""
         self.check_rows(rows)
         m = rows.floats.shape[2]
+        self._reserve(len(rows.ids), m)
         slots = []
         for device_id, names, kept in zip(rows.ids, rows.names, rows.kept, strict=True):
             slot = self._take_slot(m)

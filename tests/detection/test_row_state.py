@@ -88,6 +88,25 @@ def test_chains_of_patches_rebuild_every_model_exactly() -> None:
     assert rebuilt.process_batch(after) == live.process_batch(after)
 
 
+def test_chains_imported_beside_banked_devices_replace_only_theirs() -> None:
+    """An import into a bank holding other devices, and some of the imported ones (replaced),
+    changes no other device, and resizes the bank once, to what it needs."""
+    source = engine()
+    saver = Saver(source)
+    imported = [f"in-{d}" for d in range(50)]
+    source.process_batch(batch(imported, 0, 80))
+    saver.save()
+    target = engine()
+    others = [f"res-{d}" for d in range(40)]
+    target.process_batch(batch(others + imported[:10], 0, 80, seed=5))
+    before = target.export_device_states(others)
+    target.import_device_states(saver.chains)
+    after = target.export_device_states()
+    assert {device: after[device] for device in imported} == source.export_device_states()
+    assert {device: after[device] for device in others} == before
+    bank = target._bank
+    assert bank is not None and bank.rows == 90  # 50 slots, 10 of them freed and taken again, 40 more
+
 def test_counters_halved_within_a_save_interval_are_in_the_patch() -> None:
     live = engine()
     saver = Saver(live)
