@@ -172,31 +172,36 @@ def _decode_group(shape: Shape, ids: list[str], heads: Mapping[str, list[_Head]]
     )
 
 
-def _unpacked(bits: list[bytes], n: int, m: int, cells: int) -> Bools:
+def _set_cells(bits: list[bytes], n: int, m: int, cells: int) -> tuple[Ints, list[int]]:
+    """The flat indexes (into ``[device, metric, cell]``, ascending) of the cells the devices'
+    bitmaps set, and how many each device sets."""
     packed = np.frombuffer(b"".join(bits), dtype=np.uint8).reshape(n, m, -1)
-    present: Bools = np.unpackbits(packed, axis=2, count=cells, bitorder="little").astype(bool)
-    return present
+    present = np.unpackbits(packed, axis=2, count=cells, bitorder="little").view(np.bool_)  # 0 or 1
+    flat: Ints = np.flatnonzero(present)
+    per_device: list[int] = np.diff(np.searchsorted(flat, np.arange(n + 1) * (m * cells))).tolist()
+    return flat, per_device
 
 
 def _whole_tables(
     ids: list[str], tails: list[bytes], m: int, count_cells: int, total_cells: int
 ) -> tuple[Counters, Counters]:
-    """The counter tables of whole records: ``bitmap, values`` for the counts, then for the totals."""
+    """The counter tables of whole records: ``bitmap, values`` for the counts, then for the totals.
+
+    The values go in by flat index: a boolean-mask assignment over the whole table costs about
+    five times as much (mature models set some 40% of their cells)."""
     n = len(ids)
     count_bits, total_bits = m * ((count_cells + 7) // 8), m * ((total_cells + 7) // 8)
     for device_id, tail in zip(ids, tails, strict=True):
         if len(tail) < count_bits + total_bits:
             raise _cut(device_id)
-    count_present = _unpacked([tail[:count_bits] for tail in tails], n, m, count_cells)
-    count_values = count_present.reshape(n, -1).sum(axis=1).tolist()
+    count_at, count_values = _set_cells([tail[:count_bits] for tail in tails], n, m, count_cells)
     total_bits_at = [count_bits + 4 * k for k in count_values]
     for device_id, tail, at in zip(ids, tails, total_bits_at, strict=True):
         if len(tail) < at + total_bits:
             raise _cut(device_id)
-    total_present = _unpacked(
+    total_at, total_values = _set_cells(
         [tail[at : at + total_bits] for tail, at in zip(tails, total_bits_at, strict=True)], n, m, total_cells
     )
-    total_values = total_present.reshape(n, -1).sum(axis=1).tolist()
     for device_id, tail, at, k in zip(ids, tails, total_bits_at, total_values, strict=True):
         end = at + total_bits + 4 * k
         if len(tail) < end:
@@ -204,11 +209,11 @@ def _whole_tables(
         if len(tail) > end:
             raise IncompatibleState(f"device {device_id!r}: {len(tail) - end} stray bytes in its state")
     counts = np.zeros((n, m, count_cells), dtype=np.float32)
-    counts[count_present] = np.frombuffer(
+    counts.reshape(-1)[count_at] = np.frombuffer(
         b"".join(tail[count_bits:at] for tail, at in zip(tails, total_bits_at, strict=True)), dtype="<f4"
     )
     totals = np.zeros((n, m, total_cells), dtype=np.float32)
-    totals[total_present] = np.frombuffer(
+    totals.reshape(-1)[total_at] = np.frombuffer(
         b"".join(tail[at + total_bits :] for tail, at in zip(tails, total_bits_at, strict=True)), dtype="<f4"
     )
     return counts, totals
