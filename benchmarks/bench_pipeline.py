@@ -231,6 +231,12 @@ def in_process_rows(
     return rows
 
 
+def _with_range(values: list[float]) -> str | None:
+    """``median (low-high)``, or nothing without values."""
+    middle = median(values)
+    return f"{middle:.2f} ({min(values):.1f}-{max(values):.1f})" if middle is not None else None
+
+
 def run(
     quick: bool = False, records: int | None = None, devices: int = 1000, shards: int = 4, repeat: int | None = None
 ) -> list[Table]:
@@ -294,6 +300,8 @@ def run(
             "range (by botocore)",
             f"in the reference machine's µs, by kclpy (Python side = {yardsticks.KCLPY_US:g} µs)",
             "range (by kclpy)",
+            "at the margin, by botocore (range)",
+            "at the margin, by kclpy (range)",
             "botocore default parse here µs/record (fastest around each drain)",
             "kclpy Python side here µs/record (fastest around each drain)",
             "gross CPU s",
@@ -310,17 +318,19 @@ def run(
         nets, margins, gross, base, walls = [], [], [], [], []
         here: dict[str, list[float]] = {name: [] for name in yardsticks.REFERENCE_US}  # the yardsticks here
         scaled: dict[str, list[float]] = {name: [] for name in yardsticks.REFERENCE_US}  # the drains by each
+        scaled_margins: dict[str, list[float]] = {name: [] for name in yardsticks.REFERENCE_US}
         for result, shorter in zip(results[configuration], shorts[configuration], strict=True):
             baseline = result["idle_cpu"]
             net = result["cpu"] - baseline
             nets.append(1e6 * net / result["records"])
-            for name, reference in yardsticks.REFERENCE_US.items():
-                if result[name]:
-                    here[name].append(result[name])
-                    scaled[name].append(nets[-1] * reference / result[name])
             margins.append(
                 1e6 * (net - (shorter["cpu"] - shorter["idle_cpu"])) / (result["records"] - shorter["records"])
             )
+            for name, reference in yardsticks.REFERENCE_US.items():
+                if result[name]:  # the yardstick around the longer drain
+                    here[name].append(result[name])
+                    scaled[name].append(nets[-1] * reference / result[name])
+                    scaled_margins[name].append(margins[-1] * reference / result[name])
             gross.append(result["cpu"])
             base.append(baseline)
             walls.append(result["wall"])
@@ -336,6 +346,7 @@ def run(
                 for values in scaled.values()
                 for cell in (median(values), f"{min(values):.1f}-{max(values):.1f}" if values else None)
             ),
+            *(_with_range(values) for values in scaled_margins.values()),
             *(median(values) for values in here.values()),
             median(gross),
             median(base),
@@ -356,7 +367,8 @@ def run(
         "In the reference machine's µs: issue 7 sets the target beside botocore's default GetRecords parse at about "
         f"{yardsticks.BOTOCORE_US:g} µs per record and amazon-kclpy's Python side at about {yardsticks.KCLPY_US:g}; "
         "each is timed in this process (10,000 records, the fastest of 5 calls just before and 5 just after the "
-        "drain, nothing else of the benchmark running), and each drain's figure is scaled by reference / here. "
+        "drain, nothing else of the benchmark running), and each drain's figure is scaled by reference / here "
+        "(each run's margin by the yardstick around its longer drain). "
         "The fastest call stands for the host at its best, so a scaled figure errs high. The two yardsticks need "
         "not agree (they weigh different Python work); kclpy's needs its sources (`make kclpy`).",
         "The first two rows score every reading within the default warm-up (750 readings: with 100 readings "
