@@ -78,7 +78,8 @@ def row_block(
 def patch_cells(bank: FleetBank, ids: Sequence[str]) -> tuple[Written, Written]:
     """The count and total cells of ``ids`` (banked) written since the bank's ``clear_written``,
     for all of them at once: each device's cells as ``metric * cells + cell`` of its own tables,
-    ascending, with their values now."""
+    ascending, with their values now. ``ids`` in ascending slot order (as the engine passes them)
+    need no sort: the written cells are in slot order already."""
     slots = np.fromiter(map(bank.slot_of.__getitem__, ids), dtype=np.int64, count=len(ids))
     position = np.full(bank.rows, -1, dtype=np.int64)
     position[slots] = np.arange(len(ids))
@@ -91,11 +92,13 @@ def patch_cells(bank: FleetBank, ids: Sequence[str]) -> tuple[Written, Written]:
         slot, column = np.divmod(table, columns)
         owner = position[slot]
         keep = owner >= 0
-        # ``written`` is sorted, so each device's cells are ascending; a stable sort by device keeps that
-        order = np.argsort(owner[keep], kind="stable")
-        owner = owner[keep][order]
-        local = (column * cells + cell)[keep][order]
-        values = tables.reshape(-1)[written[keep][order]]
+        owner, local, flat = owner[keep], (column * cells + cell)[keep], written[keep]
+        # ``written`` is sorted, so each device's cells are ascending; a stable sort by device keeps
+        # that, and is not needed when the devices are in slot order
+        if owner.size and bool(np.count_nonzero(owner[1:] < owner[:-1])):
+            order = np.argsort(owner, kind="stable")
+            owner, local, flat = owner[order], local[order], flat[order]
+        values = tables.reshape(-1)[flat]
         bounds = np.searchsorted(owner, np.arange(len(ids) + 1)).tolist()
         out.append(Written(local.astype("<u4").tobytes(), values.astype("<f4").tobytes(), bounds))
     return out[0], out[1]

@@ -68,6 +68,7 @@ class DeviceStates:
             by_width.setdefault(int(bank.metrics[bank.slot_of[device_id]]), []).append(device_id)
         out: dict[str, bytes] = {}
         for width, same_width in by_width.items():
+            same_width.sort(key=bank.slot_of.__getitem__)  # slot order: gathers in order, no sort of cells
             for start in range(0, len(same_width), CHUNK):
                 chunk = same_width[start : start + CHUNK]
                 block = row_block(bank, chunk, width, last_seen, counters=not patches)

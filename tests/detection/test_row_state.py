@@ -9,6 +9,7 @@ import random
 import pytest
 
 from consumer.detection import DetectionEngine, IncompatibleState
+from consumer.detection.bank_export import patch_cells
 from consumer.detection.row_chains import merge_chain
 from consumer.detection.row_state import FULL, PATCH, is_patch, is_record
 from consumer.processor.reading import Reading
@@ -106,6 +107,36 @@ def test_chains_imported_beside_banked_devices_replace_only_theirs() -> None:
     assert {device: after[device] for device in others} == before
     bank = target._bank
     assert bank is not None and bank.rows == 90  # 50 slots, 10 of them freed and taken again, 40 more
+
+
+def test_written_cells_are_grouped_by_device_in_any_order_of_the_devices() -> None:
+    """The engine asks in slot order, which needs no sort; any other order gives each device the
+    same cells."""
+    live = engine()
+    fleet = [f"d{d}" for d in range(40)]
+    live.process_batch(batch(fleet, 0, 30))
+    live.clear_dirty()
+    live.process_batch(batch(fleet, 30, 5))
+    bank = live._bank
+    assert bank is not None
+    in_slot_order = sorted(fleet, key=bank.slot_of.__getitem__)
+
+    def per_device(ids: list[str]) -> dict[str, tuple[bytes, bytes, bytes, bytes]]:
+        counts, totals = patch_cells(bank, ids)
+        out = {}
+        for d, device in enumerate(ids):
+            cut = [
+                (w.cells[4 * w.bounds[d] : 4 * w.bounds[d + 1]], w.values[4 * w.bounds[d] : 4 * w.bounds[d + 1]])
+                for w in (counts, totals)
+            ]
+            out[device] = (*cut[0], *cut[1])
+        return out
+
+    expected = per_device(in_slot_order)
+    assert all(cells for cells, *_ in expected.values())
+    assert per_device(in_slot_order[::-1]) == expected
+    assert per_device(in_slot_order[::3]) == {device: expected[device] for device in in_slot_order[::3]}
+
 
 def test_counters_halved_within_a_save_interval_are_in_the_patch() -> None:
     live = engine()
