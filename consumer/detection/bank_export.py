@@ -88,11 +88,10 @@ def patch_cells(bank: FleetBank, ids: Sequence[str]) -> tuple[Written, Written]:
     for written, cells, tables in zip(
         bank.written_cells(), bank.cells, (bank.counts, bank.totals), strict=True
     ):
-        table, cell = np.divmod(written, cells)
-        slot, column = np.divmod(table, columns)
+        slot, local = np.divmod(written, columns * cells)  # a slot's tables, then metric * cells + cell
         owner = position[slot]
         keep = owner >= 0
-        owner, local, flat = owner[keep], (column * cells + cell)[keep], written[keep]
+        owner, local, flat = owner[keep], local[keep], written[keep]
         # ``written`` is sorted, so each device's cells are ascending; a stable sort by device keeps
         # that, and is not needed when the devices are in slot order
         if owner.size and bool(np.count_nonzero(owner[1:] < owner[:-1])):
