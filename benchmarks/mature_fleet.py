@@ -23,7 +23,7 @@ from consumer.detection import DetectionEngine
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
-from consumer.processor.reading import decode_readings
+from consumer.processor.reading import Reading, decode_readings
 from consumer.state.shard_state import ShardState, partition_hash
 from consumer.state.snapshot_store import SnapshotStore
 
@@ -103,14 +103,18 @@ def history(devices: int, readings: int, stream_start_ms: int) -> Iterator[list[
         start_ms += steps * STEP_MS
 
 
+def _decoded(datas: list[bytes]) -> list[Reading]:
+    readings = decode_readings(datas)
+    if readings is None:
+        raise RuntimeError("the history's readings did not decode")
+    return readings
+
+
 def trained_engine(devices: int, readings: int, stream_start_ms: int) -> DetectionEngine:
     """One default engine holding :func:`history` for every device."""
     engine = DetectionEngine.from_spec(None)
     for payloads in history(devices, readings, stream_start_ms):
-        decoded = decode_readings([data for _, data in payloads])
-        if decoded is None:
-            raise RuntimeError("the history's readings did not decode")
-        engine.process_batch(decoded)
+        engine.process_batch(_decoded([data for _, data in payloads]))
     return engine
 
 
@@ -131,11 +135,8 @@ def train(streams: Streams, devices: int, readings: int, stream_start_ms: int) -
                 shard_id = shard_of[key] = next(s for low, high, s in ranges if low <= hashed <= high)
             by_shard[shard_id].append(data)
         for shard_id, datas in by_shard.items():
-            decoded = decode_readings(datas)
-            if decoded is None:
-                raise RuntimeError("the history's readings did not decode")
-            if decoded:
-                engines[shard_id].process_batch(decoded)
+            if datas:
+                engines[shard_id].process_batch(_decoded(datas))
     return MatureFleet(
         readings, {(s.shard_id, s.starting_hash_key, s.ending_hash_key): engines[s.shard_id] for s in shards}
     )
