@@ -117,9 +117,9 @@ def drain_once(
 ) -> dict[str, Any]:
     """One worker drains ``filled`` while an identical worker idles on ``empty`` beside it (started
     just before it, same flags): the idle one's CPU when the drain completes is the baseline, read
-    in the same phase of the host as the drain itself. With ``fleet``, the draining worker's
-    application starts with the fleet's leases and snapshots (it reads ``records`` minus the
-    fleet's checkpointed first records)."""
+    in the same phase of the host as the drain itself. ``records`` is what the worker must read:
+    with ``fleet``, whose leases and snapshots the draining worker's application starts with, the
+    stream's records less the fleet's checkpointed first ones."""
     streams = fresh_application(filled, f"pipe{index}")
     if fleet is not None:
         fleet.install(streams)
@@ -168,6 +168,7 @@ def drain_once(
         "state_bytes": totals.get("state_bytes"),
         "anomalies": totals.get("anomalies"),
         "score_lines": lines,
+        "records": records,
     }
 
 
@@ -231,10 +232,14 @@ def in_process_rows(
     return rows
 
 
+def _span(values: list[float]) -> str | None:
+    """``low-high``, or nothing without values."""
+    return f"{min(values):.1f}-{max(values):.1f}" if values else None
+
+
 def _with_range(values: list[float]) -> str | None:
     """``median (low-high)``, or nothing without values."""
-    middle = median(values)
-    return f"{middle:.2f} ({min(values):.1f}-{max(values):.1f})" if middle is not None else None
+    return f"{median(values):.2f} ({_span(values)})" if values else None
 
 
 def run(
@@ -280,7 +285,6 @@ def run(
                         timeout=600,
                         fleet=mature,
                     )
-                    result["records"] = read
                     for name, timer in timers.items():  # the faster of just before and just after
                         after, earlier = (timer() if timer else None), before[name]
                         result[name] = min(earlier, after) if earlier is not None and after is not None else None
@@ -338,13 +342,13 @@ def run(
         table.add(
             configuration,
             median(nets),
-            f"{min(nets):.1f}-{max(nets):.1f}",
+            _span(nets),
             median(margins),
-            f"{min(margins):.1f}-{max(margins):.1f}",
+            _span(margins),
             *(
                 cell
                 for values in scaled.values()
-                for cell in (median(values), f"{min(values):.1f}-{max(values):.1f}" if values else None)
+                for cell in (median(values), _span(values))
             ),
             *(_with_range(values) for values in scaled_margins.values()),
             *(median(values) for values in here.values()),
