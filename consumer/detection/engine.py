@@ -22,7 +22,7 @@ Contract:
 Two execution paths, one result. Under the default pipeline
 (:func:`~consumer.detection.fleet_bank.bankable`), a batch wide enough (:func:`wave_min_width`
 readings per wave on average, or the engine's ``wave_min_width``) runs in *waves*: each wave takes
-one reading of each device and steps all of them with numpy (:mod:`~consumer.detection.wave_step`),
+one reading of each device and steps all of them together (:mod:`~consumer.detection.wave_step`),
 their state living in a :class:`~consumer.detection.fleet_bank.FleetBank`. Anything else (other
 detectors, narrow batches such as one device's series, a device that gains a metric) runs through
 per-device :class:`~consumer.detection.device_model.DeviceModel` objects. Verdicts and exported
@@ -38,6 +38,7 @@ from operator import attrgetter
 import numpy as np
 import numpy.typing as npt
 
+from consumer.detection import wave_step
 from consumer.detection.device_model import DeviceModel, device_seed
 from consumer.detection.device_states import DeviceStates
 from consumer.detection.fleet_bank import MAX_METRICS, FleetBank, bankable
@@ -45,7 +46,8 @@ from consumer.detection.sizeof import deep_sizeof
 from consumer.detection.spec import DetectorSpec, parse_detector_spec
 from consumer.detection.verdict import NO_CONTRIBUTIONS, Verdict, Verdicts, _new_verdict
 from consumer.detection.wave_batch import gather_rows, plan_waves
-from consumer.detection.wave_step import WaveResult, step_wave
+from consumer.detection.wave_result import WaveResult
+from consumer.detection.wave_step import step_wave
 from consumer.processor.reading import Reading
 
 DEFAULT_THRESHOLD = 0.5
@@ -56,11 +58,15 @@ _DEVICE_ID, _TS_MS, _METRICS = attrgetter("device_id"), attrgetter("ts_ms"), att
 
 
 def wave_min_width(metrics: int) -> int:
-    """The narrowest average wave worth numpy's per-call cost for readings of ``metrics`` metrics.
-    Measured past the warm-up (``python -m benchmarks.bench_waves``): a wave costs
-    about 250 µs plus 1-3 µs per reading, a reading through a ``DeviceModel`` 4-5 µs with one
-    metric and 10-12 µs with four; waves won from about 96 readings wide with one metric, 64 with
-    two and 32 with three or more."""
+    """The narrowest average wave worth a wave's fixed cost for readings of ``metrics`` metrics.
+    Measured past the warm-up (``python -m benchmarks.bench_waves``), against a reading through a
+    ``DeviceModel`` (4-7 µs with one metric, 10-25 with four): with the compiled kernel a wave
+    costs about 15-20 µs plus under 1 µs per reading, and waves won from 4 readings wide with one
+    or two metrics and from 2 with more; with numpy's wave step (a package built without a C
+    compiler) about 250 µs plus 1-3 µs per reading, and waves won from 96 readings wide with one
+    metric, 64 with two and 32 with more."""
+    if wave_step.COMPILED:
+        return 4 if metrics <= 2 else 2
     return {1: 96, 2: 64}.get(metrics, 32)
 
 

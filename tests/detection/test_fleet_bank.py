@@ -2,7 +2,8 @@
 
 The reference is the per-device ``DeviceModel`` path (pinned by the golden digests). Here the same
 cases run in waves, and randomised fleets run with batches that send devices back and forth
-between the two paths, with state exported and imported on the way.
+between the two paths, with state exported and imported on the way. Every test runs twice: with
+the compiled wave kernel and with numpy's wave step.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from consumer.detection import DetectionEngine, Verdict
+from consumer.detection import DetectionEngine, Verdict, wave_step
 from consumer.detection.device_model import DeviceModel
 from consumer.detection.engine import wave_min_width
 from consumer.detection.fleet_bank import FleetBank, bankable
@@ -23,6 +24,19 @@ from consumer.processor.reading import Reading
 from tests.detection.test_engine_golden import GOLDEN, NAB, NAB_FILES, digest_of
 
 SCALAR_ONLY = 10**9
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def wave_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test once with the compiled kernel (built by ``make install``) and once with numpy."""
+    monkeypatch.setattr(wave_step, "COMPILED", request.param == "compiled" and wave_step.COMPILED)
+    return str(request.param)
+
+
+def test_the_compiled_kernel_is_built() -> None:
+    # a fresh `make install` builds it (gcc and the Python headers); without it every "compiled"
+    # case below would silently test numpy twice
+    assert wave_step._kernel is not None
 BANKABLE_CASES = sorted(
     case for case in GOLDEN if case.split("/")[0] in ("context", "context:protect=false,dedupe=false")
 )
@@ -99,7 +113,9 @@ def _random_cuts(rng: random.Random, total: int) -> list[int]:
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("spec", [None, "context:protect=false,dedupe=false,order=2,bins=8,cap=16"])
+@pytest.mark.parametrize(
+    "spec", [None, "context:protect=false,dedupe=false,order=2,bins=8,cap=16", "context:novelty=0"]
+)
 def test_random_fleets_in_waves_and_in_models_give_the_same_verdicts_and_state(seed: int, spec: str | None) -> None:
     rng = random.Random(seed)
     readings = _random_fleet(rng, devices=rng.randint(3, 40), readings=3000)
@@ -184,13 +200,15 @@ def test_a_device_that_gains_a_metric_leaves_the_bank_and_continues_exactly() ->
     assert engine.export_device_states() == reference.export_device_states()
 
 
-def test_the_engine_chooses_waves_only_for_batches_wide_enough() -> None:
-    assert (wave_min_width(1), wave_min_width(2), wave_min_width(4)) == (96, 64, 32)
+def test_the_engine_chooses_waves_only_for_batches_wide_enough(wave_backend: str) -> None:
+    widths = (wave_min_width(1), wave_min_width(2), wave_min_width(4))
+    assert widths == ((4, 4, 2) if wave_backend == "compiled" else (96, 64, 32))
+    two_metrics = widths[1]
     wide = DetectionEngine.from_spec(None)
-    wide.process_batch(_wide_batch(64, 3, 0))  # 64 devices: waves of 64 two-metric readings
+    wide.process_batch(_wide_batch(two_metrics, 3, 0))  # waves as wide as the narrowest worth it
     narrow = DetectionEngine.from_spec(None)
-    narrow.process_batch(_wide_batch(63, 3, 0))
-    assert wide.banked_devices() == 64 and narrow.banked_devices() == 0
+    narrow.process_batch(_wide_batch(two_metrics - 1, 3, 0))
+    assert wide.banked_devices() == two_metrics and narrow.banked_devices() == 0
 
 
 def test_verdicts_come_back_in_the_batch_order() -> None:
