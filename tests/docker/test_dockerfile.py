@@ -75,10 +75,16 @@ def test_image_structure() -> None:
         assert user == "USER 10001:10001"
     assert any("openjdk-17-jre-headless" in line for line in full)
     assert any('pip install "amazon-kclpy==' in line for line in by_stage["build-kcl"])
-    for line in text.splitlines():  # everything copied from the context exists
+    # the compiler for the wave kernel is in the build stage only, and the build checks it was built
+    assert any("gcc" in line for line in by_stage["build"]) and not any("gcc" in line for line in native)
+    assert any("wave_step.COMPILED" in line for line in by_stage["build"])
+    allowed = {line[1:].rstrip("/") for line in (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+               if line.startswith("!")}  # fmt: skip
+    for line in text.splitlines():  # everything copied from the context exists and is in the context
         if line.startswith("COPY ") and "--from" not in line:
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), source
+                assert source.rstrip("/") in allowed or source.startswith("docker/"), source
 
 
 def run_entrypoint(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
