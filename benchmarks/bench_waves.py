@@ -1,11 +1,12 @@
 """Waves against per-device models: the detector's CPU per reading by wave width and metric count.
 
-The engine steps a batch in waves (one reading per device, numpy over all of them) or through one
-``DeviceModel`` per device; ``consumer.detection.engine.wave_min_width`` picks waves when the
-batch's average wave is at least as wide as this benchmark shows they pay off. For each metric
-count and width (devices in the batch): an engine forced to waves and one forced to per-device
-models, both past the warm-up (calibration active), fed the same batches of 40 readings per device;
-process CPU time of the timed batches, the worker's garbage-collector settings.
+The engine steps a batch in waves (one reading per device, all of them in one call of the compiled
+wave step, or of numpy's where the kernel was not built) or through one ``DeviceModel`` per device;
+``consumer.detection.engine.wave_min_width`` picks waves when the batch's average wave is at least
+as wide as this benchmark shows they pay off. For each metric count and width (devices in the
+batch): an engine forced to waves and one forced to per-device models, both past the warm-up
+(calibration active), fed the same batches of 40 readings per device; process CPU time of the
+timed batches, the worker's garbage-collector settings.
 
 Usage: ``python -m benchmarks.bench_waves [--quick]``.
 """
@@ -17,7 +18,7 @@ import random
 import time
 
 from benchmarks.harness import Table, emit_tables
-from consumer.detection import DetectionEngine
+from consumer.detection import DetectionEngine, wave_step
 from consumer.detection.engine import wave_min_width
 from consumer.processor.reading import Reading
 from consumer.worker.garbage_collection import tune_for_throughput
@@ -58,7 +59,7 @@ def cost(feed: list[list[Reading]], warm: int, forced: int) -> float:
 
 def run(quick: bool) -> list[Table]:
     tune_for_throughput()
-    widths = (16, 32, 64, 128) if quick else (8, 16, 32, 64, 128, 256)
+    widths = (2, 4, 16, 128) if quick else (2, 4, 8, 16, 32, 64, 128, 256)
     table = Table(
         "Detector CPU µs per reading: waves against per-device models (default detector, past the warm-up)",
         ["metrics", "devices (wave width)", "waves", "per-device models", "faster", "engine picks"],
@@ -73,9 +74,10 @@ def run(quick: bool) -> list[Table]:
             table.add(metrics, width, waves, models, "waves" if waves < models else "models", picks)
     table.notes += [
         f"{PER_DEVICE} readings per device per batch, so every batch has {PER_DEVICE} waves; best of 2.",
-        "A wave has a fixed cost (about 150 numpy calls) and a cost per reading; per-device models cost "
-        "the same per reading at any width, more with more metrics, and more once the devices' state "
-        "no longer fits in cache.",
+        f"Waves through the {'compiled kernel' if wave_step.COMPILED else 'numpy wave step'}. A wave has a "
+        "fixed cost (the engine's planning and gathering around one kernel call; about 150 numpy calls "
+        "without the kernel) and a cost per reading; per-device models cost the same per reading at any "
+        "width, more with more metrics, and more once the devices' state no longer fits in cache.",
         "The engine picks waves when the batch's average wave is at least wave_min_width(metrics) wide.",
     ]
     return [table]
