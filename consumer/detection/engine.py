@@ -60,13 +60,13 @@ _DEVICE_ID, _TS_MS, _METRICS = attrgetter("device_id"), attrgetter("ts_ms"), att
 def wave_min_width(metrics: int) -> int:
     """The narrowest average wave worth a wave's fixed cost for readings of ``metrics`` metrics.
     Measured past the warm-up (``python -m benchmarks.bench_waves``), against a reading through a
-    ``DeviceModel`` (4-7 µs with one metric, 10-25 with four): with the compiled kernel a wave
-    costs about 15-20 µs plus under 1 µs per reading, and waves won from 4 readings wide with one
-    or two metrics and from 2 with more; with numpy's wave step (a package built without a C
-    compiler) about 250 µs plus 1-3 µs per reading, and waves won from 96 readings wide with one
-    metric, 64 with two and 32 with more."""
+    ``DeviceModel`` (4-7 µs with one metric, 8-12 with two, 14-30 with four): with the compiled
+    kernel a wave costs about 15-20 µs plus under 1 µs per reading, and waves won from 8 readings
+    wide with one metric (4 wide was a tie), from 4 with two and from 2 with more; with numpy's
+    wave step (a package built without a C compiler) about 250 µs plus 1-3 µs per reading, and
+    waves won from 96 readings wide with one metric, 64 with two and 32 with more."""
     if wave_step.COMPILED:
-        return 4 if metrics <= 2 else 2
+        return {1: 8, 2: 4}.get(metrics, 2)
     return {1: 96, 2: 64}.get(metrics, 32)
 
 

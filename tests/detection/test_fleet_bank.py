@@ -202,7 +202,7 @@ def test_a_device_that_gains_a_metric_leaves_the_bank_and_continues_exactly() ->
 
 def test_the_engine_chooses_waves_only_for_batches_wide_enough(wave_backend: str) -> None:
     widths = (wave_min_width(1), wave_min_width(2), wave_min_width(4))
-    assert widths == ((4, 4, 2) if wave_backend == "compiled" else (96, 64, 32))
+    assert widths == ((8, 4, 2) if wave_backend == "compiled" else (96, 64, 32))
     two_metrics = widths[1]
     wide = DetectionEngine.from_spec(None)
     wide.process_batch(_wide_batch(two_metrics, 3, 0))  # waves as wide as the narrowest worth it
