@@ -67,6 +67,8 @@ def test_info_logs_carry_no_payloads_and_no_credentials(  # type: ignore[no-unty
     text = worker.log_path.read_text()
     events = [orjson.loads(line) for line in text.splitlines() if line.startswith("{")]
     assert {"worker_starting", "dead_letter", "worker_stopped"} <= {event["event"] for event in events}
+    starting = next(event for event in events if event["event"] == "worker_starting")
+    assert starting["wave_step"] == "compiled"  # which wave step runs (numpy's without a C compiler)
     assert all(event["level"] != "debug" for event in events)
     assert marker not in text
     assert secret not in text
