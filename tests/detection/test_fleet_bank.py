@@ -13,12 +13,13 @@ import math
 import random
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 
 from consumer.detection import DetectionEngine, Verdict, wave_step
 from consumer.detection.device_model import DeviceModel
 from consumer.detection.engine import wave_min_width
-from consumer.detection.fleet_bank import FleetBank, bankable
+from consumer.detection.fleet_bank import D_HISTORY, FleetBank, bankable
 from consumer.detection.spec import parse_detector_spec
 from consumer.processor.reading import Reading
 from tests.detection.test_engine_golden import GOLDEN, NAB, NAB_FILES, digest_of
@@ -238,3 +239,21 @@ def test_values_near_the_float_limit_neither_crash_nor_diverge() -> None:
     assert _digest(None, readings, cuts, 1, resume_at=None) == _digest(
         None, readings, cuts, SCALAR_ONLY, resume_at=None
     )
+
+
+def test_the_kernel_refuses_a_corrupted_bank_instead_of_writing_out_of_bounds(wave_backend: str) -> None:
+    if wave_backend != "compiled":
+        pytest.skip("numpy's step indexes through numpy, which checks bounds itself")
+    engine = DetectionEngine.from_spec(None, warmup=5, wave_min_width=1)
+    engine.process_batch(_wide_batch(4, 10, 0))
+    bank = engine._bank
+    assert bank is not None
+    slots = np.array(sorted(bank.slot_of.values()), dtype=np.int64)
+    given = np.ones((len(slots), 2))
+    with pytest.raises(ValueError, match="slot out of range"):
+        wave_step.step_wave(bank, np.array([bank.rows + 5], dtype=np.int64), given[:1], 2)
+    with pytest.raises(ValueError, match="do not match"):
+        wave_step.step_wave(bank, slots, np.ones((len(slots), bank.columns + 1)), bank.columns + 1)
+    bank.ints[D_HISTORY, slots[0], 0] = bank.span  # a context past the table
+    with pytest.raises(ValueError, match="context out of range"):
+        wave_step.step_wave(bank, slots, given, 2)
