@@ -89,9 +89,9 @@ def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> Wave
         novel,
         surprise,
     )
-    if record:
-        bank.written_counts.append(written_counts[:counted])
-        bank.written_totals.append(written_totals[:totalled])
+    if record:  # copies: a view would keep the whole buffer (room for every halving) until the next save
+        bank.written_counts.append(written_counts[:counted].copy())
+        bank.written_totals.append(written_totals[:totalled].copy())
     contributions: dict[int, Mapping[str, float]] = {}
     if _count(anomalous):
         excess = bank.floats[P_EXCESS]

@@ -257,3 +257,18 @@ def test_the_kernel_refuses_a_corrupted_bank_instead_of_writing_out_of_bounds(wa
     bank.ints[D_HISTORY, slots[0], 0] = bank.span  # a context past the table
     with pytest.raises(ValueError, match="context out of range"):
         wave_step.step_wave(bank, slots, given, 2)
+
+
+def test_the_record_of_written_cells_holds_no_more_memory_than_the_cells() -> None:
+    # between two saves the bank keeps every wave's written cells; each must own just its cells,
+    # not a view into a buffer sized for the worst case (a busy shard keeps hundreds of waves)
+    engine = DetectionEngine.from_spec(None, warmup=5, wave_min_width=1)
+    engine.process_batch(_wide_batch(30, 10, 0))
+    bank = engine._bank
+    assert bank is not None
+    bank.clear_written()
+    engine.process_batch(_wide_batch(30, 10, 10))
+    recorded = bank.written_counts + bank.written_totals
+    assert recorded and sum(part.nbytes for part in recorded) > 0
+    for part in recorded:
+        assert (part.base if part.base is not None else part).nbytes == part.nbytes
