@@ -30,6 +30,11 @@ class KinesisRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True, rename=
     data: bytes
     approximate_arrival: float | None = None
     aggregated: bool = False
+    #: set by the shard reader when the record cannot be handed on as user records (a degenerate
+    #: KPL aggregate, say): the dead-letter code and a short reason. The processor dead-letters
+    #: such a record whole, with its original bytes, and never decodes it.
+    defect_code: str | None = None
+    defect_reason: str = ""
 
     @property
     def position(self) -> ExtendedSequenceNumber:
