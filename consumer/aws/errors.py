@@ -60,20 +60,16 @@ def error_code(error: BaseException) -> str:
     return type(error).__name__
 
 
-def classify(error: BaseException) -> ErrorKind:
-    if isinstance(error, TRANSPORT_ERRORS):
-        return ErrorKind.RETRYABLE
-    if not isinstance(error, ClientError):
-        return ErrorKind.FATAL
-    code = error_code(error)
-    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+def classify_code(code: str, status: int = 0) -> ErrorKind:
+    """The kind of an error known only by its code (and HTTP status, when there is one): also how
+    a PutRecords entry's ``ErrorCode`` is classified, the same way as a failed call's code.
+
+    Kinesis documents ``ProvisionedThroughputExceededException`` and ``InternalFailure`` as the
+    entry codes, both retryable; an entry failing on the stream's KMS key or on access
+    (``KMSDisabledException``, ``KMSAccessDeniedException``, ``AccessDeniedException``...) is as
+    fatal as the same code on a call, except ``KMSThrottlingException``, which is throttling."""
     if code == "ConditionalCheckFailedException":
         return ErrorKind.CONDITION_FAILED
-    if code == "TransactionCanceledException":
-        reasons = error.response.get("CancellationReasons", [])
-        if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
-            return ErrorKind.CONDITION_FAILED
-        return ErrorKind.RETRYABLE
     if code == "ExpiredIteratorException":
         return ErrorKind.EXPIRED_ITERATOR
     if code == "ResourceNotFoundException":
@@ -81,6 +77,21 @@ def classify(error: BaseException) -> ErrorKind:
     if code in _RETRYABLE_CODES or status >= 500:
         return ErrorKind.RETRYABLE
     return ErrorKind.FATAL
+
+
+def classify(error: BaseException) -> ErrorKind:
+    if isinstance(error, TRANSPORT_ERRORS):
+        return ErrorKind.RETRYABLE
+    if not isinstance(error, ClientError):
+        return ErrorKind.FATAL
+    code = error_code(error)
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code == "TransactionCanceledException":
+        reasons = error.response.get("CancellationReasons", [])
+        if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+            return ErrorKind.CONDITION_FAILED
+        return ErrorKind.RETRYABLE
+    return classify_code(code, status)
 
 
 def is_retryable(error: BaseException) -> bool:

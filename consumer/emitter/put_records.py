@@ -8,6 +8,20 @@ Order per partition key is kept: one PutRecords call holds at most one record pe
 next call starts only when the previous one is fully acknowledged, so a retried entry can never
 land after a later record of the same device. Calls stay within the PutRecords limits
 (500 records, 5 MiB in all, 1 MiB per record including its key).
+
+Failures, and what the caller can do about them (all are :class:`EmitFailed`):
+
+- :class:`UnwritableRecords` (:class:`RecordTooLarge`, :class:`InvalidPartitionKey`): records
+  Kinesis can never accept, found by :func:`unwritable` before any call, so nothing of the batch
+  was written. ``indexes`` name them in the sequence given to :meth:`Emitter.put`: these belong
+  to their records, and the caller may dead-letter the records they came from and put the rest.
+- :class:`RecordsRejected`: Kinesis refused entries with a code that retrying cannot fix (the
+  stream's KMS key disabled or missing, access denied...). It belongs to the stream, not to the
+  records: every record would fail the same way.
+- a plain :class:`EmitFailed`: a failed call that is not retryable, or a stop while retrying.
+
+Entries failing with a retryable code (throttling, ``InternalFailure``, KMS throttling) are
+retried with backoff until they land or the emitter is aborted.
 """
 
 from __future__ import annotations
@@ -19,14 +33,31 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from consumer.aws.backoff import Backoff
-from consumer.aws.errors import error_code, is_retryable
+from consumer.aws.errors import ErrorKind, classify_code, error_code, is_retryable
 from consumer.emitter.events import OutgoingRecord
+from consumer.emitter.limits import MAX_BYTES_PER_RECORD, is_valid_partition_key
 from consumer.logs import get_logger
 from consumer.observability.aws_errors import count_put_records_error
 
+__all__ = [
+    "INVALID_PARTITION_KEY",
+    "MAX_BYTES_PER_CALL",
+    "MAX_BYTES_PER_RECORD",
+    "MAX_RECORDS_PER_CALL",
+    "TOO_LARGE",
+    "EmitFailed",
+    "Emitter",
+    "InvalidPartitionKey",
+    "RecordTooLarge",
+    "RecordsRejected",
+    "UnwritableRecords",
+    "next_call",
+    "problem",
+    "unwritable",
+]
+
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
-MAX_BYTES_PER_RECORD = 1024 * 1024
 
 log = get_logger(__name__)
 
@@ -35,12 +66,64 @@ class EmitFailed(RuntimeError):
     """Records could not be written (a fatal error, or stopping while retrying)."""
 
 
-class RecordTooLarge(EmitFailed):
-    """A record exceeds the 1 MiB Kinesis limit and can never be written."""
+TOO_LARGE = "too_large"
+INVALID_PARTITION_KEY = "invalid_partition_key"
+
+
+class UnwritableRecords(EmitFailed):
+    """Records Kinesis can never accept; ``problems`` maps each one's index (in the sequence given
+    to :meth:`Emitter.put`) to :data:`TOO_LARGE` or :data:`INVALID_PARTITION_KEY`."""
+
+    def __init__(self, stream: str, problems: dict[int, str]) -> None:
+        self.problems = problems
+        self.indexes = sorted(problems)
+        shown = ", ".join(f"#{index}: {problems[index]}" for index in self.indexes[:10])
+        more = f" and {len(problems) - 10} more" if len(problems) > 10 else ""
+        super().__init__(f"{len(problems)} records for {stream} can never be written ({shown}{more})")
+
+
+class RecordTooLarge(UnwritableRecords):
+    """At least one of the records exceeds 1 MiB (data plus partition key)."""
+
+
+class InvalidPartitionKey(UnwritableRecords):
+    """At least one of the records has a partition key that is empty, over 256 characters, or not
+    encodable as UTF-8 (and none is too large)."""
+
+
+class RecordsRejected(EmitFailed):
+    """Kinesis refused entries with a non-retryable ``code``; ``indexes`` (in the sequence given
+    to :meth:`Emitter.put`) are the entries that carried it in the call that failed. Other records
+    of the batch may have been written before."""
+
+    def __init__(self, stream: str, code: str, message: str, indexes: list[int]) -> None:
+        self.code = code
+        self.indexes = indexes
+        super().__init__(f"PutRecords to {stream}: {len(indexes)} entries refused with {code}: {message}")
 
 
 def _size(record: OutgoingRecord) -> int:
-    return len(record.data) + len(record.partition_key.encode())
+    return len(record.data) + len(record.partition_key.encode("utf-8", "surrogatepass"))
+
+
+def problem(record: OutgoingRecord) -> str | None:
+    """Why Kinesis would refuse ``record`` whatever we retry, or None."""
+    if _size(record) > MAX_BYTES_PER_RECORD:
+        return TOO_LARGE
+    if not is_valid_partition_key(record.partition_key):
+        return INVALID_PARTITION_KEY
+    return None
+
+
+def unwritable(records: Sequence[OutgoingRecord]) -> dict[int, str]:
+    """The records Kinesis would refuse, by index: what :meth:`Emitter.put` raises on, found in
+    advance (one PutRecords call fails whole on one such record)."""
+    found = {}
+    for index, record in enumerate(records):
+        reason = problem(record)
+        if reason is not None:
+            found[index] = reason
+    return found
 
 
 def next_call(pending: Sequence[OutgoingRecord]) -> tuple[list[int], list[int]]:
@@ -75,14 +158,19 @@ class Emitter:
         self.errors_by_code: dict[str, int] = {}
 
     def put(self, records: Sequence[OutgoingRecord]) -> None:
-        for record in records:
-            if _size(record) > MAX_BYTES_PER_RECORD:
-                raise RecordTooLarge(f"a record of {_size(record)} bytes for {self.stream} exceeds 1 MiB")
+        """Write every record, or raise: :class:`UnwritableRecords` before any call when some can
+        never be written, :class:`RecordsRejected` on a permanent entry code, :class:`EmitFailed`
+        on a fatal call error or an abort while retrying."""
+        problems = unwritable(records)
+        if problems:
+            kind = RecordTooLarge if TOO_LARGE in problems.values() else InvalidPartitionKey
+            raise kind(self.stream, problems)
         pending = list(records)
+        origin = list(range(len(records)))  # pending[i] is records[origin[i]]
         backoff = Backoff(base=0.1, cap=5.0)
         while pending:
             chosen, later = next_call(pending)
-            failed = self._call([pending[i] for i in chosen])
+            failed = self._call([pending[i] for i in chosen], [origin[i] for i in chosen])
             if failed:
                 self.retried_entries += len(failed)
                 delay = backoff.next_delay()
@@ -90,11 +178,13 @@ class Emitter:
                     raise EmitFailed(f"stopping with {len(failed) + len(later)} records unwritten")
             else:
                 backoff.reset()
-            retry = [pending[chosen[i]] for i in failed]
-            pending = retry + [pending[i] for i in later] if retry else [pending[i] for i in later]
+            order = [chosen[i] for i in failed] + later
+            pending = [pending[i] for i in order]
+            origin = [origin[i] for i in order]
 
-    def _call(self, batch: list[OutgoingRecord]) -> list[int]:
-        """One PutRecords call; the indexes (into ``batch``) of entries to retry."""
+    def _call(self, batch: list[OutgoingRecord], origin: list[int]) -> list[int]:
+        """One PutRecords call; the indexes (into ``batch``) of entries to retry. ``origin`` gives
+        each entry's index in the records given to :meth:`put`, for :class:`RecordsRejected`."""
         entries = [{"Data": record.data, "PartitionKey": record.partition_key} for record in batch]
         try:
             response = self._kinesis.put_records(StreamName=self.stream, Records=entries)
@@ -109,12 +199,22 @@ class Emitter:
         finally:
             self.calls += 1
         failed = []
+        refused: dict[str, list[int]] = {}
+        messages: dict[str, str] = {}
         for index, result in enumerate(response.get("Records", [])):
             code = result.get("ErrorCode")
             if code:
+                code = str(code)[:100]
                 failed.append(index)
                 self.errors_by_code[code] = self.errors_by_code.get(code, 0) + 1
                 count_put_records_error(self.stream, code)
+                if classify_code(code) is not ErrorKind.RETRYABLE:
+                    refused.setdefault(code, []).append(origin[index])
+                    messages.setdefault(code, str(result.get("ErrorMessage", ""))[:300])
+        if refused:
+            code = next(iter(refused))
+            log.error("put_records_refused", stream=self.stream, error=code, entries=len(refused[code]), of=len(batch))
+            raise RecordsRejected(self.stream, code, messages[code], refused[code])
         if failed:
             log.warning("put_records_partial_failure", stream=self.stream, failed=len(failed), of=len(batch))
         return failed

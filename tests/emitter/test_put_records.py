@@ -3,22 +3,33 @@ entries retried, per-key order kept; and a real put against moto lands every rec
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 from botocore.exceptions import ClientError
 
-from consumer.emitter.events import OutgoingRecord
+from consumer.emitter.events import OutgoingRecord, anomaly_event, dead_letters
+from consumer.emitter.limits import MAX_BYTES_PER_RECORD, hashed_key
 from consumer.emitter.put_records import (
+    INVALID_PARTITION_KEY,
     MAX_BYTES_PER_CALL,
     MAX_RECORDS_PER_CALL,
+    TOO_LARGE,
     EmitFailed,
     Emitter,
+    InvalidPartitionKey,
+    RecordsRejected,
     RecordTooLarge,
+    UnwritableRecords,
     next_call,
+    unwritable,
 )
+from consumer.processor.reading import Reading
+from consumer.shards.record import KinesisRecord
 from tests.fixtures.aws import read_all
 
 
@@ -168,3 +179,143 @@ def test_real_put_lands_every_record_in_order(fast_kinesis: Any, make_stream: Ca
             r.data for r in batch if r.partition_key == key
         ]
     assert emitter.calls == 89  # one record per key per call: the busiest key has 89 records
+
+
+def test_unwritable_names_each_record_kinesis_would_refuse() -> None:
+    batch = [
+        OutgoingRecord("ok", b"x"),
+        OutgoingRecord("k", b"x" * MAX_BYTES_PER_RECORD),  # 1 MiB of data plus a 1-byte key
+        OutgoingRecord("", b"x"),
+        OutgoingRecord("k" * 257, b"x"),
+        OutgoingRecord("k" * 256, b"x" * (MAX_BYTES_PER_RECORD - 256)),  # exactly at the limit
+        OutgoingRecord("\ud800", b"x"),
+    ]
+    invalid = INVALID_PARTITION_KEY
+    assert unwritable(batch) == {1: TOO_LARGE, 2: invalid, 3: invalid, 5: invalid}
+
+
+def test_an_unwritable_record_is_refused_before_any_call_with_its_index() -> None:
+    fake = FakePutRecords(lambda _attempt, _entry: None)
+    batch = [OutgoingRecord("a", b"1"), OutgoingRecord("k" * 300, b"2"), OutgoingRecord("c", b"3")]
+    with pytest.raises(InvalidPartitionKey) as caught:
+        Emitter(fake, "out").put(batch)
+    assert isinstance(caught.value, UnwritableRecords) and isinstance(caught.value, EmitFailed)
+    assert caught.value.indexes == [1] and caught.value.problems == {1: INVALID_PARTITION_KEY}
+    assert fake.calls == []
+
+
+def test_a_batch_with_a_too_large_record_raises_record_too_large_naming_every_offender() -> None:
+    fake = FakePutRecords(lambda _attempt, _entry: None)
+    batch = [OutgoingRecord("", b"1"), OutgoingRecord("b", b"x" * MAX_BYTES_PER_RECORD)]
+    with pytest.raises(RecordTooLarge) as caught:
+        Emitter(fake, "out").put(batch)
+    assert caught.value.problems == {0: INVALID_PARTITION_KEY, 1: TOO_LARGE}
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "KMSDisabledException",
+        "KMSInvalidStateException",
+        "KMSAccessDeniedException",
+        "KMSNotFoundException",
+        "KMSOptInRequired",
+        "AccessDeniedException",
+        "ValidationException",
+        "InvalidArgumentException",
+    ],
+)
+def test_a_permanent_entry_code_raises_records_rejected_naming_it(code: str) -> None:
+    def fail(attempt: int, entry: dict[str, Any]) -> str | None:
+        return code if entry["PartitionKey"] in {"b", "d"} else None
+
+    fake = FakePutRecords(fail)
+    emitter = Emitter(fake, "out")
+    with pytest.raises(RecordsRejected, match=code) as caught:
+        emitter.put(records(["a", "b", "c", "a", "d"]))
+    assert caught.value.code == code
+    assert caught.value.indexes == [1, 4]  # in the records given to put
+    assert len(fake.calls) == 1  # not retried
+    assert emitter.errors_by_code == {code: 2}
+
+
+@pytest.mark.parametrize(
+    "code", ["ProvisionedThroughputExceededException", "InternalFailure", "KMSThrottlingException"]
+)
+def test_a_retryable_entry_code_is_retried_until_it_lands(code: str) -> None:
+    def fail(attempt: int, entry: dict[str, Any]) -> str | None:
+        return code if attempt < 3 and entry["PartitionKey"] == "b" else None
+
+    fake = FakePutRecords(fail)
+    emitter = Emitter(fake, "out")
+    emitter.put(records(["a", "b", "c"]))
+    assert sorted(data for _key, data in fake.accepted) == [b"a:0", b"b:1", b"c:2"]
+    assert len(fake.calls) == 4 and emitter.retried_entries == 3
+    assert emitter.errors_by_code == {code: 3}
+
+
+def test_a_retried_entry_then_refused_reports_its_index_in_the_original_batch() -> None:
+    def fail(attempt: int, entry: dict[str, Any]) -> str | None:
+        if entry["PartitionKey"] == "c":
+            return "ProvisionedThroughputExceededException" if attempt == 0 else "KMSDisabledException"
+        return None
+
+    fake = FakePutRecords(fail)
+    with pytest.raises(RecordsRejected) as caught:
+        Emitter(fake, "out").put(records(["a", "b", "a", "c"]))
+    assert caught.value.indexes == [3]
+
+
+def hostile_source(data: bytes, key: str, sequence: int) -> KinesisRecord:
+    return KinesisRecord(sequence_number=str(sequence), partition_key=key, data=data)
+
+
+def test_hostile_dead_letters_and_events_really_land_and_read_back(
+    fast_kinesis: Any, make_stream: Callable[..., str]
+) -> None:
+    """Against the moto server: dead letters of a 220 kB DEL-name reason, of a 300-character key
+    and of a 1 MiB record with a long key and reason, and an event over 256 long metric names, all
+    put with PutRecords and read back whole."""
+    stream = make_stream(2)
+    big = bytes(range(256)) * 4096
+    del_name = "\x7f" * 220_000
+    letters = [
+        *dead_letters(
+            stream="in", shard_id="s", record=hostile_source(del_name.encode(), "dev-1", 1),
+            reason=f"bad_metric: {del_name!r}", code="bad_metric",
+        ),
+        *dead_letters(
+            stream="in", shard_id="s", record=hostile_source(b"{bad", "k" * 300, 2), reason="r", code="malformed_json"
+        ),
+        *dead_letters(
+            stream="in", shard_id="s", record=hostile_source(big, "\u20ac" * 300, 3), reason="\x00" * 100_000,
+            code="too_large",
+        ),
+    ]  # fmt: skip
+    names = [f"{i:03d}" + "m" * 3997 for i in range(256)]
+    event = anomaly_event(
+        stream="in",
+        shard_id="s",
+        record=hostile_source(b"{}", "dev-2", 4),
+        reading=Reading("dev-2", 1_700_000_000_000, {name: float(i) for i, name in enumerate(names)}),
+        score=1.0,
+        raw_score=9.0,
+        threshold=0.5,
+        detector="zscore",
+        contributions={name: (i + 1) / 32896 for i, name in enumerate(names)},
+        now=0.0,
+    )
+    emitter = Emitter(fast_kinesis, stream)
+    emitter.put([*letters, event])
+
+    landed = read_all(fast_kinesis, stream)
+    assert sorted((r["PartitionKey"], r["Data"]) for r in landed) == sorted(
+        (r.partition_key, r.data) for r in [*letters, event]
+    )
+    documents = [orjson.loads(r["Data"]) for r in landed]
+    parts = sorted((d for d in documents if d.get("source", {}).get("sequence_number") == "3"), key=lambda d: d["part"])
+    assert len(parts) == 2 and b"".join(base64.b64decode(d["data_base64"]) for d in parts) == big
+    keys = {r["PartitionKey"] for r in landed}
+    assert hashed_key("k" * 300) in keys and hashed_key("\u20ac" * 300) in keys
+    (trimmed,) = (d for d in documents if "event_id" in d)
+    assert trimmed["truncated"] is True and len(trimmed["contributions"]) == 10
