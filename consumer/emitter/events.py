@@ -3,8 +3,9 @@
 - An anomaly event's ``event_id`` is a UUID derived from the stream, shard id, sequence number
   and sub-sequence number of the reading, so a replayed record yields the same id and consumers
   can de-duplicate.
-- An event carries at most :data:`MAX_CONTRIBUTIONS` contributions, the largest shares in
-  descending order, and then ``contributions_omitted``: how many were left out. An event that
+- An event carries at most :data:`MAX_CONTRIBUTIONS` contributions: of more, the largest shares
+  in descending order, and ``contributions_omitted``, how many were left out (of fewer, all of
+  them in the order given). An event that
   would still exceed Kinesis's record limit (long metric names) is trimmed and marked
   ``"truncated": true``: first the ``metrics`` not among its contributions are dropped (counted
   in ``metrics_omitted``), then names over :data:`MAX_NAME_CHARS` are shortened (a prefix, the

@@ -315,3 +315,52 @@ def test_an_event_for_a_device_id_kinesis_would_refuse_as_a_key_uses_its_hash() 
     out = event({"t": 1.0}, {"t": 1.0}, device=device)
     assert out.partition_key == hashed_key(device)
     assert orjson.loads(out.data)["device_id"] == device
+
+
+# metric names as a decoded reading can hold them: any text but lone surrogates, up to 200k characters
+_NAME = st.builds(
+    _sized_text,
+    st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=5),
+    st.one_of(st.integers(1, 40), st.just(4_000), st.just(40_000)),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(names=st.lists(_NAME, max_size=300, unique=True), in_reading=st.integers(0, 256), shares=st.randoms())
+def test_any_names_and_number_of_contributions_give_an_event_within_the_limit(
+    names: list[str], in_reading: int, shares: random.Random
+) -> None:
+    contributions = {name: shares.random() for name in names}
+    out = event(contributions, dict.fromkeys(names[:in_reading], 1.0) or {"t": 1.0})
+    assert letter_size(out) < MAX_BYTES_PER_RECORD and is_valid_partition_key(out.partition_key)
+    document = orjson.loads(out.data)
+    assert len(document["contributions"]) <= MAX_CONTRIBUTIONS
+    kept = len(document["contributions"]) + document.get("contributions_omitted", 0)
+    assert kept == len(contributions)
+    if len(contributions) > MAX_CONTRIBUTIONS:  # the largest shares, largest first
+        top = sorted(contributions.values(), reverse=True)[: len(document["contributions"])]
+        assert list(document["contributions"].values()) == [round(share, 6) for share in top]
+    elif "truncated" not in document:  # few contributions: as given
+        assert document["contributions"] == {name: round(share, 6) for name, share in contributions.items()}
+
+
+def test_an_event_whose_envelope_leaves_no_room_for_names_carries_none_and_counts_them() -> None:
+    """The last trimming step: a shard id (absurdly) near 1 MiB leaves room for no name at all."""
+    shares = {f"{i}" + "z" * 1_000: 0.1 for i in range(MAX_CONTRIBUTIONS)}
+    out = anomaly_event(
+        stream="in",
+        shard_id="s" * (MAX_BYTES_PER_RECORD - 3_000),
+        record=record(),
+        reading=Reading("dev-1", 0, dict.fromkeys(shares, 1.0)),
+        score=0.99,
+        raw_score=12.5,
+        threshold=0.5,
+        detector="zscore",
+        contributions=shares,
+        now=0.0,
+    )
+    assert letter_size(out) < MAX_BYTES_PER_RECORD
+    document = orjson.loads(out.data)
+    assert (document["metrics"], document["contributions"]) == ({}, {})
+    assert (document["metrics_omitted"], document["contributions_omitted"]) == (10, 10)
+    assert document["truncated"] is True
