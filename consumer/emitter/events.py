@@ -5,12 +5,12 @@
   can de-duplicate.
 - An event carries at most :data:`MAX_CONTRIBUTIONS` contributions: of more, the largest shares
   in descending order, and ``contributions_omitted``, how many were left out (of fewer, all of
-  them in the order given). An event that
-  would still exceed Kinesis's record limit (long metric names) is trimmed and marked
-  ``"truncated": true``: first the ``metrics`` not among its contributions are dropped (counted
-  in ``metrics_omitted``), then names over :data:`MAX_NAME_CHARS` are shortened (a prefix, the
-  original length and a hash, so shortened names stay distinct), then ``metrics`` and
-  ``contributions`` are emptied. A small event with few contributions is written as it always was.
+  them in the order given). An event that would still exceed Kinesis's record limit (long metric
+  names) is trimmed and marked ``"truncated": true``: first the ``metrics`` not among its
+  contributions are dropped (counted in ``metrics_omitted``), then names over
+  :data:`MAX_NAME_CHARS` are shortened (a prefix, the original length and a hash, so shortened
+  names stay distinct), then ``metrics`` and ``contributions`` are emptied. A small event with
+  few contributions is written as it always was, byte for byte.
 - A dead letter carries the original bytes (base64), the reason and the source position.
   Records too large for one dead letter (Kinesis allows 1 MiB per record, and base64 grows
   bytes by a third) are split into numbered parts sharing one ``dead_letter_id``; nothing is cut
