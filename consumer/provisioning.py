@@ -51,11 +51,10 @@ def ensure_stream(clients: AwsClients, name: str, shard_count: int) -> bool:
 
 def table_status(dynamodb: Any, name: str) -> str | None:
     """The table's ``TableStatus`` (``ACTIVE``, ``CREATING``, ...), or None when it does not exist.
-    Needs only ``dynamodb:DescribeTable``; throttling and 5xx are retried a few times."""
+    Needs only ``dynamodb:DescribeTable``. One call, which botocore retries a few times on
+    throttling, 5xx and connection errors: an endpoint that does not answer is reported at once."""
     try:
-        response = call_with_retries(
-            lambda: dynamodb.describe_table(TableName=name), what="describe_table", max_attempts=DESCRIBE_ATTEMPTS
-        )
+        response = dynamodb.describe_table(TableName=name)
     except ClientError as error:
         if error_code(error) == "ResourceNotFoundException":
             return None
