@@ -1,7 +1,9 @@
 """``anomaly-consumer``: init, run, status and evaluate.
 
-Configuration problems (a missing stream, no credentials, no region, no permission, an endpoint
-that does not answer) end with one clear line on stderr and exit code 2, not a traceback.
+Errors from the environment end with one clear line on stderr, never a traceback, and an exit
+code from :mod:`consumer.exit_status`: 2 for configuration (a missing stream, no credentials, no
+region, no permission: do not restart), 75 for a transient failure (an endpoint that does not
+answer, throttling past the retries, an expired token: restart with backoff).
 """
 
 from __future__ import annotations
@@ -13,37 +15,14 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from botocore.exceptions import (
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    WaiterError,
-)
-
 from consumer import logs
-from consumer.aws.backoff import RetriesExhausted
 from consumer.aws.clients import make_clients
-from consumer.aws.errors import FatalAwsError, error_code
 from consumer.evaluation.command import register as register_evaluate
+from consumer.exit_status import HANDLED_ERRORS, exit_code_for, explain_error
 from consumer.leases.lease_table import LeaseTable
-from consumer.observability.http import ObservabilityUnavailable
-from consumer.provisioning import init_resources
+from consumer.provisioning import init_resources, prepare_native_worker
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
 from consumer.status import status_table
-
-EXIT_CONFIG = 2
-# Errors that mean the environment is wrong (credentials, region, endpoint, permissions, missing
-# resources): one clear line and EXIT_CONFIG, never a traceback.
-CONFIG_ERRORS = (
-    NoRegionError,
-    NoCredentialsError,
-    EndpointConnectionError,
-    ClientError,
-    FatalAwsError,
-    RetriesExhausted,
-    WaiterError,
-)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -68,11 +47,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from consumer.worker.garbage_collection import tune_for_throughput
-    from consumer.worker.worker import Worker, prepare_resources
+    from consumer.worker.worker import Worker
 
     settings = _settings(args)
     clients = make_clients(settings)
-    prepare_resources(clients, settings)
+    prepare_native_worker(clients, settings)
     worker = Worker(settings, clients)
     tune_for_throughput()
     signals_seen = []
@@ -107,23 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def explain_error(error: BaseException) -> str:
-    if isinstance(error, NoRegionError):
-        return "no AWS region: pass --region or set AWS_DEFAULT_REGION"
-    if isinstance(error, NoCredentialsError):
-        return "no AWS credentials found (environment, profile or instance role)"
-    if isinstance(error, EndpointConnectionError):
-        return f"cannot reach the endpoint: {error}"
-    if isinstance(error, ClientError):
-        code = error_code(error)
-        if code == "ResourceNotFoundException":
-            return f"{error.response['Error'].get('Message', code)} (run `anomaly-consumer init` to create it)"
-        if code in {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException"}:
-            return f"permission denied: {error.response['Error'].get('Message', code)}"
-        return f"{code}: {error.response['Error'].get('Message', '')}"
-    return str(error)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -132,9 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except SettingsError as error:
         parser.error(str(error))
-    except (*CONFIG_ERRORS, ObservabilityUnavailable) as error:
+    except HANDLED_ERRORS as error:
         print(f"anomaly-consumer {args.command}: {explain_error(error)}", file=sys.stderr)
-        return EXIT_CONFIG
+        return exit_code_for(error)
     return 1
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -63,7 +64,7 @@ class Settings:
     log_level: str = "INFO"
     score_log: str | None = None
     metrics_port: int = 0
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = "127.0.0.1"  # the container image sets 0.0.0.0
 
     @property
     def lease_table(self) -> str:
@@ -118,8 +119,14 @@ class Settings:
         return self
 
 
+# Drawn once per process: every call in one process names the same worker.
+_PROCESS_TOKEN = uuid.uuid4().hex[:8]
+
+
 def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid:token``: readable (which host, which process) and unique even where host and pid
+    are not, as for containers on host networking (one hostname, the same small pid in each)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}"
 
 
 def _timestamp_ms(text: str) -> int:
@@ -135,7 +142,7 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     "output_stream": (str, "stream that receives anomaly events"),
     "dead_letter_stream": (str, "stream that receives records that cannot be parsed, with the reason"),
     "application_name": (str, "application name; it names the DynamoDB lease table, as in the KCL"),
-    "worker_id": (str, "this worker's identity in the lease table (default: host:pid)"),
+    "worker_id": (str, "this worker's identity in the lease table (default: host:pid:random token)"),
     "initial_position": (str, "where a shard with no checkpoint starts: TRIM_HORIZON, LATEST or AT_TIMESTAMP"),
     "initial_timestamp": (_timestamp_ms, "with AT_TIMESTAMP: ISO-8601 time or epoch milliseconds"),
     "endpoint_url": (str, "AWS endpoint for both services (default: boto3's own AWS_ENDPOINT_URL handling)"),
@@ -172,7 +179,7 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
     "score_log": (str, "append one JSON line per processed record (shard, sequence, device, score) here"),
     "metrics_port": (int, "port for /metrics, /healthz and /readyz (0: off)"),
-    "metrics_host": (str, "address the metrics and health server binds (default 0.0.0.0)"),
+    "metrics_host": (str, "address the metrics and health server binds (default 127.0.0.1; the image sets 0.0.0.0)"),
 }
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +128,21 @@ def test_describe_lists_every_field() -> None:
     described = describe(settings)
     assert {field.name for field in dataclasses.fields(Settings)} <= set(described)
     assert described["worker_id"] == "w" and "initial_timestamp" not in described
+
+
+def test_default_worker_ids_differ_for_processes_with_the_same_host_and_pid() -> None:
+    """Containers on host networking share the hostname and often the pid: the id still differs."""
+    program = (
+        "import os, socket; os.getpid = lambda: 7; socket.gethostname = lambda: 'node-a'; "
+        "from consumer.settings import default_worker_id; print(default_worker_id(), default_worker_id())"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    outputs = [
+        subprocess.run([sys.executable, "-c", program], check=True, capture_output=True, text=True, env=env).stdout
+        for _ in range(2)
+    ]
+    ids = [output.split() for output in outputs]
+    assert all(first == second for first, second in ids)  # one process, one identity
+    assert all(first.startswith("node-a:7:") for first, _ in ids)  # still readable: host and pid
+    assert ids[0][0] != ids[1][0]

@@ -16,10 +16,17 @@ requests, from values it has checked itself (partition keys are device ids of 1-
 or shard ids, record sizes are checked by the emitter), and Kinesis validates every request
 again; a request it refuses raises a ``ClientError`` the emitter classifies as fatal, as the
 client-side ``ParamValidationError`` was.
+
+Every client gets :func:`tidy_error_body` on its ``after-call`` event: an error answered with an
+XML or HTML body to a JSON-protocol client (a proxy, a gateway, or moto's IAM check) would
+otherwise reach the code as ``Code: "403"`` with the whole document as its message. The hook puts
+the document's own ``<Code>`` and ``<Message>`` in their place, so classification sees the real
+code and an operator reads one line.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +41,36 @@ from consumer.settings import Settings
 def epoch_seconds(value: Any) -> Any:
     """Keep a timestamp as the wire gives it (epoch seconds in JSON protocols)."""
     return value
+
+
+_XML_CODE = re.compile(r"<Code>\s*([^<]+?)\s*</Code>")
+_XML_MESSAGE = re.compile(r"<Message>\s*([^<]*?)\s*</Message>", re.DOTALL)
+
+
+def tidy_error_body(parsed: dict[str, Any], **_kwargs: Any) -> None:
+    """``after-call`` handler: when an error's message is a markup document, replace code and
+    message with the ones it carries (or with its first line of text); a JSON error is left as
+    botocore parsed it. Mutates ``parsed`` in place, before botocore raises the ``ClientError``."""
+    error = parsed.get("Error") if isinstance(parsed, dict) else None
+    if not isinstance(error, dict):
+        return
+    message = str(error.get("Message", ""))
+    if not message.lstrip().startswith("<"):
+        return
+    code = _XML_CODE.search(message)
+    text = _XML_MESSAGE.search(message)
+    if code is not None:
+        error["Code"] = code.group(1)
+    if text is not None:
+        error["Message"] = " ".join(text.group(1).split())
+    else:
+        plain = " ".join(re.sub(r"<[^>]*>", " ", message).split())
+        error["Message"] = plain[:200]
+
+
+def _tidy_errors(client: Any) -> Any:
+    client.meta.events.register("after-call.*.*", tidy_error_body)
+    return client
 
 
 def _config(max_pool: int) -> Config:
@@ -64,11 +101,12 @@ class AwsClients:
 
 
 def kinesis_client(settings: Settings, max_pool: int, *, shard_records: bool = False) -> Any:
-    return fast_session(settings.region, shard_records=shard_records).client(
+    client = fast_session(settings.region, shard_records=shard_records).client(
         "kinesis",
         endpoint_url=settings.endpoint_for("kinesis"),
         config=_config(max_pool).merge(Config(parameter_validation=False)),
     )
+    return _tidy_errors(client)
 
 
 def make_clients(settings: Settings, max_pool: int = 1024) -> AwsClients:
@@ -77,6 +115,6 @@ def make_clients(settings: Settings, max_pool: int = 1024) -> AwsClients:
     )
     return AwsClients(
         kinesis=kinesis_client(settings, max_pool),
-        dynamodb=dynamodb,
+        dynamodb=_tidy_errors(dynamodb),
         kinesis_reader=kinesis_client(settings, max_pool, shard_records=True),
     )

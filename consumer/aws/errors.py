@@ -96,3 +96,14 @@ def classify(error: BaseException) -> ErrorKind:
 
 def is_retryable(error: BaseException) -> bool:
     return classify(error) is ErrorKind.RETRYABLE
+
+
+# Credentials that expired or could not be refreshed in time: the identity is right, its token is
+# stale. Not a configuration error: a restart (or the provider's next refresh) fixes it.
+TRANSIENT_AUTH_CODES = frozenset(
+    {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired", "IDPCommunicationError"}
+)
+
+
+def is_transient_auth(error: BaseException) -> bool:
+    return isinstance(error, ClientError) and error_code(error) in TRANSIENT_AUTH_CODES

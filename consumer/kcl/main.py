@@ -6,8 +6,9 @@ reads them once, and serves one shard over stdin/stdout until the daemon closes 
 
 stdout belongs to the protocol: logs go to stderr (JSON unless a terminal), which the daemon
 copies into its own log. Start-up checks (the output and dead-letter streams exist; the model
-state table exists, created when missing) fail with one line on stderr and exit code 2, like
-``anomaly-consumer``; the input stream and the lease table are the daemon's business.
+state table is described, and created only when missing) fail with one line on stderr and the
+exit codes of ``anomaly-consumer`` (:mod:`consumer.exit_status`: 2 configuration, 75 transient);
+the input stream and the lease table are the daemon's business.
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from consumer import logs
-from consumer.aws.backoff import call_with_retries
 from consumer.aws.clients import AwsClients, make_clients
-from consumer.cli import CONFIG_ERRORS, EXIT_CONFIG, explain_error
+from consumer.exit_status import EXIT_CONFIG, HANDLED_ERRORS, exit_code_for, explain_error
 from consumer.kcl.lineage import shard_lineage
 from consumer.processor.anomaly_processor import AnomalyProcessor
+from consumer.provisioning import prepare_kcl_shard_process
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
-from consumer.state.snapshot_store import SnapshotStore
 from consumer.worker.garbage_collection import tune_for_throughput
 from consumer.worker.worker import Worker
 
@@ -58,15 +58,9 @@ def processor_factory(settings: Settings, clients: AwsClients) -> Callable[[], A
 
 
 def check_resources(clients: AwsClients, settings: Settings) -> None:
-    """The streams this process writes exist, and the state table exists (created if missing)."""
-    for stream in (settings.output_stream, settings.dead_letter_stream):
-        call_with_retries(
-            lambda stream=stream: clients.kinesis.describe_stream_summary(StreamName=stream),  # type: ignore[misc]
-            what="describe_stream",
-            max_attempts=5,
-        )
-    if settings.state == "on":
-        SnapshotStore(clients.dynamodb, settings.state_table).create_table_if_missing()
+    """The streams this process writes exist, and the state table exists (described first, created
+    only when missing: the documented policy has no CreateTable)."""
+    prepare_kcl_shard_process(clients, settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,9 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     clients = make_clients(settings, max_pool=4)
     try:
         check_resources(clients, settings)
-    except CONFIG_ERRORS as error:
+    except HANDLED_ERRORS as error:
         print(f"{PROG}: {explain_error(error)}", file=sys.stderr)
-        return EXIT_CONFIG
+        return exit_code_for(error)
     processor = KclShardProcessor(
         processor_factory(settings, clients),
         initial_position=settings.initial_position,

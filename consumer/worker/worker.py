@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from consumer.aws.backoff import call_with_retries
 from consumer.aws.clients import AwsClients, make_clients
 from consumer.detection import DetectionEngine, wave_step
 from consumer.emitter.put_records import Emitter
@@ -30,6 +29,7 @@ from consumer.processor.anomaly_processor import AnomalyProcessor, ProcessorStat
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.record_processor import RecordProcessor
 from consumer.processor.score_log import ScoreLog
+from consumer.provisioning import prepare_native_worker
 from consumer.settings import Settings, describe
 from consumer.shards.shard_consumer import ShardConsumer, ShardOutcome
 from consumer.shards.shard_reader import ShardReader
@@ -295,14 +295,6 @@ class Worker:
 
 
 def prepare_resources(clients: AwsClients, settings: Settings) -> None:
-    """Fail fast, with one clear message, when a stream the worker needs is missing; create the
-    lease and state tables when they are missing (as the KCL creates its lease table)."""
-    LeaseTable(clients.dynamodb, settings.lease_table).create_table_if_missing()
-    if settings.state == "on":
-        SnapshotStore(clients.dynamodb, settings.state_table).create_table_if_missing()
-    for stream in (settings.stream, settings.output_stream, settings.dead_letter_stream):
-        call_with_retries(
-            lambda stream=stream: clients.kinesis.describe_stream_summary(StreamName=stream),  # type: ignore[misc]
-            what="describe_stream",
-            max_attempts=5,
-        )
+    """The native worker's start-up checks (see :func:`consumer.provisioning.prepare_native_worker`):
+    tables described before anything is created, streams checked, one clear error otherwise."""
+    prepare_native_worker(clients, settings)

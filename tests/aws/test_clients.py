@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
-from consumer.aws.clients import make_clients
+from consumer.aws.clients import make_clients, tidy_error_body
 from consumer.settings import Settings
 
 
@@ -39,3 +40,28 @@ def test_service_endpoints_are_separate() -> None:
     clients = make_clients(settings)
     assert clients.kinesis.meta.endpoint_url == "http://127.0.0.1:2"
     assert clients.dynamodb.meta.endpoint_url == "http://127.0.0.1:1"
+
+
+def test_an_xml_error_body_becomes_its_code_and_message() -> None:
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?>\n<ErrorResponse><Errors><Error><Code>AccessDenied</Code>'
+        "<Message>User: arn:aws:iam::123456789012:user/w is not authorized to perform: dynamodb:CreateTable"
+        "</Message><Type>Sender</Type></Error></Errors></ErrorResponse>"
+    )
+    parsed: dict[str, Any] = {"Error": {"Code": "403", "Message": body}}
+    tidy_error_body(parsed)
+    assert parsed["Error"] == {
+        "Code": "AccessDenied",
+        "Message": "User: arn:aws:iam::123456789012:user/w is not authorized to perform: dynamodb:CreateTable",
+    }
+
+
+def test_an_html_error_page_becomes_one_line_and_a_json_error_is_left_alone() -> None:
+    page: dict[str, Any] = {
+        "Error": {"Code": "502", "Message": "<html><body>\n<h1>502 Bad Gateway</h1>\n</body></html>"}
+    }
+    tidy_error_body(page)
+    assert page["Error"] == {"Code": "502", "Message": "502 Bad Gateway"}
+    json_error: dict[str, Any] = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+    tidy_error_body(json_error)
+    assert json_error["Error"] == {"Code": "ThrottlingException", "Message": "Rate exceeded"}

@@ -70,6 +70,8 @@ def test_image_structure() -> None:
     assert 'ENTRYPOINT ["tini", "--", "entrypoint.sh"]' in native
     assert any(line.startswith("HEALTHCHECK ") and line.endswith('CMD ["healthcheck.sh"]') for line in native)
     assert "STOPSIGNAL SIGTERM" in native
+    # outside the image metrics bind loopback; in it, every interface, so probes and scrapers reach them
+    assert re.search(r"^\s+ANOMALY_METRICS_HOST=0\.0\.0\.0\b", text, re.MULTILINE)
     for stage in (native, full):  # both images end as the unprivileged user
         user = [line for line in stage if line.startswith("USER ")][-1]
         assert user == "USER 10001:10001"
