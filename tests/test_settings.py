@@ -124,3 +124,17 @@ def test_describe_lists_every_field() -> None:
     described = describe(settings)
     assert {field.name for field in dataclasses.fields(Settings)} <= set(described)
     assert described["worker_id"] == "w" and "initial_timestamp" not in described
+
+
+def test_the_ingest_caps_have_flags_env_twins_and_bounds() -> None:
+    settings = load([])
+    assert (settings.max_metric_name_length, settings.max_aggregate_records) == (128, 10_000)
+    settings = load(["--max-metric-name-length", "64"], {"ANOMALY_MAX_AGGREGATE_RECORDS": "500"})
+    assert (settings.max_metric_name_length, settings.max_aggregate_records) == (64, 500)
+    for argv in (
+        ["--max-metric-name-length", "0"],
+        ["--max-metric-name-length", "1025"],
+        ["--max-aggregate-records", "0"],
+    ):
+        with pytest.raises(SettingsError, match=argv[0]):
+            load(argv)
