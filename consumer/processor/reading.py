@@ -240,7 +240,9 @@ class ReadingDecoder:
 
 
 def _undecodable(error: Exception) -> BadReading:
-    return BadReading("undecodable", f"{type(error).__name__}: {str(error)[:200]}")
+    """The verdict on a record the decoder failed on: the exception, its message quoted (it may
+    hold the record's text)."""
+    return BadReading("undecodable", f"{type(error).__name__}: {quoted(str(error), 160)}")
 
 
 #: the decoder with the default caps, and its two entry points

@@ -127,8 +127,8 @@ def test_any_bytes_at_all_give_records_or_one_defect(data: bytes) -> None:
     check(MAGIC + data, 10)
 
 
-@PROPERTY
-@given(st.lists(st.one_of(bodies.map(wrap), st.binary(max_size=20)), max_size=8), st.integers(1, 12))
+@settings(PROPERTY, max_examples=150)
+@given(st.lists(st.one_of(bodies.map(wrap), st.binary(max_size=20)), max_size=6), st.integers(1, 12))
 def test_chunks_of_a_response_are_its_user_records_in_order_and_bounded(datas: list[bytes], chunk: int) -> None:
     received = [outer(data, sequence) for sequence, data in enumerate(datas, start=1)]
     expected = [record for original in received for record in deaggregate(original, 5)]
