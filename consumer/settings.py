@@ -16,11 +16,13 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from consumer.processor.reading import BadReading, parse_ts
+from consumer.processor.reading import DEFAULT_MAX_METRIC_NAME_LENGTH, BadReading, parse_ts
+from consumer.shards.deaggregation import DEFAULT_MAX_AGGREGATE_RECORDS
 
 ENV_PREFIX = "ANOMALY_"
 INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
 LOG_FORMATS = ("auto", "json", "console")
+MAX_METRIC_NAME_LENGTH_LIMIT = 1024  # a name is kept per device and carried in events: never unbounded
 
 
 class SettingsError(ValueError):
@@ -65,6 +67,8 @@ class Settings:
     score_log: str | None = None
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"  # the container image sets 0.0.0.0
+    max_metric_name_length: int = DEFAULT_MAX_METRIC_NAME_LENGTH
+    max_aggregate_records: int = DEFAULT_MAX_AGGREGATE_RECORDS
 
     @property
     def lease_table(self) -> str:
@@ -116,6 +120,10 @@ class Settings:
             raise SettingsError("--metrics-port must be between 0 (off) and 65535")
         if not self.worker_id:
             raise SettingsError("--worker-id must not be empty")
+        if not 1 <= self.max_metric_name_length <= MAX_METRIC_NAME_LENGTH_LIMIT:
+            raise SettingsError(f"--max-metric-name-length must be between 1 and {MAX_METRIC_NAME_LENGTH_LIMIT}")
+        if self.max_aggregate_records < 1:
+            raise SettingsError("--max-aggregate-records must be at least 1")
         return self
 
 
@@ -180,6 +188,16 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     "score_log": (str, "append one JSON line per processed record (shard, sequence, device, score) here"),
     "metrics_port": (int, "port for /metrics, /healthz and /readyz (0: off)"),
     "metrics_host": (str, "address the metrics and health server binds (default 127.0.0.1; the image sets 0.0.0.0)"),
+    "max_metric_name_length": (
+        int,
+        f"longest metric name, in characters, of a reading (default {DEFAULT_MAX_METRIC_NAME_LENGTH}, at most "
+        f"{MAX_METRIC_NAME_LENGTH_LIMIT}); a longer one makes the reading a metric_name_too_long dead letter",
+    ),
+    "max_aggregate_records": (
+        int,
+        f"most sub-records of one KPL aggregate (default {DEFAULT_MAX_AGGREGATE_RECORDS:,}); an aggregate "
+        "with more is one aggregate_too_many_records dead letter, whole",
+    ),
 }
 
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consumer.shards import deaggregation
-from consumer.shards.record import KinesisRecord
 from producers.batching import MAX_RECORD_BYTES, Entry, UserRecord
 
 MAGIC = b"\xf3\x89\x9a\xc2"
@@ -87,10 +86,9 @@ def decode_aggregate(data: bytes) -> list[tuple[str, bytes]]:
     if not is_aggregated(data) or not deaggregation.is_aggregated(data):
         raise AggregationFormatError("not an intact KPL aggregate (magic bytes or MD5 digest)")
     try:
-        users = deaggregation.deaggregate(KinesisRecord(sequence_number="0", partition_key="", data=data))
+        return deaggregation.user_records(data[len(MAGIC) : -DIGEST_BYTES])
     except deaggregation.MalformedAggregate as error:
-        raise AggregationFormatError(str(error)) from error
-    return [(user.partition_key, user.data) for user in users]
+        raise AggregationFormatError(f"{error.code}: {error}") from error
 
 
 def hash_key(partition_key: str) -> int:

@@ -146,3 +146,17 @@ def test_default_worker_ids_differ_for_processes_with_the_same_host_and_pid() ->
     assert all(first == second for first, second in ids)  # one process, one identity
     assert all(first.startswith("node-a:7:") for first, _ in ids)  # still readable: host and pid
     assert ids[0][0] != ids[1][0]
+
+
+def test_the_ingest_caps_have_flags_env_twins_and_bounds() -> None:
+    settings = load([])
+    assert (settings.max_metric_name_length, settings.max_aggregate_records) == (128, 10_000)
+    settings = load(["--max-metric-name-length", "64"], {"ANOMALY_MAX_AGGREGATE_RECORDS": "500"})
+    assert (settings.max_metric_name_length, settings.max_aggregate_records) == (64, 500)
+    for argv in (
+        ["--max-metric-name-length", "0"],
+        ["--max-metric-name-length", "1025"],
+        ["--max-aggregate-records", "0"],
+    ):
+        with pytest.raises(SettingsError, match=argv[0]):
+            load(argv)

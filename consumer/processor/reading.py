@@ -4,6 +4,10 @@ The data contract: a record is UTF-8 JSON
 ``{"device_id": str, "ts": ISO-8601 string or epoch milliseconds, "metrics": {name: number or null}}``.
 ``null`` marks a missing value (the detector imputes it). Anything else, including NaN and
 infinity, is rejected with a :class:`BadReading` whose message is the dead-letter reason.
+
+Decoding is a failure boundary per record: for any bytes at all, :meth:`ReadingDecoder.decode`
+returns a :class:`Reading` or raises :class:`BadReading`, never another exception, and a reason
+quotes at most a short, escaped prefix of the input (a reason is bounded whatever the record holds).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from itertools import repeat
+from itertools import chain
 from operator import attrgetter
 from typing import Annotated
 
@@ -22,16 +26,24 @@ MAX_DEVICE_ID_LENGTH = 256
 MAX_METRICS = 256
 MIN_TS_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
 MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+#: the default cap on a metric name's length, in characters (code points); ``--max-metric-name-length``
+DEFAULT_MAX_METRIC_NAME_LENGTH = 128
+#: the most characters of input text a reason quotes (before escaping)
+QUOTE_CHARS = 64
+#: a reason's detail is cut to this many characters, whatever produced it
+MAX_DETAIL_CHARS = 400
 
 # The contract as msgspec constraints, checked in C while the JSON is decoded. A metric needs no
 # bound of its own to be finite: JSON has no NaN or infinity, and msgspec refuses a literal that
 # overflows a double ("Number out of range"), which bounds on the value only cost time to repeat.
-# An empty metric name is checked apart, after decoding: a length constraint on the dict's keys
-# cost 0.15 µs per reading, a C-level pass over the batch's dicts 0.08 (a search for ``""`` in the
-# joined bytes 0.14: every key and string has quotes to look at).
+# A metric name's bounds (not empty, at most the default cap) are a constraint on the dict's keys:
+# checked in C in the same pass, it costs less than a Python-level pass over the decoded names
+# would. A decoder with a lower cap adds that pass; one with a higher cap sends a reading with a
+# name past the default to the checks one by one (correct, only slower).
 _DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DEVICE_ID_LENGTH)]
 _EpochMs = Annotated[int, msgspec.Meta(ge=MIN_TS_MS, le=MAX_TS_MS)]
-_Metrics = Annotated[dict[str, float | None], msgspec.Meta(min_length=1, max_length=MAX_METRICS)]
+_MetricName = Annotated[str, msgspec.Meta(min_length=1, max_length=DEFAULT_MAX_METRIC_NAME_LENGTH)]
+_Metrics = Annotated[dict[_MetricName, float | None], msgspec.Meta(min_length=1, max_length=MAX_METRICS)]
 
 
 class Reading(msgspec.Struct, frozen=True, gc=False):
@@ -55,12 +67,35 @@ _METRICS = attrgetter("metrics")
 
 
 class BadReading(ValueError):
-    """A record that is not a valid reading; ``str(error)`` is the dead-letter reason."""
+    """A record that is not a valid reading; ``str(error)`` is the dead-letter reason.
+
+    ``code`` is the dead-letter code; ``detail`` is cut to :data:`MAX_DETAIL_CHARS` characters, so
+    no reason grows with its record."""
 
     def __init__(self, code: str, detail: str) -> None:
+        if len(detail) > MAX_DETAIL_CHARS:
+            detail = detail[: MAX_DETAIL_CHARS - 3] + "..."
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+
+
+def quoted(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``text`` as a reason quotes it: at most ``limit`` characters, non-printable ones escaped
+    (``repr``), and the full length when it was cut."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def _shown(value: object) -> str:
+    """A JSON value as a reason shows it, bounded: a string quoted, a scalar as it is, a list or
+    an object by its kind only (its text could be as large, or as deep, as the record)."""
+    if isinstance(value, str):
+        return quoted(value)
+    if value is None or isinstance(value, bool | int | float):
+        return quoted(str(value))
+    return f"a {type(value).__name__}"
 
 
 def parse_ts(value: object) -> int:
@@ -68,7 +103,7 @@ def parse_ts(value: object) -> int:
     1 to 9999 (what an event's ISO time can show; anything outside is not a sensor's clock)."""
     ts_ms = _ts_ms(value)
     if not MIN_TS_MS <= ts_ms <= MAX_TS_MS:
-        raise BadReading("bad_ts", f"ts is outside the years 1-9999: {str(value)[:64]!r}")
+        raise BadReading("bad_ts", f"ts is outside the years 1-9999: {_shown(value)}")
     return ts_ms
 
 
@@ -88,7 +123,7 @@ def _ts_ms(value: object) -> int:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError as error:
-            raise BadReading("bad_ts", f"ts is not ISO-8601: {value[:64]!r}") from error
+            raise BadReading("bad_ts", f"ts is not ISO-8601: {quoted(value)}") from error
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return int(parsed.timestamp() * 1000)
@@ -97,14 +132,14 @@ def _ts_ms(value: object) -> int:
 
 def _metric(name: object, value: object) -> float | None:
     if not isinstance(name, str) or not name:
-        raise BadReading("bad_metric", f"metric names must be non-empty strings, got {name!r}")
+        raise BadReading("bad_metric", f"metric names must be non-empty strings, got {_shown(name)}")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BadReading("non_numeric_metric", f"metric {name!r} is not a number: {str(value)[:64]!r}")
+        raise BadReading("non_numeric_metric", f"metric {quoted(name)} is not a number: {_shown(value)}")
     number = float(value)
     if not math.isfinite(number):
-        raise BadReading("non_finite_metric", f"metric {name!r} is {number!r}")
+        raise BadReading("non_finite_metric", f"metric {quoted(name)} is {number!r}")
     return number
 
 
@@ -115,60 +150,109 @@ def _every_metric_null(reading: Reading) -> bool:
     return None in values and not any(value is not None for value in values)
 
 
-def decode_reading(data: bytes) -> Reading:
-    """Decode one record's bytes; raise :class:`BadReading` with the reason when it is not a reading."""
-    try:
-        reading = _decode(data)
-    except msgspec.DecodeError:
-        # Not the common form (an ISO-8601 ts, say), or not a reading: the checks one by one, for
-        # the reason.
+class ReadingDecoder:
+    """Decodes records into readings under the configured caps; built once, at start-up.
+
+    :meth:`decode` is one record's failure boundary: for any bytes it returns a :class:`Reading`
+    or raises :class:`BadReading` (an unexpected error while decoding becomes ``undecodable``).
+    :meth:`decode_batch` is the batch's fast path: the readings, exactly as :meth:`decode` gives
+    them record by record, or ``None`` (for any reason, an unexpected error included), and then the
+    caller decodes each record with :meth:`decode` for its verdict and reason.
+
+    ``max_metric_name_length``: a reading with a longer metric name (in characters) is a
+    ``metric_name_too_long`` dead letter. At the default cap the check is a msgspec constraint,
+    inside the one C-level pass; a lower cap adds a pass over the batch's names."""
+
+    __slots__ = ("_check_names", "max_metric_name_length")
+
+    def __init__(self, max_metric_name_length: int = DEFAULT_MAX_METRIC_NAME_LENGTH) -> None:
+        if max_metric_name_length < 1:
+            raise ValueError("max_metric_name_length must be at least 1")
+        self.max_metric_name_length = max_metric_name_length
+        self._check_names = max_metric_name_length < DEFAULT_MAX_METRIC_NAME_LENGTH
+
+    def decode(self, data: bytes) -> Reading:
+        """Decode one record's bytes; raise :class:`BadReading` with the reason when it is not a reading."""
         try:
-            document = orjson.loads(data)
+            reading = _decode(data)
+        except (msgspec.DecodeError, RecursionError):
+            # Not the common form (an ISO-8601 ts, a name past the default cap, say), or not a
+            # reading; or a document nested deeper than msgspec's recursion allows where this
+            # thread's stack stands (its limit depends on the caller's depth, orjson's does not):
+            # the checks one by one, for the verdict and the reason.
+            return self._checked(data)
+        except Exception as error:  # one record's failure boundary: it becomes a dead letter with the reason
+            raise _undecodable(error) from error
+        if self._check_names and max(map(len, reading.metrics)) > self.max_metric_name_length:
+            return self._checked(data)
+        if _every_metric_null(reading):
+            raise BadReading("no_values", "every metric is null")
+        return reading
+
+    def _checked(self, data: bytes) -> Reading:
+        """The checks one by one, off the hot path, each with its reason."""
+        try:
+            return _checked_reading(orjson.loads(data), self.max_metric_name_length)
         except orjson.JSONDecodeError as error:
             # orjson rejects NaN and Infinity literals, which is what the contract wants.
             raise BadReading("malformed_json", str(error)[:200]) from error
-        return _checked_reading(document)
-    if "" in reading.metrics:  # an empty metric name: the checks one by one give the reason
-        return _checked_reading(orjson.loads(data))
-    if _every_metric_null(reading):
-        raise BadReading("no_values", "every metric is null")
-    return reading
+        except BadReading:
+            raise
+        except Exception as error:  # one record's failure boundary: it becomes a dead letter with the reason
+            raise _undecodable(error) from error
+
+    def decode_batch(self, datas: Sequence[bytes]) -> list[Reading] | None:
+        """Every record of a batch as a reading, in one C-level pass; ``None`` when any of them is
+        not a common reading (not valid, or not in the form msgspec decodes alone): then decode each
+        with :meth:`decode`, which gives the reasons. Same readings as :meth:`decode` on each.
+
+        The records are joined by newlines and decoded as a stream of JSON values, which is only
+        safe when each record is exactly one value. That holds when no record holds a newline of
+        its own and every join is ``}`` newline ``{`` (every record starts with ``{`` and ends with
+        ``}``): no JSON value can run across such a join (inside an object or array ``}`` must be
+        followed by ``,``, ``}`` or ``]``, and a string cannot hold a raw newline), so every value
+        lies within one record, every record starts at least one, and as many values as records
+        means one each. (The first condition matters: a record holding ``}`` newline ``{`` itself
+        could make up, in the count, for a join that is not clean, across which a value could run.)"""
+        try:
+            return self._decode_batch(datas)
+        except Exception:  # noqa: BLE001 - a fast path only: the per-record path gives each record its verdict
+            return None
+
+    def _decode_batch(self, datas: Sequence[bytes]) -> list[Reading] | None:
+        if not datas:
+            return []
+        joined = b"\n".join(datas)
+        joins = len(datas) - 1
+        if joined[:1] != b"{" or joined[-1:] != b"}" or joined.count(b"\n") != joins or joined.count(b"}\n{") != joins:
+            return None
+        readings = _decode_lines(joined)  # a DecodeError (or RecursionError) means None, above
+        if len(readings) != len(datas):
+            return None
+        if (
+            self._check_names
+            and max(map(len, chain.from_iterable(map(_METRICS, readings)))) > self.max_metric_name_length
+        ):
+            return None
+        if b"null" in joined and any(map(_every_metric_null, readings)):  # a reading without a value
+            return None
+        return readings
 
 
-def decode_readings(datas: Sequence[bytes]) -> list[Reading] | None:
-    """Every record of a batch as a reading, in one C-level pass; ``None`` when any of them is not
-    a common reading (not valid, or not in the form msgspec decodes alone): then decode each with
-    :func:`decode_reading`, which gives the reasons. Same readings as :func:`decode_reading` on each.
-
-    The records are joined by newlines and decoded as a stream of JSON values, which is only safe
-    when each record is exactly one value. That holds when no record holds a newline of its own
-    and every join is ``}`` newline ``{`` (every record starts with ``{`` and ends with ``}``):
-    no JSON value can run across such a join (inside an object or array ``}`` must be followed by
-    ``,``, ``}`` or ``]``, and a string cannot hold a raw newline), so every value lies within one
-    record, every record starts at least one, and as many values as records means one each. (The
-    first condition matters: a record holding ``}`` newline ``{`` itself could make up, in the
-    count, for a join that is not clean, across which a value could run.)"""
-    if not datas:
-        return []
-    joined = b"\n".join(datas)
-    joins = len(datas) - 1
-    if joined[:1] != b"{" or joined[-1:] != b"}" or joined.count(b"\n") != joins or joined.count(b"}\n{") != joins:
-        return None
-    try:
-        readings = _decode_lines(joined)
-    except msgspec.DecodeError:
-        return None
-    if len(readings) != len(datas):
-        return None
-    if any(map(dict.__contains__, map(_METRICS, readings), repeat(""))):  # an empty metric name
-        return None
-    if b"null" in joined and any(map(_every_metric_null, readings)):  # a reading without a value
-        return None
-    return readings
+def _undecodable(error: Exception) -> BadReading:
+    """The verdict on a record the decoder failed on: the exception, its message quoted (it may
+    hold the record's text)."""
+    return BadReading("undecodable", f"{type(error).__name__}: {quoted(str(error), 160)}")
 
 
-def _checked_reading(document: object) -> Reading:
-    """:func:`decode_reading` for a document off the hot path: every check, with its reason."""
+#: the decoder with the default caps, and its two entry points
+DEFAULT_DECODER = ReadingDecoder()
+decode_reading = DEFAULT_DECODER.decode
+decode_readings = DEFAULT_DECODER.decode_batch
+
+
+def _checked_reading(document: object, max_metric_name_length: int = DEFAULT_MAX_METRIC_NAME_LENGTH) -> Reading:
+    """:meth:`ReadingDecoder.decode` for a document off the hot path: every check, with its reason."""
     if not isinstance(document, dict):
         raise BadReading("not_an_object", f"expected a JSON object, got {type(document).__name__}")
     device_id = document.get("device_id")
@@ -184,6 +268,12 @@ def _checked_reading(document: object) -> Reading:
         raise BadReading("missing_metrics", "metrics must be a non-empty object")
     if len(raw_metrics) > MAX_METRICS:
         raise BadReading("too_many_metrics", f"{len(raw_metrics)} metrics, at most {MAX_METRICS}")
+    if max(map(len, raw_metrics)) > max_metric_name_length:
+        name = next(name for name in raw_metrics if len(name) > max_metric_name_length)
+        raise BadReading(
+            "metric_name_too_long",
+            f"metric name of {len(name)} characters, at most {max_metric_name_length}: {quoted(name)}",
+        )
     metrics: dict[str, float | None] = {}
     present = 0
     for name, value in raw_metrics.items():

@@ -10,6 +10,12 @@ Contract:
   only for those waits and the call itself, and returns early when ``stop`` is set.
 - When GetRecords returns no next iterator the shard has ended: :attr:`ended` is True and
   :attr:`child_shards` lists the children Kinesis reported.
+- A result holds at most ``max_records`` records. A response with KPL aggregates is de-aggregated
+  as it is handed out (:class:`~consumer.shards.deaggregation.UserRecords`): when it expands past
+  ``max_records`` the rest comes in the next :meth:`read` calls, without another GetRecords call,
+  and the shard's end and children come only with its last chunk. An aggregate that cannot be
+  handed on as user records (see :mod:`~consumer.shards.deaggregation`, ``max_aggregate_records``
+  the cap per aggregate) comes whole, with ``defect_code`` set, for the processor to dead-letter.
 - Any Kinesis client will do: records come as botocore's dicts, or already as
   :class:`~consumer.shards.record.KinesisRecord` structs from the worker's reader client
   (``consumer.aws.clients``), which the reader then hands on as they are.
@@ -19,7 +25,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import attrgetter
@@ -32,7 +37,7 @@ from consumer.aws.errors import ErrorKind, FatalAwsError, classify, error_code
 from consumer.leases.extended_sequence_number import AT_TIMESTAMP, ExtendedSequenceNumber
 from consumer.logs import get_logger
 from consumer.observability.aws_errors import count_get_records_error
-from consumer.shards.deaggregation import KPL_MAGIC, MalformedAggregate, deaggregate
+from consumer.shards.deaggregation import DEFAULT_MAX_AGGREGATE_RECORDS, KPL_MAGIC, UserRecords
 from consumer.shards.record import KinesisRecord
 
 MIN_SECONDS_BETWEEN_CALLS = 0.2  # five GetRecords per second per shard
@@ -77,6 +82,7 @@ class ShardReader:
         *,
         initial_timestamp_ms: int | None = None,
         max_records: int = 10_000,
+        max_aggregate_records: int = DEFAULT_MAX_AGGREGATE_RECORDS,
         stop: threading.Event | None = None,
         clock: Any = time.monotonic,
     ) -> None:
@@ -86,6 +92,9 @@ class ShardReader:
         self._start = start
         self._initial_timestamp_ms = initial_timestamp_ms
         self._max_records = max_records
+        self._max_aggregate_records = max_aggregate_records
+        self._pending: UserRecords | None = None  # the rest of a response that expanded past max_records
+        self._pending_children: list[dict[str, Any]] = []
         self._stop = stop or threading.Event()
         self._clock = clock
         self._iterator: str | None = None
@@ -127,8 +136,14 @@ class ShardReader:
         self._last_call = self._clock()
 
     def read(self) -> ReadResult:
-        """One GetRecords call (after any needed retries); empty when stopping or nothing is new."""
+        """The next records: the next chunk of a response still being handed out, or else one
+        GetRecords call (after any needed retries); empty when stopping or nothing is new."""
         while not self._stop.is_set():
+            if self._pending is not None:
+                result = self._hand_out(self._pending)
+                if result.records or result.ended:
+                    return result
+                # The rest of the response lay at or before the start position: read on.
             if self.ended:
                 return ReadResult([], self.millis_behind_latest, ended=True, child_shards=self.child_shards)
             try:
@@ -162,7 +177,6 @@ class ShardReader:
         self._iterator = response.get("NextShardIterator")
         self.millis_behind_latest = response.get("MillisBehindLatest")
         received = response.get("Records") or []
-        records: list[KinesisRecord]
         if received and type(received[0]) is not KinesisRecord:  # botocore's dicts
             received = [
                 KinesisRecord(
@@ -173,31 +187,34 @@ class ShardReader:
                 )
                 for raw in received
             ]
-        aggregates = any(map(bytes.startswith, map(_DATA, received), repeat(KPL_MAGIC)))  # C-level: no Python call
-        records = self._deaggregated(received) if aggregates else received
+        floor: ExtendedSequenceNumber | None = None
         if self._filter_next:
             # Only the first response of an AT_SEQUENCE_NUMBER iterator can repeat records.
             self._filter_next = False
-            records = records_after(records, self._last_handed_out or self._start)
+            floor = self._last_handed_out or self._start
+        self._pending_children = list(response.get("ChildShards", [])) if self._iterator is None else []
+        if any(map(bytes.startswith, map(_DATA, received), repeat(KPL_MAGIC))):  # C-level: no Python call
+            self._pending = UserRecords(
+                received,
+                max_records=self._max_aggregate_records,
+                keep=None if floor is None else lambda records: records_after(records, floor),
+            )
+            return self._hand_out(self._pending)
+        # No aggregate: the response is the records (at most ``Limit`` of them), as they are.
+        return self._finish(received if floor is None else records_after(received, floor), last=True)
+
+    def _hand_out(self, pending: UserRecords) -> ReadResult:
+        records = pending.take(self._max_records)
+        last = pending.exhausted
+        if last:
+            self._pending = None
+        return self._finish(records, last=last)
+
+    def _finish(self, records: list[KinesisRecord], *, last: bool) -> ReadResult:
         if records:
             self._last_handed_out = records[-1].position
-        if self._iterator is None:
+        if last and self._iterator is None and not self.ended:
             self.ended = True
-            self.child_shards = list(response.get("ChildShards", []))
+            self.child_shards = self._pending_children
             self._log.info("shard_end_reached", children=[c.get("ShardId") for c in self.child_shards])
         return ReadResult(records, self.millis_behind_latest, self.ended, self.child_shards)
-
-    def _deaggregated(self, received: Iterable[KinesisRecord]) -> list[KinesisRecord]:
-        """The user records of a response with KPL aggregates among its records (a malformed
-        aggregate is handed on whole, as the KCL does, and becomes a dead letter downstream)."""
-        records: list[KinesisRecord] = []
-        for record in received:
-            if not record.data.startswith(KPL_MAGIC):
-                records.append(record)
-                continue
-            try:
-                records.extend(deaggregate(record))
-            except MalformedAggregate as error:
-                self._log.warning("aggregate_malformed", sequence_number=record.sequence_number, error=str(error))
-                records.append(record)
-        return records

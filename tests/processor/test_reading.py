@@ -6,15 +6,21 @@ import random
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from consumer.emitter.events import iso_ms
+from consumer.processor import reading as reading_module
 from consumer.processor.reading import (
+    DEFAULT_MAX_METRIC_NAME_LENGTH,
+    MAX_DETAIL_CHARS,
     MAX_DEVICE_ID_LENGTH,
     MAX_METRICS,
     MAX_TS_MS,
     MIN_TS_MS,
     BadReading,
     Reading,
+    ReadingDecoder,
     _checked_reading,
     decode_reading,
     decode_readings,
@@ -186,3 +192,271 @@ def test_a_batch_with_any_record_not_a_plain_reading_is_left_to_each_record(batc
     """``None`` sends the batch record by record, where each record gets its own verdict or
     dead-letter reason; in particular no record may lend its bytes to a neighbour's reading."""
     assert decode_readings(batch) is None
+
+
+# ---------------------------------------------------------------- hostile records
+
+
+def nested(depth: int, opener: bytes = b"[", closer: bytes = b"]") -> bytes:
+    return opener * depth + closer * depth
+
+
+def with_unknown_field(value: bytes) -> bytes:
+    return b'{"device_id":"d1","ts":1700000000000,"metrics":{"t":20.5},"x":' + value + b"}"
+
+
+def test_a_reading_with_deeply_nested_brackets_in_an_unknown_field_decodes_in_both_paths() -> None:
+    """1,000 nested brackets in a 2 KB record: msgspec raises RecursionError on it; the reading
+    still decodes (an unknown field is ignored), and the batch path leaves it to the record."""
+    data = with_unknown_field(nested(1_000))
+    assert len(data) < 2_100
+    assert decode_reading(data) == Reading("d1", 1_700_000_000_000, {"t": 20.5})
+    assert decode_readings([A, data]) in (None, [decode_reading(A), decode_reading(data)])
+
+
+def test_nesting_beyond_the_json_parser_limit_is_malformed_json() -> None:
+    for opener, closer in ((b"[", b"]"), (b'{"a":', b"}")):
+        with pytest.raises(BadReading) as error:
+            decode_reading(with_unknown_field(nested(5_000, opener, closer)))
+        assert error.value.code == "malformed_json"
+
+
+def test_the_verdict_on_nesting_does_not_depend_on_how_deep_the_caller_stands() -> None:
+    """msgspec's nesting limit is the interpreter's recursion limit minus the caller's depth; the
+    verdict must not change with it."""
+    data = with_unknown_field(nested(300))
+
+    def at_depth(depth: int) -> Reading:
+        return decode_reading(data) if depth == 0 else at_depth(depth - 1)
+
+    assert at_depth(800) == decode_reading(data) == Reading("d1", 1_700_000_000_000, {"t": 20.5})
+
+
+def test_a_deeply_nested_metric_value_is_a_non_numeric_metric_with_a_short_reason() -> None:
+    data = doc(metrics={"t": 1}).replace(b"1}", nested(1_000) + b"}")
+    with pytest.raises(BadReading) as error:
+        decode_reading(data)
+    assert error.value.code == "non_numeric_metric"
+    assert str(error.value) == "non_numeric_metric: metric 't' is not a number: a list"
+
+
+def test_a_220_kb_name_of_del_characters_is_too_long_with_a_short_escaped_reason() -> None:
+    name = "\x7f" * 220_000
+    data = doc(metrics={name: 1.0})
+    assert len(data) > 220_000
+    with pytest.raises(BadReading) as error:
+        decode_reading(data)
+    assert error.value.code == "metric_name_too_long"
+    reason = str(error.value)
+    assert len(error.value.detail) <= MAX_DETAIL_CHARS
+    assert "\x7f" not in reason and "\\x7f" in reason and "220000 characters" in reason
+    assert decode_readings([A, data]) is None
+
+
+def test_a_reason_quotes_only_an_escaped_prefix_of_a_long_name() -> None:
+    """Under a cap high enough to let the name through, a reason that names it quotes 64 characters."""
+    name = "\x7f" * 220_000
+    with pytest.raises(BadReading) as error:
+        ReadingDecoder(max_metric_name_length=300_000).decode(doc(metrics={name: "hot"}))
+    assert error.value.code == "non_numeric_metric"
+    assert error.value.detail == f"metric {name[:64]!r}... (220000 characters) is not a number: 'hot'"
+
+
+def test_every_reason_is_bounded_whatever_the_record_quotes() -> None:
+    huge = "\x00" * 500_000
+    for data in (
+        doc(metrics={"t": huge}),
+        doc(metrics={huge[:100]: "hot"}),
+        doc(ts=huge),
+        doc(ts="9" * 100_000),
+        doc(metrics={"t": {"nested": [huge]}}),
+    ):
+        with pytest.raises(BadReading) as error:
+            decode_reading(data)
+        assert len(error.value.detail) <= MAX_DETAIL_CHARS, error.value.code
+        assert "\x00" not in str(error.value)
+
+
+def test_bad_reading_details_are_cut_to_the_hard_cap() -> None:
+    error = BadReading("some_code", "y" * 10_000)
+    assert len(error.detail) == MAX_DETAIL_CHARS and error.detail.endswith("...")
+    assert str(error) == f"some_code: {error.detail}"
+
+
+@pytest.mark.parametrize(
+    "name", ["m" * DEFAULT_MAX_METRIC_NAME_LENGTH, "é" * DEFAULT_MAX_METRIC_NAME_LENGTH, "😀" * 128]
+)
+def test_a_metric_name_at_the_cap_in_characters_is_accepted_in_both_paths(name: str) -> None:
+    data = doc(metrics={name: 1.5})
+    assert decode_reading(data).metrics == {name: 1.5}
+    assert decode_readings([A, data]) == [decode_reading(A), decode_reading(data)]
+
+
+def test_a_metric_name_past_the_cap_is_a_dead_letter_in_both_paths() -> None:
+    data = doc(metrics={"t": 1.0, "m" * (DEFAULT_MAX_METRIC_NAME_LENGTH + 1): 2.0})
+    with pytest.raises(BadReading) as error:
+        decode_reading(data)
+    assert error.value.code == "metric_name_too_long"
+    assert f"129 characters, at most {DEFAULT_MAX_METRIC_NAME_LENGTH}" in error.value.detail
+    assert decode_readings([A, data, B]) is None
+
+
+def test_a_decoder_with_a_lower_cap_rejects_what_the_default_accepts() -> None:
+    strict = ReadingDecoder(max_metric_name_length=8)
+    short, long = doc(metrics={"m" * 8: 1.0}), doc(metrics={"m" * 9: 1.0})
+    assert strict.decode(short) == decode_reading(short)
+    with pytest.raises(BadReading) as error:
+        strict.decode(long)
+    assert error.value.code == "metric_name_too_long"
+    assert decode_reading(long).metrics == {"m" * 9: 1.0}
+    assert strict.decode_batch([A, short]) == [decode_reading(A), decode_reading(short)]
+    assert strict.decode_batch([A, long]) is None
+
+
+def test_a_decoder_with_a_higher_cap_accepts_longer_names_off_the_fast_path() -> None:
+    lenient = ReadingDecoder(max_metric_name_length=300)
+    data = doc(metrics={"m" * 300: 1.0})
+    assert lenient.decode(data).metrics == {"m" * 300: 1.0}
+    assert lenient.decode_batch([A, data]) in (None, [decode_reading(A), lenient.decode(data)])
+    with pytest.raises(BadReading, match="metric_name_too_long"):
+        lenient.decode(doc(metrics={"m" * 301: 1.0}))
+
+
+def test_a_cap_below_one_character_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        ReadingDecoder(max_metric_name_length=0)
+
+
+def test_an_unexpected_error_while_decoding_a_record_is_an_undecodable_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fails(document: object, max_metric_name_length: int) -> Reading:
+        raise RuntimeError("x" * 10_000)
+
+    monkeypatch.setattr(reading_module, "_checked_reading", fails)
+    with pytest.raises(BadReading) as error:
+        decode_reading(doc(ts="2024-01-01T00:00:00Z"))  # an ISO ts: the checks one by one
+    assert error.value.code == "undecodable"
+    assert error.value.detail == f"RuntimeError: {'x' * 160!r}... (10000 characters)"
+
+
+def test_an_unexpected_error_in_the_fast_decode_is_an_undecodable_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fails(data: bytes) -> Reading:
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(reading_module, "_decode", fails)
+    with pytest.raises(BadReading) as error:
+        decode_reading(A)
+    assert (error.value.code, error.value.detail) == ("undecodable", "MemoryError: 'no room'")
+
+
+def test_an_unexpected_error_in_the_batch_path_falls_back_to_each_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fails(data: bytes) -> list[Reading]:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(reading_module, "_decode_lines", fails)
+    assert decode_readings([A, B]) is None
+    assert [decode_reading(A), decode_reading(B)] == [Reading("a", 1, {"t": 1.0}), Reading("b", 2, {"t": 2.0})]
+
+
+# ---------------------------------------------------------------- properties: any bytes at all
+
+PROPERTY = settings(max_examples=250, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+long_names = st.builds(str.__mul__, st.characters(), st.integers(DEFAULT_MAX_METRIC_NAME_LENGTH - 2, 140))
+metric_names = st.one_of(st.text(max_size=12), long_names, st.just("t"))
+metric_values = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**63), 2**63 - 1), st.none(), json_values
+)
+
+
+@st.composite
+def reading_documents(draw: st.DrawFn) -> bytes:
+    """Readings and near-readings: every field present or not, of the right kind or not."""
+    document: dict[str, object] = {}
+    if draw(st.booleans()) or draw(st.booleans()):
+        document["device_id"] = draw(
+            st.one_of(
+                st.text(min_size=1, max_size=12),
+                st.builds(str.__mul__, st.characters(), st.integers(250, 260)),
+                json_values,
+            )
+        )
+    if draw(st.booleans()) or draw(st.booleans()):
+        document["ts"] = draw(
+            st.one_of(st.integers(MIN_TS_MS - 5, MAX_TS_MS + 5), st.just("2024-05-01T10:00:00Z"), json_values)
+        )
+    if draw(st.booleans()) or draw(st.booleans()):
+        document["metrics"] = draw(
+            st.one_of(st.dictionaries(metric_names, metric_values, min_size=0, max_size=6), json_values)
+        )
+    if draw(st.booleans()):
+        document[draw(st.text(max_size=6))] = draw(json_values)
+    return orjson.dumps(document)
+
+
+@st.composite
+def mutated(draw: st.DrawFn, source: st.SearchStrategy[bytes]) -> bytes:
+    """``source``'s bytes with a few bytes replaced, inserted or deleted."""
+    data = bytearray(draw(source))
+    for _ in range(draw(st.integers(0, 4))):
+        at = draw(st.integers(0, len(data)))
+        kind = draw(st.sampled_from(["replace", "insert", "delete"]))
+        byte = draw(
+            st.sampled_from([b"{", b"}", b"[", b"\n", b'"', b"\\", b",", b":", b"\x7f", b"\xff"])
+            | st.binary(min_size=1, max_size=1)
+        )
+        if kind == "insert":
+            data[at:at] = byte
+        elif at < len(data):
+            data[at : at + 1] = byte if kind == "replace" else b""
+    return bytes(data)
+
+
+records = st.one_of(
+    reading_documents(),
+    mutated(reading_documents()),
+    st.binary(max_size=300),
+    st.sampled_from([A, B, A + b"\n" + B, b"}\n{", A[:-1] + b',"x":' + nested(2_000) + b"}"]),
+)
+
+
+def verdict(data: bytes) -> Reading | str:
+    try:
+        return decode_reading(data)
+    except BadReading as error:
+        assert len(error.detail) <= MAX_DETAIL_CHARS
+        return error.code
+
+
+@PROPERTY
+@given(st.one_of(st.binary(max_size=2_000), records))
+def test_any_bytes_become_a_reading_or_a_bad_reading(data: bytes) -> None:
+    assert isinstance(verdict(data), Reading | str)
+
+
+@PROPERTY
+@given(reading_documents())
+def test_a_document_that_decodes_in_one_pass_agrees_with_the_checks_one_by_one(data: bytes) -> None:
+    outcome = verdict(data)
+    if isinstance(outcome, Reading):
+        assert outcome == _checked_reading(orjson.loads(data))
+
+
+@PROPERTY
+@given(st.lists(records, max_size=8))
+def test_the_batch_path_either_declines_or_agrees_with_each_record(batch: list[bytes]) -> None:
+    verdicts = [verdict(data) for data in batch]
+    readings = decode_readings(batch)
+    if readings is not None:
+        assert readings == verdicts  # every record a reading, each the same one

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 import threading
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -278,3 +279,140 @@ def test_records_after_keeps_what_the_position_comparison_keeps() -> None:
     aggregate_number = next(number for number in numbers if number % 3 == 0)  # sub-records 0, 1, 2
     inside = records_after(records, ExtendedSequenceNumber(str(aggregate_number), 1))
     assert (inside[0].sequence_number, inside[0].sub_sequence_number) == (str(aggregate_number), 2)
+
+
+# ---------------------------------------------------------------- responses that expand past max_records
+
+
+class CannedKinesis:
+    """A fake Kinesis client for the reader's own logic: GetRecords answers from a list of
+    responses, then empty ones; the last given response may end the shard."""
+
+    def __init__(self, responses: list[dict[str, Any]]) -> None:
+        self._responses = responses
+        self.get_records_calls = 0
+
+    def get_shard_iterator(self, **kwargs: Any) -> dict[str, str]:
+        return {"ShardIterator": "iterator-0"}
+
+    def get_records(self, **kwargs: Any) -> dict[str, Any]:
+        self.get_records_calls += 1
+        if self._responses:
+            return self._responses.pop(0)
+        return {"Records": [], "NextShardIterator": "iterator-n", "MillisBehindLatest": 0}
+
+
+def struct(sequence: int, data: bytes) -> KinesisRecord:
+    return KinesisRecord(sequence_number=str(sequence), partition_key="p", data=data)
+
+
+def sub_records(count: int, tag: str = "") -> list[tuple[str, bytes]]:
+    return [(f"dev-{i % 5}", f"{tag}{i}".encode()) for i in range(count)]
+
+
+def test_a_response_that_expands_past_max_records_comes_in_chunks_from_one_call(
+    fast_kinesis: Any, make_stream: Callable[..., str]
+) -> None:
+    stream = make_stream(1)
+    first = put(fast_kinesis, stream, 1)
+    aggregates = [
+        fast_kinesis.put_record(StreamName=stream, Data=aggregate(sub_records(6, tag)), PartitionKey="agg")[
+            "SequenceNumber"
+        ]
+        for tag in "ab"
+    ]
+    last = put(fast_kinesis, stream, 1, start=7)
+    clock = FakeTime()
+    calls = CallTimes(fast_kinesis, clock)
+    reader = ShardReader(calls, stream, SHARD, ExtendedSequenceNumber(TRIM_HORIZON), max_records=5, clock=clock)
+    reader._stop = ClockedStop(clock)
+    chunks = [reader.read().records for _ in range(3)]
+    assert [len(chunk) for chunk in chunks] == [5, 5, 4]
+    assert len(calls.get_records_at) == 1  # one GetRecords response, handed out in three reads
+    assert [(r.sequence_number, r.sub_sequence_number) for chunk in chunks for r in chunk] == [
+        (first[0], 0),
+        *[(aggregates[0], i) for i in range(6)],
+        *[(aggregates[1], i) for i in range(6)],
+        (last[0], 0),
+    ]
+    assert reader.read().records == [] and len(calls.get_records_at) == 2
+    # The next read after a chunk resumes after the last record handed out, as a checkpoint there would.
+    assert reader._last_handed_out == ExtendedSequenceNumber(last[0], 0)
+
+
+def test_a_checkpoint_inside_an_aggregate_resumes_there_across_chunks(
+    fast_kinesis: Any, make_stream: Callable[..., str]
+) -> None:
+    stream = make_stream(1)
+    agg = fast_kinesis.put_record(StreamName=stream, Data=aggregate(sub_records(8)), PartitionKey="agg")[
+        "SequenceNumber"
+    ]
+    after = put(fast_kinesis, stream, 1, start=9)
+    reader = make_reader(fast_kinesis, stream, ExtendedSequenceNumber(agg, 2), max_records=3)
+    chunks = [reader.read().records for _ in range(2)]
+    assert [[(r.sequence_number, r.sub_sequence_number) for r in chunk] for chunk in chunks] == [
+        [(agg, 3), (agg, 4), (agg, 5)],
+        [(agg, 6), (agg, 7), (after[0], 0)],
+    ]
+
+
+def test_the_shard_end_and_children_come_only_with_the_last_chunk() -> None:
+    children = [{"ShardId": "shardId-000000000001", "ParentShards": [SHARD], "HashKeyRange": {}}]
+    records = [struct(1, aggregate(sub_records(7))), struct(2, b"{}")]
+    kinesis = CannedKinesis([{"Records": records, "MillisBehindLatest": 0, "ChildShards": children}])
+    reader = make_reader(kinesis, "stream", "TRIM_HORIZON", max_records=3)
+    results = [reader.read() for _ in range(3)]
+    assert [(len(r.records), r.ended, r.child_shards) for r in results] == [
+        (3, False, []),
+        (3, False, []),
+        (2, True, children),
+    ]
+    assert reader.ended and reader.child_shards == children
+    assert reader.read().ended and kinesis.get_records_calls == 1
+
+
+def test_a_filtered_away_rest_of_a_response_does_not_look_like_an_idle_poll() -> None:
+    """When every record after a full chunk is at or before the start position, the next read
+    goes on to the next GetRecords call instead of returning nothing."""
+    start = ExtendedSequenceNumber("5", 3)
+    first = [struct(5, aggregate(sub_records(7)))]
+    second = [struct(6, b"{}")]
+    kinesis = CannedKinesis(
+        [{"Records": first, "NextShardIterator": "i1"}, {"Records": second, "NextShardIterator": "i2"}]
+    )
+    reader = make_reader(kinesis, "stream", start, max_records=3)
+    assert [r.sub_sequence_number for r in reader.read().records] == [4, 5, 6]
+    assert [r.sequence_number for r in reader.read().records] == ["6"]
+
+
+def test_degenerate_aggregates_come_whole_with_their_defect_among_the_user_records(
+    fast_kinesis: Any, make_stream: Callable[..., str]
+) -> None:
+    stream = make_stream(1)
+    datas = [aggregate(sub_records(2)), aggregate(sub_records(4)), aggregate([("k", b"")] * 3)]
+    sequences = [
+        fast_kinesis.put_record(StreamName=stream, Data=d, PartitionKey="agg")["SequenceNumber"] for d in datas
+    ]
+    records = drain(make_reader(fast_kinesis, stream, "TRIM_HORIZON", max_aggregate_records=3))
+    assert [(r.sequence_number, r.sub_sequence_number, r.defect_code) for r in records] == [
+        (sequences[0], 0, None),
+        (sequences[0], 1, None),
+        (sequences[1], 0, "aggregate_too_many_records"),
+        (sequences[2], 0, "aggregate_only_empty_records"),
+    ]
+    assert [r.data for r in records[2:]] == datas[1:]  # the original bytes, to dead-letter whole
+
+
+def test_a_response_of_many_aggregates_is_never_expanded_at_once() -> None:
+    """40 aggregates of 1,000 sub-records (40,000 records) handed out 1,000 at a time: the reader
+    holds at most a chunk and one aggregate's records, not the whole expansion."""
+    received = [struct(n, aggregate(sub_records(1_000))) for n in range(1, 41)]
+    kinesis = CannedKinesis([{"Records": received, "NextShardIterator": "i1", "MillisBehindLatest": 0}])
+    reader = make_reader(kinesis, "stream", "TRIM_HORIZON", max_records=1_000, max_aggregate_records=1_000)
+    tracemalloc.start()
+    counts = [len(reader.read().records) for _ in range(40)]
+    _current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert counts == [1_000] * 40 and kinesis.get_records_calls == 1
+    whole = 40_000 * 100  # bytes the whole expansion would hold at the least (a record struct alone is ~100)
+    assert peak < whole / 4
