@@ -376,3 +376,38 @@ def test_a_batch_decode_that_raises_falls_back_and_a_record_whose_decode_raises_
     assert (stats.records, stats.readings, stats.decode_fallbacks, stats.quarantined) == (22, 20, 1, 1)
     assert stats.dead_letters_by_code == {"processing_failed": 1, "malformed_json": 1}
     assert run.processor.last_processed == ExtendedSequenceNumber("22")
+
+
+def test_a_child_shard_rewinds_exactly_to_its_inherited_state_before_its_first_checkpoint(
+    fast_kinesis: Any, make_stream: Callable[..., str], dynamodb_client: Any, unique_name: Callable[[str], str]
+) -> None:
+    store = SnapshotStore(dynamodb_client, unique_name("state"))
+    store.create_table_if_missing()
+
+    def processor(shard: str, parents: frozenset[str] = frozenset()) -> AnomalyProcessor:
+        made = AnomalyProcessor(
+            stream="input",
+            engine_factory=lambda: Brittle.from_spec(None, warmup=20),
+            events=Emitter(fast_kinesis, make_stream(1)),
+            dead_letter_emitter=Emitter(fast_kinesis, make_stream(1)),
+            cadence=CheckpointCadence(3600.0, 1_000_000),  # no checkpoint before the shard ends
+            state_factory=lambda shard_id: ShardState(store, shard_id),
+        )
+        made.initialize(InitializationInput(shard, ExtendedSequenceNumber("TRIM_HORIZON"), parent_shard_ids=parents))
+        return made
+
+    parent = processor("shardId-000000000001")
+    parent_readings = fleet_batch(0, size=600)
+    parent.process_records(ProcessRecordsInput(as_records(parent_readings, 1), NoteCheckpoints()))
+    parent.shard_ended(NoteCheckpoints())
+    child = processor("shardId-000000000002", frozenset({"shardId-000000000001"}))
+    assert child.stats.state_devices_restored == DEVICES
+    first, second = fleet_batch(1, size=400), fleet_batch(2, size=400, poison_at=(250,))
+    child.process_records(ProcessRecordsInput(as_records(first, 1), NoteCheckpoints()))
+    child.process_records(ProcessRecordsInput(as_records(second, 401), NoteCheckpoints()))
+
+    reference = DetectionEngine.from_spec(None, warmup=20)
+    for readings in (parent_readings, first, [reading for i, reading in enumerate(second) if i != 250]):
+        reference.process_batch(readings)
+    assert child.engine is not None and child.stats.quarantined == 1
+    assert child.engine.export_device_states() == reference.export_device_states()
