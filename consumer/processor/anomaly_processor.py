@@ -270,7 +270,7 @@ class AnomalyProcessor:
                 if is_infrastructure(error):
                     raise
                 self.stats.decode_fallbacks += 1
-                self._log.warning("batch_decode_fell_back", error=describe(error), records=len(records))
+                self._log.warning("batch_decode_fell_back", error=type(error).__name__, records=len(records))
                 readings = None
             if readings is not None:
                 return readings, records
@@ -352,7 +352,10 @@ class AnomalyProcessor:
         when it fails, so every record not at fault is learned exactly once, in order. Returns the
         scored parts in order and the number of events written; ``out`` gets the dead letters."""
         self.stats.isolations += 1
-        self._log.warning("batch_isolating", error=describe(error), readings=len(readings), exact=self._rewind.exact)
+        # the exception's type only: its message may quote the record (logs never carry payloads)
+        self._log.warning(
+            "batch_isolating", error=type(error).__name__, readings=len(readings), exact=self._rewind.exact
+        )
         self._rewind.devices(engine, set(map(_DEVICE_ID, readings)))
         scored: list[_Scored] = []
         events_written = 0

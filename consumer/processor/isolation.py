@@ -93,7 +93,10 @@ def bisect(count: int, first_error: Exception, attempt: Callable[[int, int], Non
 
     Ranges are attempted in batch order, a left half entirely before its right half, so records
     that succeed are processed in their order exactly once. An infrastructure error from any
-    attempt propagates at once. Returns the faults in batch order."""
+    attempt propagates at once. Returns the faults in batch order. With no record (``count`` 0)
+    no record can be at fault: ``first_error`` is raised again."""
+    if count == 0:
+        raise first_error
     if count == 1:
         return [Fault(0, first_error)]
     faults: list[Fault] = []

@@ -411,3 +411,8 @@ def test_a_child_shard_rewinds_exactly_to_its_inherited_state_before_its_first_c
         reference.process_batch(readings)
     assert child.engine is not None and child.stats.quarantined == 1
     assert child.engine.export_device_states() == reference.export_device_states()
+
+
+def test_bisect_of_an_empty_batch_blames_no_record_and_raises_the_error() -> None:
+    with pytest.raises(ZeroDivisionError, match="whole"):
+        run_bisect(0, set())
