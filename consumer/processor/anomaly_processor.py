@@ -42,7 +42,6 @@ from consumer.shards.record import KinesisRecord
 from consumer.state.shard_state import ShardState
 
 _DATA = attrgetter("data")
-_DEFECT = attrgetter("defect_code")
 _DEVICE_ID = attrgetter("device_id")
 
 log = get_logger(__name__)
@@ -260,20 +259,23 @@ class AnomalyProcessor:
     def _decode(
         self, records: Sequence[KinesisRecord], outgoing_dead: list[OutgoingRecord], audit: list[dict[str, Any]]
     ) -> tuple[Sequence[Reading], Sequence[KinesisRecord]]:
-        """The readings of a batch and their records. The common batch (no defect, every record a
-        reading) is decoded in one C-level pass; any other, or one whose pass raised, record by
-        record (:meth:`_decode_each`)."""
-        if not any(map(_DEFECT, records)):
-            try:
-                readings = decode_readings(list(map(_DATA, records)))
-            except Exception as error:  # the fast path's boundary: then each record is decoded alone
-                if is_infrastructure(error):
-                    raise
-                self.stats.decode_fallbacks += 1
-                self._log.warning("batch_decode_fell_back", error=type(error).__name__, records=len(records))
-                readings = None
-            if readings is not None:
-                return readings, records
+        """The readings of a batch and their records. The common batch (every record a reading) is
+        decoded in one C-level pass; any other, or one whose pass raised, record by record
+        (:meth:`_decode_each`), which dead-letters a defective record before decoding anything.
+
+        The one pass never accepts a batch holding a defective record, so the common batch pays no
+        check for them: the reader marks only KPL aggregates, whose bytes start with the KPL magic,
+        and :func:`decode_readings` accepts only batches whose every record starts with ``{``."""
+        try:
+            readings = decode_readings(list(map(_DATA, records)))
+        except Exception as error:  # the fast path's boundary: then each record is decoded alone
+            if is_infrastructure(error):
+                raise
+            self.stats.decode_fallbacks += 1
+            self._log.warning("batch_decode_fell_back", error=type(error).__name__, records=len(records))
+            readings = None
+        if readings is not None:
+            return readings, records
         return self._decode_each(records, outgoing_dead, audit)
 
     def _decode_each(

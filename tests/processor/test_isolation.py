@@ -5,6 +5,7 @@ dead letter and every other record is scored exactly as if it had never been the
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from consumer.processor.isolation import ProcessorClosed, bisect, describe, is_i
 from consumer.processor.reading import Reading
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput
 from consumer.processor.score_log import ScoreLog, read_score_log
+from consumer.shards.deaggregation import KPL_MAGIC
 from consumer.shards.record import KinesisRecord
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_codec import SnapshotMissing
@@ -323,12 +325,12 @@ def test_a_defect_record_is_dead_lettered_whole_with_its_code_and_never_decoded(
     run = make_run(state=False)
     readings = fleet_batch(0, size=10)
     records = as_records(readings, 1)
-    # A defect record whose bytes would decode as a reading: the mark alone decides.
+    # What the reader marks: a KPL aggregate with a valid checksum and no sub-records. Decoded, it
+    # would be malformed JSON; the mark decides instead.
     defect = KinesisRecord(
         sequence_number="11",
         partition_key="pk",
-        data=orjson.dumps({"device_id": "never-decoded", "ts": START_MS, "metrics": {"t": 1.0}}),
-        aggregated=True,
+        data=KPL_MAGIC + hashlib.md5(b"", usedforsecurity=False).digest(),
         defect_code="aggregate_without_records",
         defect_reason="a KPL aggregate with a valid checksum and no sub-records",
     )
@@ -338,7 +340,6 @@ def test_a_defect_record_is_dead_lettered_whole_with_its_code_and_never_decoded(
     assert letter["reason"] == "a KPL aggregate with a valid checksum and no sub-records"
     assert letter["source"]["sequence_number"] == "11"
     assert base64.b64decode(letter["data_base64"]) == defect.data
-    assert "never-decoded" not in run.engine.export_device_states()
     stats = run.processor.stats
     assert (stats.readings, stats.dead_letters_by_code) == (10, {"aggregate_without_records": 1})
 
