@@ -400,8 +400,8 @@ class AnomalyProcessor:
                 saved = self.state.save(self.engine, position)
             self.stats.state_bytes += saved.bytes_written
             self.stats.state_devices_written += saved.devices_written
+            self._rewind.saved()  # the snapshot is the rewind's new base
         checkpointer.checkpoint(position)
-        self._rewind.checkpointed()
         if self.state is not None:
             self.state.committed(position)
             if self._evict_after_ms and self.engine is not None and not position.is_shard_end:

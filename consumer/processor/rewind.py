@@ -5,14 +5,17 @@ models before it failed. Trying its records again on those models would learn th
 model state on, the product promises it never does. :class:`Rewind` rebuilds the exact state the
 batch's devices had before the batch:
 
-- it keeps references to the readings scored since the last checkpoint (:meth:`Rewind.retain`,
-  one list append per batch; :meth:`Rewind.checkpointed` drops them, so they are bounded by the
-  checkpoint cadence: at most ``checkpoint_records`` readings, or ``checkpoint_interval`` of them);
+- it keeps references to the readings scored since the last snapshot (:meth:`Rewind.retain`,
+  one list append per batch; :meth:`Rewind.saved` drops them when a snapshot is saved, so they are
+  bounded by the checkpoint cadence: at most ``checkpoint_records`` readings, or
+  ``checkpoint_interval`` of them);
 - on a failure (:meth:`Rewind.devices`) it drops the batch's devices from the engine, loads them
   from the last snapshot (:meth:`~consumer.state.shard_state.ShardState.load_devices`, as evicted
   devices are loaded), or from the states inherited from parent shards before the first
   checkpoint, and replays their retained readings, verdicts discarded. Devices are independent
   and the engine is deterministic, so they are then exactly as they were before the batch.
+- :meth:`Rewind.undoing` runs one attempt of the bisection and, if it raises, puts its devices
+  back as they were before it (exported before, imported back): the rare path affords it.
 
 With model state off there is no snapshot to start from: the batch's devices are dropped and
 start new models (a warm-up again, as after a restart without state). Nothing is retained then.
@@ -51,8 +54,10 @@ class Rewind:
         if self._state is not None and readings:
             self._scored.append(readings)
 
-    def checkpointed(self) -> None:
-        """The engine's state was saved: the snapshot is the new base."""
+    def saved(self) -> None:
+        """The engine's state was saved (:meth:`~consumer.state.shard_state.ShardState.save`): the
+        snapshot is the new base. Whoever saves a snapshot must call this at once, before any
+        more readings are scored, or a rewind would replay readings the snapshot already holds."""
         self._scored.clear()
         self._inherited = {}
 
