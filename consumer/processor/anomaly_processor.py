@@ -46,7 +46,6 @@ _DEVICE_ID = attrgetter("device_id")
 
 log = get_logger(__name__)
 
-
 __all__ = ["AnomalyProcessor", "ProcessorClosed", "ProcessorStats"]
 
 #: (records, their readings, the verdicts) of a part of a batch that was scored
@@ -378,7 +377,6 @@ class AnomalyProcessor:
         return scored, events_written
 
     # ------------------------------------------------------------------ internals
-
     def _reload_evicted(self, engine: DetectionEngine, readings: Sequence[Reading]) -> None:
         returning = {reading.device_id for reading in readings} & self._evicted
         if returning and self.state is not None:

@@ -417,3 +417,24 @@ def test_a_child_shard_rewinds_exactly_to_its_inherited_state_before_its_first_c
 def test_bisect_of_an_empty_batch_blames_no_record_and_raises_the_error() -> None:
     with pytest.raises(ZeroDivisionError, match="whole"):
         run_bisect(0, set())
+
+
+def test_the_common_batch_is_decoded_once_and_scored_once(
+    make_run: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"decode_readings": 0, "decode_reading": 0, "process_batch": 0}
+
+    def counted(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            calls[name] += 1
+            return function(*args)
+
+        return call
+
+    monkeypatch.setattr(module, "decode_readings", counted("decode_readings", module.decode_readings))
+    monkeypatch.setattr(module, "decode_reading", counted("decode_reading", module.decode_reading))
+    monkeypatch.setattr(Brittle, "process_batch", counted("process_batch", Brittle.process_batch))
+    run = make_run(state=True)
+    run.feed(fleet_batch(0))
+    assert calls == {"decode_readings": 1, "decode_reading": 0, "process_batch": 1}
+    assert run.processor.stats.isolations == 0 and run.processor.stats.decode_fallbacks == 0
