@@ -17,7 +17,8 @@ Contract:
 * :meth:`dirty_devices` are those whose state changed since :meth:`clear_dirty` (or were imported);
   :meth:`clear_dirty` declares the current state saved (the base of the next patches).
 * :meth:`evict_idle` drops devices whose last reading is older than ``now_ms - idle_ms``; export
-  them first (:meth:`idle_devices` lists them) if their state must survive.
+  them first (:meth:`idle_devices` lists them) if their state must survive. :meth:`drop_devices`
+  drops named devices the same way.
 
 Two execution paths, one result. Under the default pipeline
 (:func:`~consumer.detection.fleet_bank.bankable`), a batch wide enough (:func:`wave_min_width`
@@ -333,11 +334,17 @@ class DetectionEngine:
     def evict_idle(self, now_ms: int, idle_ms: int) -> list[str]:
         """Drop idle devices (see :meth:`idle_devices`) and return their ids; they leave the dirty set."""
         evicted = self.idle_devices(now_ms, idle_ms)
-        for device_id in evicted:
+        self.drop_devices(evicted)
+        return evicted
+
+    def drop_devices(self, device_ids: Iterable[str]) -> None:
+        """Forget the named devices entirely (model, last reading time, dirty mark; unknown ids are
+        skipped): a device that reports afterwards starts a new model, unless its state is imported
+        first. Export them first if their state must survive."""
+        for device_id in device_ids:
             self._models.pop(device_id, None)
             if self._bank is not None:
                 self._bank.drop(device_id)
             self._last_seen.pop(device_id, None)
             self._dirty.discard(device_id)
             self._based.discard(device_id)
-        return evicted

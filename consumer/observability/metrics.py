@@ -5,7 +5,9 @@ readings, anomalies, dead letters, checkpoints and their duration (``ProcessorSt
 worker sums finished shards into ``totals``, each shard consumer knows its
 ``millis_behind_latest`` and the lease coordinator knows what it holds. :class:`WorkerCollector`
 reads those when Prometheus scrapes. The exceptions are the AWS error counters
-(:mod:`consumer.observability.aws_errors`), incremented on error paths only.
+(:mod:`consumer.observability.aws_errors`), incremented on error paths only, and the shard
+failures the worker records when it reaps a failed shard consumer
+(:mod:`consumer.observability.shard_failures`).
 
 Exposed (all prefixed ``anomaly_consumer_``):
 
@@ -14,12 +16,13 @@ Exposed (all prefixed ``anomaly_consumer_``):
 | ``records_processed_total`` | counter | | Kinesis user records handed to the processor |
 | ``readings_total`` | counter | | records that decoded as readings and were scored |
 | ``anomalies_total`` | counter | | anomaly events written to the output stream |
-| ``dead_letters_total`` | counter | | records written to the dead-letter stream |
+| ``dead_letters_total`` | counter | ``code`` | records written to the dead-letter stream, by error code |
 | ``checkpoint_duration_seconds`` | summary | | time per checkpoint, model snapshot included |
 | ``checkpoint_bytes_total`` | counter | | model-snapshot bytes written with checkpoints |
 | ``millis_behind_latest`` | gauge | ``shard_id`` | the last GetRecords' ``MillisBehindLatest`` per running shard |
 | ``leases_held`` | gauge | | leases this worker holds |
 | ``idle_shards`` | gauge | | running shards whose polling backed off (empty polls for 10 s) |
+| ``shard_failures_total`` | counter | ``kind`` | shard runs that ended failed, by kind (``FailureKind``) |
 | ``get_records_errors_total`` | counter | ``code`` | failed GetRecords/GetShardIterator calls |
 | ``put_records_errors_total`` | counter | ``stream``, ``code`` | failed PutRecords calls and entries |
 | ``worker_info`` | gauge | ``worker_id``, ``stream``, ``application`` | always 1 |
@@ -62,10 +65,18 @@ class WorkerCollector(Collector):
             ("records_processed", "Kinesis user records handed to the processor", totals.records),
             ("readings", "records that decoded as readings and were scored", totals.readings),
             ("anomalies", "anomaly events written to the output stream", totals.anomalies),
-            ("dead_letters", "records written to the dead-letter stream", totals.dead_letters),
             ("checkpoint_bytes", "model-snapshot bytes written with checkpoints", totals.state_bytes),
         ):
             yield CounterMetricFamily(PREFIX + name, text, value=value)
+        yield _by_label(
+            "dead_letters",
+            "records written to the dead-letter stream, by error code",
+            "code",
+            totals.dead_letters_by_code,
+        )
+        yield _by_label(
+            "shard_failures", "shard runs that ended failed, by kind", "kind", worker.shard_failures.totals()
+        )
         yield SummaryMetricFamily(
             PREFIX + "checkpoint_duration_seconds",
             "time per checkpoint, model snapshot included",
@@ -97,6 +108,13 @@ class WorkerCollector(Collector):
         settings = worker.settings
         info.add_metric([settings.worker_id, settings.stream, settings.application_name], 1)
         yield info
+
+
+def _by_label(name: str, text: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(PREFIX + name, text, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
 
 
 def worker_registry(worker: Worker) -> CollectorRegistry:

@@ -6,7 +6,11 @@ Ready means both:
   not load the API), and
 - **the lease cycle runs**: the coordinator finished a lease-table scan within
   ``max(3 * failover_time, 30 s)``. A worker that scans normally is either holding leases or
-  balancing them (more workers than shards leaves some holding none, which is normal).
+  balancing them (more workers than shards leaves some holding none, which is normal), and
+- **no shard fails repeatedly**: no shard's run ended failed
+  :data:`~consumer.observability.shard_failures.FAILING_AFTER` times within the window
+  (:mod:`~consumer.observability.shard_failures`); the check ``failing_shards`` names them, with
+  their failure counts. Such a shard makes no progress however busy the worker looks.
 
 Liveness (``/healthz``) is separate and only says the process answers.
 """
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,14 +57,17 @@ class ReadinessProbe:
         scans: Callable[[], int],
         held: Callable[[], int],
         failover_time: float,
+        failing_shards: Callable[[], Mapping[str, int]] = dict,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``scans`` returns the coordinator's count of finished lease scans; ``held`` the
-        number of leases held."""
+        number of leases held; ``failing_shards`` the shards failing repeatedly, with their
+        recent failure counts (:meth:`~consumer.observability.shard_failures.ShardFailures.failing`)."""
         self._kinesis = kinesis
         self._stream = stream
         self._scans = scans
         self._held = held
+        self._failing_shards = failing_shards
         self._staleness = max(3 * failover_time, MIN_SCAN_STALENESS)
         self._clock = clock
         self._lock = threading.Lock()
@@ -103,5 +110,6 @@ class ReadinessProbe:
             "lease_scans": self._last_scans,
             "seconds_since_scan": None if age is None else round(age, 1),
             "leases_held": self._held(),
+            "failing_shards": dict(self._failing_shards()),
         }
-        return Readiness(ready=reachable == "ok" and cycling, checks=checks)
+        return Readiness(ready=reachable == "ok" and cycling and not checks["failing_shards"], checks=checks)

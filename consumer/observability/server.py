@@ -23,6 +23,7 @@ def serve_worker(worker: Worker) -> ObservabilityServer:
         scans=lambda: coordinator.scans,
         held=lambda: len(coordinator.held_keys()),
         failover_time=settings.failover_time,
+        failing_shards=worker.shard_failures.failing,
     )
     server = ObservabilityServer(settings.metrics_host, settings.metrics_port, worker_registry(worker), probe.check)
     return server.start()

@@ -5,6 +5,14 @@ letters with their reason; readings go through the detection engine (score, then
 anomalies become events. Events and dead letters are written and acknowledged *before* any
 checkpoint that covers their records. Nothing is dropped: a record either yields a verdict
 (logged to the score log when enabled) or a dead letter.
+
+No record stops the shard (:mod:`~consumer.processor.isolation` decides whose fault an error is):
+a record the reader marked defective (``defect_code``) is dead-lettered whole, never decoded; a
+record whose decoding raises anything but :class:`BadReading` is dead-lettered
+``processing_failed``; a batch whose scoring, events or emitting raise a record's fault is rewound
+(:mod:`~consumer.processor.rewind`) and bisected until the records at fault stand alone, those
+dead-lettered ``processing_failed`` and the others processed as if they had never been there.
+Infrastructure errors propagate as before and are never dead-lettered.
 """
 
 from __future__ import annotations
@@ -21,27 +29,36 @@ from consumer.emitter.put_records import Emitter
 from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.logs import get_logger
 from consumer.processor.checkpoint_cadence import CheckpointCadence
+from consumer.processor.isolation import PROCESSING_FAILED, ProcessorClosed, bisect, describe, is_infrastructure
 from consumer.processor.reading import BadReading, Reading, decode_reading, decode_readings
 from consumer.processor.record_processor import (
     Checkpointer,
     InitializationInput,
     ProcessRecordsInput,
 )
+from consumer.processor.rewind import Rewind
 from consumer.processor.score_log import ScoreLog
 from consumer.shards.record import KinesisRecord
 from consumer.state.shard_state import ShardState
 
 _DATA = attrgetter("data")
+_DEVICE_ID = attrgetter("device_id")
 
 log = get_logger(__name__)
 
+__all__ = ["AnomalyProcessor", "ProcessorClosed", "ProcessorStats"]
 
-class ProcessorClosed(RuntimeError):
-    """The processor was used before ``initialize`` or after ``lease_lost``."""
+#: (records, their readings, the verdicts) of a part of a batch that was scored
+_Scored = tuple[Sequence[KinesisRecord], Sequence[Reading], Verdicts]
 
 
 class ProcessorStats:
-    """Counters for one processor; the worker sums them for its summary and metrics."""
+    """Counters for one processor; the worker sums them for its summary and metrics.
+
+    ``dead_letters`` is the sum of ``dead_letters_by_code`` (keyed by the dead letter's
+    ``error_code``). ``quarantined`` counts records dead-lettered ``processing_failed`` (their
+    processing raised); ``decode_fallbacks`` batches whose one-pass decode raised and were decoded
+    record by record; ``isolations`` batches bisected to find the records at fault."""
 
     def __init__(self) -> None:
         self.records = 0
@@ -53,6 +70,10 @@ class ProcessorStats:
         self.state_bytes = 0
         self.state_devices_written = 0
         self.state_devices_restored = 0
+        self.dead_letters_by_code: dict[str, int] = {}
+        self.quarantined = 0
+        self.decode_fallbacks = 0
+        self.isolations = 0
 
 
 class AnomalyProcessor:
@@ -98,6 +119,7 @@ class AnomalyProcessor:
         self.engine: DetectionEngine | None = None
         self.last_processed: ExtendedSequenceNumber | None = None
         self.last_checkpoint: ExtendedSequenceNumber | None = None
+        self._rewind = Rewind(None, self._cpu_lock)
         self._log = log
 
     # ------------------------------------------------------------------ lifecycle
@@ -114,6 +136,10 @@ class AnomalyProcessor:
                 initialization.parent_shard_ids,
                 initialization.hash_key_range,
             )
+        self._rewind = Rewind(self.state, self._cpu_lock)
+        self._rewind.started(
+            self.engine, inherited=initialization.checkpoint.is_initial and self.stats.state_devices_restored > 0
+        )
         self._log.info("processor_initialized", checkpoint=str(initialization.checkpoint))
 
     def process_records(self, batch: ProcessRecordsInput) -> None:
@@ -128,32 +154,47 @@ class AnomalyProcessor:
         audit: list[dict[str, Any]] = []
         records: Sequence[KinesisRecord] = batch.records
         with self._cpu_lock:
-            readings = decode_readings(list(map(_DATA, records)))
-            if readings is not None:  # every record a reading (the common batch): decoded in one pass
-                reading_records = records
-            else:
-                readings, reading_records = self._decode_each(records, outgoing_dead, audit)
+            readings, reading_records = self._decode(records, outgoing_dead, audit)
         if self._evict_after_ms and readings:
             self._newest_ts_ms = max(self._newest_ts_ms, *(reading.ts_ms for reading in readings))
             if self._evicted:
                 self._reload_evicted(engine, readings)  # reads the state table: not under the lock
-        with self._cpu_lock:
-            verdicts = engine.process_batch(readings)
-            if self._score_log:
-                audit.extend(self._audit(reading_records, readings, verdicts))
-            outgoing_events = self._anomaly_events(engine, reading_records, readings, verdicts)
-        self._events.put(outgoing_events)
+        try:
+            verdicts, anomalies = self._score_and_emit(engine, reading_records, readings)
+            scored: list[_Scored] = [(reading_records, readings, verdicts)]
+        except Exception as error:  # the boundary: infrastructure re-raised, a record's fault isolated
+            if is_infrastructure(error):
+                raise
+            scored, anomalies = self._isolate(engine, reading_records, readings, error, (outgoing_dead, audit))
+        if self._score_log:
+            for part in scored:
+                audit.extend(self._audit(*part))
         self._dead.put(outgoing_dead)
         if self._score_log:
             self._score_log.write(audit)
+        learned = 0
+        for _, part_readings, _ in scored:
+            self._rewind.retain(part_readings)
+            learned += len(part_readings)
         self.stats.records += len(batch.records)
-        self.stats.readings += len(readings)
-        self.stats.anomalies += len(outgoing_events)
-        self.stats.dead_letters += len(batch.records) - len(readings)
+        self.stats.readings += learned
+        self.stats.anomalies += anomalies
+        self.stats.dead_letters += len(batch.records) - learned
         self.last_processed = batch.records[-1].position
         self._cadence.add(len(batch.records))
         if self._cadence.due():
             self._checkpoint(batch.checkpointer, self.last_processed)
+
+    def _score_and_emit(
+        self, engine: DetectionEngine, records: Sequence[KinesisRecord], readings: Sequence[Reading]
+    ) -> tuple[Verdicts, int]:
+        """Score (and learn) the readings, build their anomalies' events and write them; the
+        verdicts and the number of events."""
+        with self._cpu_lock:
+            verdicts = engine.process_batch(readings)
+            events = self._anomaly_events(engine, records, readings, verdicts)
+        self._events.put(events)
+        return verdicts, len(events)
 
     def _audit(
         self, records: Sequence[KinesisRecord], readings: Sequence[Reading], verdicts: Verdicts
@@ -213,34 +254,130 @@ class AnomalyProcessor:
         self._log.info("processor_lease_lost", last_processed=str(self.last_processed))
         self.engine = None
 
-    # ------------------------------------------------------------------ internals
+    # ------------------------------------------------------------------ decoding
+    def _decode(
+        self, records: Sequence[KinesisRecord], outgoing_dead: list[OutgoingRecord], audit: list[dict[str, Any]]
+    ) -> tuple[Sequence[Reading], Sequence[KinesisRecord]]:
+        """The readings of a batch and their records. The common batch (every record a reading) is
+        decoded in one C-level pass; any other, or one whose pass raised, record by record
+        (:meth:`_decode_each`), which dead-letters a defective record before decoding anything.
+
+        The one pass never accepts a batch holding a defective record, so the common batch pays no
+        check for them: the reader marks only KPL aggregates, whose bytes start with the KPL magic,
+        and :func:`decode_readings` accepts only batches whose every record starts with ``{``."""
+        try:
+            readings = decode_readings(list(map(_DATA, records)))
+        except Exception as error:  # the fast path's boundary: then each record is decoded alone
+            if is_infrastructure(error):
+                raise
+            self.stats.decode_fallbacks += 1
+            self._log.warning("batch_decode_fell_back", error=type(error).__name__, records=len(records))
+            readings = None
+        if readings is not None:
+            return readings, records
+        return self._decode_each(records, outgoing_dead, audit)
+
     def _decode_each(
         self, records: Sequence[KinesisRecord], outgoing_dead: list[OutgoingRecord], audit: list[dict[str, Any]]
     ) -> tuple[list[Reading], list[KinesisRecord]]:
-        """A batch with a record that is not a reading: each decoded alone, the others becoming
-        dead letters with their reason (and score-log lines)."""
+        """Each record decoded alone, with a failure boundary per record: a defective record, one
+        that is not a reading, and one whose decoding raised become dead letters (with their
+        score-log lines); the readings are returned with their records."""
         readings: list[Reading] = []
         reading_records: list[KinesisRecord] = []
         for record in records:
+            if record.defect_code is not None:
+                self._dead_letter(record, record.defect_code, record.defect_reason, outgoing_dead, audit)
+                continue
             try:
                 reading = decode_reading(record.data)
             except BadReading as error:
-                outgoing_dead.extend(
-                    dead_letters(
-                        stream=self._stream, shard_id=self.shard_id, record=record, reason=str(error), code=error.code
-                    )
-                )
-                self._log.info(
-                    "dead_letter", sequence_number=record.sequence_number, code=error.code, size=len(record.data)
-                )
-                if self._score_log:
-                    audit.append(self._dead_letter_audit(record, error.code))
+                self._dead_letter(record, error.code, str(error), outgoing_dead, audit)
+                continue
+            except Exception as error:  # the per-record boundary: the record becomes a dead letter
+                if is_infrastructure(error):
+                    raise
+                self._quarantine(record, error, outgoing_dead, audit)
                 continue
             readings.append(reading)
             reading_records.append(record)
         return readings, reading_records
 
-    def _reload_evicted(self, engine: DetectionEngine, readings: list[Reading]) -> None:
+    def _dead_letter(
+        self,
+        record: KinesisRecord,
+        code: str,
+        reason: str,
+        outgoing_dead: list[OutgoingRecord],
+        audit: list[dict[str, Any]],
+        *,
+        logged: bool = False,
+    ) -> None:
+        """``record`` as a dead letter with ``code`` and ``reason``, counted by code, with its score-log
+        line; logged at INFO unless the caller logged it already."""
+        outgoing_dead.extend(
+            dead_letters(stream=self._stream, shard_id=self.shard_id, record=record, reason=reason, code=code)
+        )
+        by_code = self.stats.dead_letters_by_code
+        by_code[code] = by_code.get(code, 0) + 1
+        if not logged:
+            self._log.info("dead_letter", sequence_number=record.sequence_number, code=code, size=len(record.data))
+        if self._score_log:
+            audit.append(self._dead_letter_audit(record, code))
+
+    def _quarantine(
+        self, record: KinesisRecord, error: Exception, outgoing_dead: list[OutgoingRecord], audit: list[dict[str, Any]]
+    ) -> None:
+        """A record whose processing raised: one WARNING line with its position, and a dead letter."""
+        self.stats.quarantined += 1
+        self._log.warning(
+            "record_quarantined",
+            sequence_number=record.sequence_number,
+            sub_sequence_number=record.sub_sequence_number,
+            code=PROCESSING_FAILED,
+            error=type(error).__name__,
+        )
+        self._dead_letter(record, PROCESSING_FAILED, describe(error), outgoing_dead, audit, logged=True)
+
+    # ------------------------------------------------------------------ isolation
+    def _isolate(
+        self,
+        engine: DetectionEngine,
+        records: Sequence[KinesisRecord],
+        readings: Sequence[Reading],
+        error: Exception,
+        out: tuple[list[OutgoingRecord], list[dict[str, Any]]],
+    ) -> tuple[list[_Scored], int]:
+        """The rare path, after a batch's scoring, events or emitting raised ``error``, a record's
+        fault: rewind the batch's devices to before the batch, then bisect it, each attempt undone
+        when it fails, so every record not at fault is learned exactly once, in order. Returns the
+        scored parts in order and the number of events written; ``out`` gets the dead letters."""
+        self.stats.isolations += 1
+        # the exception's type only: its message may quote the record (logs never carry payloads)
+        self._log.warning(
+            "batch_isolating", error=type(error).__name__, readings=len(readings), exact=self._rewind.exact
+        )
+        self._rewind.devices(engine, set(map(_DEVICE_ID, readings)))
+        scored: list[_Scored] = []
+        events_written = 0
+
+        def attempt(lo: int, hi: int) -> None:
+            nonlocal events_written
+            part_records, part_readings = records[lo:hi], readings[lo:hi]
+            verdicts, events = self._rewind.undoing(
+                engine,
+                set(map(_DEVICE_ID, part_readings)),
+                lambda: self._score_and_emit(engine, part_records, part_readings),
+            )
+            scored.append((part_records, part_readings, verdicts))
+            events_written += events
+
+        for fault in bisect(len(readings), error, attempt):
+            self._quarantine(records[fault.position], fault.error, *out)
+        return scored, events_written
+
+    # ------------------------------------------------------------------ internals
+    def _reload_evicted(self, engine: DetectionEngine, readings: Sequence[Reading]) -> None:
         returning = {reading.device_id for reading in readings} & self._evicted
         if returning and self.state is not None:
             engine.import_device_states(self.state.load_devices(returning))
@@ -261,6 +398,7 @@ class AnomalyProcessor:
                 saved = self.state.save(self.engine, position)
             self.stats.state_bytes += saved.bytes_written
             self.stats.state_devices_written += saved.devices_written
+            self._rewind.saved()  # the snapshot is the rewind's new base
         checkpointer.checkpoint(position)
         if self.state is not None:
             self.state.committed(position)

@@ -7,6 +7,12 @@ ways, and calls exactly one processor method on the way out:
 - ``lease_lost()`` (renewal failed, or a checkpoint hit ``LeaseLost``): processing stops at the
   next step, ``lease_lost`` is called, and nothing is checkpointed again;
 - the shard ends: ``shard_ended`` checkpoints ``SHARD_END`` and the children are recorded.
+
+A run that raises ends ``FAILED``, with ``error`` and ``failure_kind`` set (see
+:class:`FailureKind`); the worker then releases the lease with a cool-down. A record never
+causes this: the processor isolates a record's fault and dead-letters the record
+(:mod:`consumer.processor.isolation`); only the infrastructure's errors, or a bug outside the
+processor's boundary, get here.
 """
 
 from __future__ import annotations
@@ -36,6 +42,25 @@ class ShardOutcome(enum.Enum):
     LEASE_LOST = "lease_lost"
     SHARD_ENDED = "shard_ended"
     FAILED = "failed"
+
+
+class FailureKind(enum.Enum):
+    """Why a shard's run failed, as the ``kind`` label of ``shard_failures_total``."""
+
+    FATAL_AWS = "fatal_aws"  # an AWS error retrying cannot fix (missing stream, no permission)
+    EMIT_FAILED = "emit_failed"  # events or dead letters could not be written
+    SNAPSHOT = "snapshot"  # the model state could not be loaded or saved
+    CRASHED = "crashed"  # anything unexpected (logged with its traceback)
+
+    @classmethod
+    def of(cls, error: BaseException) -> FailureKind:
+        if isinstance(error, FatalAwsError):
+            return cls.FATAL_AWS
+        if isinstance(error, EmitFailed):
+            return cls.EMIT_FAILED
+        if isinstance(error, SnapshotError):
+            return cls.SNAPSHOT
+        return cls.CRASHED
 
 
 class LeaseCheckpointer:
@@ -109,6 +134,7 @@ class ShardConsumer:
         self.child_shards: list[dict[str, Any]] = []
         self.millis_behind_latest: int | None = None
         self.error: str | None = None
+        self.failure_kind: FailureKind | None = None
         self._thread = threading.Thread(target=self._run, name=f"shard-{self.shard_id}", daemon=True)
         self._log = log.bind(shard_id=self.shard_id)
 
@@ -161,12 +187,14 @@ class ShardConsumer:
             else:
                 self._log.error("shard_failed", error=str(error))
                 self.error = str(error)
+                self.failure_kind = FailureKind.of(error)
                 self.outcome = ShardOutcome.FAILED
         except Exception as error:  # noqa: BLE001 - the shard thread's failure boundary: logged, not swallowed
             # Anything unexpected ends this shard's run as FAILED with the traceback logged; the
             # worker then releases the lease (with a cool-down) instead of spinning on it.
             self._log.exception("shard_crashed", error=repr(error))
             self.error = repr(error)
+            self.failure_kind = FailureKind.of(error)
             self.outcome = ShardOutcome.FAILED
         finally:
             if self._on_exit is not None:

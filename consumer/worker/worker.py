@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from consumer.aws.clients import AwsClients, make_clients
@@ -25,13 +25,14 @@ from consumer.leases.lease_table import LeaseTable
 from consumer.leases.shard_sync import sync_shards
 from consumer.logs import get_logger
 from consumer.observability.server import serve_worker
+from consumer.observability.shard_failures import ShardFailures
 from consumer.processor.anomaly_processor import AnomalyProcessor, ProcessorStats
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.record_processor import RecordProcessor
 from consumer.processor.score_log import ScoreLog
 from consumer.provisioning import prepare_native_worker
 from consumer.settings import Settings, describe
-from consumer.shards.shard_consumer import ShardConsumer, ShardOutcome
+from consumer.shards.shard_consumer import FailureKind, ShardConsumer, ShardOutcome
 from consumer.shards.shard_reader import ShardReader
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_store import SnapshotStore
@@ -51,6 +52,8 @@ class WorkerTotals:
     checkpoints: int = 0
     checkpoint_seconds: float = 0.0
     state_bytes: int = 0
+    quarantined: int = 0
+    dead_letters_by_code: dict[str, int] = field(default_factory=dict)
 
     def add(self, stats: ProcessorStats) -> None:
         self.records += stats.records
@@ -60,6 +63,13 @@ class WorkerTotals:
         self.checkpoints += stats.checkpoints
         self.checkpoint_seconds += stats.checkpoint_seconds
         self.state_bytes += stats.state_bytes
+        self.quarantined += stats.quarantined
+        by_code = self.dead_letters_by_code
+        for code, count in stats.dead_letters_by_code.items():
+            by_code[code] = by_code.get(code, 0) + count
+
+    def copy(self) -> WorkerTotals:
+        return replace(self, dead_letters_by_code=dict(self.dead_letters_by_code))
 
 
 class Worker:
@@ -81,6 +91,7 @@ class Worker:
         self._consumers_lock = threading.Lock()
         self._cpu_lock = threading.Lock()  # one shard's batch decoded or scored at a time (AnomalyProcessor)
         self.totals = WorkerTotals()
+        self.shard_failures = ShardFailures()
         self._score_log = ScoreLog(settings.score_log, settings.worker_id) if settings.score_log else None
         self._finished_since: dict[str, float] = {}
         self._log = log.bind(worker_id=settings.worker_id)
@@ -230,7 +241,11 @@ class Worker:
             elif consumer.outcome is ShardOutcome.LEASE_LOST:
                 self.coordinator.forget(lease)
             elif consumer.outcome is ShardOutcome.FAILED:
-                self._log.error("shard_released_after_failure", shard_id=lease.lease_key, error=consumer.error)
+                kind = (consumer.failure_kind or FailureKind.CRASHED).value
+                self.shard_failures.record(lease.lease_key, kind)
+                self._log.error(
+                    "shard_released_after_failure", shard_id=lease.lease_key, error=consumer.error, kind=kind
+                )
                 self.coordinator.release(lease, cooldown=True)
 
     def _account(self, consumer: ShardConsumer) -> None:
@@ -271,7 +286,7 @@ class Worker:
     def stats_snapshot(self) -> WorkerTotals:
         """Finished shards' totals plus the live processors' counters, read under one lock."""
         with self._consumers_lock:
-            snapshot = WorkerTotals(**vars(self.totals))
+            snapshot = self.totals.copy()
             for consumer in self.consumers.values():
                 if isinstance(consumer.processor, AnomalyProcessor):
                     snapshot.add(consumer.processor.stats)

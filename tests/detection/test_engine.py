@@ -108,6 +108,26 @@ def test_dirty_devices_and_idle_eviction(make_readings: ReadingsFactory) -> None
     assert engine.device_count() == 2 and "old" in engine.dirty_devices()
 
 
+def test_dropped_devices_are_forgotten_and_start_new_models_unless_imported(
+    make_readings: ReadingsFactory, make_series: SeriesFactory
+) -> None:
+    series = make_series(30, seed=3)
+    devices = ["a", *(f"d{i}" for i in range(15))]
+    engine = DetectionEngine.from_spec(warmup=20)  # the default pipeline, wide enough to bank them
+    engine.process_batch([reading for device in devices for reading in make_readings(device, series)])
+    assert engine.banked_devices() == len(devices)
+    saved = engine.export_device_states(["a"])
+    engine.drop_devices(["a", "unknown"])
+    assert engine.export_device_states().keys() == set(devices[1:]) and "a" not in engine.dirty_devices()
+    engine.process_batch(make_readings("a", series[:5]))
+    fresh = DetectionEngine.from_spec(warmup=20)
+    fresh.process_batch(make_readings("a", series[:5]))
+    assert engine.export_device_states(["a"]) == fresh.export_device_states(["a"])  # a new model
+    engine.drop_devices(["a"])
+    engine.import_device_states(saved)
+    assert engine.export_device_states(["a"]) == saved
+
+
 def test_novelty_tolerance_widens_with_the_number_of_metrics() -> None:
     one, four = Preprocessor(1.0, 1, 0.03), Preprocessor(1.0, 1, 0.03)
     one.transform({"a": 0.0})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
 from consumer.observability.readiness import REACHABILITY_CACHE_SECONDS, ReadinessProbe
+from consumer.observability.shard_failures import FAILING_AFTER, FAILING_WINDOW_SECONDS, ShardFailures
 
 
 class Clock:
@@ -29,7 +31,13 @@ def test_ready_needs_reachable_aws_and_a_running_lease_cycle(  # type: ignore[no
 
     first = probe.check()
     assert not first.ready  # no lease scan yet
-    assert first.checks == {"aws": "ok", "lease_scans": 0, "seconds_since_scan": None, "leases_held": 1}
+    assert first.checks == {
+        "aws": "ok",
+        "lease_scans": 0,
+        "seconds_since_scan": None,
+        "leases_held": 1,
+        "failing_shards": {},
+    }
 
     scans[0] = 1
     assert probe.check().ready
@@ -48,3 +56,33 @@ def test_ready_needs_reachable_aws_and_a_running_lease_cycle(  # type: ignore[no
     scans[0] = 3
     gone = probe.check()
     assert not gone.ready and gone.checks["aws"] == "ResourceNotFoundException"
+
+
+def test_a_shard_failing_repeatedly_makes_the_worker_not_ready_and_is_named(  # type: ignore[no-untyped-def]
+    kinesis_client: Any, unique_name: Callable[[str], str]
+):
+    stream = unique_name("ready")
+    kinesis_client.create_stream(StreamName=stream, ShardCount=1)
+    clock = Clock()
+    failures = ShardFailures(clock=clock)
+    scans = itertools.count(1)  # the lease cycle runs: a new scan at every probe
+    probe = ReadinessProbe(
+        kinesis_client,
+        stream,
+        scans=lambda: next(scans),
+        held=lambda: 1,
+        failover_time=20.0,
+        failing_shards=failures.failing,
+        clock=clock,
+    )
+    assert probe.check().ready
+    for _ in range(FAILING_AFTER - 1):
+        failures.record("shardId-000000000001", "emit_failed")
+        clock.now += 40.0
+    assert probe.check().ready  # failures heal; only repeated ones count
+    failures.record("shardId-000000000001", "emit_failed")
+    failing = probe.check()
+    assert not failing.ready
+    assert failing.checks["failing_shards"] == {"shardId-000000000001": FAILING_AFTER}
+    clock.now += FAILING_WINDOW_SECONDS
+    assert probe.check().ready  # a window after the last failure but one

@@ -76,7 +76,7 @@ def test_metrics_health_and_readiness_of_a_running_worker(make_streams, start_wo
     metrics = samples(base)
     assert metrics[("anomaly_consumer_records_processed_total", ())] == 62
     assert metrics[("anomaly_consumer_readings_total", ())] == 60
-    assert metrics[("anomaly_consumer_dead_letters_total", ())] == 2
+    assert metrics[("anomaly_consumer_dead_letters_total", (("code", "malformed_json"),))] == 2
     assert ("anomaly_consumer_anomalies_total", ()) in metrics
     assert metrics[("anomaly_consumer_leases_held", ())] == 2
     devices = {

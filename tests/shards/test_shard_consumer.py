@@ -7,7 +7,7 @@ import base64
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,15 +15,16 @@ from typing import Any
 import orjson
 import pytest
 
-from consumer.detection import DetectionEngine
+from consumer.detection import DetectionEngine, Verdicts
 from consumer.emitter.put_records import Emitter
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
+from consumer.processor.reading import Reading
 from consumer.processor.score_log import ScoreLog, read_score_log
-from consumer.shards.shard_consumer import ShardConsumer, ShardOutcome
+from consumer.shards.shard_consumer import FailureKind, ShardConsumer, ShardOutcome
 from consumer.shards.shard_reader import ShardReader
 from tests.fixtures.aws import read_all
 
@@ -84,7 +85,12 @@ def make_pipeline(
 ) -> Iterator[Callable[..., Pipeline]]:
     started: list[ShardConsumer] = []
 
-    def make(checkpoint_records: int = 1_000_000, idle: float = 0.05, max_idle: float | None = None) -> Pipeline:
+    def make(
+        checkpoint_records: int = 1_000_000,
+        idle: float = 0.05,
+        max_idle: float | None = None,
+        engine_factory: Callable[[], DetectionEngine] = lambda: DetectionEngine.from_spec("zscore", warmup=10),
+    ) -> Pipeline:
         stream, events, dead = make_stream(1), make_stream(1), make_stream(1)
         table = make_lease_table()
         assert table.create_lease_if_missing(Lease(SHARD, checkpoint=ExtendedSequenceNumber("TRIM_HORIZON")))
@@ -99,7 +105,7 @@ def make_pipeline(
         def processor_factory(lost: threading.Event) -> AnomalyProcessor:
             return AnomalyProcessor(
                 stream=stream,
-                engine_factory=lambda: DetectionEngine.from_spec("zscore", warmup=10),
+                engine_factory=engine_factory,
                 events=Emitter(fast_kinesis, events, abort=lost),
                 dead_letter_emitter=Emitter(fast_kinesis, dead, abort=lost),
                 cadence=CheckpointCadence(interval=3600.0, records=checkpoint_records),
@@ -302,3 +308,51 @@ def test_an_idle_shard_backs_off_and_wakes_for_new_records(
         assert row is not None and row.checkpoint == ExtendedSequenceNumber(sequences[-1])
     finally:
         fast_kinesis.meta.events.unregister("before-call.kinesis.GetRecords", count)
+
+
+POISON = -4242.5  # the value the brittle detector chokes on
+
+
+class Brittle(DetectionEngine):
+    """Raises, after learning the batch, when a reading holds the marker value: a record's fault."""
+
+    def process_batch(self, readings: Sequence[Reading]) -> Verdicts:
+        verdicts = super().process_batch(readings)
+        if any(reading.metrics.get("temperature") == POISON for reading in readings):
+            raise ZeroDivisionError("the detector chokes on the marker")
+        return verdicts
+
+
+def test_a_record_that_breaks_scoring_is_dead_lettered_and_the_shard_goes_on(
+    fast_kinesis: Any, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    pipe = make_pipeline(engine_factory=lambda: Brittle.from_spec("zscore", warmup=10))
+    payloads = [*normal_readings(30), reading("d1", 1_700_000_100_000, POISON), *normal_readings(10, seed=8)]
+    sequences = put_all(fast_kinesis, pipe.stream, payloads)
+    pipe.consumer.start()
+    pipe.wait_for(len(payloads))
+    assert pipe.consumer.alive and pipe.consumer.outcome is ShardOutcome.RUNNING
+    pipe.consumer.request_shutdown()
+    assert pipe.consumer.join(15)
+    assert pipe.consumer.outcome is ShardOutcome.SHUT_DOWN
+    row = pipe.table.get_lease(SHARD)
+    assert row is not None and row.checkpoint == ExtendedSequenceNumber(sequences[-1])
+    (letter,) = [orjson.loads(record["Data"]) for record in read_all(fast_kinesis, pipe.dead)]
+    assert letter["error_code"] == "processing_failed" and letter["source"]["sequence_number"] == sequences[30]
+    assert pipe.processor.stats.readings == len(payloads) - 1
+
+
+def test_an_infrastructure_error_fails_the_run_with_its_kind_and_dead_letters_nothing(
+    fast_kinesis: Any, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    pipe = make_pipeline()
+    fast_kinesis.delete_stream(StreamName=pipe.events)  # PutRecords of events: ResourceNotFoundException
+    put_all(fast_kinesis, pipe.stream, [*normal_readings(40), reading("d1", 1_700_000_100_000, 95.0)])
+    pipe.consumer.start()
+    assert pipe.consumer.join(20)
+    assert pipe.consumer.outcome is ShardOutcome.FAILED
+    assert pipe.consumer.failure_kind is FailureKind.EMIT_FAILED
+    assert pipe.consumer.error is not None and "ResourceNotFoundException" in pipe.consumer.error
+    assert read_all(fast_kinesis, pipe.dead) == []
+    row = pipe.table.get_lease(SHARD)
+    assert row is not None and row.checkpoint.is_initial
