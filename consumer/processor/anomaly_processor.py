@@ -30,7 +30,7 @@ from consumer.leases.extended_sequence_number import SHARD_END_POSITION, Extende
 from consumer.logs import get_logger
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.isolation import PROCESSING_FAILED, ProcessorClosed, bisect, describe, is_infrastructure
-from consumer.processor.reading import BadReading, Reading, decode_reading, decode_readings
+from consumer.processor.reading import DEFAULT_DECODER, BadReading, Reading, ReadingDecoder
 from consumer.processor.record_processor import (
     Checkpointer,
     InitializationInput,
@@ -89,8 +89,11 @@ class AnomalyProcessor:
         state_factory: Callable[[str], ShardState] | None = None,
         evict_idle_after_ms: int = 0,
         cpu_lock: AbstractContextManager[Any] | None = None,
+        decoder: ReadingDecoder = DEFAULT_DECODER,
     ) -> None:
-        """``evict_idle_after_ms`` (with state only): after each checkpoint, devices with no reading
+        """``decoder`` holds the reading's limits (metric-name length) from the settings.
+
+        ``evict_idle_after_ms`` (with state only): after each checkpoint, devices with no reading
         for that long (in reading time) leave memory; their state stays in the snapshot and is
         loaded again, exactly, when they report.
 
@@ -103,6 +106,7 @@ class AnomalyProcessor:
         (docs/benchmarks.md, findings 26 and 33). It may block for as long as another shard's
         batch takes (tens of milliseconds for 10,000 readings)."""
         self._stream = stream
+        self._decoder = decoder
         self._engine_factory = engine_factory
         self._events = events
         self._dead = dead_letter_emitter
@@ -264,9 +268,9 @@ class AnomalyProcessor:
 
         The one pass never accepts a batch holding a defective record, so the common batch pays no
         check for them: the reader marks only KPL aggregates, whose bytes start with the KPL magic,
-        and :func:`decode_readings` accepts only batches whose every record starts with ``{``."""
+        and :meth:`ReadingDecoder.decode_batch` accepts only batches whose every record starts with ``{``."""
         try:
-            readings = decode_readings(list(map(_DATA, records)))
+            readings = self._decoder.decode_batch(list(map(_DATA, records)))
         except Exception as error:  # the fast path's boundary: then each record is decoded alone
             if is_infrastructure(error):
                 raise
@@ -290,7 +294,7 @@ class AnomalyProcessor:
                 self._dead_letter(record, record.defect_code, record.defect_reason, outgoing_dead, audit)
                 continue
             try:
-                reading = decode_reading(record.data)
+                reading = self._decoder.decode(record.data)
             except BadReading as error:
                 self._dead_letter(record, error.code, str(error), outgoing_dead, audit)
                 continue

@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from consumer.aws.errors import FatalAwsError
 from consumer.detection.errors import IncompatibleState
-from consumer.emitter.put_records import EmitFailed, RecordTooLarge
+from consumer.emitter.put_records import EmitFailed, UnwritableRecords
 from consumer.leases.lease import CheckpointRegression, LeaseLost
 from consumer.state.snapshot_codec import SnapshotError
 
@@ -59,12 +59,12 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 def is_infrastructure(error: BaseException) -> bool:
     """True when ``error`` is the infrastructure's (see the module), False when it is a record's.
 
-    The one exception among :data:`INFRASTRUCTURE_ERRORS`: :class:`RecordTooLarge`, an
-    ``EmitFailed`` raised before anything is sent because one record (an event built from one
-    reading) exceeds the Kinesis limit; that is the record's fault, and retrying never helps.
-    ``EmitFailed`` otherwise means throttling that outlasted the retries, a fatal PutRecords
-    error, or stopping while retrying: the infrastructure's."""
-    if isinstance(error, RecordTooLarge):
+    The one exception among :data:`INFRASTRUCTURE_ERRORS`: :class:`UnwritableRecords` (too large,
+    or a partition key Kinesis refuses), an ``EmitFailed`` raised before anything is sent because
+    a record built from one reading can never be written; that is the record's fault, and
+    retrying never helps. ``EmitFailed`` otherwise means throttling that outlasted the retries, a
+    fatal PutRecords error, or stopping while retrying: the infrastructure's."""
+    if isinstance(error, UnwritableRecords):
         return False
     return isinstance(error, INFRASTRUCTURE_ERRORS)
 

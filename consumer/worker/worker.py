@@ -28,6 +28,7 @@ from consumer.observability.server import serve_worker
 from consumer.observability.shard_failures import ShardFailures
 from consumer.processor.anomaly_processor import AnomalyProcessor, ProcessorStats
 from consumer.processor.checkpoint_cadence import CheckpointCadence
+from consumer.processor.reading import ReadingDecoder
 from consumer.processor.record_processor import RecordProcessor
 from consumer.processor.score_log import ScoreLog
 from consumer.provisioning import prepare_native_worker
@@ -90,6 +91,7 @@ class Worker:
         self.consumers: dict[str, ShardConsumer] = {}
         self._consumers_lock = threading.Lock()
         self._cpu_lock = threading.Lock()  # one shard's batch decoded or scored at a time (AnomalyProcessor)
+        self._decoder = ReadingDecoder(settings.max_metric_name_length)
         self.totals = WorkerTotals()
         self.shard_failures = ShardFailures()
         self._score_log = ScoreLog(settings.score_log, settings.worker_id) if settings.score_log else None
@@ -181,6 +183,7 @@ class Worker:
             state_factory=self._state_factory if settings.state == "on" else None,
             evict_idle_after_ms=int(settings.evict_idle_after * 1000),
             cpu_lock=self._cpu_lock,
+            decoder=self._decoder,
         )
 
     def _state_factory(self, shard_id: str) -> ShardState:
@@ -201,6 +204,7 @@ class Worker:
                 start,
                 initial_timestamp_ms=self.settings.initial_timestamp_ms,
                 max_records=self.settings.max_records,
+                max_aggregate_records=self.settings.max_aggregate_records,
                 stop=stop,
             )
 

@@ -19,14 +19,13 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from consumer.aws.errors import FatalAwsError
 from consumer.detection import DetectionEngine, IncompatibleState, Verdicts
-from consumer.emitter.put_records import EmitFailed, Emitter, RecordTooLarge
+from consumer.emitter.put_records import EmitFailed, Emitter, InvalidPartitionKey, RecordTooLarge
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import LeaseLost
-from consumer.processor import anomaly_processor as module
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.isolation import ProcessorClosed, bisect, describe, is_infrastructure
-from consumer.processor.reading import Reading
+from consumer.processor.reading import Reading, ReadingDecoder
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput
 from consumer.processor.score_log import ScoreLog, read_score_log
 from consumer.shards.deaggregation import KPL_MAGIC
@@ -125,7 +124,8 @@ def test_infrastructure_errors_are_never_a_records_fault(error: Exception) -> No
         KeyError("t"),
         ValueError("bad"),
         OverflowError("date value out of range"),
-        RecordTooLarge("a record of 1100000 bytes exceeds 1 MiB"),
+        RecordTooLarge("events", {0: "too_large"}),
+        InvalidPartitionKey("events", {3: "invalid_partition_key"}),
     ],
     ids=lambda error: type(error).__name__,
 )
@@ -210,7 +210,9 @@ def make_run(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> Callable[..., Run]:
-    def make(*, state: bool, checkpoint_records: int = 1500, events: str | None = None) -> Run:
+    def make(
+        *, state: bool, checkpoint_records: int = 1500, events: str | None = None, decoder: ReadingDecoder | None = None
+    ) -> Run:
         events = events or make_stream(1)
         dead = make_stream(1)
         log_path = tmp_path / f"{dead}.jsonl"
@@ -227,6 +229,7 @@ def make_run(
             cadence=CheckpointCadence(3600.0, checkpoint_records),
             score_log=ScoreLog(log_path, "w"),
             state_factory=state_factory,
+            decoder=decoder or ReadingDecoder(),
         )
         processor.initialize(InitializationInput(SHARD, ExtendedSequenceNumber("TRIM_HORIZON")))
         return Run(processor, NoteCheckpoints(), events, dead, log_path)
@@ -345,21 +348,18 @@ def test_a_defect_record_is_dead_lettered_whole_with_its_code_and_never_decoded(
 
 
 def test_a_batch_decode_that_raises_falls_back_and_a_record_whose_decode_raises_is_dead_lettered(
-    fast_kinesis: Any, make_run: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+    fast_kinesis: Any, make_run: Callable[..., Run]
 ) -> None:
-    real_decode_reading = module.decode_reading
+    class Raising(ReadingDecoder):
+        def decode_batch(self, datas: Sequence[bytes]) -> list[Reading] | None:
+            raise RecursionError("maximum recursion depth exceeded")
 
-    def decode_readings(datas: Sequence[bytes]) -> list[Reading] | None:
-        raise RecursionError("maximum recursion depth exceeded")
+        def decode(self, data: bytes) -> Reading:
+            if b'"deep"' in data:
+                raise RecursionError("maximum recursion depth exceeded while decoding")
+            return super().decode(data)
 
-    def decode_reading(data: bytes) -> Reading:
-        if b'"deep"' in data:
-            raise RecursionError("maximum recursion depth exceeded while decoding")
-        return real_decode_reading(data)
-
-    monkeypatch.setattr(module, "decode_readings", decode_readings)
-    monkeypatch.setattr(module, "decode_reading", decode_reading)
-    run = make_run(state=False)
+    run = make_run(state=False, decoder=Raising())
     records = as_records(fleet_batch(0, size=20), 1)
     deep = KinesisRecord(sequence_number="21", partition_key="pk", data=b'{"device_id": "deep", "ts": 1}')
     broken = KinesisRecord(sequence_number="22", partition_key="pk", data=b"{broken")
@@ -422,7 +422,7 @@ def test_bisect_of_an_empty_batch_blames_no_record_and_raises_the_error() -> Non
 def test_the_common_batch_is_decoded_once_and_scored_once(
     make_run: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = {"decode_readings": 0, "decode_reading": 0, "process_batch": 0}
+    calls = {"decode_batch": 0, "decode": 0, "process_batch": 0}
 
     def counted(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any) -> Any:
@@ -431,10 +431,12 @@ def test_the_common_batch_is_decoded_once_and_scored_once(
 
         return call
 
-    monkeypatch.setattr(module, "decode_readings", counted("decode_readings", module.decode_readings))
-    monkeypatch.setattr(module, "decode_reading", counted("decode_reading", module.decode_reading))
+    class Counted(ReadingDecoder):
+        decode_batch = counted("decode_batch", ReadingDecoder.decode_batch)
+        decode = counted("decode", ReadingDecoder.decode)
+
     monkeypatch.setattr(Brittle, "process_batch", counted("process_batch", Brittle.process_batch))
-    run = make_run(state=True)
+    run = make_run(state=True, decoder=Counted())
     run.feed(fleet_batch(0))
-    assert calls == {"decode_readings": 1, "decode_reading": 0, "process_batch": 1}
+    assert calls == {"decode_batch": 1, "decode": 0, "process_batch": 1}
     assert run.processor.stats.isolations == 0 and run.processor.stats.decode_fallbacks == 0
