@@ -4,7 +4,17 @@ For each batch, in order: every record is decoded; those that are not readings b
 letters with their reason; readings go through the detection engine (score, then learn);
 anomalies become events. Events and dead letters are written and acknowledged *before* any
 checkpoint that covers their records. Nothing is dropped: a record either yields a verdict
-(logged to the score log when enabled) or a dead letter.
+(logged to the score log when enabled) or a dead letter. A reading the engine refuses (it would
+take its device past the engine's lifetime cap on metrics) is a dead letter ``too_many_metrics``.
+
+With ``max_devices``, at most that many device models stay in memory after a batch, plus the new
+devices of one batch while it runs; the least recently *arrived* leave first (the order records
+reach the shard, never the readings' ``ts``, which a producer may set to anything). With state on,
+a batch that leaves more than ``max_devices`` in memory forces a checkpoint, whose snapshot holds
+every device's latest state, and then the least recent leave down to nine tenths of the cap, so a
+stream of new devices forces a checkpoint at most once per tenth of the cap; a device that returns
+is loaded from the snapshot and continues exactly. With state off, devices leave down to the cap
+after each batch and their models are lost: a returning device starts afresh (a new warm-up).
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ from consumer.shards.record import KinesisRecord
 from consumer.state.shard_state import ShardState
 
 _DATA = attrgetter("data")
+_DEVICE_ID = attrgetter("device_id")
+_TOO_MANY = "too_many_metrics"
 
 log = get_logger(__name__)
 
@@ -68,6 +80,7 @@ class AnomalyProcessor:
         state_factory: Callable[[str], ShardState] | None = None,
         evict_idle_after_ms: int = 0,
         cpu_lock: AbstractContextManager[Any] | None = None,
+        max_devices: int = 0,
     ) -> None:
         """``evict_idle_after_ms`` (with state only): after each checkpoint, devices with no reading
         for that long (in reading time) leave memory; their state stays in the snapshot and is
@@ -80,7 +93,9 @@ class AnomalyProcessor:
         a time anyway) and saves CPU: numpy hands the GIL over in every ufunc, and four shards
         scoring at once cost about twice the CPU of the same batches one after another
         (docs/benchmarks.md, findings 26 and 33). It may block for as long as another shard's
-        batch takes (tens of milliseconds for 10,000 readings)."""
+        batch takes (tens of milliseconds for 10,000 readings).
+
+        ``max_devices`` (0: no cap): the device models kept in memory (see the module)."""
         self._stream = stream
         self._engine_factory = engine_factory
         self._events = events
@@ -92,6 +107,7 @@ class AnomalyProcessor:
         self._evict_after_ms = evict_idle_after_ms if state_factory is not None else 0
         self._cpu_lock: AbstractContextManager[Any] = cpu_lock or nullcontext()
         self._evicted: set[str] = set()
+        self._max_devices = max_devices
         self._newest_ts_ms = 0
         self.stats = ProcessorStats()
         self.shard_id = ""
@@ -135,10 +151,14 @@ class AnomalyProcessor:
                 readings, reading_records = self._decode_each(records, outgoing_dead, audit)
         if self._evict_after_ms and readings:
             self._newest_ts_ms = max(self._newest_ts_ms, *(reading.ts_ms for reading in readings))
-            if self._evicted:
-                self._reload_evicted(engine, readings)  # reads the state table: not under the lock
+        if self._evicted and readings:
+            self._reload_evicted(engine, readings)  # reads the state table: not under the lock
         with self._cpu_lock:
             verdicts = engine.process_batch(readings)
+            if verdicts.refused:
+                readings, reading_records, verdicts = self._dead_letter_refused(
+                    engine, reading_records, readings, verdicts, outgoing_dead=outgoing_dead, audit=audit
+                )
             if self._score_log:
                 audit.extend(self._audit(reading_records, readings, verdicts))
             outgoing_events = self._anomaly_events(engine, reading_records, readings, verdicts)
@@ -152,8 +172,10 @@ class AnomalyProcessor:
         self.stats.dead_letters += len(batch.records) - len(readings)
         self.last_processed = batch.records[-1].position
         self._cadence.add(len(batch.records))
-        if self._cadence.due():
+        if self._cadence.due() or self._over_device_cap_with_state(engine):
             self._checkpoint(batch.checkpointer, self.last_processed)
+        if self.state is None:
+            self._evict_over_device_cap(engine)
 
     def _audit(
         self, records: Sequence[KinesisRecord], readings: Sequence[Reading], verdicts: Verdicts
@@ -240,8 +262,57 @@ class AnomalyProcessor:
             reading_records.append(record)
         return readings, reading_records
 
+    def _dead_letter_refused(
+        self,
+        engine: DetectionEngine,
+        records: Sequence[KinesisRecord],
+        readings: Sequence[Reading],
+        verdicts: Verdicts,
+        *,
+        outgoing_dead: list[OutgoingRecord],
+        audit: list[dict[str, Any]],
+    ) -> tuple[list[Reading], list[KinesisRecord], Verdicts]:
+        """The readings the engine refused become dead letters ``too_many_metrics`` (the device's
+        lifetime cap, unlike the decoder's cap on one reading); the others, and their verdicts, go on."""
+        refused = verdicts.refused
+        for i, would_have in refused.items():
+            record = records[i]
+            reason = (
+                f"too_many_metrics: device {readings[i].device_id[:64]!r} would have {would_have} metrics, "
+                f"more than the {engine.max_metrics} a device may have in its lifetime (--max-metrics-per-device)"
+            )
+            outgoing_dead.extend(
+                dead_letters(stream=self._stream, shard_id=self.shard_id, record=record, reason=reason, code=_TOO_MANY)
+            )
+            self._log.info("dead_letter", sequence_number=record.sequence_number, code=_TOO_MANY, size=len(record.data))
+            if self._score_log:
+                audit.append(self._dead_letter_audit(record, _TOO_MANY))
+        kept = [i for i in range(len(readings)) if i not in refused]
+        return [readings[i] for i in kept], [records[i] for i in kept], verdicts.without_refused()
+
+    def _over_device_cap_with_state(self, engine: DetectionEngine) -> bool:
+        """With state on, more devices in memory than ``max_devices``: a checkpoint is due, after
+        whose snapshot the least recent may leave memory without loss."""
+        return self.state is not None and 0 < self._max_devices < engine.device_count()
+
+    def _evict_over_device_cap(self, engine: DetectionEngine) -> None:
+        """Drop the least recently arrived devices when more than ``max_devices`` are in memory:
+        with state on (only right after a snapshot) down to nine tenths of the cap, remembering
+        them to reload; with state off down to the cap, their models lost."""
+        cap, count = self._max_devices, engine.device_count()
+        if not cap or count <= cap:
+            return
+        target = cap - cap // 10 if self.state is not None else cap
+        evicted = engine.least_recent_devices(count - target)
+        engine.evict(evicted)
+        if self.state is not None:
+            self._evicted.update(evicted)
+        self._log.info(
+            "devices_evicted_over_cap", count=len(evicted), in_memory=engine.device_count(), kept=self.state is not None
+        )
+
     def _reload_evicted(self, engine: DetectionEngine, readings: list[Reading]) -> None:
-        returning = {reading.device_id for reading in readings} & self._evicted
+        returning = self._evicted.intersection(map(_DEVICE_ID, readings))
         if returning and self.state is not None:
             engine.import_device_states(self.state.load_devices(returning))
             self._evicted -= returning
@@ -270,6 +341,8 @@ class AnomalyProcessor:
                 self._evicted.update(evicted)
                 if evicted:
                     self._log.info("devices_evicted", count=len(evicted), in_memory=self.engine.device_count())
+            if self.engine is not None and not position.is_shard_end:
+                self._evict_over_device_cap(self.engine)  # right after a snapshot, as above
         self.stats.checkpoint_seconds += time.perf_counter() - started
         self.stats.checkpoints += 1
         self.last_checkpoint = position

@@ -183,7 +183,7 @@ def _checked_reading(document: object) -> Reading:
     if not isinstance(raw_metrics, dict) or not raw_metrics:
         raise BadReading("missing_metrics", "metrics must be a non-empty object")
     if len(raw_metrics) > MAX_METRICS:
-        raise BadReading("too_many_metrics", f"{len(raw_metrics)} metrics, at most {MAX_METRICS}")
+        raise BadReading("too_many_metrics", f"{len(raw_metrics)} metrics, at most {MAX_METRICS} in one reading")
     metrics: dict[str, float | None] = {}
     present = 0
     for name, value in raw_metrics.items():

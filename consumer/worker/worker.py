@@ -161,7 +161,11 @@ class Worker:
         return AnomalyProcessor(
             stream=settings.stream,
             engine_factory=lambda: DetectionEngine.from_spec(
-                settings.detector, threshold=settings.threshold, seed=settings.seed, warmup=settings.warmup
+                settings.detector,
+                threshold=settings.threshold,
+                seed=settings.seed,
+                warmup=settings.warmup,
+                max_metrics=settings.max_metrics_per_device,
             ),
             events=Emitter(self.clients.kinesis, settings.output_stream, abort),
             dead_letter_emitter=Emitter(self.clients.kinesis, settings.dead_letter_stream, abort),
@@ -170,6 +174,7 @@ class Worker:
             state_factory=self._state_factory if settings.state == "on" else None,
             evict_idle_after_ms=int(settings.evict_idle_after * 1000),
             cpu_lock=self._cpu_lock,
+            max_devices=settings.max_devices_per_shard,
         )
 
     def _state_factory(self, shard_id: str) -> ShardState:
