@@ -211,13 +211,15 @@ class ShardState:
         wanted = [device for device in device_ids if device in self._last.devices]
         return self._load_states(self._last, wanted) if wanted else {}
 
-    def save(self, engine: DetectionEngine, position: ExtendedSequenceNumber) -> SaveResult:
+    def save(self, engine: DetectionEngine, position: ExtendedSequenceNumber, *, full: bool = False) -> SaveResult:
+        """Write the snapshot for ``position``: the changes since the last one, or (``full``, or
+        every ``max_segments`` segments) every device whole, those evicted from memory included."""
         key = position_key(position)
         base = self._last
         chains = {device: list(chain) for device, chain in base.devices.items()} if base else {}
         segments = dict(base.segments) if base else {}
         segment_chunks = dict(base.segment_chunks) if base else {}
-        full = base is None or len(segments) >= self._max_segments
+        full = full or base is None or len(segments) >= self._max_segments
         if full:
             states = engine.export_device_states(None)
             if base is not None:
@@ -260,9 +262,9 @@ class ShardState:
         return SaveResult(key, len(states), sum(len(data) for _, _, data, _ in blobs), full)
 
     def save_shard_end(self, engine: DetectionEngine) -> SaveResult:
-        """A full snapshot at SHARD_END, for the children to inherit."""
-        self._last = None
-        return self.save(engine, SHARD_END_POSITION)
+        """A full snapshot at SHARD_END, for the children to inherit: the devices evicted from
+        memory too, read back from the last snapshot."""
+        return self.save(engine, SHARD_END_POSITION, full=True)
 
     def committed(self, position: ExtendedSequenceNumber) -> None:
         """Garbage-collect what the committed checkpoint no longer needs, in batches (see the module)."""
