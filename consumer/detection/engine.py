@@ -20,14 +20,11 @@ Contract:
   them first (:meth:`idle_devices` lists them) if their state must survive. :meth:`evict` drops
   any devices; :meth:`least_recent_devices` lists them by *arrival*: the order in which this
   engine was given their readings, never the readings' own times (a producer may send any ``ts``).
-* A device has at most ``max_metrics`` metrics in its lifetime (0: no cap): a reading that would
-  take it past them is *refused*: not scored and not learned, its device left as it was, its
-  position and the count it would have made named in :attr:`Verdicts.refused`. A device's metrics
-  grow only through a ``DeviceModel`` step (the bank holds at most
-  :data:`~consumer.detection.fleet_bank.MAX_METRICS`, fewer than one reading may bring), so the
-  check runs only before those steps and a batch run in waves pays nothing for it; the cap is
-  at least :data:`~consumer.processor.reading.MAX_METRICS` (one reading's), so a new device's
-  first reading is never refused.
+* A device has at most ``max_metrics`` metrics in its lifetime (0: no cap; else at least one
+  reading's cap, so a first reading always fits): a reading that would take it past them is
+  *refused* (not scored nor learned, the device left as it was; see :attr:`Verdicts.refused`).
+  Only a ``DeviceModel`` step grows a device (the bank holds a fixed few metrics), so the check
+  runs before those steps only and a batch run in waves pays nothing for it.
 
 Two execution paths, one result. Under the default pipeline
 (:func:`~consumer.detection.fleet_bank.bankable`), a batch wide enough (:func:`wave_min_width`
@@ -65,15 +62,13 @@ from consumer.processor.reading import Reading
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_WARMUP = 750
 #: the default lifetime cap on one device's metrics: four readings' worth of the most one reading
-#: may bring, so a device may replace its whole set of metrics three times. A ``DeviceModel``
-#: costs per reading and holds per metric in proportion to its metrics (``python -m
-#: benchmarks.bench_metric_cap``), which this bounds for the default detector to under 2 ms and
-#: about 6 MiB per device.
+#: may bring, so a device may replace its whole set of metrics three times. A ``DeviceModel``'s
+#: cost per reading and its size follow its metrics (``python -m benchmarks.bench_caps``): for the
+#: default detector this bounds a device to about 2 ms per reading and 6 MiB.
 DEFAULT_MAX_METRICS = 1024
 
 # a Reading's fields, for C-level maps over a batch
 _DEVICE_ID, _TS_MS, _METRICS = attrgetter("device_id"), attrgetter("ts_ms"), attrgetter("metrics")
-
 
 _NO_CAP = 1 << 62  # max_metrics 0: a bound no device reaches
 
