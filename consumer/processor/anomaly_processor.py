@@ -107,7 +107,7 @@ class AnomalyProcessor:
         self._evict_after_ms = evict_idle_after_ms if state_factory is not None else 0
         self._cpu_lock: AbstractContextManager[Any] = cpu_lock or nullcontext()
         self._evicted: set[str] = set()
-        self._max_devices = max_devices
+        self.max_devices = max_devices
         self._newest_ts_ms = 0
         self.stats = ProcessorStats()
         self.shard_id = ""
@@ -293,13 +293,13 @@ class AnomalyProcessor:
     def _over_device_cap_with_state(self, engine: DetectionEngine) -> bool:
         """With state on, more devices in memory than ``max_devices``: a checkpoint is due, after
         whose snapshot the least recent may leave memory without loss."""
-        return self.state is not None and 0 < self._max_devices < engine.device_count()
+        return self.state is not None and 0 < self.max_devices < engine.device_count()
 
     def _evict_over_device_cap(self, engine: DetectionEngine) -> None:
         """Drop the least recently arrived devices when more than ``max_devices`` are in memory:
         with state on (only right after a snapshot) down to nine tenths of the cap, remembering
         them to reload; with state off down to the cap, their models lost."""
-        cap, count = self._max_devices, engine.device_count()
+        cap, count = self.max_devices, engine.device_count()
         if not cap or count <= cap:
             return
         target = cap - cap // 10 if self.state is not None else cap
