@@ -13,8 +13,10 @@ reach the shard, never the readings' ``ts``, which a producer may set to anythin
 a batch that leaves more than ``max_devices`` in memory forces a checkpoint, whose snapshot holds
 every device's latest state, and then the least recent leave down to nine tenths of the cap, so a
 stream of new devices forces a checkpoint at most once per tenth of the cap; a device that returns
-is loaded from the snapshot and continues exactly. With state off, devices leave down to the cap
-after each batch and their models are lost: a returning device starts afresh (a new warm-up).
+is loaded from the snapshot and continues exactly; a shard that starts from its own snapshot
+loads at most ``max_devices`` of it, the others when they report. With state off, devices leave
+down to the cap after each batch and their models are lost: a returning device starts afresh (a
+new warm-up).
 """
 
 from __future__ import annotations
@@ -129,7 +131,9 @@ class AnomalyProcessor:
                 initialization.checkpoint,
                 initialization.parent_shard_ids,
                 initialization.hash_key_range,
+                max_devices=self.max_devices,
             )
+            self._evicted.update(self.state.not_loaded)  # loaded when they report
         self._log.info("processor_initialized", checkpoint=str(initialization.checkpoint))
 
     def process_records(self, batch: ProcessRecordsInput) -> None:

@@ -29,6 +29,7 @@ from tests.fixtures.aws import read_all
 SHARD = "shardId-000000000000"
 START_MS = 1_700_000_000_000
 WARMUP = 20
+TRIM_HORIZON = ExtendedSequenceNumber("TRIM_HORIZON")
 
 
 class NoteCheckpoints:
@@ -55,6 +56,7 @@ class Shard:
     checkpoints: NoteCheckpoints
     dead: str
     score_log: Path
+    store: SnapshotStore | None
     sequence: int = 0
 
     def feed(self, readings: list[Reading]) -> None:
@@ -83,16 +85,25 @@ def make_shard(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> Callable[..., Shard]:
-    """``make_shard(max_devices=0, max_metrics=1024, state=False)``: a processor whose checkpoints
-    come only from the caps (the cadence is never due), with a score log, on moto."""
+    """``make_shard(max_devices=0, max_metrics=1024, state=False, store=None, checkpoint=TRIM_HORIZON)``:
+    a processor whose checkpoints come only from the caps (the cadence is never due), with a score
+    log, on moto; with state, in a new snapshot table or ``store``."""
 
-    def make(max_devices: int = 0, max_metrics: int = 1024, state: bool = False) -> Shard:
+    def make(
+        max_devices: int = 0,
+        max_metrics: int = 1024,
+        state: bool = False,
+        store: SnapshotStore | None = None,
+        checkpoint: ExtendedSequenceNumber = TRIM_HORIZON,
+    ) -> Shard:
         dead = make_stream(1)
         state_factory = None
-        if state:
+        if state and store is None:
             store = SnapshotStore(dynamodb_client, unique_name("app") + "-state")
             store.create_table_if_missing()
-            state_factory = lambda shard: ShardState(store, shard, max_segments=3)  # noqa: E731
+        if store is not None:
+            snapshots = store
+            state_factory = lambda shard: ShardState(snapshots, shard, max_segments=3)  # noqa: E731
         log_path = tmp_path / f"{dead}.jsonl"
         processor = AnomalyProcessor(
             stream="input",
@@ -104,8 +115,8 @@ def make_shard(
             state_factory=state_factory,
             max_devices=max_devices,
         )
-        processor.initialize(InitializationInput(SHARD, ExtendedSequenceNumber("TRIM_HORIZON")))
-        return Shard(processor, NoteCheckpoints(), dead, log_path)
+        processor.initialize(InitializationInput(SHARD, checkpoint))
+        return Shard(processor, NoteCheckpoints(), dead, log_path, store)
 
     return make
 
@@ -175,6 +186,27 @@ def test_with_state_on_an_evicted_device_returns_exactly_from_its_snapshot(make_
     assert shard.scores() == expected
     in_memory = shard.engine.export_device_states()
     assert in_memory == reference.export_device_states(list(in_memory))
+
+
+def test_a_restarted_shard_loads_at_most_the_cap_and_the_others_return_exactly(
+    make_shard: Callable[..., Shard],
+) -> None:
+    first = make_shard(max_devices=10, state=True)
+    reference = DetectionEngine.from_spec(None, warmup=WARMUP, max_metrics=1024)
+    devices = [f"dev-{n:02d}" for n in range(30)]
+    before = [reading(device, step) for step in range(25) for device in devices]
+    for start in range(0, len(before), 30):
+        first.feed(before[start : start + 30])
+    reference.process_batch(before)
+    last = first.checkpoints.positions[-1]
+    assert last.sequence_number == str(len(before))  # the last batch forced a checkpoint
+    restarted = make_shard(max_devices=10, store=first.store, checkpoint=last)
+    assert restarted.engine.device_count() == 10
+    after = [reading(device, 25) for device in devices]
+    restarted.feed(after)
+    expected = [(v.score, v.raw_score) for v in reference.process_batch(after)]
+    got = restarted.scores()
+    assert [got[(item.device_id, item.ts_ms)] for item in after] == expected
 
 
 def test_with_state_off_an_evicted_device_relearns_from_scratch(make_shard: Callable[..., Shard]) -> None:

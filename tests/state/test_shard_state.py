@@ -270,6 +270,20 @@ def test_children_inherit_their_parents_state_at_shard_end(make_store: Callable[
     assert scores(merged, after) == scores(parent, after)
 
 
+def test_restore_loads_at_most_max_devices_and_names_the_others(make_store: MakeStore) -> None:
+    store = make_store()
+    devices = [f"d{i}" for i in range(12)]
+    original = engine()
+    original.process_batch(readings(devices, 0, 30))
+    ShardState(store, "shard-1").save(original, position(1))
+    resumed = engine()
+    state = ShardState(store, "shard-1")
+    assert state.restore(resumed, position(1), max_devices=5) == 5 == resumed.device_count()
+    assert sorted([*state.not_loaded, *resumed.export_device_states()]) == sorted(devices)
+    resumed.import_device_states(state.load_devices(state.not_loaded))
+    assert resumed.export_device_states() == original.export_device_states()
+
+
 def test_the_shard_end_snapshot_carries_devices_evicted_from_memory(make_store: MakeStore) -> None:
     store = make_store()
     live = engine()
