@@ -11,12 +11,12 @@ With ``max_devices``, at most that many device models stay in memory after a bat
 devices of one batch while it runs; the least recently *arrived* leave first (the order records
 reach the shard, never the readings' ``ts``, which a producer may set to anything). With state on,
 a batch that leaves more than ``max_devices`` in memory forces a checkpoint, whose snapshot holds
-every device's latest state, and then the least recent leave down to nine tenths of the cap, so a
-stream of new devices forces a checkpoint at most once per tenth of the cap; a device that returns
-is loaded from the snapshot and continues exactly; a shard that starts from its own snapshot
-loads at most ``max_devices`` of it, the others when they report. With state off, devices leave
-down to the cap after each batch and their models are lost: a returning device starts afresh (a
-new warm-up).
+every device's latest state, and then the least recent leave down to nine tenths of the cap, so
+new devices force a checkpoint at most once per batch and once per tenth of the cap; a device
+that returns is loaded from the snapshot and continues exactly; a shard that starts from its own
+snapshot loads at most ``max_devices`` of it, the others when they report. With state off,
+devices leave down to the cap after each batch and their models are lost: a returning device
+starts afresh (a new warm-up).
 """
 
 from __future__ import annotations
