@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from consumer.processor.reading import DEFAULT_MAX_METRIC_NAME_LENGTH, BadReading, parse_ts
+from consumer.processor.reading import MAX_METRICS as MAX_READING_METRICS
 from consumer.shards.deaggregation import DEFAULT_MAX_AGGREGATE_RECORDS
 
 ENV_PREFIX = "ANOMALY_"
@@ -59,6 +60,8 @@ class Settings:
     shard_sync_interval: float = 60.0
     handoff_timeout: float = 30.0
     evict_idle_after: float = 0.0
+    max_metrics_per_device: int = 1024
+    max_devices_per_shard: int = 50_000
     state: str = "on"
     state_key: str | None = None
     state_on_incompatible: str = "fail"
@@ -114,6 +117,12 @@ class Settings:
             raise SettingsError("--state must be on or off")
         if self.evict_idle_after < 0 or (self.evict_idle_after and self.state != "on"):
             raise SettingsError("--evict-idle-after must be zero or more seconds, and needs --state on")
+        if self.max_metrics_per_device and self.max_metrics_per_device < MAX_READING_METRICS:
+            raise SettingsError(
+                f"--max-metrics-per-device must be 0 (no cap) or at least {MAX_READING_METRICS} (one reading's cap)"
+            )
+        if self.max_devices_per_shard < 0:
+            raise SettingsError("--max-devices-per-shard must be zero (no cap) or more devices")
         if self.state_on_incompatible not in ("fail", "fresh"):
             raise SettingsError("--state-on-incompatible must be fail or fresh")
         if not 0 <= self.metrics_port <= 65535:
@@ -179,6 +188,16 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
         float,
         "seconds of reading time without a reading after which a device's model leaves "
         "memory (kept in the snapshot, reloaded when it reports; needs --state on; 0: never)",
+    ),
+    "max_metrics_per_device": (
+        int,
+        "metrics one device may have in its lifetime; a reading that would bring more is a dead "
+        "letter too_many_metrics (0: no cap; else at least 256, one reading's cap)",
+    ),
+    "max_devices_per_shard": (
+        int,
+        "device models a shard keeps in memory; the least recently arrived leave (with --state on "
+        "after a forced checkpoint, and return exactly; with --state off their models are lost) (0: no cap)",
     ),
     "state": (str, "on: checkpoint model state with every checkpoint and restore it (default); off: cold starts"),
     "state_key": (str, "secret that signs model snapshots (HMAC-SHA256); prefer the env twin to the flag"),

@@ -38,6 +38,14 @@ def test_defaults() -> None:
     assert (settings.idle_time_between_reads, settings.idle_backoff_cap) == (1.0, 4.0)
 
 
+def test_the_caps_default_to_measured_bounds_and_have_env_twins() -> None:
+    assert (load([]).max_metrics_per_device, load([]).max_devices_per_shard) == (1024, 50_000)
+    env = {"ANOMALY_MAX_METRICS_PER_DEVICE": "0", "ANOMALY_MAX_DEVICES_PER_SHARD": "0"}
+    assert (load([], env).max_metrics_per_device, load([], env).max_devices_per_shard) == (0, 0)
+    settings = load(["--max-metrics-per-device", "300", "--max-devices-per-shard", "7"], env)
+    assert (settings.max_metrics_per_device, settings.max_devices_per_shard) == (300, 7)
+
+
 def test_the_idle_backoff_cap_follows_the_idle_wait_unless_set() -> None:
     assert load(["--idle-time-between-reads", "0.5"]).idle_backoff_cap == 2.0
     assert load(["--idle-time-between-reads", "0.5", "--max-idle-time-between-reads", "0.5"]).idle_backoff_cap == 0.5
@@ -103,6 +111,8 @@ def test_bad_timestamp_flag_is_an_argparse_error() -> None:
         (["--worker-id", ""], "--worker-id must not be empty"),
         (["--idle-time-between-reads", "-1"], "--idle-time-between-reads must be zero or more"),
         (["--idle-time-between-reads", "2", "--max-idle-time-between-reads", "1"], "must be at least"),
+        (["--max-metrics-per-device", "255"], "--max-metrics-per-device must be 0 .* or at least 256"),
+        (["--max-devices-per-shard", "-1"], "--max-devices-per-shard must be zero"),
     ],
 )
 def test_validation_errors(argv: list[str], message: str) -> None:

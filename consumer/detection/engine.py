@@ -17,8 +17,14 @@ Contract:
 * :meth:`dirty_devices` are those whose state changed since :meth:`clear_dirty` (or were imported);
   :meth:`clear_dirty` declares the current state saved (the base of the next patches).
 * :meth:`evict_idle` drops devices whose last reading is older than ``now_ms - idle_ms``; export
-  them first (:meth:`idle_devices` lists them) if their state must survive. :meth:`drop_devices`
-  drops named devices the same way.
+  them first (:meth:`idle_devices` lists them) if their state must survive. :meth:`evict` drops
+  any devices; :meth:`least_recent_devices` lists them by *arrival*: the order in which this
+  engine was given their readings, never the readings' own times (a producer may send any ``ts``).
+* A device has at most ``max_metrics`` metrics in its lifetime (0: no cap; else at least one
+  reading's cap, so a first reading always fits): a reading that would take it past them is
+  *refused* (not scored nor learned, the device left as it was; see :attr:`Verdicts.refused`).
+  Only a ``DeviceModel`` step grows a device (the bank holds a fixed few metrics), so the check
+  runs before those steps only and a batch run in waves pays nothing for it.
 
 Two execution paths, one result. Under the default pipeline
 (:func:`~consumer.detection.fleet_bank.bankable`), a batch wide enough (:func:`wave_min_width`
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Container, Iterable, Mapping, Sequence
+from itertools import islice
 from operator import attrgetter
 
 import numpy as np
@@ -45,17 +52,25 @@ from consumer.detection.device_states import DeviceStates
 from consumer.detection.fleet_bank import MAX_METRICS, FleetBank, bankable
 from consumer.detection.sizeof import deep_sizeof
 from consumer.detection.spec import DetectorSpec, parse_detector_spec
-from consumer.detection.verdict import NO_CONTRIBUTIONS, Verdict, Verdicts, _new_verdict
+from consumer.detection.verdict import NO_CONTRIBUTIONS, REFUSED, Verdict, Verdicts, _new_verdict
 from consumer.detection.wave_batch import gather_rows, plan_waves
 from consumer.detection.wave_result import WaveResult
 from consumer.detection.wave_step import step_wave
+from consumer.processor.reading import MAX_METRICS as MAX_READING_METRICS
 from consumer.processor.reading import Reading
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_WARMUP = 750
+#: the default lifetime cap on one device's metrics: four readings' worth of the most one reading
+#: may bring, so a device may replace its whole set of metrics three times. A ``DeviceModel``'s
+#: cost per reading and its size follow its metrics (``python -m benchmarks.bench_caps``): for the
+#: default detector this bounds a device to about 2 ms per reading and 6 MiB.
+DEFAULT_MAX_METRICS = 1024
 
 # a Reading's fields, for C-level maps over a batch
 _DEVICE_ID, _TS_MS, _METRICS = attrgetter("device_id"), attrgetter("ts_ms"), attrgetter("metrics")
+
+_NO_CAP = 1 << 62  # max_metrics 0: a bound no device reaches
 
 
 def wave_min_width(metrics: int) -> int:
@@ -73,15 +88,27 @@ def wave_min_width(metrics: int) -> int:
 
 class DetectionEngine:
     def __init__(
-        self, spec: DetectorSpec, *, threshold: float, seed: int, warmup: int, wave_min_width: int | None = None
+        self,
+        spec: DetectorSpec,
+        *,
+        threshold: float,
+        seed: int,
+        warmup: int,
+        wave_min_width: int | None = None,
+        max_metrics: int = DEFAULT_MAX_METRICS,
     ) -> None:
+        if max_metrics and max_metrics < MAX_READING_METRICS:
+            raise ValueError(f"max_metrics must be 0 (no cap) or at least {MAX_READING_METRICS}, one reading's cap")
         self.spec = spec
+        self.max_metrics = max_metrics
         self.detector_name = spec.canonical()
         self.threshold = threshold
         self.seed = seed
         self.warmup = warmup
         self._models: dict[str, DeviceModel] = {}
+        # each device's newest reading time; the dict's order is arrival order (see _note_seen)
         self._last_seen: dict[str, int] = {}
+        self._refused: dict[int, int] = {}  # this batch's refused positions (see Verdicts.refused)
         self._dirty: set[str] = set()
         self.wave_min_width = wave_min_width
         self._bank = FleetBank(spec, seed=seed, threshold=threshold, warmup=warmup) if bankable(spec) else None
@@ -99,8 +126,10 @@ class DetectionEngine:
         seed: int = 0,
         warmup: int | None = None,
         wave_min_width: int | None = None,
+        max_metrics: int | None = None,
     ) -> DetectionEngine:
-        """Build an engine; ``None`` picks the measured defaults (detector, threshold, warm-up)."""
+        """Build an engine; ``None`` picks the measured defaults (detector, threshold, warm-up,
+        the lifetime cap on a device's metrics)."""
         parsed = parse_detector_spec(spec)
         return cls(
             parsed,
@@ -108,6 +137,7 @@ class DetectionEngine:
             seed=seed,
             warmup=DEFAULT_WARMUP if warmup is None else warmup,
             wave_min_width=wave_min_width,
+            max_metrics=DEFAULT_MAX_METRICS if max_metrics is None else max_metrics,
         )
 
     def _model(self, device_id: str) -> DeviceModel:
@@ -128,23 +158,48 @@ class DetectionEngine:
         ids = list(map(_DEVICE_ID, readings))
         per_device = Counter(ids)
         bank = self._bank
+        refused: dict[int, int] = {}
+        self._refused = refused
         narrowest = self.wave_min_width or wave_min_width(len(readings[0].metrics))
         if bank is not None and len(readings) >= narrowest * max(per_device.values()):
             result = self._process_waves(bank, readings, ids)
         else:
             models = self._models
+            cap = self.max_metrics or _NO_CAP
             verdicts: list[Verdict] = []
             for reading in readings:
                 model = models.get(reading.device_id)
                 if model is None:
                     model = self._model(reading.device_id)
-                verdicts.append(model.step(reading.metrics))
+                metrics = reading.metrics
+                if len(model.pre.names) + len(metrics) > cap and self._refuses(model, metrics, len(verdicts)):
+                    verdicts.append(REFUSED)
+                else:
+                    verdicts.append(model.step(metrics))
             result = Verdicts.of(verdicts)
+        if refused:  # a refused reading leaves its device as it was: neither seen nor dirty
+            result.refused = refused
+            readings = [reading for i, reading in enumerate(readings) if i not in refused]
+            ids = list(map(_DEVICE_ID, readings))
+            per_device = Counter(ids)
         self._note_seen(readings, ids, per_device)
         return result
 
+    def _refuses(self, model: DeviceModel, metrics: Mapping[str, float | None], position: int) -> bool:
+        """Whether the reading at ``position`` would take ``model``'s device past ``max_metrics``
+        (noting it in this batch's refusals): it brings a metric the device has not had, and the
+        device would then have more than the cap."""
+        known = model.pre.index
+        would_have = len(known) + len(metrics.keys() - known.keys())
+        if would_have == len(known) or would_have <= self.max_metrics:
+            return False
+        self._refused[position] = would_have
+        return True
+
     def _note_seen(self, readings: Sequence[Reading], ids: list[str], per_device: Counter[str]) -> None:
-        """Each device's newest reading time (never moving back), and the dirty set."""
+        """Each device's newest reading time (never moving back), and the dirty set. Each device
+        of the batch moves to the end of ``_last_seen``, so the dict's order is arrival order: by
+        the batch that last brought the device, then by its first reading in that batch."""
         last_seen = self._last_seen
         if len(per_device) == len(ids):
             newest = dict(zip(ids, map(_TS_MS, readings), strict=True))
@@ -158,9 +213,8 @@ class DetectionEngine:
             )
             newest = dict(zip(column, latest.tolist(), strict=True))
         for device_id, ts_ms in newest.items():
-            previous = last_seen.get(device_id)
-            if previous is None or previous <= ts_ms:
-                last_seen[device_id] = ts_ms
+            previous = last_seen.pop(device_id, None)
+            last_seen[device_id] = ts_ms if previous is None or previous <= ts_ms else previous
         self._dirty.update(per_device)
 
     def _process_waves(self, bank: FleetBank, readings: Sequence[Reading], ids: list[str]) -> Verdicts:
@@ -239,9 +293,15 @@ class DetectionEngine:
     def _step_scalar(
         self, device_id: str, readings: Sequence[Reading], positions: list[int], verdicts: list[Verdict | None]
     ) -> None:
-        step = self._model(device_id).step
+        model = self._model(device_id)
+        step, names = model.step, model.pre.names
+        cap = self.max_metrics or _NO_CAP
         for i in positions:
-            verdicts[i] = step(readings[i].metrics)
+            metrics = readings[i].metrics
+            if len(names) + len(metrics) > cap and self._refuses(model, metrics, i):
+                verdicts[i] = REFUSED
+            else:
+                verdicts[i] = step(metrics)
 
     def banked_devices(self) -> int:
         """How many of the devices live in the fleet bank (stepped in waves)."""
@@ -249,6 +309,15 @@ class DetectionEngine:
 
     def device_count(self) -> int:
         return len(self._models) + self.banked_devices()
+
+    def metric_count(self, device_id: str) -> int:
+        """How many metrics the device has had (0 for a device not in memory): what its per-reading
+        cost and its model's size follow, and what ``max_metrics`` bounds."""
+        model = self._models.get(device_id)
+        if model is not None:
+            return len(model.pre.names)
+        bank = self._bank
+        return len(bank.names[bank.slot_of[device_id]]) if bank is not None and device_id in bank else 0
 
     def memory_bytes(self) -> int:
         """Bytes held by all device models (deep ``sys.getsizeof``; for the bank, the array rows
@@ -334,17 +403,29 @@ class DetectionEngine:
     def evict_idle(self, now_ms: int, idle_ms: int) -> list[str]:
         """Drop idle devices (see :meth:`idle_devices`) and return their ids; they leave the dirty set."""
         evicted = self.idle_devices(now_ms, idle_ms)
-        self.drop_devices(evicted)
+        self.evict(evicted)
         return evicted
 
-    def drop_devices(self, device_ids: Iterable[str]) -> None:
+    def least_recent_devices(self, count: int) -> list[str]:
+        """Up to ``count`` devices in memory, least recently arrived first: those imported and not
+        given a reading since (in no particular order), then by the batch that last brought
+        them, then by their first reading in that batch. The readings' own times play no part."""
+        last_seen = self._last_seen
+        unseen: list[str] = []
+        if len(last_seen) < self.device_count():  # imported without a time, not seen since (rare)
+            bank_ids = self._bank.device_ids() if self._bank is not None else ()
+            unseen = [d for d in (*self._models, *bank_ids) if d not in last_seen][:count]
+        return unseen + list(islice(last_seen, count - len(unseen)))
+
+    def evict(self, device_ids: Iterable[str]) -> None:
         """Forget the named devices entirely (model, last reading time, dirty mark; unknown ids are
         skipped): a device that reports afterwards starts a new model, unless its state is imported
         first. Export them first if their state must survive."""
+        bank = self._bank
         for device_id in device_ids:
             self._models.pop(device_id, None)
-            if self._bank is not None:
-                self._bank.drop(device_id)
+            if bank is not None:
+                bank.drop(device_id)
             self._last_seen.pop(device_id, None)
             self._dirty.discard(device_id)
             self._based.discard(device_id)

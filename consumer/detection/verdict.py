@@ -28,6 +28,9 @@ class Verdict(NamedTuple):
 
 _new_verdict = tuple.__new__  # Verdict(...) without the Python-level NamedTuple __new__ (the hot path)
 
+#: the verdict in the place of a reading the engine refused (see :attr:`Verdicts.refused`)
+REFUSED = Verdict(0.0, 0.0, False, False, NO_CONTRIBUTIONS)
+
 
 class Verdicts(Sequence[Verdict]):
     """The verdicts of a batch, aligned with its readings, kept as columns: a batch of 10,000
@@ -35,9 +38,14 @@ class Verdicts(Sequence[Verdict]):
     give :class:`Verdict` tuples (built on demand); equal to any sequence of equal verdicts.
 
     ``contributions`` holds only the anomalies' (position -> shares); every other verdict's is
-    :data:`NO_CONTRIBUTIONS`."""
+    :data:`NO_CONTRIBUTIONS`.
 
-    __slots__ = ("anomalous", "contributions", "raw_scores", "scores", "warming_up")
+    ``refused`` names the readings the engine did not score (position -> the number of metrics
+    their device would have had): each would have taken its device past the engine's lifetime
+    cap on metrics. Such a reading changed nothing; its verdict is :data:`REFUSED`, a placeholder
+    the caller must not report as a score."""
+
+    __slots__ = ("anomalous", "contributions", "raw_scores", "refused", "scores", "warming_up")
 
     def __init__(
         self,
@@ -46,12 +54,15 @@ class Verdicts(Sequence[Verdict]):
         anomalous: list[bool],
         warming_up: list[bool],
         contributions: dict[int, Mapping[str, float]],
+        *,
+        refused: dict[int, int] | None = None,
     ) -> None:
         self.scores = scores
         self.raw_scores = raw_scores
         self.anomalous = anomalous
         self.warming_up = warming_up
         self.contributions = contributions
+        self.refused: dict[int, int] = refused if refused is not None else {}
 
     @classmethod
     def of(cls, verdicts: Sequence[Verdict]) -> Verdicts:
@@ -60,6 +71,12 @@ class Verdicts(Sequence[Verdict]):
         scores, raws, anomalous, warming, _ = map(list, zip(*verdicts, strict=True))
         shares = {i: v.contributions for i, v in enumerate(verdicts) if v.contributions is not NO_CONTRIBUTIONS}
         return cls(scores, raws, anomalous, warming, shares)
+
+    def without_refused(self) -> Verdicts:
+        """The verdicts of the readings that were scored, in order (``self`` when none was refused)."""
+        if not self.refused:
+            return self
+        return Verdicts.of([verdict for i, verdict in enumerate(self) if i not in self.refused])
 
     def anomalies(self) -> list[int]:
         """Positions of the anomalies, ascending."""

@@ -13,6 +13,11 @@ record whose decoding raises anything but :class:`BadReading` is dead-lettered
 (:mod:`~consumer.processor.rewind`) and bisected until the records at fault stand alone, those
 dead-lettered ``processing_failed`` and the others processed as if they had never been there.
 Infrastructure errors propagate as before and are never dead-lettered.
+A reading the engine refuses (it would take its device past the engine's lifetime cap on
+metrics) is a dead letter ``too_many_metrics``.
+
+With ``max_devices``, at most that many device models stay in memory after a batch
+(:mod:`~consumer.processor.residency`: which leave, when, and what they keep).
 """
 
 from __future__ import annotations
@@ -30,12 +35,13 @@ from consumer.leases.extended_sequence_number import SHARD_END_POSITION, Extende
 from consumer.logs import get_logger
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.isolation import PROCESSING_FAILED, ProcessorClosed, bisect, describe, is_infrastructure
-from consumer.processor.reading import DEFAULT_DECODER, BadReading, Reading, ReadingDecoder
+from consumer.processor.reading import DEFAULT_DECODER, BadReading, Reading, ReadingDecoder, quoted
 from consumer.processor.record_processor import (
     Checkpointer,
     InitializationInput,
     ProcessRecordsInput,
 )
+from consumer.processor.residency import Residency
 from consumer.processor.rewind import Rewind
 from consumer.processor.score_log import ScoreLog
 from consumer.shards.record import KinesisRecord
@@ -43,6 +49,16 @@ from consumer.state.shard_state import ShardState
 
 _DATA = attrgetter("data")
 _DEVICE_ID = attrgetter("device_id")
+_TOO_MANY = "too_many_metrics"
+
+
+def _refusal(device_id: str, would_have: int, cap: int) -> str:
+    """The dead-letter reason of a reading refused by its device's lifetime cap on metrics."""
+    return (
+        f"device {quoted(device_id)} would have {would_have} metrics, more than the {cap} a device may have in "
+        "its lifetime (--max-metrics-per-device)"
+    )
+
 
 log = get_logger(__name__)
 
@@ -50,6 +66,8 @@ __all__ = ["AnomalyProcessor", "ProcessorClosed", "ProcessorStats"]
 
 #: (records, their readings, the verdicts) of a part of a batch that was scored
 _Scored = tuple[Sequence[KinesisRecord], Sequence[Reading], Verdicts]
+#: a record whose reading the engine refused, and the reason
+_Refused = tuple[KinesisRecord, str]
 
 
 class ProcessorStats:
@@ -90,6 +108,7 @@ class AnomalyProcessor:
         evict_idle_after_ms: int = 0,
         cpu_lock: AbstractContextManager[Any] | None = None,
         decoder: ReadingDecoder = DEFAULT_DECODER,
+        max_devices: int = 0,
     ) -> None:
         """``decoder`` holds the reading's limits (metric-name length) from the settings.
 
@@ -104,7 +123,9 @@ class AnomalyProcessor:
         a time anyway) and saves CPU: numpy hands the GIL over in every ufunc, and four shards
         scoring at once cost about twice the CPU of the same batches one after another
         (docs/benchmarks.md, findings 26 and 33). It may block for as long as another shard's
-        batch takes (tens of milliseconds for 10,000 readings)."""
+        batch takes (tens of milliseconds for 10,000 readings).
+
+        ``max_devices`` (0: no cap): the device models kept in memory (see the module)."""
         self._stream = stream
         self._decoder = decoder
         self._engine_factory = engine_factory
@@ -114,10 +135,10 @@ class AnomalyProcessor:
         self._score_log = score_log
         self._state_factory = state_factory
         self.state: ShardState | None = None
-        self._evict_after_ms = evict_idle_after_ms if state_factory is not None else 0
+        self._evict_idle_after_ms = evict_idle_after_ms
         self._cpu_lock: AbstractContextManager[Any] = cpu_lock or nullcontext()
-        self._evicted: set[str] = set()
-        self._newest_ts_ms = 0
+        self.max_devices = max_devices
+        self._residency = Residency(None, max_devices=max_devices, evict_idle_after_ms=0)
         self.stats = ProcessorStats()
         self.shard_id = ""
         self.engine: DetectionEngine | None = None
@@ -139,7 +160,13 @@ class AnomalyProcessor:
                 initialization.checkpoint,
                 initialization.parent_shard_ids,
                 initialization.hash_key_range,
+                max_devices=self.max_devices,
             )
+        self._residency = Residency(
+            self.state, max_devices=self.max_devices, evict_idle_after_ms=self._evict_idle_after_ms, logger=self._log
+        )
+        if self.state is not None:
+            self._residency.restored(self.state.not_loaded)  # loaded when they report
         self._rewind = Rewind(self.state, self._cpu_lock)
         self._rewind.started(
             self.engine, inherited=initialization.checkpoint.is_initial and self.stats.state_devices_restored > 0
@@ -159,17 +186,17 @@ class AnomalyProcessor:
         records: Sequence[KinesisRecord] = batch.records
         with self._cpu_lock:
             readings, reading_records = self._decode(records, outgoing_dead, audit)
-        if self._evict_after_ms and readings:
-            self._newest_ts_ms = max(self._newest_ts_ms, *(reading.ts_ms for reading in readings))
-            if self._evicted:
-                self._reload_evicted(engine, readings)  # reads the state table: not under the lock
+        self._residency.arriving(engine, readings)  # may read the state table: not under the lock
+        refused: list[_Refused] = []
         try:
-            verdicts, anomalies = self._score_and_emit(engine, reading_records, readings)
-            scored: list[_Scored] = [(reading_records, readings, verdicts)]
+            part, refused, anomalies = self._score_and_emit(engine, reading_records, readings)
+            scored: list[_Scored] = [part]
         except Exception as error:  # the boundary: infrastructure re-raised, a record's fault isolated
             if is_infrastructure(error):
                 raise
-            scored, anomalies = self._isolate(engine, reading_records, readings, error, (outgoing_dead, audit))
+            scored, refused, anomalies = self._isolate(engine, reading_records, readings, error, (outgoing_dead, audit))
+        for record, reason in refused:
+            self._dead_letter(record, _TOO_MANY, reason, outgoing_dead, audit)
         if self._score_log:
             for part in scored:
                 audit.extend(self._audit(*part))
@@ -186,19 +213,31 @@ class AnomalyProcessor:
         self.stats.dead_letters += len(batch.records) - learned
         self.last_processed = batch.records[-1].position
         self._cadence.add(len(batch.records))
-        if self._cadence.due():
+        if self._cadence.due() or self._residency.checkpoint_due(engine):
             self._checkpoint(batch.checkpointer, self.last_processed)
+        self._residency.after_batch(engine)
 
     def _score_and_emit(
         self, engine: DetectionEngine, records: Sequence[KinesisRecord], readings: Sequence[Reading]
-    ) -> tuple[Verdicts, int]:
-        """Score (and learn) the readings, build their anomalies' events and write them; the
-        verdicts and the number of events."""
+    ) -> tuple[_Scored, list[_Refused], int]:
+        """Score (and learn) the readings, build their anomalies' events and write them. Returns
+        what was scored, the records of the readings the engine refused (neither scored nor
+        learned: their device would pass its lifetime cap on metrics) with the reason, and the
+        number of events."""
+        refused: list[_Refused] = []
         with self._cpu_lock:
             verdicts = engine.process_batch(readings)
+            if verdicts.refused:
+                refused = [
+                    (records[i], _refusal(readings[i].device_id, would_have, engine.max_metrics))
+                    for i, would_have in verdicts.refused.items()
+                ]
+                kept = [i for i in range(len(readings)) if i not in verdicts.refused]
+                records, readings = [records[i] for i in kept], [readings[i] for i in kept]
+                verdicts = verdicts.without_refused()
             events = self._anomaly_events(engine, records, readings, verdicts)
         self._events.put(events)
-        return verdicts, len(events)
+        return (records, readings, verdicts), refused, len(events)
 
     def _audit(
         self, records: Sequence[KinesisRecord], readings: Sequence[Reading], verdicts: Verdicts
@@ -351,7 +390,7 @@ class AnomalyProcessor:
         readings: Sequence[Reading],
         error: Exception,
         out: tuple[list[OutgoingRecord], list[dict[str, Any]]],
-    ) -> tuple[list[_Scored], int]:
+    ) -> tuple[list[_Scored], list[_Refused], int]:
         """The rare path, after a batch's scoring, events or emitting raised ``error``, a record's
         fault: rewind the batch's devices to before the batch, then bisect it, each attempt undone
         when it fails, so every record not at fault is learned exactly once, in order. Returns the
@@ -363,30 +402,26 @@ class AnomalyProcessor:
         )
         self._rewind.devices(engine, set(map(_DEVICE_ID, readings)))
         scored: list[_Scored] = []
+        refused: list[_Refused] = []
         events_written = 0
 
         def attempt(lo: int, hi: int) -> None:
             nonlocal events_written
             part_records, part_readings = records[lo:hi], readings[lo:hi]
-            verdicts, events = self._rewind.undoing(
+            part, part_refused, events = self._rewind.undoing(
                 engine,
                 set(map(_DEVICE_ID, part_readings)),
                 lambda: self._score_and_emit(engine, part_records, part_readings),
             )
-            scored.append((part_records, part_readings, verdicts))
+            scored.append(part)
+            refused.extend(part_refused)
             events_written += events
 
         for fault in bisect(len(readings), error, attempt):
             self._quarantine(records[fault.position], fault.error, *out)
-        return scored, events_written
+        return scored, refused, events_written
 
     # ------------------------------------------------------------------ internals
-    def _reload_evicted(self, engine: DetectionEngine, readings: Sequence[Reading]) -> None:
-        returning = {reading.device_id for reading in readings} & self._evicted
-        if returning and self.state is not None:
-            engine.import_device_states(self.state.load_devices(returning))
-            self._evicted -= returning
-
     def _require_engine(self) -> DetectionEngine:
         if self.engine is None:
             raise ProcessorClosed("process_records called before initialize or after lease_lost")
@@ -406,12 +441,8 @@ class AnomalyProcessor:
         checkpointer.checkpoint(position)
         if self.state is not None:
             self.state.committed(position)
-            if self._evict_after_ms and self.engine is not None and not position.is_shard_end:
-                # Right after a snapshot every device's latest state is saved, so eviction loses nothing.
-                evicted = self.engine.evict_idle(self._newest_ts_ms, self._evict_after_ms)
-                self._evicted.update(evicted)
-                if evicted:
-                    self._log.info("devices_evicted", count=len(evicted), in_memory=self.engine.device_count())
+            if self.engine is not None and not position.is_shard_end:
+                self._residency.after_snapshot(self.engine)  # every device's latest state is saved
         self.stats.checkpoint_seconds += time.perf_counter() - started
         self.stats.checkpoints += 1
         self.last_checkpoint = position

@@ -267,7 +267,7 @@ def _checked_reading(document: object, max_metric_name_length: int = DEFAULT_MAX
     if not isinstance(raw_metrics, dict) or not raw_metrics:
         raise BadReading("missing_metrics", "metrics must be a non-empty object")
     if len(raw_metrics) > MAX_METRICS:
-        raise BadReading("too_many_metrics", f"{len(raw_metrics)} metrics, at most {MAX_METRICS}")
+        raise BadReading("too_many_metrics", f"{len(raw_metrics)} metrics, at most {MAX_METRICS} in one reading")
     if max(map(len, raw_metrics)) > max_metric_name_length:
         name = next(name for name in raw_metrics if len(name) > max_metric_name_length)
         raise BadReading(

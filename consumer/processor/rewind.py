@@ -70,7 +70,7 @@ class Rewind:
         """Put ``device_ids`` back to their state before the batch being processed (the module)."""
         if self._state is None:
             with self._cpu_lock:
-                engine.drop_devices(device_ids)
+                engine.evict(device_ids)
             return
         base: dict[str, bytes | Sequence[bytes]] = {
             device_id: self._inherited[device_id] for device_id in device_ids if device_id in self._inherited
@@ -78,7 +78,7 @@ class Rewind:
         base.update(self._state.load_devices(device_ids))  # a request: outside the lock
         replay = [reading for part in self._scored for reading in part if reading.device_id in device_ids]
         with self._cpu_lock:
-            engine.drop_devices(device_ids)
+            engine.evict(device_ids)
             if base:
                 engine.import_device_states(base)
             engine.process_batch(replay)
@@ -93,6 +93,6 @@ class Rewind:
             return work()
         except BaseException:
             with self._cpu_lock:
-                engine.drop_devices(device_ids)
+                engine.evict(device_ids)
                 engine.import_device_states(before)
             raise

@@ -99,6 +99,8 @@ class ShardState:
         self._max_segments = max_segments
         self._gc_batch = gc_batch
         self._last: Manifest | None = None
+        #: devices of the restored snapshot that :meth:`restore` left there (see its ``max_devices``)
+        self.not_loaded: list[str] = []
         # Item keys this instance wrote; garbage collection lists the table only once per owner
         # (to find what earlier owners left), then works from this set.
         self._written: set[str] = set()
@@ -146,10 +148,17 @@ class ShardState:
         checkpoint: ExtendedSequenceNumber,
         parents: frozenset[str] = frozenset(),
         hash_range: tuple[int, int] | None = None,
+        *,
+        max_devices: int = 0,
     ) -> int:
-        """Load the state for ``checkpoint`` into ``engine``; returns the number of devices loaded."""
+        """Load the state for ``checkpoint`` into ``engine``; returns the number of devices loaded.
+
+        With ``max_devices`` (0: all), at most that many devices of the shard's own snapshot are
+        loaded (the last in the manifest's order); the others stay in the snapshot, named in
+        :attr:`not_loaded`, for :meth:`load_devices` when they report. A new child shard loads
+        all its parents' devices: they are in no snapshot of its own yet."""
         try:
-            return self._restore(engine, checkpoint, parents, hash_range)
+            return self._restore(engine, checkpoint, parents, hash_range, max_devices)
         except (SnapshotError, IncompatibleState) as error:
             if not self._fresh_on_error or isinstance(error, SnapshotUntrusted):
                 raise SnapshotIncompatible(f"shard {self.shard_id}: {error}; {FRESH_HINT}") from error
@@ -162,6 +171,7 @@ class ShardState:
         checkpoint: ExtendedSequenceNumber,
         parents: frozenset[str],
         hash_range: tuple[int, int] | None,
+        max_devices: int,
     ) -> int:
         if checkpoint.is_shard_end:
             return 0
@@ -175,12 +185,20 @@ class ShardState:
             raise SnapshotIncompatible(
                 f"snapshot of detector {manifest.detector!r}, worker runs {engine.detector_name!r}"
             )
-        states = self._load_states(manifest)
+        wanted = None
+        if 0 < max_devices < len(manifest.devices):
+            devices = list(manifest.devices)
+            wanted, self.not_loaded = devices[-max_devices:], devices[:-max_devices]
+        states = self._load_states(manifest, wanted)
         engine.import_device_states(states)
         engine.clear_dirty()
         self._last = manifest
         self._log.info(
-            "state_restored", sequence_number=str(checkpoint), devices=len(states), river=manifest.river_version
+            "state_restored",
+            sequence_number=str(checkpoint),
+            devices=len(states),
+            left_in_snapshot=len(self.not_loaded),
+            river=manifest.river_version,
         )
         return len(states)
 
@@ -211,13 +229,15 @@ class ShardState:
         wanted = [device for device in device_ids if device in self._last.devices]
         return self._load_states(self._last, wanted) if wanted else {}
 
-    def save(self, engine: DetectionEngine, position: ExtendedSequenceNumber) -> SaveResult:
+    def save(self, engine: DetectionEngine, position: ExtendedSequenceNumber, *, full: bool = False) -> SaveResult:
+        """Write the snapshot for ``position``: the changes since the last one, or (``full``, or
+        every ``max_segments`` segments) every device whole, those evicted from memory included."""
         key = position_key(position)
         base = self._last
         chains = {device: list(chain) for device, chain in base.devices.items()} if base else {}
         segments = dict(base.segments) if base else {}
         segment_chunks = dict(base.segment_chunks) if base else {}
-        full = base is None or len(segments) >= self._max_segments
+        full = full or base is None or len(segments) >= self._max_segments
         if full:
             states = engine.export_device_states(None)
             if base is not None:
@@ -260,9 +280,9 @@ class ShardState:
         return SaveResult(key, len(states), sum(len(data) for _, _, data, _ in blobs), full)
 
     def save_shard_end(self, engine: DetectionEngine) -> SaveResult:
-        """A full snapshot at SHARD_END, for the children to inherit."""
-        self._last = None
-        return self.save(engine, SHARD_END_POSITION)
+        """A full snapshot at SHARD_END, for the children to inherit: the devices evicted from
+        memory too, read back from the last snapshot."""
+        return self.save(engine, SHARD_END_POSITION, full=True)
 
     def committed(self, position: ExtendedSequenceNumber) -> None:
         """Garbage-collect what the committed checkpoint no longer needs, in batches (see the module)."""

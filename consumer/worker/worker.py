@@ -174,7 +174,11 @@ class Worker:
         return AnomalyProcessor(
             stream=settings.stream,
             engine_factory=lambda: DetectionEngine.from_spec(
-                settings.detector, threshold=settings.threshold, seed=settings.seed, warmup=settings.warmup
+                settings.detector,
+                threshold=settings.threshold,
+                seed=settings.seed,
+                warmup=settings.warmup,
+                max_metrics=settings.max_metrics_per_device,
             ),
             events=Emitter(self.clients.kinesis, settings.output_stream, abort),
             dead_letter_emitter=Emitter(self.clients.kinesis, settings.dead_letter_stream, abort),
@@ -184,6 +188,7 @@ class Worker:
             evict_idle_after_ms=int(settings.evict_idle_after * 1000),
             cpu_lock=self._cpu_lock,
             decoder=self._decoder,
+            max_devices=settings.max_devices_per_shard,
         )
 
     def _state_factory(self, shard_id: str) -> ShardState:

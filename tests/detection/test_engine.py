@@ -117,13 +117,13 @@ def test_dropped_devices_are_forgotten_and_start_new_models_unless_imported(
     engine.process_batch([reading for device in devices for reading in make_readings(device, series)])
     assert engine.banked_devices() == len(devices)
     saved = engine.export_device_states(["a"])
-    engine.drop_devices(["a", "unknown"])
+    engine.evict(["a", "unknown"])
     assert engine.export_device_states().keys() == set(devices[1:]) and "a" not in engine.dirty_devices()
     engine.process_batch(make_readings("a", series[:5]))
     fresh = DetectionEngine.from_spec(warmup=20)
     fresh.process_batch(make_readings("a", series[:5]))
     assert engine.export_device_states(["a"]) == fresh.export_device_states(["a"])  # a new model
-    engine.drop_devices(["a"])
+    engine.evict(["a"])
     engine.import_device_states(saved)
     assert engine.export_device_states(["a"]) == saved
 

@@ -270,6 +270,34 @@ def test_children_inherit_their_parents_state_at_shard_end(make_store: Callable[
     assert scores(merged, after) == scores(parent, after)
 
 
+def test_restore_loads_at_most_max_devices_and_names_the_others(make_store: MakeStore) -> None:
+    store = make_store()
+    devices = [f"d{i}" for i in range(12)]
+    original = engine()
+    original.process_batch(readings(devices, 0, 30))
+    ShardState(store, "shard-1").save(original, position(1))
+    resumed = engine()
+    state = ShardState(store, "shard-1")
+    assert state.restore(resumed, position(1), max_devices=5) == 5 == resumed.device_count()
+    assert sorted([*state.not_loaded, *resumed.export_device_states()]) == sorted(devices)
+    resumed.import_device_states(state.load_devices(state.not_loaded))
+    assert resumed.export_device_states() == original.export_device_states()
+
+
+def test_the_shard_end_snapshot_carries_devices_evicted_from_memory(make_store: MakeStore) -> None:
+    store = make_store()
+    live = engine()
+    state = ShardState(store, "parent")
+    live.process_batch(readings(["kept", "evicted"], 0, 30))
+    state.save(live, position(1))
+    expected = live.export_device_states()
+    live.evict(["evicted"])
+    state.save_shard_end(live)
+    child = engine()
+    ShardState(store, "child").restore(child, ExtendedSequenceNumber(TRIM_HORIZON), frozenset({"parent"}))
+    assert child.export_device_states() == expected
+
+
 def test_a_full_rewrite_carries_devices_that_are_only_in_the_snapshot(make_store: MakeStore) -> None:
     store = make_store()
     live = engine()
