@@ -56,3 +56,8 @@ def put_kcl_metadata_rows(dynamodb: Any, table_name: str) -> list[str]:
     for row in rows:
         dynamodb.put_item(TableName=table_name, Item=row)
     return [row["leaseKey"]["S"] for row in rows]
+
+
+def is_kcl_metadata(item: dict[str, Any]) -> bool:
+    """The KCL's own rule: a row with an ``entityType`` other than ``LEASE`` is not a lease."""
+    return "entityType" in item and item["entityType"].get("S") != "LEASE"
