@@ -12,8 +12,8 @@
 - Each lease is renewed on a small pool of its own, behind an exception boundary: any other
   error (an expired token, an SSL or connection error, a table that does not answer) is logged,
   counted (:attr:`renewal_failures`) and tried again at the next round, and never ends the
-  renewer. A renewal still in flight is not started again, and one whose lease is busy with a
-  write of its shard (a checkpoint: that write moves the counter itself) is skipped, so neither a
+  renewer. A renewal still in flight is not started again, and one whose lease stays busy with a
+  write of its shard (a checkpoint stuck in its call) is skipped for the round, so neither a
   stuck call nor a stuck checkpoint holds up the renewal of any other lease.
   :meth:`renewal_stalled` is true once the table has answered none of this worker's renewals for
   a whole failover time while it held leases: its peers now judge them expired.
@@ -134,8 +134,10 @@ class LeaseCoordinator:
 
     def _renew_guarded(self, lease: Lease) -> RenewalOutcome | None:
         """The exception boundary of one lease's renewal: nothing but an outcome leaves it."""
-        if not lease.lock.acquire(blocking=False):
-            return None  # a write of the shard's own (a checkpoint) is in flight and moves the counter
+        # A write of the shard's own (a checkpoint) holds the lock for one call: wait that long,
+        # not for a call that is stuck (the checkpoint then moves the counter, or fails, itself).
+        if not lease.lock.acquire(timeout=self.failover_time / 6):
+            return None
         try:
             outcome = self._renew(lease)
         except Exception as error:  # noqa: BLE001 - one renewal's failure must never end the renewer: logged, counted, retried next round
