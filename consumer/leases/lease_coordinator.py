@@ -87,7 +87,8 @@ class LeaseCoordinator:
         self._lost_in_scan: list[RenewalOutcome] = []
         self._renewing: dict[str, tuple[Lease, Future[RenewalOutcome | None]]] = {}
         self._renewal_pool: ThreadPoolExecutor | None = None
-        self._last_contact = clock()  # the table last answered a renewal (or nothing was held)
+        # Since when renewals have gone out without the table answering any (None: it answered).
+        self._unanswered_since: float | None = None
         self.renewals = 0
         self.renewal_failures = 0
         self.scans = 0
@@ -100,7 +101,9 @@ class LeaseCoordinator:
         with self._lock:
             held = list(self.held.values())
             if not held:
-                self._last_contact = self._clock()
+                self._unanswered_since = None
+            elif self._unanswered_since is None:
+                self._unanswered_since = self._clock()
         if self._renewal_pool is None:
             self._renewal_pool = ThreadPoolExecutor(RENEWAL_THREADS, thread_name_prefix="lease-renewal")
         for lease in held:
@@ -120,12 +123,15 @@ class LeaseCoordinator:
         return outcomes
 
     def renewal_stalled(self) -> bool:
-        """True when this worker held leases and the table answered none of its renewals for a
-        whole failover time."""
+        """True when this worker holds leases and the table has answered none of its renewals
+        for a whole failover time since they went out. Counted from the first unanswered
+        renewal, not from the last answer, so a process that was paused is judged on what
+        happens after it resumes."""
         with self._lock:
             if not self.held:
                 return False
-        return self._clock() - self._last_contact > self.failover_time
+            since = self._unanswered_since
+        return since is not None and self._clock() - since > self.failover_time
 
     def close(self) -> None:
         """Stop the renewal pool without waiting for a renewal stuck in a call."""
@@ -147,7 +153,8 @@ class LeaseCoordinator:
             return None
         finally:
             lease.lock.release()
-        self._last_contact = self._clock()
+        with self._lock:
+            self._unanswered_since = None
         return outcome
 
     def _holds(self, lease: Lease) -> bool:
@@ -198,7 +205,7 @@ class LeaseCoordinator:
         now = self._clock()
         with self._lock:
             if not self.held:
-                self._last_contact = now  # a first lease gets a whole failover time to be renewed
+                self._unanswered_since = None  # a first lease gets a whole failover time to be renewed
         # An owner all of whose leases expired is dead until it is seen holding a live lease again.
         live = self.observer.live_owners(leases)
         owners = {lease.lease_owner for lease in leases if lease.lease_owner}

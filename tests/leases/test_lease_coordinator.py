@@ -352,6 +352,18 @@ def expired_token() -> ClientError:
     )
 
 
+def test_a_paused_process_is_judged_on_its_renewals_after_it_resumes(make_lease_table: MakeTable) -> None:
+    table = seeded(make_lease_table, 1)
+    clock = FakeClock()
+    a = coordinator(table, "a", clock)
+    a.scan_and_take()
+    assert a.renew_all() == []
+    clock.now += 30.0  # SIGSTOP, then SIGCONT: nothing was even tried meanwhile
+    assert not a.renewal_stalled()
+    assert a.renew_all() == []  # the row is still ours: nobody took it
+    assert not a.renewal_stalled()
+
+
 def test_a_failed_renewal_is_counted_and_retried_not_fatal(make_lease_table: MakeTable) -> None:
     table = FaultyTable(seeded(make_lease_table, 2), expired_token())
     clock = FakeClock()
@@ -372,13 +384,13 @@ def test_renewal_stalls_after_a_failover_time_without_an_answer(make_lease_table
     a = coordinator(table, "a", clock)
     a.scan_and_take()
     table.failing.set()
-    for _ in range(3):
+    for _ in range(4):  # the first unanswered renewal goes out 3 s in
         clock.now += 3.0
         a.renew_all()
         assert not a.renewal_stalled()
     clock.now += 1.5
     a.renew_all()
-    assert a.renewal_stalled()  # 10.5 s since the table last answered a renewal
+    assert a.renewal_stalled()  # 10.5 s since the first renewal the table did not answer
     table.failing.clear()
     a.renew_all()
     assert not a.renewal_stalled()
