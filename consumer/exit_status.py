@@ -28,6 +28,7 @@ from botocore.exceptions import (
 
 from consumer.aws.backoff import RetriesExhausted
 from consumer.aws.errors import FatalAwsError, error_code, is_retryable, is_transient_auth
+from consumer.leases.lease import RenewalStalled
 from consumer.observability.http import ObservabilityUnavailable
 from consumer.provisioning import ProvisioningError
 
@@ -36,7 +37,8 @@ EXIT_TEMPFAIL = 75
 
 # A provider exists but could not deliver credentials right now (instance metadata, SSO, STS).
 _CREDENTIAL_REFRESH_ERRORS = (CredentialRetrievalError, MetadataRetrievalError, TokenRetrievalError)
-TRANSIENT_ERRORS = (ConnectionError, HTTPClientError, RetriesExhausted, *_CREDENTIAL_REFRESH_ERRORS)
+# RenewalStalled: the worker renewed nothing for a failover time, stopped and released its leases.
+TRANSIENT_ERRORS = (ConnectionError, HTTPClientError, RetriesExhausted, RenewalStalled, *_CREDENTIAL_REFRESH_ERRORS)
 CONFIG_ERRORS = (
     NoRegionError,
     NoCredentialsError,
@@ -70,6 +72,8 @@ def explain_error(error: BaseException) -> str:
         return "no AWS credentials found (environment, profile or instance role)"
     if isinstance(error, ConnectionError):
         return f"cannot reach the endpoint: {error}"
+    if isinstance(error, RenewalStalled):
+        return f"lease renewals stalled, leases released (restart): {' '.join(str(error).split())}"
     if isinstance(error, _CREDENTIAL_REFRESH_ERRORS):
         return f"credentials could not be refreshed (retry later): {error}"
     if isinstance(error, ClientError):

@@ -29,6 +29,7 @@ from botocore.exceptions import (
 from consumer.aws.backoff import RetriesExhausted
 from consumer.aws.errors import error_code
 from consumer.exit_status import EXIT_CONFIG, EXIT_TEMPFAIL, exit_code_for, explain_error
+from consumer.leases.lease import RenewalStalled
 from consumer.provisioning import ProvisioningError
 
 
@@ -48,6 +49,7 @@ def client_error(code: str, status: int = 400, message: str = "it failed") -> Cl
         ReadTimeoutError(endpoint_url="http://127.0.0.1:9"),
         CredentialRetrievalError(provider="assume-role-with-web-identity", error_msg="timeout"),
         RetriesExhausted("describe_table: 5 attempts, last error ThrottlingException"),
+        RenewalStalled("no renewal answered for 10 s"),
     ],
     ids=error_code,
 )

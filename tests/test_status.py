@@ -9,6 +9,7 @@ from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
 from consumer.status import lease_rows, render, status_table
 from tests.fixtures.aws import make_lease_table
+from tests.leases.kcl_rows import put_kcl_metadata_rows
 
 __all__ = ["make_lease_table"]
 
@@ -63,3 +64,10 @@ def test_status_table_reads_the_lease_table(make_lease_table: Callable[[], Lease
     lines = status_table(table).splitlines()
     assert len(lines) == 3
     assert lines[2].split() == ["shardId-000000000001", "worker-9", "TRIM_HORIZON", "2", "-", "-", "42"]
+
+
+def test_status_lists_only_shards_beside_kcl_metadata_rows(make_lease_table: Callable[[], LeaseTable]) -> None:
+    table = make_lease_table()
+    put_kcl_metadata_rows(table._ddb, table.table_name)
+    assert table.create_lease_if_missing(Lease("shardId-000000000000"))
+    assert [row["shard"] for row in lease_rows(table.list_leases())] == ["shardId-000000000000"]

@@ -5,6 +5,13 @@ shard id), ``leaseOwner``, ``leaseCounter``, ``checkpoint``, ``checkpointSubSequ
 ``ownerSwitchesSinceCheckpoint``, ``parentShardId``, ``childShardIds``, ``startingHashKey``,
 ``endingHashKey``, and ``checkpointOwner`` during a graceful handoff. One attribute is ours
 alone, ``millisBehindLatest``, written with renewals so ``status`` can show each shard's lag.
+
+KCL 3.x keeps other rows in the same table, told apart by an ``entityType`` attribute: its
+leader lock (``leaseKey`` ``Leader``), its migration states (``Migration3.0``,
+``TableMigration3.5``) and one worker-metrics row per worker (``leaseKey`` = the worker id). A
+row is a lease when it has no ``entityType`` (leases written before KCL 3.x) or ``entityType``
+is ``LEASE``, as the KCL's own lease reader decides; every other row is none of ours to read or
+write (:func:`is_lease_item`). Leases created here carry ``entityType = LEASE``, as the KCL's do.
 """
 
 from __future__ import annotations
@@ -14,6 +21,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
+
+ENTITY_TYPE = "entityType"
+LEASE_ENTITY = "LEASE"
+
+
+def is_lease_item(item: dict[str, Any]) -> bool:
+    """True for a lease row; False for the KCL's leader, migration and worker-metrics rows."""
+    entity = item.get(ENTITY_TYPE)
+    return entity is None or entity.get("S") == LEASE_ENTITY
+
+
+class RenewalStalled(RuntimeError):
+    """This worker renewed none of its leases for a whole failover time (credentials, network,
+    a table it cannot write). Its peers now judge those leases expired, so it must stop
+    processing and exit, and be restarted: a transient failure, not a configuration error."""
 
 
 class LeaseLost(RuntimeError):
@@ -57,6 +79,7 @@ class Lease:
             "checkpoint": {"S": self.checkpoint.sequence_number},
             "checkpointSubSequenceNumber": {"N": str(self.checkpoint.sub_sequence_number)},
             "ownerSwitchesSinceCheckpoint": {"N": str(self.owner_switches_since_checkpoint)},
+            ENTITY_TYPE: {"S": LEASE_ENTITY},
         }
         if self.lease_owner:
             item["leaseOwner"] = {"S": self.lease_owner}

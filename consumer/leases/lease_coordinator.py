@@ -9,13 +9,23 @@
   lease was handed to another worker with us as ``checkpointOwner`` (a graceful handoff: we
   finish and write a final checkpoint), or it is still ours *in the same epoch* and only the
   counter moved (the old owner's final handoff checkpoint), in which case we adopt the counter.
+- Each lease is renewed on a small pool of its own, behind an exception boundary: any other
+  error (an expired token, an SSL or connection error, a table that does not answer) is logged,
+  counted (:attr:`renewal_failures`) and tried again at the next round, and never ends the
+  renewer. A renewal still in flight is not started again, and one whose lease stays busy with a
+  write of its shard (a checkpoint stuck in its call) is skipped for the round, so neither a
+  stuck call nor a stuck checkpoint holds up the renewal of any other lease.
+  :meth:`renewal_stalled` is true once the table has answered none of this worker's renewals for
+  a whole failover time while it held leases: its peers now judge them expired.
 - :meth:`scan_and_take` reads the table; a held lease the table shows owned by another worker
   (and not being handed over by us) is lost, found without waiting for the next renewal
   (:meth:`pop_lost`). It takes expired and unowned leases up to the balancing target, and steals
   at most one lease per cycle by graceful handoff, never one it still holds.
 - :meth:`startable` says which held leases may start: every parent at ``SHARD_END`` (or gone),
-  and no previous owner still finishing (``checkpointOwner``), unless the handoff timed out or
-  the previous owner is dead (every other lease it holds has expired).
+  and no previous owner still finishing (``checkpointOwner``), unless the previous owner is dead
+  (every other lease it holds has expired) or the handoff timed out. The timeout runs from the
+  first time this worker held the lease waiting, however it came to hold it (a steal, or a
+  restart that adopts a lease the table names it owner of), so a handoff always ends.
 """
 
 from __future__ import annotations
@@ -24,14 +34,18 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+from consumer.aws.errors import error_code
 from consumer.leases.lease import Lease, LeaseLost
 from consumer.leases.lease_table import LeaseTable
 from consumer.leases.lease_taker import LeaseObserver, plan_takes
 from consumer.logs import get_logger
 
 log = get_logger(__name__)
+
+RENEWAL_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -71,20 +85,77 @@ class LeaseCoordinator:
         self._cooldown_until: dict[str, float] = {}
         self._dead_owners: set[str] = set()
         self._lost_in_scan: list[RenewalOutcome] = []
+        self._renewing: dict[str, tuple[Lease, Future[RenewalOutcome | None]]] = {}
+        self._renewal_pool: ThreadPoolExecutor | None = None
+        # Since when renewals have gone out without the table answering any (None: it answered).
+        self._unanswered_since: float | None = None
         self.renewals = 0
+        self.renewal_failures = 0
         self.scans = 0
 
     # ------------------------------------------------------------------ renewal
-    def renew_all(self) -> list[RenewalOutcome]:
+    def renew_all(self, wait_seconds: float | None = None) -> list[RenewalOutcome]:
+        """Start a renewal of every held lease that has none in flight, wait for them up to
+        ``wait_seconds`` (default ``failover_time / 3``), and return the outcomes of those that
+        finished. A renewal that did not finish is collected at a later round."""
         with self._lock:
             held = list(self.held.values())
-        outcomes = []
+            if not held:
+                self._unanswered_since = None
+            elif self._unanswered_since is None:
+                self._unanswered_since = self._clock()
+        if self._renewal_pool is None:
+            self._renewal_pool = ThreadPoolExecutor(RENEWAL_THREADS, thread_name_prefix="lease-renewal")
         for lease in held:
-            outcome = self._renew(lease)
+            if lease.lease_key not in self._renewing:
+                self._renewing[lease.lease_key] = (lease, self._renewal_pool.submit(self._renew_guarded, lease))
+        pending = [future for _, future in self._renewing.values()]
+        wait(pending, timeout=self.failover_time / 3 if wait_seconds is None else wait_seconds)
+        outcomes = []
+        for key, (lease, future) in list(self._renewing.items()):
+            if not future.done():
+                continue
+            del self._renewing[key]
+            outcome = future.result()
             if outcome is not None:
                 outcomes.append(outcome)
                 self._drop(lease)
         return outcomes
+
+    def renewal_stalled(self) -> bool:
+        """True when this worker holds leases and the table has answered none of its renewals
+        for a whole failover time since they went out. Counted from the first unanswered
+        renewal, not from the last answer, so a process that was paused is judged on what
+        happens after it resumes."""
+        with self._lock:
+            if not self.held:
+                return False
+            since = self._unanswered_since
+        return since is not None and self._clock() - since > self.failover_time
+
+    def close(self) -> None:
+        """Stop the renewal pool without waiting for a renewal stuck in a call."""
+        if self._renewal_pool is not None:
+            self._renewal_pool.shutdown(wait=False, cancel_futures=True)
+
+    def _renew_guarded(self, lease: Lease) -> RenewalOutcome | None:
+        """The exception boundary of one lease's renewal: nothing but an outcome leaves it."""
+        # A write of the shard's own (a checkpoint) holds the lock for one call: wait that long,
+        # not for a call that is stuck (the checkpoint then moves the counter, or fails, itself).
+        if not lease.lock.acquire(timeout=self.failover_time / 6):
+            return None
+        try:
+            outcome = self._renew(lease)
+        except Exception as error:  # noqa: BLE001 - one renewal's failure must never end the renewer: logged, counted, retried next round
+            with self._lock:
+                self.renewal_failures += 1
+            log.warning("lease_renewal_failed", shard_id=lease.lease_key, error=error_code(error), detail=str(error))
+            return None
+        finally:
+            lease.lock.release()
+        with self._lock:
+            self._unanswered_since = None
+        return outcome
 
     def _holds(self, lease: Lease) -> bool:
         """True while ``lease`` is the object of this worker's current epoch for its key."""
@@ -132,6 +203,9 @@ class LeaseCoordinator:
         self.scans += 1
         self.observer.observe(leases)
         now = self._clock()
+        with self._lock:
+            if not self.held:
+                self._unanswered_since = None  # a first lease gets a whole failover time to be renewed
         # An owner all of whose leases expired is dead until it is seen holding a live lease again.
         live = self.observer.live_owners(leases)
         owners = {lease.lease_owner for lease in leases if lease.lease_owner}
@@ -166,11 +240,21 @@ class LeaseCoordinator:
             and self._cooldown_until.get(lease.lease_key, 0.0) <= now
         ]
         taken: list[Lease] = []
-        for lease in adopt + takes:
+        for lease in adopt:
+            # Ours already (a restart with the same id): a renewal, not a take, so a handoff to us
+            # that is still under way is waited for, its timeout running from now.
+            try:
+                self.table.renew_lease(lease)
+            except LeaseLost:
+                continue
+            self._handoff_started.pop(lease.lease_key, None)
+            taken.append(lease)
+        for lease in takes:
             try:
                 self.table.take_lease(lease, self.worker_id)
             except LeaseLost:
                 continue
+            self._handoff_started.pop(lease.lease_key, None)
             taken.append(lease)
         if plan.steal is not None and plan.steal.lease_key not in held_keys and not taken and not plan.take:
             victim = plan.steal
@@ -234,7 +318,9 @@ class LeaseCoordinator:
             return True
         previous = lease.checkpoint_owner or ""
         previous_dead = previous in self._dead_owners
-        if not previous_dead and now - self._handoff_started.get(lease.lease_key, now) < self.handoff_timeout:
+        # The clock starts the first time this worker waits on the lease, however it came to hold it.
+        started = self._handoff_started.setdefault(lease.lease_key, now)
+        if not previous_dead and now - started < self.handoff_timeout:
             return False
         log.warning("handoff_abandoned", shard_id=lease.lease_key, previous_owner=previous, previous_dead=previous_dead)
         try:

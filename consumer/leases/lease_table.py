@@ -1,17 +1,29 @@
 """The lease table in DynamoDB: every write is conditional, and a failed condition is ``LeaseLost``.
 
-Contract of each write (all bump ``leaseCounter`` by one, as the KCL does, and update the
-in-memory :class:`Lease` only when DynamoDB accepted the write):
+Contract of each write (the in-memory :class:`Lease` is updated only when DynamoDB accepted it):
 
 - :meth:`create_lease_if_missing` puts a row only if none exists, so racing workers create it once.
-- :meth:`take_lease` is conditional on the ``leaseCounter`` the taker observed.
-- :meth:`renew_lease`, :meth:`checkpoint`, :meth:`evict_lease` and :meth:`request_handoff` are
-  conditional on ``leaseOwner`` being this worker *and* on ``leaseCounter``.
+- :meth:`take_lease` is conditional on the ``leaseCounter`` the taker observed, bumps it, removes
+  ``checkpointOwner`` (a take is a fresh assignment) and counts an owner switch when the lease
+  had another owner or the taker was its ``checkpointOwner``: the KCL's take, exactly.
+- :meth:`renew_lease`, :meth:`checkpoint`, :meth:`evict_lease` and :meth:`clear_checkpoint_owner`
+  are conditional on ``leaseOwner`` being this worker *and* on ``leaseCounter``, and bump the
+  counter. The KCL conditions renewals and checkpoints on the counter alone; ours are stricter,
+  never looser, so a row either runtime wrote stays valid for the other.
+- :meth:`request_handoff` (graceful handoff) names the new owner and keeps the old one as
+  ``checkpointOwner``, conditional on the old owner still holding it and on no handoff already
+  under way; like the KCL's, it neither bumps the counter (the current owner's renewals are not
+  interrupted: it learns of the handoff when its owner-conditioned write fails) nor counts an
+  owner switch.
 - :meth:`checkpoint` refuses to move backwards (``CheckpointRegression``), before any I/O.
 
+Rows that are not leases (the KCL 3.x leader, migration and worker-metrics rows) are never
+returned by the reads (:func:`~consumer.leases.lease.is_lease_item`).
+
 Callers hold ``lease.lock`` around a write so this process never races itself on a counter.
-Retryable errors (throttling, the emulator going away) are retried here with jittered backoff;
-``LeaseLost`` and fatal errors propagate.
+Retryable errors (throttling, the emulator going away) are retried here with jittered backoff,
+a bounded number of times (``RetriesExhausted`` after that), so a stuck table never holds a
+caller for ever; ``LeaseLost`` and fatal errors propagate.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ from botocore.exceptions import ClientError
 from consumer.aws.backoff import call_with_retries
 from consumer.aws.errors import ErrorKind, classify
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
-from consumer.leases.lease import CheckpointRegression, Lease, LeaseLost
+from consumer.leases.lease import CheckpointRegression, Lease, LeaseLost, is_lease_item
 from consumer.logs import get_logger
 
 log = get_logger(__name__)
@@ -44,6 +56,12 @@ def checkpoint_values(position: ExtendedSequenceNumber) -> dict[str, Any]:
         ":sub": {"N": str(position.sub_sequence_number)},
         ":zero": {"N": "0"},
     }
+
+
+# Attempts per call before ``RetriesExhausted``: a renewal is tried again at the next round
+# anyway, other calls get a few seconds of backoff.
+RENEW_ATTEMPTS = 3
+CALL_ATTEMPTS = 8
 
 
 class LeaseTable:
@@ -80,12 +98,12 @@ class LeaseTable:
             kwargs: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
             while True:
                 page = self._ddb.scan(**kwargs)
-                leases.extend(Lease.from_item(item) for item in page.get("Items", []))
+                leases.extend(Lease.from_item(item) for item in page.get("Items", []) if is_lease_item(item))
                 if "LastEvaluatedKey" not in page:
                     return leases
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-        return call_with_retries(scan, what="lease_scan", stop=self._stop)
+        return call_with_retries(scan, what="lease_scan", stop=self._stop, max_attempts=CALL_ATTEMPTS)
 
     def get_lease(self, lease_key: str) -> Lease | None:
         response = call_with_retries(
@@ -94,9 +112,10 @@ class LeaseTable:
             ),
             what="lease_get",
             stop=self._stop,
+            max_attempts=CALL_ATTEMPTS,
         )
         item = response.get("Item")
-        return Lease.from_item(item) if item else None
+        return Lease.from_item(item) if item and is_lease_item(item) else None
 
     # ----------------------------------------------------------------- writes
     def create_lease_if_missing(self, lease: Lease) -> bool:
@@ -110,6 +129,7 @@ class LeaseTable:
                 ),
                 what="lease_create",
                 stop=self._stop,
+                max_attempts=CALL_ATTEMPTS,
             )
         except ClientError as error:
             if classify(error) is ErrorKind.CONDITION_FAILED:
@@ -126,9 +146,15 @@ class LeaseTable:
         condition: str,
         values: dict[str, Any],
         names: dict[str, str] | None = None,
+        bump: bool = True,
+        attempts: int = CALL_ATTEMPTS,
     ) -> None:
+        """One conditional UpdateItem. ``bump``: the update moves ``leaseCounter`` by one, and the
+        in-memory counter follows it once the write is accepted."""
         expected = lease.lease_counter
-        all_values = {":expected": {"N": str(expected)}, ":one": {"N": "1"}, **values}
+        given = {":expected": {"N": str(expected)}, ":one": {"N": "1"}, **values}
+        # DynamoDB refuses values an expression does not use.
+        all_values = {name: value for name, value in given.items() if name in update or name in condition}
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": {"leaseKey": {"S": lease.lease_key}},
@@ -139,39 +165,51 @@ class LeaseTable:
         if names:
             kwargs["ExpressionAttributeNames"] = names
         try:
-            call_with_retries(lambda: self._ddb.update_item(**kwargs), what=f"lease_{operation}", stop=self._stop)
+            call_with_retries(
+                lambda: self._ddb.update_item(**kwargs),
+                what=f"lease_{operation}",
+                stop=self._stop,
+                max_attempts=attempts,
+            )
         except ClientError as error:
             if classify(error) is ErrorKind.CONDITION_FAILED:
                 raise LeaseLost(lease.lease_key, operation) from error
             raise
-        lease.lease_counter = expected + 1
+        if bump:
+            lease.lease_counter = expected + 1
 
     def take_lease(self, lease: Lease, owner: str) -> None:
-        """Take ``lease`` for ``owner``, conditional on the counter the taker observed."""
-        switching = lease.lease_owner != owner
+        """Take ``lease`` for ``owner``, conditional on the counter the taker observed. A take is a
+        fresh assignment: any handoff under way ends (``checkpointOwner`` removed)."""
+        previous = lease.lease_owner
+        switching = (previous is not None and previous != owner) or lease.checkpoint_owner == owner
         with lease.lock:
             self._update(
                 lease,
                 operation="take",
                 update="SET leaseOwner = :owner, leaseCounter = leaseCounter + :one, "
-                "ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :switch",
+                "ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :switch REMOVE checkpointOwner",
                 condition="leaseCounter = :expected",
                 values={":owner": {"S": owner}, ":switch": {"N": "1" if switching else "0"}},
             )
             if switching:
                 lease.owner_switches_since_checkpoint += 1
             lease.lease_owner = owner
+            lease.checkpoint_owner = None
 
     def renew_lease(self, lease: Lease) -> None:
         with lease.lock:
             if lease.millis_behind_latest is None:
-                self._owned_update(lease, "renew", "SET leaseCounter = leaseCounter + :one", {})
+                self._owned_update(
+                    lease, "renew", "SET leaseCounter = leaseCounter + :one", {}, attempts=RENEW_ATTEMPTS
+                )
             else:
                 self._owned_update(
                     lease,
                     "renew",
                     "SET leaseCounter = leaseCounter + :one, millisBehindLatest = :lag",
                     {":lag": {"N": str(lease.millis_behind_latest)}},
+                    attempts=RENEW_ATTEMPTS,
                 )
 
     def checkpoint(self, lease: Lease, position: ExtendedSequenceNumber) -> None:
@@ -202,19 +240,19 @@ class LeaseTable:
 
     def request_handoff(self, lease: Lease, new_owner: str) -> None:
         """Graceful handoff: name ``new_owner`` as ``leaseOwner`` and keep the current owner as
-        ``checkpointOwner`` until it has written its final checkpoint (KCL 3.x's scheme)."""
+        ``checkpointOwner`` until it has written its final checkpoint (KCL 3.x's scheme: no
+        counter bump, no owner switch counted, only while no other handoff is under way)."""
         with lease.lock:
             self._update(
                 lease,
                 operation="handoff",
-                update="SET leaseOwner = :new, checkpointOwner = :old, leaseCounter = leaseCounter + :one, "
-                "ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :one",
-                condition="leaseCounter = :expected AND leaseOwner = :old",
+                update="SET leaseOwner = :new, checkpointOwner = :old",
+                condition="leaseOwner = :old AND attribute_not_exists(checkpointOwner)",
                 values={":new": {"S": new_owner}, ":old": {"S": lease.lease_owner or ""}},
+                bump=False,
             )
             lease.checkpoint_owner = lease.lease_owner
             lease.lease_owner = new_owner
-            lease.owner_switches_since_checkpoint += 1
 
     def handoff_checkpoint(self, lease: Lease, me: str, position: ExtendedSequenceNumber | None) -> None:
         """The previous owner's final write during a graceful handoff: record ``position`` (when
@@ -276,6 +314,7 @@ class LeaseTable:
                 ),
                 what="lease_delete",
                 stop=self._stop,
+                max_attempts=CALL_ATTEMPTS,
             )
         except ClientError as error:
             if classify(error) is not ErrorKind.CONDITION_FAILED:
@@ -283,7 +322,14 @@ class LeaseTable:
             log.info("lease_delete_skipped", shard_id=lease.lease_key, reason="not at SHARD_END or gone")
 
     def _owned_update(
-        self, lease: Lease, operation: str, update: str, values: dict[str, Any], names: dict[str, str] | None = None
+        self,
+        lease: Lease,
+        operation: str,
+        update: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+        *,
+        attempts: int = CALL_ATTEMPTS,
     ) -> None:
         if lease.lease_owner is None:
             raise LeaseLost(lease.lease_key, operation)
@@ -294,4 +340,5 @@ class LeaseTable:
             condition="leaseCounter = :expected AND leaseOwner = :me",
             values={":me": {"S": lease.lease_owner}, **values},
             names=names,
+            attempts=attempts,
         )

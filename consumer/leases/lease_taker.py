@@ -46,6 +46,7 @@ class LeaseObserver:
         self._clock = clock
         self._seen: dict[str, _Observation] = {}
         self._first_observation: float | None = None
+        self._last_observation: float | None = None
 
     @property
     def settled(self) -> bool:
@@ -58,6 +59,10 @@ class LeaseObserver:
 
     def observe(self, leases: Iterable[Lease]) -> None:
         now = self._clock()
+        if self._last_observation is not None and now - self._last_observation > self.failover_time:
+            self._seen = {}
+            self._first_observation = None
+        self._last_observation = now
         if self._first_observation is None:
             self._first_observation = now
         current: dict[str, _Observation] = {}

@@ -21,6 +21,7 @@ Exposed (all prefixed ``anomaly_consumer_``):
 | ``checkpoint_bytes_total`` | counter | | model-snapshot bytes written with checkpoints |
 | ``millis_behind_latest`` | gauge | ``shard_id`` | the last GetRecords' ``MillisBehindLatest`` per running shard |
 | ``leases_held`` | gauge | | leases this worker holds |
+| ``lease_renewal_failures_total`` | counter | | failed lease renewals other than lost leases (retried) |
 | ``idle_shards`` | gauge | | running shards whose polling backed off (empty polls for 10 s) |
 | ``shard_failures_total`` | counter | ``kind`` | shard runs that ended failed, by kind (``FailureKind``) |
 | ``get_records_errors_total`` | counter | ``code`` | failed GetRecords/GetShardIterator calls |
@@ -91,6 +92,11 @@ class WorkerCollector(Collector):
                 lag.add_metric([shard_id], millis)
         yield lag
         yield GaugeMetricFamily(PREFIX + "leases_held", "leases this worker holds", value=len(live["held"]))
+        yield CounterMetricFamily(
+            PREFIX + "lease_renewal_failures",
+            "lease renewals that failed with an error other than a lost lease (retried at the next round)",
+            value=worker.coordinator.renewal_failures,
+        )
         yield GaugeMetricFamily(
             PREFIX + "idle_shards",
             "running shards whose polling backed off (empty polls for 10 s)",

@@ -6,6 +6,14 @@ each held shard has its own consumer thread.
 
 Stopping: :meth:`request_stop` (SIGTERM or SIGINT) lets every shard finish the batch in hand and
 checkpoint, then releases the leases so peers take them at once, and :meth:`run` returns 0.
+
+Renewal stalled: when the lease table has answered none of this worker's renewals for a whole
+failover time (:meth:`LeaseCoordinator.renewal_stalled`), its peers judge its leases expired and
+may be processing them already. The worker then stops every shard at once without a final
+checkpoint (as if each lease were lost), releases what the table still lets it release, and
+:meth:`run` raises :class:`~consumer.leases.lease.RenewalStalled`: a transient failure, for the
+orchestrator to restart the process. A coordination cycle whose lease-table calls ran out of
+retries is skipped (logged) and tried again at the next interval.
 """
 
 from __future__ import annotations
@@ -15,11 +23,12 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from consumer.aws.backoff import RetriesExhausted
 from consumer.aws.clients import AwsClients, make_clients
 from consumer.detection import DetectionEngine, wave_step
 from consumer.emitter.put_records import Emitter
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
-from consumer.leases.lease import Lease
+from consumer.leases.lease import Lease, RenewalStalled
 from consumer.leases.lease_coordinator import LeaseCoordinator, RenewalOutcome
 from consumer.leases.lease_table import LeaseTable
 from consumer.leases.shard_sync import sync_shards
@@ -96,6 +105,7 @@ class Worker:
         self.shard_failures = ShardFailures()
         self._score_log = ScoreLog(settings.score_log, settings.worker_id) if settings.score_log else None
         self._finished_since: dict[str, float] = {}
+        self._stalled = threading.Event()
         self._log = log.bind(worker_id=settings.worker_id)
 
     # ------------------------------------------------------------------ control
@@ -119,17 +129,27 @@ class Worker:
         last_sync = time.monotonic()
         try:
             while not self._stop.is_set():
-                self._cycle()
-                if time.monotonic() - last_sync >= self.settings.shard_sync_interval:
-                    self._sync_shards()
-                    last_sync = time.monotonic()
+                try:
+                    self._cycle()
+                    if time.monotonic() - last_sync >= self.settings.shard_sync_interval:
+                        self._sync_shards()
+                        last_sync = time.monotonic()
+                except RetriesExhausted as error:
+                    self._log.warning("coordination_cycle_skipped", error=str(error))
                 self._stop.wait(interval)
         finally:
             self._shutdown(renewer)
+            self.coordinator.close()
             if server is not None:
                 server.stop()
             if self._score_log:
                 self._score_log.close()
+        if self._stalled.is_set():
+            self._log.error("worker_stopped_renewal_stalled", failover_time=self.settings.failover_time)
+            raise RenewalStalled(
+                f"no lease renewal reached the lease table {self.settings.lease_table} for "
+                f"{self.settings.failover_time:g} s; stopped, restart to rejoin"
+            )
         self._log.info("worker_stopped", **vars(self.totals))
         return 0
 
@@ -151,9 +171,15 @@ class Worker:
         self._clean_finished_leases()
 
     def _renew_loop(self) -> None:
+        """Renew every ``failover_time / 3``. ``renew_all`` never raises and returns within an
+        interval, whatever the calls do, so this loop always gets to judge a stall."""
         interval = self.settings.failover_time / 3
         while not self._renewer_stop.wait(interval):
-            self._notify(self.coordinator.renew_all())
+            self._notify(self.coordinator.renew_all(wait_seconds=interval))
+            if self.coordinator.renewal_stalled() and not self._stalled.is_set():
+                self._log.error("lease_renewal_stalled", held=sorted(self.coordinator.held_keys()))
+                self._stalled.set()
+                self._stop.set()
 
     def _notify(self, outcomes: list[RenewalOutcome]) -> None:
         """Tell each shard consumer what happened to its lease: only the consumer that holds the
@@ -275,22 +301,35 @@ class Worker:
 
     # ------------------------------------------------------------------ shutdown
     def _shutdown(self, renewer: threading.Thread) -> None:
-        """Final checkpoints while the leases are still renewed, then stop renewing, then release."""
+        """Final checkpoints while the leases are still renewed, then stop renewing, then release.
+        After a renewal stall no shard checkpoints: its lease may be another worker's by now."""
         with self._consumers_lock:
             consumers = list(self.consumers.values())
+        held = [lease for lease in (self.coordinator.held.get(key) for key in self.coordinator.held_keys()) if lease]
         self._log.info("worker_shutting_down", shards=[consumer.shard_id for consumer in consumers])
         for consumer in consumers:
-            consumer.request_shutdown()
+            if self._stalled.is_set():
+                consumer.lease_lost()
+            else:
+                consumer.request_shutdown()
         deadline = time.monotonic() + SHUTDOWN_JOIN_SECONDS
         for consumer in consumers:
             consumer.join(max(0.0, deadline - time.monotonic()))
         self._reap()
         self._renewer_stop.set()
         renewer.join(timeout=30)
-        for key in self.coordinator.held_keys():
-            lease = self.coordinator.held.get(key)
-            if lease is not None:
+        # After a stall the consumers ended as if their leases were lost (and were forgotten): the
+        # leases are released all the same, each only if the table still says it is ours.
+        still_held = {key: self.coordinator.held.get(key) for key in self.coordinator.held_keys()}
+        if self._stalled.is_set():
+            still_held |= {lease.lease_key: lease for lease in held if lease.lease_key not in still_held}
+        for key, lease in still_held.items():
+            if lease is None:
+                continue
+            try:
                 self.coordinator.release(lease)
+            except Exception as error:  # noqa: BLE001 - releasing is best effort: an unreleased lease expires for the peers
+                self._log.warning("release_failed", shard_id=key, error=repr(error))
 
     def stats_snapshot(self) -> WorkerTotals:
         """Finished shards' totals plus the live processors' counters, read under one lock."""

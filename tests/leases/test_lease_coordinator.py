@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.leases.lease import Lease, LeaseLost
@@ -96,8 +99,9 @@ def test_dead_worker_leases_taken_after_failover_time(make_lease_table: MakeTabl
     # b sees dead's leases for the first time: they get the full failover time, and b steals
     # nothing before it has watched long enough to tell a live owner from a dead one.
     assert b.scan_and_take() == []
-    clock.now += 10.5
-    b.renew_all()
+    clock.now += 5.0
+    assert b.scan_and_take() == []
+    clock.now += 5.5
     taken = b.scan_and_take()
     assert {lease.lease_key for lease in taken} == {"shardId-000000000000", "shardId-000000000001"}
     assert all(lease.lease_owner == "b" for lease in table.list_leases())
@@ -234,7 +238,9 @@ def paused_and_taken_over(make_lease_table: MakeTable) -> tuple[InterleavedTable
     assert len(a.scan_and_take()) == 2
     epoch_one = dict(a.held)
     assert b.scan_and_take() == []
-    clock.now += 10.5  # a renews nothing: paused
+    clock.now += 5.0
+    assert a.scan_and_take() == [] and b.scan_and_take() == []  # a's last look before it pauses
+    clock.now += 5.5  # a renews nothing: paused
     assert len(b.scan_and_take()) == 2
     return table, a, epoch_one
 
@@ -275,3 +281,162 @@ def test_renewal_never_revives_the_object_of_an_ended_epoch(make_lease_table: Ma
     a.forget(old)
     assert a.held[stolen.lease_key] is stolen
     assert a.renew_all() == []
+
+
+def stuck_handoff_row(table: LeaseTable, key: str, owner: str, previous: str) -> None:
+    """The row a crash in the middle of a handoff leaves: ``owner`` holds the lease and waits for
+    ``previous`` (a worker that is gone and holds nothing) to write its final checkpoint."""
+    lease = Lease(key, lease_owner=owner, lease_counter=7, checkpoint=ExtendedSequenceNumber("42"))
+    lease.checkpoint_owner = previous
+    table._ddb.put_item(TableName=table.table_name, Item=lease.to_item())
+
+
+def test_handoff_ends_after_timeout_for_a_lease_the_owner_did_not_steal(make_lease_table: MakeTable) -> None:
+    table = make_lease_table()
+    stuck_handoff_row(table, "shardId-000000000000", "live", "killed-long-ago")
+    clock = FakeClock()
+    live = coordinator(table, "live", clock, handoff_timeout=20.0)  # restarted with its id
+    assert [lease.lease_key for lease in live.scan_and_take()] == ["shardId-000000000000"]
+    for _ in range(6):  # 18 s of cycles: the previous owner may still be finishing
+        assert live.startable(set()) == []
+        clock.now += 3.0
+        live.renew_all()
+        live.scan_and_take()
+    clock.now += 3.0
+    (ready,) = live.startable(set())  # past the handoff timeout: the owner starts it
+    assert ready.lease_key == "shardId-000000000000" and ready.checkpoint == ExtendedSequenceNumber("42")
+    row = table.get_lease("shardId-000000000000")
+    assert row is not None and row.lease_owner == "live" and row.checkpoint_owner is None
+
+
+def test_expiry_takeover_of_a_lease_waiting_on_a_handoff_starts_at_once(make_lease_table: MakeTable) -> None:
+    table = make_lease_table()
+    stuck_handoff_row(table, "shardId-000000000000", "thief-killed", "victim-killed")
+    clock = FakeClock()
+    rescuer = coordinator(table, "rescuer", clock, handoff_timeout=300.0)
+    assert rescuer.scan_and_take() == []
+    for _ in range(3):
+        clock.now += 3.5
+        taken = rescuer.scan_and_take()
+    assert [lease.lease_key for lease in taken] == ["shardId-000000000000"]
+    (ready,) = rescuer.startable(set())  # the take ended the handoff: nobody left to wait for
+    assert ready.checkpoint_owner is None
+    row = table.get_lease("shardId-000000000000")
+    assert row is not None and row.checkpoint_owner is None and row.owner_switches_since_checkpoint == 1
+
+
+class FaultyTable(LeaseTable):
+    """The real table whose renewals raise ``error`` while ``failing`` is set, or block while
+    ``blocked`` is clear, for the lease keys in ``keys`` (every key when empty)."""
+
+    def __init__(self, table: LeaseTable, error: Exception) -> None:
+        super().__init__(table._ddb, table.table_name)
+        self.error = error
+        self.failing = threading.Event()
+        self.blocked = threading.Event()
+        self.blocked.set()
+        self.keys: set[str] = set()
+
+    def renew_lease(self, lease: Lease) -> None:
+        if not self.keys or lease.lease_key in self.keys:
+            if self.failing.is_set():
+                raise self.error
+            self.blocked.wait(30)
+        super().renew_lease(lease)
+
+
+def expired_token() -> ClientError:
+    return ClientError(
+        {"Error": {"Code": "ExpiredTokenException", "Message": "The security token is expired"}},
+        "UpdateItem",
+    )
+
+
+def test_a_paused_process_is_judged_on_its_renewals_after_it_resumes(make_lease_table: MakeTable) -> None:
+    table = seeded(make_lease_table, 1)
+    clock = FakeClock()
+    a = coordinator(table, "a", clock)
+    a.scan_and_take()
+    assert a.renew_all() == []
+    clock.now += 30.0  # SIGSTOP, then SIGCONT: nothing was even tried meanwhile
+    assert not a.renewal_stalled()
+    assert a.renew_all() == []  # the row is still ours: nobody took it
+    assert not a.renewal_stalled()
+
+
+def test_a_failed_renewal_is_counted_and_retried_not_fatal(make_lease_table: MakeTable) -> None:
+    table = FaultyTable(seeded(make_lease_table, 2), expired_token())
+    clock = FakeClock()
+    a = coordinator(table, "a", clock)
+    assert len(a.scan_and_take()) == 2
+    table.failing.set()
+    assert a.renew_all() == []  # neither raises nor gives up the leases
+    assert a.renewal_failures == 2 and len(a.held_keys()) == 2
+    table.failing.clear()
+    assert a.renew_all() == []
+    assert a.renewal_failures == 2 and a.renewals == 2
+    assert all(lease.lease_counter == 2 for lease in table.list_leases())  # taken, then renewed
+
+
+def test_renewal_stalls_after_a_failover_time_without_an_answer(make_lease_table: MakeTable) -> None:
+    table = FaultyTable(seeded(make_lease_table, 1), EndpointConnectionError(endpoint_url="https://dynamodb"))
+    clock = FakeClock()
+    a = coordinator(table, "a", clock)
+    a.scan_and_take()
+    table.failing.set()
+    for _ in range(4):  # the first unanswered renewal goes out 3 s in
+        clock.now += 3.0
+        a.renew_all()
+        assert not a.renewal_stalled()
+    clock.now += 1.5
+    a.renew_all()
+    assert a.renewal_stalled()  # 10.5 s since the first renewal the table did not answer
+    table.failing.clear()
+    a.renew_all()
+    assert not a.renewal_stalled()
+
+
+def test_a_checkpoint_in_flight_does_not_hold_up_other_renewals(make_lease_table: MakeTable) -> None:
+    table = seeded(make_lease_table, 2)
+    a = coordinator(table, "a", FakeClock())
+    busy, free = sorted(a.scan_and_take(), key=lambda lease: lease.lease_key)
+    acquired, release = threading.Event(), threading.Event()
+
+    def stuck_checkpoint() -> None:  # holds the lease's lock as a checkpoint stuck in its call does
+        with busy.lock:
+            acquired.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=stuck_checkpoint)
+    holder.start()
+    acquired.wait(5)
+    try:
+        done = threading.Event()
+        renewer = threading.Thread(target=lambda: (a.renew_all(wait_seconds=2.0), done.set()))
+        renewer.start()
+        assert done.wait(10), "the renewer waited for another lease's checkpoint"
+        row = table.get_lease(free.lease_key)
+        assert row is not None and row.lease_counter == free.lease_counter == 2
+    finally:
+        release.set()
+        holder.join(10)
+
+
+def test_a_stuck_renewal_call_does_not_hold_up_other_renewals(make_lease_table: MakeTable) -> None:
+    table = FaultyTable(seeded(make_lease_table, 2), expired_token())
+    a = coordinator(table, "a", FakeClock())
+    stuck, free = sorted(a.scan_and_take(), key=lambda lease: lease.lease_key)
+    table.keys = {stuck.lease_key}
+    table.blocked.clear()  # the call on one lease hangs
+    try:
+        for expected in (2, 3):
+            started = time.monotonic()
+            assert a.renew_all(wait_seconds=0.5) == []
+            assert time.monotonic() - started < 5
+            row = table.get_lease(free.lease_key)
+            assert row is not None and row.lease_counter == expected  # the other lease renewed each round
+    finally:
+        table.blocked.set()
+    a.renew_all(wait_seconds=5.0)  # the stuck call finished: its renewal is collected, not repeated twice
+    row = table.get_lease(stuck.lease_key)
+    assert row is not None and row.lease_counter == stuck.lease_counter

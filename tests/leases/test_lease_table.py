@@ -11,6 +11,7 @@ import pytest
 from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.leases.lease import CheckpointRegression, Lease, LeaseLost
 from consumer.leases.lease_table import LeaseTable
+from tests.leases.kcl_rows import put_kcl_metadata_rows
 
 MakeTable = Callable[[], LeaseTable]
 
@@ -71,7 +72,8 @@ def test_item_uses_kcl_attribute_names_and_types(make_lease_table: MakeTable) ->
     assert item["leaseCounter"] == {"N": "1"}
     assert item["checkpoint"] == {"S": "49590338271490256608559692538361571095921575989136588898"}
     assert item["checkpointSubSequenceNumber"] == {"N": "3"}
-    assert item["ownerSwitchesSinceCheckpoint"] == {"N": "1"}
+    assert item["ownerSwitchesSinceCheckpoint"] == {"N": "0"}  # no previous owner: no switch, as the KCL counts
+    assert item["entityType"] == {"S": "LEASE"}
     assert set(item["parentShardId"]["SS"]) == {"shardId-000000000000", "shardId-000000000001"}
     assert item["startingHashKey"] == {"S": "0"}
     assert item["endingHashKey"] == {"S": "340282366920938463463374607431768211455"}
@@ -216,7 +218,8 @@ def test_graceful_handoff_flow(make_lease_table: MakeTable) -> None:
     assert seen_by_new.lease_owner == "new" and seen_by_new.checkpoint_owner == "old"
     row = table.get_lease("s-1")
     assert row is not None and row.lease_owner == "new" and row.checkpoint_owner == "old"
-    assert row.owner_switches_since_checkpoint == 1
+    assert row.owner_switches_since_checkpoint == 0  # the KCL counts no switch for a handoff...
+    assert row.lease_counter == seen_by_new.lease_counter  # ...and does not move the counter
     # The new owner renews meanwhile; the old owner's final checkpoint re-reads and still lands.
     table.renew_lease(seen_by_new)
     table.handoff_checkpoint(old, "old", ExtendedSequenceNumber("7"))
@@ -305,3 +308,57 @@ def test_list_leases_reads_every_row(make_lease_table: MakeTable) -> None:
     for key in keys:
         assert table.create_lease_if_missing(Lease(key))
     assert {lease.lease_key for lease in table.list_leases()} == keys
+
+
+def test_take_ends_a_handoff_and_counts_the_owner_switch(make_lease_table: MakeTable) -> None:
+    table = make_lease_table()
+    owned(table, "s-1", "old")
+    handed = table.get_lease("s-1")
+    assert handed is not None
+    table.request_handoff(handed, "thief")  # leaseOwner thief, checkpointOwner old
+    abandoned = table.get_lease("s-1")
+    assert abandoned is not None and abandoned.checkpoint_owner == "old"
+    table.take_lease(abandoned, "rescuer")  # the thief died; the lease expired and is taken
+    assert abandoned.checkpoint_owner is None and abandoned.owner_switches_since_checkpoint == 1
+    row = raw_item(table, "s-1")
+    assert "checkpointOwner" not in row
+    assert row["leaseOwner"] == {"S": "rescuer"}
+    assert row["ownerSwitchesSinceCheckpoint"] == {"N": "1"}
+
+
+def test_take_back_by_the_checkpoint_owner_counts_a_switch(make_lease_table: MakeTable) -> None:
+    table = make_lease_table()
+    owned(table, "s-1", "old")
+    handed = table.get_lease("s-1")
+    assert handed is not None
+    table.request_handoff(handed, "thief")
+    seen = table.get_lease("s-1")
+    assert seen is not None
+    table.take_lease(seen, "old")  # as the KCL counts it: ownership goes back to the checkpoint owner
+    row = raw_item(table, "s-1")
+    assert row["leaseOwner"] == {"S": "old"} and "checkpointOwner" not in row
+    assert row["ownerSwitchesSinceCheckpoint"] == {"N": "1"}
+
+
+def test_handoff_needs_no_handoff_under_way(make_lease_table: MakeTable) -> None:
+    table = make_lease_table()
+    owned(table, "s-1", "old")
+    first = table.get_lease("s-1")
+    assert first is not None
+    table.request_handoff(first, "new")
+    # A row that names new as owner while old still finishes cannot be handed on again.
+    during = table.get_lease("s-1")
+    assert during is not None and during.lease_owner == "new"
+    with pytest.raises(LeaseLost):
+        table.request_handoff(during, "third")
+
+
+def test_reads_skip_the_kcl_metadata_rows(make_lease_table: MakeTable) -> None:
+    table = make_lease_table()
+    keys = put_kcl_metadata_rows(table._ddb, table.table_name)
+    assert table.create_lease_if_missing(Lease("shardId-000000000000"))
+    legacy = Lease("shardId-000000000001").to_item()
+    del legacy["entityType"]  # written by a KCL before 3.x: no entityType, still a lease
+    table._ddb.put_item(TableName=table.table_name, Item=legacy)
+    assert {lease.lease_key for lease in table.list_leases()} == {"shardId-000000000000", "shardId-000000000001"}
+    assert all(table.get_lease(key) is None for key in keys)

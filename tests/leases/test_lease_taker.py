@@ -143,9 +143,10 @@ def test_expired_owned_leases_are_taken_after_failover() -> None:
     leases = leases_for(["dead", "dead", "me"])
     observer.observe(leases)
     assert plan_takes(leases, "me", observer).take == []  # dead still counts as live at first
-    clock.advance(10.5)
-    leases[2].lease_counter += 1  # "me" renewed its own lease; "dead" did not
-    observer.observe(leases)
+    for _ in range(3):  # scans every 3.5 s, as the worker's cycle does
+        clock.advance(3.5)
+        leases[2].lease_counter += 1  # "me" renewed its own lease; "dead" did not
+        observer.observe(leases)
     plan = plan_takes(leases, "me", observer, rng=random.Random(0))
     # "dead"'s leases are expired, so it is no longer a live worker: me takes them all.
     assert plan.live_workers == frozenset({"me"})
@@ -205,3 +206,32 @@ def test_late_worker_steals_its_share_one_per_cycle() -> None:
     counts = Counter(lease.lease_owner for lease in table)
     assert steals == 2  # one per cycle, until w3 reaches 2 and nobody is above target 3
     assert sorted(counts.values()) == [2, 3, 3]
+
+
+def test_observer_starts_clocks_afresh_after_an_outage_longer_than_failover() -> None:
+    clock = FakeClock()
+    observer = LeaseObserver(10.0, clock)
+    leases = leases_for(["a", "a", "b", "b"])
+    observer.observe(leases)
+    clock.advance(3.0)
+    observer.observe(leases)
+    clock.advance(25.0)  # the table did not answer: no scan, no renewal seen by anyone
+    observer.observe(leases)  # back: the counters are the ones seen before the outage
+    assert not any(observer.is_expired(lease) for lease in leases)
+    assert plan_takes(leases, "me", observer).take == []  # no storm
+    assert not observer.settled  # nor steals: liveness cannot be judged yet
+    for _ in range(3):  # a and b are dead after all: nothing moves for a failover time
+        clock.advance(3.5)
+        observer.observe(leases)
+    assert all(observer.is_expired(lease) for lease in leases)
+
+
+def test_observer_keeps_its_clocks_across_scans_closer_than_failover() -> None:
+    clock = FakeClock()
+    observer = LeaseObserver(10.0, clock)
+    leases = leases_for(["a"])
+    observer.observe(leases)
+    for _ in range(2):
+        clock.advance(5.5)
+        observer.observe(leases)
+    assert observer.is_expired(leases[0])

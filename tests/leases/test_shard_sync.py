@@ -10,6 +10,7 @@ import pytest
 from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 from consumer.leases.lease_table import LeaseTable
 from consumer.leases.shard_sync import is_open, list_shards, parents_of, sync_shards
+from tests.leases.kcl_rows import put_kcl_metadata_rows
 
 
 @pytest.mark.parametrize("position", ["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"])
@@ -83,3 +84,13 @@ def test_latest_first_start_skips_closed_shards(
     assert parent["ShardId"] in created and len(created) == 3
     children = [lease for lease in trim.list_leases() if lease.lease_key != parent["ShardId"]]
     assert all(lease.parent_shard_ids == {parent["ShardId"]} for lease in children)
+
+
+def test_first_sync_beside_kcl_metadata_rows_keeps_the_initial_position(
+    kinesis_client: Any, make_stream: Callable[..., str], make_lease_table: Callable[[], LeaseTable]
+) -> None:
+    stream = make_stream(2)
+    table = make_lease_table()
+    put_kcl_metadata_rows(table._ddb, table.table_name)  # left by a KCL 3.5 run of the application
+    assert len(sync_shards(kinesis_client, stream, table, "LATEST")) == 2
+    assert {str(lease.checkpoint) for lease in table.list_leases()} == {"LATEST"}
