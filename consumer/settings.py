@@ -115,7 +115,23 @@ class Settings:
             raise SettingsError("--metrics-port must be between 0 (off) and 65535")
         if not self.worker_id:
             raise SettingsError("--worker-id must not be empty")
+        if self.state == "on" and not self.state_key and self.detector and _pickles_state(self.detector):
+            raise SettingsError(
+                f"--detector {self.detector} keeps pickled river state, which runs code when loaded: with "
+                "--state on it needs --state-key (ANOMALY_STATE_KEY) so that only signed snapshots are loaded"
+            )
         return self
+
+
+def _pickles_state(detector: str) -> bool:
+    """Whether the detector's saved state is pickled (imports the detection package only when asked)."""
+    from consumer.detection.device_states import pickles_state
+    from consumer.detection.spec import parse_detector_spec
+
+    try:
+        return pickles_state(parse_detector_spec(detector))
+    except ValueError as error:  # InvalidDetectorSpec
+        raise SettingsError(f"--detector {detector}: {error}") from error
 
 
 def default_worker_id() -> str:
