@@ -113,6 +113,8 @@ class AnomalyProcessor:
                 initialization.checkpoint,
                 initialization.parent_shard_ids,
                 initialization.hash_key_range,
+                committed=initialization.state_manifest,
+                lease_epoch=initialization.lease_epoch,
             )
         self._log.info("processor_initialized", checkpoint=str(initialization.checkpoint))
 
@@ -254,6 +256,7 @@ class AnomalyProcessor:
     def _checkpoint(self, checkpointer: Checkpointer, position: ExtendedSequenceNumber) -> None:
         """Snapshot the models for ``position``, then commit the checkpoint, then collect garbage."""
         started = time.perf_counter()
+        snapshot = None
         if self.state is not None and self.engine is not None:
             if position.is_shard_end:
                 saved = self.state.save_shard_end(self.engine)
@@ -261,7 +264,8 @@ class AnomalyProcessor:
                 saved = self.state.save(self.engine, position)
             self.stats.state_bytes += saved.bytes_written
             self.stats.state_devices_written += saved.devices_written
-        checkpointer.checkpoint(position)
+            snapshot = saved.snapshot
+        checkpointer.checkpoint(position, snapshot)
         if self.state is not None:
             self.state.committed(position)
             if self._evict_after_ms and self.engine is not None and not position.is_shard_end:
