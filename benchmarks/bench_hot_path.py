@@ -88,7 +88,7 @@ class CountingEmitter:
 
 
 class NoCheckpoints:
-    def checkpoint(self, position: ExtendedSequenceNumber) -> None:
+    def checkpoint(self, position: ExtendedSequenceNumber, state_manifest: str | None = None) -> None:
         raise AssertionError("the cadence here never asks for a checkpoint")
 
 

@@ -133,7 +133,23 @@ class Settings:
             raise SettingsError(f"--max-metric-name-length must be between 1 and {MAX_METRIC_NAME_LENGTH_LIMIT}")
         if self.max_aggregate_records < 1:
             raise SettingsError("--max-aggregate-records must be at least 1")
+        if self.state == "on" and not self.state_key and self.detector and _pickles_state(self.detector):
+            raise SettingsError(
+                f"--detector {self.detector} keeps pickled river state, which runs code when loaded: with "
+                "--state on it needs --state-key (ANOMALY_STATE_KEY) so that only signed snapshots are loaded"
+            )
         return self
+
+
+def _pickles_state(detector: str) -> bool:
+    """Whether the detector's saved state is pickled (imports the detection package only when asked)."""
+    from consumer.detection.device_states import pickles_state
+    from consumer.detection.spec import parse_detector_spec
+
+    try:
+        return pickles_state(parse_detector_spec(detector))
+    except ValueError as error:  # InvalidDetectorSpec
+        raise SettingsError(f"--detector {detector}: {error}") from error
 
 
 # Drawn once per process: every call in one process names the same worker.

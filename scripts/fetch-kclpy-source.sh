@@ -11,6 +11,7 @@
 # Idempotent: a no-op when DEST already holds the pinned version.
 set -euo pipefail
 
+# Keep in step with the `kcl` extra in pyproject.toml (amazon-kclpy==3.2.0).
 KCLPY_VERSION="3.2.0"
 KCLPY_SHA256="62e81cc84714c920fe6aa5d61837b298fe7e01f6326dcb564b12ab8e6c4aca4e"
 

@@ -170,3 +170,20 @@ def test_the_ingest_caps_have_flags_env_twins_and_bounds() -> None:
     ):
         with pytest.raises(SettingsError, match=argv[0]):
             load(argv)
+
+
+def test_a_river_detector_with_state_and_no_key_is_refused_at_start_up() -> None:
+    with pytest.raises(SettingsError, match=r"--detector hst:n_trees=5 keeps pickled river state.*--state-key"):
+        load(["--detector", "hst:n_trees=5", "--state", "on"])
+    assert load(["--detector", "hst", "--state", "on"], {"ANOMALY_STATE_KEY": "k"}).state_key == "k"
+    assert load(["--detector", "hst", "--state", "off"]).detector == "hst"
+    assert load(["--detector", "zscore", "--state", "on"]).detector == "zscore"
+
+
+def test_the_cli_refuses_a_river_detector_without_a_key_with_exit_code_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from consumer.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--detector", "sad", "--state", "on"])
+    assert exited.value.code == 2
+    assert "keeps pickled river state" in capsys.readouterr().err

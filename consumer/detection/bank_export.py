@@ -85,9 +85,7 @@ def patch_cells(bank: FleetBank, ids: Sequence[str]) -> tuple[Written, Written]:
     position[slots] = np.arange(len(ids))
     columns = bank.columns
     out = []
-    for written, cells, tables in zip(
-        bank.written_cells(), bank.cells, (bank.counts, bank.totals), strict=True
-    ):
+    for written, cells, tables in zip(bank.written_cells(), bank.cells, (bank.counts, bank.totals), strict=True):
         slot, local = np.divmod(written, columns * cells)  # a slot's tables, then metric * cells + cell
         owner = position[slot]
         keep = owner >= 0

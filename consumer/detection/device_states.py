@@ -26,6 +26,17 @@ from consumer.detection.row_state import FORMAT, full_records, is_record, patch_
 from consumer.detection.spec import DetectorSpec
 from consumer.detection.state_codec import decode_state, encode_state
 
+#: detectors whose state is pickled river objects (``river_adapters.PER_METRIC`` and
+#: ``MULTIVARIATE``; named here so that asking does not import river)
+PICKLED_DETECTORS = frozenset({"sad", "gaussian", "pad", "hst", "svm", "loda"})
+
+
+def pickles_state(spec: DetectorSpec) -> bool:
+    """Whether this detector's saved state holds pickles. Decided by the detector, never by the
+    bytes: loading a pickle runs whatever code it names, so only the configuration may say when
+    one is expected (and the state layer then accepts only signed snapshots)."""
+    return spec.name in PICKLED_DETECTORS
+
 
 class DeviceStates:
     def __init__(self, spec: DetectorSpec, *, seed: int, threshold: float, warmup: int, banked: bool) -> None:
@@ -34,6 +45,7 @@ class DeviceStates:
         self.threshold = threshold
         self.warmup = warmup
         self.banked = banked
+        self.pickled = pickles_state(spec)
         self.header = {"spec": spec.canonical(), "seed": seed, "threshold": threshold, "warmup": warmup}
         self.row_header = orjson.dumps({**self.header, "format": FORMAT}, option=orjson.OPT_SORT_KEYS)
         #: what imported state must match: the detector configuration (seed, threshold and warm-up
@@ -93,7 +105,7 @@ class DeviceStates:
             return record
         state = model.state()
         state["last_seen"] = last_seen
-        return encode_state(self.header, state, model.detector.pickled)
+        return encode_state(self.header, state, self.pickled)
 
     # ------------------------------------------------------------------ decoding
     def decode(
@@ -120,7 +132,7 @@ class DeviceStates:
         return (decode_chains(chains, self.required, self.row_header) if chains else []), models
 
     def _document(self, device_id: str, data: bytes) -> tuple[DeviceModel, int | None]:
-        state = decode_state(device_id, data, self.required)
+        state = decode_state(device_id, data, self.required, pickled=self.pickled)
         model = DeviceModel(self.spec, device_seed(self.seed, device_id), self.threshold, self.warmup)
         try:
             model.load(state)

@@ -90,9 +90,7 @@ def _cut(device_id: str) -> IncompatibleState:
 def _head(device_id: str, data: bytes, required: dict[str, object], known_header: bytes | None) -> _Head:
     if len(data) < HEAD.size:
         raise _cut(device_id)
-    magic, kind, m, short, fields, int_fields, count_cells, total_cells, header_len, meta_len = HEAD.unpack_from(
-        data
-    )
+    magic, kind, m, short, fields, int_fields, count_cells, total_cells, header_len, meta_len = HEAD.unpack_from(data)
     if magic != MAGIC or kind not in (FULL, PATCH):
         raise IncompatibleState(f"device {device_id!r}: not a state record of {FORMAT}")
     header_end = HEAD.size + header_len

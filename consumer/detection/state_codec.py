@@ -3,7 +3,9 @@
 The bytes are orjson (sorted keys) of ``{"format": FORMAT, "river": RIVER_VERSION, "spec":
 canonical spec, "seed": seed, "threshold": ..., "warmup": ..., "model": DeviceModel.state()}``.
 The pure-Python detectors store only numbers; river detectors store base64 ``pickle`` inside
-``model`` (flagged by ``"pickle": true``), and such state is only loaded by the same river version.
+``model``, and such state is only loaded by the same river version. The ``"pickle"`` flag in the
+bytes is informational: whether a state is read as a pickle is decided by the engine's detector
+(:func:`~consumer.detection.device_states.pickles_state`), never by the bytes.
 Bytes in another format, with pickled state from another river version, or from another detector
 spec raise :class:`~consumer.detection.errors.IncompatibleState`.
 """
@@ -35,9 +37,9 @@ def encode_state(header: dict[str, Any], model_state: dict[str, Any], pickled: b
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
-def decode_state(device_id: str, data: bytes, header: dict[str, Any]) -> dict[str, Any]:
-    """The ``model`` state, after checking format, river version (if pickled) and the ``header``
-    fields that must match."""
+def decode_state(device_id: str, data: bytes, header: dict[str, Any], *, pickled: bool) -> dict[str, Any]:
+    """The ``model`` state, after checking format, river version (when the engine's detector is
+    ``pickled``, whatever the bytes say) and the ``header`` fields that must match."""
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as error:
@@ -45,7 +47,7 @@ def decode_state(device_id: str, data: bytes, header: dict[str, Any]) -> dict[st
     if not isinstance(document, dict) or document.get("format") not in READABLE_FORMATS:
         found = document.get("format") if isinstance(document, dict) else type(document).__name__
         raise IncompatibleState(f"device {device_id!r}: state format {found!r}, this engine reads {FORMAT!r}")
-    if document.get("pickle") and document.get("river") != RIVER_VERSION:
+    if pickled and document.get("river") != RIVER_VERSION:
         raise IncompatibleState(
             f"device {device_id!r}: pickled river state from river {document.get('river')}, "
             f"this engine runs river {RIVER_VERSION}"

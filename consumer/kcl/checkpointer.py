@@ -10,6 +10,11 @@ A position becomes ``checkpoint(sequence_number, sub_sequence_number)``; ``SHARD
   or unavailable); retried with jittered backoff, ``attempts`` times in all;
 - anything else (``IllegalArgumentException``...), or a retryable error on the last attempt:
   raises :class:`CheckpointFailed`, which the adapter treats as fatal.
+
+The multilang protocol's checkpoint carries a position only, so the snapshot a checkpoint commits
+(``state_manifest``) is not recorded on the lease row under this runtime: a restore then reads
+the newest whole snapshot stored at the checkpoint's position (:mod:`consumer.state.shard_state`).
+Snapshots are still fenced: each owner writes items of its own, so none can overwrite another's.
 """
 
 from __future__ import annotations
@@ -62,7 +67,8 @@ class KclCheckpointer:
         self._backoff = backoff or Backoff(base=0.2, cap=2.0)
         self._sleep = sleep
 
-    def checkpoint(self, position: ExtendedSequenceNumber) -> None:
+    def checkpoint(self, position: ExtendedSequenceNumber, state_manifest: str | None = None) -> None:
+        """``state_manifest`` is not recorded (see the module)."""
         if position.is_initial:
             raise ValueError(f"cannot checkpoint the sentinel {position.sequence_number}")
         args: tuple[str, int] | tuple[()] = (

@@ -4,7 +4,8 @@ The attribute names are the Java KCL's, so a table can be read by either: ``leas
 shard id), ``leaseOwner``, ``leaseCounter``, ``checkpoint``, ``checkpointSubSequenceNumber``,
 ``ownerSwitchesSinceCheckpoint``, ``parentShardId``, ``childShardIds``, ``startingHashKey``,
 ``endingHashKey``, and ``checkpointOwner`` during a graceful handoff. One attribute is ours
-alone, ``millisBehindLatest``, written with renewals so ``status`` can show each shard's lag.
+alone, ``millisBehindLatest``, written with renewals so ``status`` can show each shard's lag, and
+``stateManifest``, the model snapshot the checkpoint commits, written with the checkpoint.
 
 KCL 3.x keeps other rows in the same table, told apart by an ``entityType`` attribute: its
 leader lock (``leaseKey`` ``Leader``), its migration states (``Migration3.0``,
@@ -69,6 +70,7 @@ class Lease:
     ending_hash_key: str | None = None
     checkpoint_owner: str | None = None
     millis_behind_latest: int | None = None  # our addition: the holder's last GetRecords lag
+    state_manifest: str | None = None  # our addition: the model snapshot the checkpoint commits
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def to_item(self) -> dict[str, Any]:
@@ -95,6 +97,8 @@ class Lease:
             item["checkpointOwner"] = {"S": self.checkpoint_owner}
         if self.millis_behind_latest is not None:
             item["millisBehindLatest"] = {"N": str(self.millis_behind_latest)}
+        if self.state_manifest:
+            item["stateManifest"] = {"S": self.state_manifest}
         return item
 
     @classmethod
@@ -125,4 +129,5 @@ class Lease:
             ending_hash_key=text("endingHashKey"),
             checkpoint_owner=text("checkpointOwner"),
             millis_behind_latest=number("millisBehindLatest") if "millisBehindLatest" in item else None,
+            state_manifest=text("stateManifest"),
         )

@@ -50,12 +50,24 @@ CHECKPOINT_UPDATE = (
 CHECKPOINT_NAMES = {"#cp": "checkpoint"}
 
 
-def checkpoint_values(position: ExtendedSequenceNumber) -> dict[str, Any]:
-    return {
+def checkpoint_values(position: ExtendedSequenceNumber, state_manifest: str | None = None) -> dict[str, Any]:
+    values = {
         ":cp": {"S": position.sequence_number},
         ":sub": {"N": str(position.sub_sequence_number)},
         ":zero": {"N": "0"},
     }
+    if state_manifest is not None:
+        values[":manifest"] = {"S": state_manifest}
+    return values
+
+
+def checkpoint_update(state_manifest: str | None) -> str:
+    """:data:`CHECKPOINT_UPDATE`, also recording the model snapshot the checkpoint commits
+    (``stateManifest``, value ``:manifest``), or removing the previous one when there is none."""
+    if state_manifest is None:
+        return f"{CHECKPOINT_UPDATE}, stateManifest"
+    set_part, remove_part = CHECKPOINT_UPDATE.split(" REMOVE ")
+    return f"{set_part}, stateManifest = :manifest REMOVE {remove_part}"
 
 
 # Attempts per call before ``RetriesExhausted``: a renewal is tried again at the next round
@@ -212,20 +224,22 @@ class LeaseTable:
                     attempts=RENEW_ATTEMPTS,
                 )
 
-    def checkpoint(self, lease: Lease, position: ExtendedSequenceNumber) -> None:
-        """Record ``position`` as the lease's checkpoint. The conditional write is the commit point:
-        once it returns, a worker that takes the lease resumes after ``position``."""
+    def checkpoint(self, lease: Lease, position: ExtendedSequenceNumber, state_manifest: str | None = None) -> None:
+        """Record ``position`` as the lease's checkpoint, and ``state_manifest`` (the model snapshot
+        saved for it) in the same write. The conditional write is the commit point: once it
+        returns, a worker that takes the lease resumes after ``position``, from that snapshot."""
         with lease.lock:
             if position < lease.checkpoint:
                 raise CheckpointRegression(f"{lease.lease_key}: checkpoint {position} is before {lease.checkpoint}")
             self._owned_update(
                 lease,
                 "checkpoint",
-                CHECKPOINT_UPDATE,
-                checkpoint_values(position),
+                checkpoint_update(state_manifest),
+                checkpoint_values(position, state_manifest),
                 CHECKPOINT_NAMES,
             )
             lease.checkpoint = position
+            lease.state_manifest = state_manifest
             lease.owner_switches_since_checkpoint = 0
             lease.checkpoint_owner = None
 
@@ -254,9 +268,12 @@ class LeaseTable:
             lease.checkpoint_owner = lease.lease_owner
             lease.lease_owner = new_owner
 
-    def handoff_checkpoint(self, lease: Lease, me: str, position: ExtendedSequenceNumber | None) -> None:
+    def handoff_checkpoint(
+        self, lease: Lease, me: str, position: ExtendedSequenceNumber | None, state_manifest: str | None = None
+    ) -> None:
         """The previous owner's final write during a graceful handoff: record ``position`` (when
-        given) and remove ``checkpointOwner`` so the new owner starts after it. Conditional on
+        given, with ``state_manifest`` as :meth:`checkpoint` does) and remove ``checkpointOwner``
+        so the new owner starts after it. Conditional on
         ``checkpointOwner`` being ``me`` and on the counter just read; the new owner's renewals
         can move the counter in between, so a failed condition is re-read and retried while
         ``checkpointOwner`` is still ``me``. Raises ``LeaseLost`` once the handoff has timed out
@@ -272,8 +289,8 @@ class LeaseTable:
             values: dict[str, Any] = {":me": {"S": me}}
             names = None
             if position is not None:
-                update = CHECKPOINT_UPDATE
-                values |= checkpoint_values(position)
+                update = checkpoint_update(state_manifest)
+                values |= checkpoint_values(position, state_manifest)
                 names = CHECKPOINT_NAMES
             try:
                 self._update(
@@ -289,6 +306,7 @@ class LeaseTable:
             with lease.lock:
                 if position is not None:
                     lease.checkpoint = position
+                    lease.state_manifest = state_manifest
                 lease.checkpoint_owner = None
             return
         raise LeaseLost(lease.lease_key, operation)

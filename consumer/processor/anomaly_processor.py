@@ -161,6 +161,8 @@ class AnomalyProcessor:
                 initialization.parent_shard_ids,
                 initialization.hash_key_range,
                 max_devices=self.max_devices,
+                committed=initialization.state_manifest,
+                lease_epoch=initialization.lease_epoch,
             )
         self._residency = Residency(
             self.state, max_devices=self.max_devices, evict_idle_after_ms=self._evict_idle_after_ms, logger=self._log
@@ -430,6 +432,7 @@ class AnomalyProcessor:
     def _checkpoint(self, checkpointer: Checkpointer, position: ExtendedSequenceNumber) -> None:
         """Snapshot the models for ``position``, then commit the checkpoint, then collect garbage."""
         started = time.perf_counter()
+        snapshot = None
         if self.state is not None and self.engine is not None:
             if position.is_shard_end:
                 saved = self.state.save_shard_end(self.engine)
@@ -437,8 +440,9 @@ class AnomalyProcessor:
                 saved = self.state.save(self.engine, position)
             self.stats.state_bytes += saved.bytes_written
             self.stats.state_devices_written += saved.devices_written
+            snapshot = saved.snapshot
             self._rewind.saved()  # the snapshot is the rewind's new base
-        checkpointer.checkpoint(position)
+        checkpointer.checkpoint(position, snapshot)
         if self.state is not None:
             self.state.committed(position)
             if self.engine is not None and not position.is_shard_end:

@@ -25,20 +25,27 @@ class Checkpointer(Protocol):
 
     Guarantees: positions only move forward (an earlier one raises ``CheckpointRegression``);
     the write is conditional on this worker still holding the lease (``LeaseLost`` otherwise);
-    after it returns, whoever takes the shard next resumes strictly after ``position``."""
+    after it returns, whoever takes the shard next resumes strictly after ``position``.
+    ``state_manifest`` names the model snapshot saved for ``position``; a runtime that can records
+    it in the same conditional write (the native one: the lease row's ``stateManifest``), and
+    hands it back as :attr:`InitializationInput.state_manifest`."""
 
-    def checkpoint(self, position: ExtendedSequenceNumber) -> None: ...
+    def checkpoint(self, position: ExtendedSequenceNumber, state_manifest: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
 class InitializationInput:
     """Where the shard resumes. ``parent_shard_ids`` and ``hash_key_range`` describe the shard's
-    lineage (known to the native runtime from the lease; empty when the runtime cannot tell)."""
+    lineage (known to the native runtime from the lease; empty when the runtime cannot tell).
+    ``state_manifest`` is the snapshot the checkpoint committed, and ``lease_epoch`` the lease's
+    owner and counter as this owner starts (both native only; see :mod:`consumer.state.shard_state`)."""
 
     shard_id: str
     checkpoint: ExtendedSequenceNumber
     parent_shard_ids: frozenset[str] = frozenset()
     hash_key_range: tuple[int, int] | None = None
+    state_manifest: str | None = None
+    lease_epoch: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)

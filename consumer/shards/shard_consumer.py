@@ -83,11 +83,11 @@ class LeaseCheckpointer:
         lease = self._lease
         return lease.checkpoint_owner == self._worker_id and lease.lease_owner != self._worker_id
 
-    def checkpoint(self, position: ExtendedSequenceNumber) -> None:
+    def checkpoint(self, position: ExtendedSequenceNumber, state_manifest: str | None = None) -> None:
         lease = self._lease
         if not self._handing_off():
             try:
-                self._table.checkpoint(lease, position)
+                self._table.checkpoint(lease, position, state_manifest)
                 return
             except LeaseLost:
                 fresh = self._table.get_lease(lease.lease_key)
@@ -96,7 +96,7 @@ class LeaseCheckpointer:
                 with lease.lock:
                     lease.lease_owner = fresh.lease_owner
                     lease.checkpoint_owner = self._worker_id
-        self._table.handoff_checkpoint(lease, self._worker_id, position)
+        self._table.handoff_checkpoint(lease, self._worker_id, position, state_manifest)
         if self._on_handoff is not None:
             self._on_handoff()
 
@@ -172,6 +172,8 @@ class ShardConsumer:
                     lease.checkpoint,
                     parent_shard_ids=lease.parent_shard_ids,
                     hash_key_range=hash_range,
+                    state_manifest=lease.state_manifest,
+                    lease_epoch=(self._worker_id, lease.lease_counter),
                 )
             )
             reader = self._reader_factory(self.lease.checkpoint, self._wake)

@@ -14,26 +14,46 @@ Contract:
   of them (default 25, what one BatchWriteItem takes), so most checkpoints pay for no delete
   request. The snapshot of the previous checkpoint is therefore kept until the new checkpoint has
   committed, and at most ``gc_batch - 1`` stale items stay behind it (a later owner's first
-  commit lists the partition and deletes what this one left).
+  commit lists the partition and deletes what this one left). Snapshots of other epochs at the
+  committed position are stale too (a former owner's late writes; found by listing the partition
+  every :data:`RELIST_EVERY` commits). At ``SHARD_END`` everything but the ``SHARD_END`` snapshot
+  is deleted at once: nothing reads the shard's other snapshots again.
+- :meth:`save_shard_end` writes every device whole, including devices evicted from memory
+  (carried from the last snapshot), since the children read only that snapshot.
 - :meth:`restore` loads the snapshot whose position equals the lease's checkpoint exactly; a
   new child shard (checkpoint at an initial position, with parents) inherits its parents' states
   at ``SHARD_END``: after a split, the devices whose partition keys hash into the child's range;
   after a merge, the union of both parents.
-- Pickled river state is only accepted when snapshots are signed (``state_key``): without a key,
-  saving or loading a pickled device state raises :class:`SnapshotUntrusted`.
+- Pickled river state is only accepted when snapshots are signed (``state_key``). Whether state
+  is pickled is decided by the engine's detector
+  (:func:`~consumer.detection.device_states.pickles_state`), never by the bytes: with such a
+  detector and no key, :meth:`save` and :meth:`restore` raise :class:`SnapshotUntrusted` before
+  reading or writing anything (and the settings refuse the combination at start-up).
+
+Fencing: every item this instance writes is keyed by its *epoch* (:func:`new_epoch`: the time,
+the lease owner and the ``leaseCounter`` it restored under, and a random tag), so two owners
+never write the same item: a former owner that wakes after a takeover and saves at the position
+the new owner committed writes items of its own, beside the committed ones. The conditional
+checkpoint write records the snapshot it commits (:attr:`SaveResult.snapshot`, the lease row's
+``stateManifest``), and :meth:`restore` reads that one. Without it (the KCL runtime, whose
+checkpoint cannot carry it, a row written before fencing, or a parent's ``SHARD_END``) a restore
+reads the snapshots at the checkpoint's position newest epoch first, then the unfenced one of
+older versions, and uses the first that is whole and verifies.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import orjson
-
 from consumer.detection import DetectionEngine, IncompatibleState
+from consumer.detection.device_states import pickles_state
 from consumer.detection.row_chains import merge_chain
-from consumer.detection.row_state import is_patch, is_record
+from consumer.detection.row_state import is_patch
 from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.logs import get_logger
 from consumer.state.snapshot_codec import (
@@ -48,37 +68,49 @@ from consumer.state.snapshot_codec import (
     encode_segment,
     verify,
 )
-from consumer.state.snapshot_store import SHARD_END_KEY, SnapshotStore, position_key
+from consumer.state.snapshot_store import SHARD_END_KEY, SnapshotStore, position_key, snapshot_position
 
 log = get_logger(__name__)
+#: commits between listings of the partition by garbage collection (one keys-only Query each)
+RELIST_EVERY = 64
 FRESH_HINT = "to discard it and start this shard's models fresh, run with --state-on-incompatible fresh"
 
 
-class SnapshotUntrusted(SnapshotError):
+class SnapshotUntrusted(SnapshotIncompatible):
     """Pickled model state without a state key to sign and verify it."""
 
 
 @dataclass(frozen=True)
 class SaveResult:
+    """``snapshot`` names the manifest written: the checkpoint that commits ``position`` records
+    it (the lease row's ``stateManifest``) so a restore reads exactly this snapshot."""
+
     position: str
     devices_written: int
     bytes_written: int
     full: bool
+    snapshot: str
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def new_epoch(owner: str | None = None, lease_counter: int | None = None) -> str:
+    """A writer's epoch, unique to one owner's tenure: the time in milliseconds (so epochs sort
+    by age), the lease owner and counter when the runtime knows them, and a random tag. Safe in
+    an item key (no ``#`` or ``/``)."""
+    parts = [f"{int(time.time() * 1000):013d}"]
+    if owner is not None:
+        parts.append(_UNSAFE.sub("_", owner)[:64])
+    if lease_counter is not None:
+        parts.append(str(lease_counter))
+    parts.append(secrets.token_hex(3))
+    return ".".join(parts)
 
 
 def partition_hash(partition_key: str) -> int:
     """Kinesis maps a partition key to the 128-bit integer of its MD5 digest."""
     return int.from_bytes(hashlib.md5(partition_key.encode(), usedforsecurity=False).digest(), "big")
-
-
-def _pickled(state: bytes) -> bool:
-    if is_record(state):  # a fleet-bank row: numbers only
-        return False
-    try:
-        document = orjson.loads(state)
-    except orjson.JSONDecodeError:
-        return True  # not the engine's JSON: treat as opaque, hence untrusted
-    return isinstance(document, dict) and bool(document.get("pickle"))
 
 
 class ShardState:
@@ -101,23 +133,34 @@ class ShardState:
         self._last: Manifest | None = None
         #: devices of the restored snapshot that :meth:`restore` left there (see its ``max_devices``)
         self.not_loaded: list[str] = []
-        # Item keys this instance wrote; garbage collection lists the table only once per owner
-        # (to find what earlier owners left), then works from this set.
+        #: names the items this instance writes (see the module); :meth:`restore` sets it from the lease
+        self.epoch = new_epoch()
+        # Item keys this instance wrote; garbage collection lists the partition at an owner's first
+        # commit (to find what earlier owners left) and every RELIST_EVERY commits (to find late
+        # writes of a former owner), and otherwise works from this set.
         self._written: set[str] = set()
         self._listed = False
+        self._commits = 0
         self._log = log.bind(shard_id=shard_id)
 
+    def _check_trusted(self, engine: DetectionEngine) -> None:
+        if self._key is None and pickles_state(engine.spec):
+            raise SnapshotUntrusted(
+                f"detector {engine.detector_name!r} keeps pickled river state, which is saved and loaded only "
+                "when snapshots are signed: set --state-key (the same key on every worker)"
+            )
+
     # ------------------------------------------------------------------ loading
-    def _load_manifest(self, shard_id: str, key: str) -> Manifest | None:
-        found = self._store.get_blob(shard_id, "m", key)
+    def _load_manifest(self, shard_id: str, snapshot: str) -> Manifest | None:
+        found = self._store.get_blob(shard_id, "m", snapshot)
         if found is None:
             return None
         data, stored_digest = found
-        verify(data, stored_digest or "", self._key, f"manifest {shard_id}@{key}")
+        verify(data, stored_digest or "", self._key, f"manifest {shard_id}@{snapshot}")
         manifest = Manifest.decode(data)
-        if manifest.shard_id != shard_id or manifest.position != key:
+        if manifest.shard_id != shard_id or manifest.snapshot != snapshot:
             raise SnapshotIncompatible(
-                f"manifest stored at {shard_id}@{key} describes {manifest.shard_id}@{manifest.position}"
+                f"manifest stored at {shard_id}@{snapshot} describes {manifest.shard_id}@{manifest.snapshot}"
             )
         return manifest
 
@@ -132,15 +175,52 @@ class ShardState:
             verify(found[0], manifest.segments[segment_id], self._key, f"segment {manifest.shard_id}@{segment_id}")
             segments[segment_id] = decode_segment(found[0])
         try:
-            states = {device: [segments[s][device] for s in chain] for device, chain in devices.items()}
+            return {device: [segments[s][device] for s in chain] for device, chain in devices.items()}
         except KeyError as error:
             raise SnapshotMissing(f"shard {manifest.shard_id}: a segment lacks the state of device {error}") from error
-        if self._key is None and any(_pickled(chain[0]) for chain in states.values()):
-            raise SnapshotUntrusted(
-                f"shard {manifest.shard_id}: the snapshot holds pickled model state; it is loaded only when "
-                "signed, so set --state-key (the same key the writer used)"
-            )
-        return states
+
+    def _candidates(self, shard_id: str, position: str, committed: str | None) -> list[str]:
+        """The snapshots to try for ``position``: the committed one alone when the lease row names
+        it, else every one stored there, newest epoch first, the unfenced one of older versions last."""
+        if committed is not None:
+            if snapshot_position(committed) == position:
+                return [committed]
+            # A checkpoint by a runtime that does not record the snapshot (the KCL's) left an older one named.
+            self._log.info("state_manifest_of_another_position", snapshot=committed, position=position)
+        found = self._store.snapshot_ids(shard_id, position)
+        return sorted((s for s in found if s != position), reverse=True) + [s for s in found if s == position]
+
+    def _load_snapshot(
+        self,
+        shard_id: str,
+        position: str,
+        committed: str | None,
+        wanted: Callable[[str], bool] | None = None,
+        *,
+        limit: int = 0,
+    ) -> tuple[Manifest, dict[str, list[bytes]]] | None:
+        """The first candidate (see :meth:`_candidates`) that is whole and verifies, with its
+        states; None when no snapshot is stored at ``position``; the newest one's error when none is usable.
+        With ``limit``, at most that many devices' states (the last in the manifest's order), the
+        others named in :attr:`not_loaded`."""
+        first_error: SnapshotError | None = None
+        for snapshot in self._candidates(shard_id, position, committed):
+            try:
+                manifest = self._load_manifest(shard_id, snapshot)
+                if manifest is None:
+                    raise SnapshotMissing(f"snapshot {shard_id}@{snapshot} named by the lease row is missing")
+                picked = None if wanted is None else [device for device in manifest.devices if wanted(device)]
+                if 0 < limit < len(manifest.devices if picked is None else picked):
+                    names = list(manifest.devices) if picked is None else picked
+                    picked, self.not_loaded = names[-limit:], names[:-limit]
+                return manifest, self._load_states(manifest, picked)
+            except SnapshotError as error:
+                if committed is None and first_error is None:
+                    self._log.warning("snapshot_unusable", snapshot=snapshot, reason=str(error))
+                first_error = first_error or error
+        if first_error is not None:
+            raise first_error
+        return None
 
     def restore(
         self,
@@ -150,17 +230,24 @@ class ShardState:
         hash_range: tuple[int, int] | None = None,
         *,
         max_devices: int = 0,
+        committed: str | None = None,
+        lease_epoch: tuple[str, int] | None = None,
     ) -> int:
         """Load the state for ``checkpoint`` into ``engine``; returns the number of devices loaded.
+        ``committed`` is the snapshot the lease row names (its ``stateManifest``), ``lease_epoch``
+        the lease's owner and counter now, which name this owner's writes from here on.
 
         With ``max_devices`` (0: all), at most that many devices of the shard's own snapshot are
         loaded (the last in the manifest's order); the others stay in the snapshot, named in
         :attr:`not_loaded`, for :meth:`load_devices` when they report. A new child shard loads
         all its parents' devices: they are in no snapshot of its own yet."""
+        if lease_epoch is not None:
+            self.epoch = new_epoch(*lease_epoch)
+        self._check_trusted(engine)
         try:
-            return self._restore(engine, checkpoint, parents, hash_range, max_devices)
+            return self._restore(engine, checkpoint, parents, hash_range, committed=committed, max_devices=max_devices)
         except (SnapshotError, IncompatibleState) as error:
-            if not self._fresh_on_error or isinstance(error, SnapshotUntrusted):
+            if not self._fresh_on_error:
                 raise SnapshotIncompatible(f"shard {self.shard_id}: {error}; {FRESH_HINT}") from error
             self._log.warning("state_discarded_starting_fresh", reason=str(error))
             return 0
@@ -171,25 +258,22 @@ class ShardState:
         checkpoint: ExtendedSequenceNumber,
         parents: frozenset[str],
         hash_range: tuple[int, int] | None,
+        *,
+        committed: str | None,
         max_devices: int,
     ) -> int:
         if checkpoint.is_shard_end:
             return 0
         if checkpoint.is_initial:
             return self._inherit(engine, parents, hash_range)
-        key = position_key(checkpoint)
-        manifest = self._load_manifest(self.shard_id, key)
-        if manifest is None:
+        loaded = self._load_snapshot(self.shard_id, position_key(checkpoint), committed, limit=max_devices)
+        if loaded is None:
             raise SnapshotMissing(f"no model snapshot for checkpoint {checkpoint}")
+        manifest, states = loaded
         if manifest.detector != engine.detector_name:
             raise SnapshotIncompatible(
                 f"snapshot of detector {manifest.detector!r}, worker runs {engine.detector_name!r}"
             )
-        wanted = None
-        if 0 < max_devices < len(manifest.devices):
-            devices = list(manifest.devices)
-            wanted, self.not_loaded = devices[-max_devices:], devices[:-max_devices]
-        states = self._load_states(manifest, wanted)
         engine.import_device_states(states)
         engine.clear_dirty()
         self._last = manifest
@@ -199,22 +283,26 @@ class ShardState:
             devices=len(states),
             left_in_snapshot=len(self.not_loaded),
             river=manifest.river_version,
+            snapshot=manifest.snapshot,
         )
         return len(states)
 
     def _inherit(self, engine: DetectionEngine, parents: frozenset[str], hash_range: tuple[int, int] | None) -> int:
+        def in_range(device: str) -> bool:
+            return hash_range is None or hash_range[0] <= partition_hash(device) <= hash_range[1]
+
         inherited: dict[str, list[bytes]] = {}
         for parent in sorted(parents):
-            manifest = self._load_manifest(parent, SHARD_END_KEY)
-            if manifest is None:
+            loaded = self._load_snapshot(parent, SHARD_END_KEY, None, in_range)
+            if loaded is None:
                 self._log.warning("parent_state_missing", parent_shard_id=parent)
                 continue
-            wanted = [
-                device
-                for device in manifest.devices
-                if hash_range is None or hash_range[0] <= partition_hash(device) <= hash_range[1]
-            ]
-            inherited.update(self._load_states(manifest, wanted))
+            manifest, states = loaded
+            if manifest.detector != engine.detector_name:
+                raise SnapshotIncompatible(
+                    f"parent {parent}: snapshot of detector {manifest.detector!r}, worker runs {engine.detector_name!r}"
+                )
+            inherited.update(states)
         if inherited:
             engine.import_device_states(inherited)
             self._log.info("state_inherited", parents=sorted(parents), devices=len(inherited))
@@ -230,9 +318,11 @@ class ShardState:
         return self._load_states(self._last, wanted) if wanted else {}
 
     def save(self, engine: DetectionEngine, position: ExtendedSequenceNumber, *, full: bool = False) -> SaveResult:
-        """Write the snapshot for ``position``: the changes since the last one, or (``full``, or
-        every ``max_segments`` segments) every device whole, those evicted from memory included."""
+        """Write the snapshot for ``position``: the changes since the last one, or every device
+        whole when ``full`` (or when chains are due for a rewrite), those evicted from memory included."""
+        self._check_trusted(engine)
         key = position_key(position)
+        snapshot = f"{key}/{self.epoch}"
         base = self._last
         chains = {device: list(chain) for device, chain in base.devices.items()} if base else {}
         segments = dict(base.segments) if base else {}
@@ -247,18 +337,14 @@ class ShardState:
             chains, segments, segment_chunks = {}, {}, {}
         else:
             states = engine.export_device_changes(engine.dirty_devices(), saved=chains)
-        if self._key is None and states and _pickled(next(iter(states.values()))):
-            raise SnapshotUntrusted(
-                f"detector {engine.detector_name!r} keeps pickled river state; set --state-key so snapshots are signed"
-            )
         blobs: list[tuple[str, str, bytes, str | None]] = []  # (prefix, key, data, digest)
         if states:
             blob = encode_segment(states)
-            segments[key] = digest(blob, self._key)
-            segment_chunks[key] = chunk_count(blob)
-            blobs.append(("s", key, blob, None))
+            segments[snapshot] = digest(blob, self._key)
+            segment_chunks[snapshot] = chunk_count(blob)
+            blobs.append(("s", snapshot, blob, None))
             for device, state in states.items():
-                chains[device] = [*chains[device], key] if is_patch(state) else [key]
+                chains[device] = [*chains[device], snapshot] if is_patch(state) else [snapshot]
         live = {segment for chain in chains.values() for segment in chain}
         manifest = Manifest(
             shard_id=self.shard_id,
@@ -268,40 +354,52 @@ class ShardState:
             segment_chunks={s: n for s, n in segment_chunks.items() if s in live},
             devices=chains,
             river_version=RIVER_VERSION,
+            epoch=self.epoch,
         )
         blob = manifest.encode()
-        blobs.append(("m", key, blob, digest(blob, self._key)))
+        blobs.append(("m", snapshot, blob, digest(blob, self._key)))
         # the segment and the manifest in one request when they fit: before the commit, order does not matter
         counts = self._store.put_blobs(self.shard_id, blobs)
         for (prefix, blob_key, _, _), count in zip(blobs, counts, strict=True):
             self._written.update(f"{prefix}#{blob_key}#{number:05d}" for number in range(count))
         engine.clear_dirty()
         self._last = manifest
-        return SaveResult(key, len(states), sum(len(data) for _, _, data, _ in blobs), full)
+        return SaveResult(key, len(states), sum(len(data) for _, _, data, _ in blobs), full, snapshot)
 
     def save_shard_end(self, engine: DetectionEngine) -> SaveResult:
-        """A full snapshot at SHARD_END, for the children to inherit: the devices evicted from
-        memory too, read back from the last snapshot."""
+        """A full snapshot at SHARD_END, for the children to inherit: every device whole, those
+        evicted from memory too (carried from the last snapshot), as it is all the children read."""
         return self.save(engine, SHARD_END_POSITION, full=True)
 
     def committed(self, position: ExtendedSequenceNumber) -> None:
-        """Garbage-collect what the committed checkpoint no longer needs, in batches (see the module)."""
-        if self._last is None or position.is_shard_end:
+        """Garbage-collect what the committed checkpoint no longer needs, in batches (see the
+        module). At the committed position itself, snapshots of other epochs (a former owner's
+        late writes) are stale too. At ``SHARD_END`` every item but the ``SHARD_END`` snapshot
+        just committed is deleted at once: the shard is never read again, and its children read
+        only that snapshot (which expires by TTL)."""
+        if self._last is None:
             return
         keep_position = position_key(position)
-        needed = set(self._last.segments) if self._last.position == keep_position else set()
-        stale = []
-        if self._listed:
+        current = self._last.snapshot if self._last.position == keep_position else None
+        needed = set(self._last.segments) if current is not None else set()
+        self._commits += 1
+        if self._listed and not position.is_shard_end and self._commits % RELIST_EVERY:
             candidates = sorted(self._written)
         else:
             candidates = self._store.item_keys(self.shard_id)
             self._listed = True
+        stale = []
         for item_key in candidates:
-            kind, item_position, _chunk = item_key.split("#")
-            if item_position == SHARD_END_KEY or item_position >= keep_position:
+            kind, snapshot, _chunk = item_key.split("#")
+            item_position = snapshot_position(snapshot)
+            if position.is_shard_end:
+                if snapshot != current and snapshot not in needed:
+                    stale.append(item_key)
                 continue
-            if kind == "m" or (kind == "s" and item_position not in needed):
+            if item_position == SHARD_END_KEY or item_position > keep_position:
+                continue
+            if (kind == "m" and snapshot != current) or (kind == "s" and snapshot not in needed):
                 stale.append(item_key)
-        if len(stale) >= self._gc_batch:
+        if stale and (position.is_shard_end or len(stale) >= self._gc_batch):
             self._store.delete(self.shard_id, stale)
             self._written.difference_update(stale)

@@ -7,10 +7,20 @@ snapshot's position, format and river versions, the detector, its segments (with
 and each device's *chain*: the segments holding its last whole state and the patches after it,
 oldest first (since format 2; format 1 named one segment per device, a chain of one). Format 3
 compresses blobs with zstd; formats 1 and 2 used zlib, and both still decode (each blob says which
-by its first bytes). Every blob is
-digested: HMAC-SHA256 with the state key when one is set (authenticity: the worker then also
-accepts detectors whose state is pickled), plain SHA-256 otherwise (integrity only). A digest
-that does not match raises :class:`SnapshotCorrupt`.
+by its first bytes). Format 4 adds the writer's *epoch* (see :mod:`consumer.state.shard_state`):
+a snapshot is then named ``<position>/<epoch>`` (:attr:`Manifest.snapshot`), and its segment ids
+are such names; formats 1-3 named both by the position alone. Every blob is
+digested: HMAC-SHA256 with the state key when one is set (authenticity: only a holder of the key
+can write a snapshot the worker accepts, which is what lets detectors whose state is pickled run
+with state), plain SHA-256 otherwise. A plain digest detects damage only: anyone who can write
+the state table can compute it for bytes of their own. A digest that does not match raises
+:class:`SnapshotCorrupt`.
+
+Decompression is bounded: a zstd frame must declare its content size (every frame
+:func:`compress` writes does), no more than :data:`MAX_RAW_BYTES`, and must produce exactly that
+many bytes; a zlib stream is inflated at most to :data:`MAX_RAW_BYTES`. A frame that declares
+more, declares nothing, or inflates past the bound raises :class:`SnapshotCorrupt` before the
+memory is allocated.
 """
 
 from __future__ import annotations
@@ -27,8 +37,8 @@ from typing import Any
 import orjson
 import zstandard
 
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 RIVER_VERSION = version("river")
 CHUNK_BYTES = 350_000  # under moto's 405,000-byte and AWS's 409,600-byte item limits, with room for keys
 #: zstd level 1. A checkpoint of a busy shard compresses every device that reported since the last
@@ -37,6 +47,9 @@ CHUNK_BYTES = 350_000  # under moto's 405,000-byte and AWS's 409,600-byte item l
 #: per device, zlib level 1 (formats 1-2) 10-12 ms for 1.12 KB, zlib level 6 35 ms for 0.98 KB;
 #: decompressing, 0.85 against 3.8 ms.
 COMPRESSION_LEVEL = 1
+#: the most raw bytes one blob may decompress to: a full rewrite of some 300,000 mature devices
+#: (about 3 KB each raw, as above) in one segment, and a bound a forged frame cannot push past
+MAX_RAW_BYTES = 1024 * 1024 * 1024
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a zstd frame's first bytes; a zlib stream starts with 0x78
 
 
@@ -62,17 +75,35 @@ def compress(raw: bytes) -> bytes:
     return zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(raw)
 
 
-def decompress(data: bytes, what: str) -> bytes:
-    """A blob's raw bytes: zstd (format 3) or zlib (formats 1 and 2), told apart by the first bytes."""
+def decompress(data: bytes, what: str, limit: int | None = None) -> bytes:
+    """A blob's raw bytes: zstd (format 3) or zlib (formats 1 and 2), told apart by the first
+    bytes; never more than ``limit`` of them (default :data:`MAX_RAW_BYTES`; see the module)."""
+    limit = MAX_RAW_BYTES if limit is None else limit
     if data.startswith(ZSTD_MAGIC):
         try:
-            return zstandard.ZstdDecompressor().decompress(data)
+            declared = zstandard.frame_content_size(data)
         except zstandard.ZstdError as error:
             raise SnapshotCorrupt(f"{what} does not decompress: {error}") from error
+        if declared < 0 or declared > limit:
+            size = "no content size" if declared < 0 else f"{declared} bytes"
+            raise SnapshotCorrupt(f"{what}: its zstd frame declares {size}; at most {limit} are accepted")
+        try:
+            raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=declared)
+        except zstandard.ZstdError as error:
+            raise SnapshotCorrupt(f"{what} does not decompress: {error}") from error
+        if len(raw) != declared:
+            raise SnapshotCorrupt(f"{what}: {len(raw)} bytes decompressed, its frame declares {declared}")
+        return raw
+    inflater = zlib.decompressobj()
     try:
-        return zlib.decompress(data)
+        raw = inflater.decompress(data, limit)
     except zlib.error as error:
         raise SnapshotCorrupt(f"{what} does not decompress: {error}") from error
+    if inflater.unconsumed_tail:
+        raise SnapshotCorrupt(f"{what}: inflates past {limit} bytes")
+    if not inflater.eof:
+        raise SnapshotCorrupt(f"{what} does not decompress: the zlib stream is truncated")
+    return raw
 
 
 def digest(data: bytes, key: bytes | None) -> str:
@@ -128,7 +159,7 @@ def chunk_count(data: bytes) -> int:
 @dataclass
 class Manifest:
     """Which segments hold each device's state at one checkpoint (its chain, oldest first).
-    Segment ids are position keys."""
+    Segment ids are snapshot names (see the module)."""
 
     shard_id: str
     position: str
@@ -138,6 +169,12 @@ class Manifest:
     devices: dict[str, list[str]] = field(default_factory=dict)  # device id -> its chain of segment ids
     format_version: int = FORMAT_VERSION
     river_version: str = RIVER_VERSION
+    epoch: str | None = None  # the writer's epoch (format 4); None for snapshots of formats 1-3
+
+    @property
+    def snapshot(self) -> str:
+        """The snapshot's name: its items' key between prefix and chunk number."""
+        return self.position if self.epoch is None else f"{self.position}/{self.epoch}"
 
     def encode(self) -> bytes:
         segment_ids = sorted(self.segments)
@@ -148,6 +185,7 @@ class Manifest:
             "detector": self.detector,
             "shard_id": self.shard_id,
             "position": self.position,
+            **({"epoch": self.epoch} if self.epoch is not None else {}),
             "segments": [[s, self.segments[s], self.segment_chunks[s]] for s in segment_ids],
             # a chain of one as its index (as format 1 wrote every device), a longer one as a list
             "devices": {
@@ -176,6 +214,7 @@ class Manifest:
             detector=document["detector"],
             river_version=document["river"],
             format_version=document["format"],
+            epoch=document.get("epoch"),
         )
         for segment_id, segment_digest, count in segments:
             manifest.segments[segment_id] = segment_digest

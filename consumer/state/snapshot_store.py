@@ -1,9 +1,11 @@
 """Snapshot items in DynamoDB: table ``<application>-state``, one partition per shard.
 
-Items (hash key ``shardId``, range key ``itemKey``):
-- ``s#<position>#<chunk>``: a chunk of the segment written at that checkpoint position;
-- ``m#<position>#<chunk>``: a chunk of the manifest of the snapshot at that position. Chunk 0
-  carries the manifest's digest and chunk count. A manifest is written with its new segment,
+Items (hash key ``shardId``, range key ``itemKey``), where a *snapshot* is named
+``<position>/<epoch>`` (the writer's epoch, see :mod:`consumer.state.shard_state`; snapshots of
+older versions are named ``<position>`` alone):
+- ``s#<snapshot>#<chunk>``: a chunk of the segment written with that snapshot;
+- ``m#<snapshot>#<chunk>``: a chunk of the snapshot's manifest. Chunk 0 carries the blob's chunk
+  count (and, for a manifest, its digest). A manifest is written with its new segment,
   before the checkpoint that names their position commits; a restore reads only the manifest of
   a committed checkpoint, whose segments were all written before that commit. (A crash between
   the writes and the commit leaves items that no checkpoint names and nothing reads; a later
@@ -14,7 +16,8 @@ number and a 10-digit sub-sequence number; ``SHARD_END`` sorts last. SHARD_END s
 ``expiresAt`` TTL (children load them when they start; they are not needed afterwards).
 Writes here are plain puts, in BatchWriteItem requests of up to 25 items (a snapshot's segment and
 manifest usually in one): the conditional checkpoint on the lease is the commit point, and nothing
-reads a snapshot before its checkpoint commits, so the items of one request need no order.
+reads a snapshot before its checkpoint commits, so the items of one request need no order. Two
+writers never put the same item: each names its items by its own epoch.
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ def position_key(position: ExtendedSequenceNumber) -> str:
     if position.is_initial:
         raise ValueError(f"no snapshot is keyed by the sentinel {position.sequence_number}")
     return f"{int(position.sequence_number):060d}.{position.sub_sequence_number:010d}"
+
+
+def snapshot_position(snapshot: str) -> str:
+    """The position key of a snapshot name (``<position>/<epoch>``, or ``<position>`` alone)."""
+    return snapshot.split("/", 1)[0]
 
 
 def state_table_name(application_name: str) -> str:
@@ -161,6 +169,15 @@ class SnapshotStore:
         data = b"".join(bytes(item["data"]["B"]) for item in items)
         stored_digest = items[0].get("digest", {}).get("S")
         return data, stored_digest
+
+    def snapshot_ids(self, shard_id: str, position: str) -> list[str]:
+        """The names of the snapshots whose manifests are stored at ``position`` (of any epoch)."""
+        names = []
+        for item in self._query(shard_id, f"m#{position}", keys_only=True):
+            _, snapshot, chunk = item["itemKey"]["S"].split("#")
+            if chunk == "00000" and snapshot_position(snapshot) == position:
+                names.append(snapshot)
+        return names
 
     def item_keys(self, shard_id: str) -> list[str]:
         return [item["itemKey"]["S"] for item in self._query(shard_id, "", keys_only=True)]

@@ -38,6 +38,8 @@ def test_the_compiled_kernel_is_built() -> None:
     # a fresh `make install` builds it (gcc and the Python headers); without it every "compiled"
     # case below would silently test numpy twice
     assert wave_step._kernel is not None
+
+
 BANKABLE_CASES = sorted(
     case for case in GOLDEN if case.split("/")[0] in ("context", "context:protect=false,dedupe=false")
 )

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
-from consumer.state.snapshot_store import position_key
+from consumer.state.snapshot_store import position_key, snapshot_position
 from tests.fixtures.workers import StreamSet, put_readings
 from tests.kcl.daemon import checkpoint_reply, checkpoint_request, record_message, status
 
@@ -55,14 +55,16 @@ def initialize(shard_id: str, sequence_number: str | None = "TRIM_HORIZON") -> d
 
 
 def manifests(streams: StreamSet, shard_id: str) -> set[str]:
-    """The snapshot manifest keys of ``shard_id`` in the ``<application>-state`` table."""
+    """The positions of ``shard_id``'s snapshot manifests in the ``<application>-state`` table."""
     items = streams.dynamodb().query(
         TableName=f"{streams.application_name}-state",
         KeyConditionExpression="shardId = :shard",
         ExpressionAttributeValues={":shard": {"S": shard_id}},
         ConsistentRead=True,
     )["Items"]
-    return {item["itemKey"]["S"].split("#")[1] for item in items if item["itemKey"]["S"].startswith("m#")}
+    return {
+        snapshot_position(item["itemKey"]["S"].split("#")[1]) for item in items if item["itemKey"]["S"].startswith("m#")
+    }
 
 
 def dead_letters(streams: StreamSet) -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ class RecordingCheckpointer:
     positions: list[ExtendedSequenceNumber] = field(default_factory=list)
     landed_at_checkpoint: list[tuple[int, int]] = field(default_factory=list)
 
-    def checkpoint(self, position: ExtendedSequenceNumber) -> None:
+    def checkpoint(self, position: ExtendedSequenceNumber, state_manifest: str | None = None) -> None:
         self.positions.append(position)
         self.landed_at_checkpoint.append(tuple(len(read_all(self.kinesis, s)) for s in self.streams))  # type: ignore[arg-type]
 
@@ -233,7 +233,7 @@ def test_the_cpu_lock_is_held_to_decode_and_score_and_never_across_a_request(
             super().put(records)
 
     class WatchedCheckpointer:
-        def checkpoint(self, position: ExtendedSequenceNumber) -> None:
+        def checkpoint(self, position: ExtendedSequenceNumber, state_manifest: str | None = None) -> None:
             held_while["checkpoint"].append(lock.locked())
 
     processor = AnomalyProcessor(

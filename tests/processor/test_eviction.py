@@ -28,7 +28,7 @@ class NoteCheckpoints:
     def __init__(self) -> None:
         self.positions: list[ExtendedSequenceNumber] = []
 
-    def checkpoint(self, position: ExtendedSequenceNumber) -> None:
+    def checkpoint(self, position: ExtendedSequenceNumber, state_manifest: str | None = None) -> None:
         self.positions.append(position)
 
 

@@ -6,6 +6,7 @@ import zlib
 
 import orjson
 import pytest
+import zstandard
 
 from consumer.state.snapshot_codec import (
     CHUNK_BYTES,
@@ -17,6 +18,7 @@ from consumer.state.snapshot_codec import (
     chunk_count,
     chunks,
     decode_segment,
+    decompress,
     digest,
     encode_segment,
     verify,
@@ -47,7 +49,7 @@ def test_blobs_are_zstd_frames_and_zlib_blobs_of_formats_1_and_2_still_decode() 
     manifest = Manifest(shard_id="s", position="p", detector="context", segment_chunks={"p": 1}, segments={"p": "d"})
     manifest.devices = {"dev-1": ["p"], "dev-2": ["p"]}
     assert segment.startswith(ZSTD_MAGIC) and manifest.encode().startswith(ZSTD_MAGIC)
-    assert Manifest.decode(manifest.encode()).format_version == FORMAT_VERSION == 3
+    assert Manifest.decode(manifest.encode()).format_version == FORMAT_VERSION == 4
     # what a format-2 worker wrote: the same framing and JSON, zlib-compressed
     framed = b"".join(
         len(d.encode()).to_bytes(2, "big") + d.encode() + len(v).to_bytes(4, "big") + v
@@ -134,3 +136,24 @@ def test_chunk_count_is_the_number_of_chunks() -> None:
     for size in (0, 1, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES, 3 * CHUNK_BYTES + 7):
         data = bytes(size)
         assert chunk_count(data) == len(chunks(data))
+
+
+def test_a_frame_that_declares_more_than_the_bound_is_rejected_before_inflating() -> None:
+    bomb = zstandard.ZstdCompressor(level=1).compress(b"\0" * 4_000_000)
+    assert len(bomb) < 1000  # a few hundred bytes that would inflate to 4 MB
+    with pytest.raises(SnapshotCorrupt, match="declares 4000000 bytes; at most 3999999"):
+        decompress(bomb, "segment", limit=3_999_999)
+    assert decompress(bomb, "segment", limit=4_000_000) == b"\0" * 4_000_000
+
+
+def test_a_frame_without_a_declared_size_is_rejected() -> None:
+    unsized = zstandard.ZstdCompressor(level=1, write_content_size=False).compress(b"x" * 1000)
+    with pytest.raises(SnapshotCorrupt, match="declares no content size"):
+        decode_segment(unsized)
+
+
+def test_a_zlib_stream_inflating_past_the_bound_is_rejected() -> None:
+    bomb = zlib.compress(b"\0" * 2_000_000, 9)
+    with pytest.raises(SnapshotCorrupt, match="inflates past 1000000 bytes"):
+        decompress(bomb, "segment", limit=1_000_000)
+    assert decompress(bomb, "segment", limit=2_000_000) == b"\0" * 2_000_000
