@@ -163,9 +163,9 @@ class Preprocessor:
                     run = 1
                 run_of[i] = run
             learned = value
-            if smooth:  # the imputer learns the value itself (winsorised), not the denoised one
+            if smooth:  # the filters and the imputer take the reading winsorised (see _band)
                 learned = self._band(i, value)
-                value = self._smooth(i, value)
+                value = self._smooth(i, learned)
             lo = lo_of[i]
             hi = hi_of[i]
             if value < lo:
@@ -195,7 +195,9 @@ class Preprocessor:
         return out
 
     def _band(self, i: int, value: float) -> float:
-        """``value`` winsorised to what metric ``i``'s range may grow to in one reading."""
+        """``value`` winsorised to what metric ``i``'s range may grow to in one reading: what the
+        denoising filters learn, so that an EWMA does not carry an absurd value (and its
+        novelty, and the range's growth) over the following readings."""
         lo, hi, grow = self.lo[i], self.hi[i], self.grow
         if grow > 0.0 and hi > lo:
             edge = lo - grow * (hi - lo)

@@ -155,8 +155,8 @@ GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
         "b217f0c8e10d85b1e89319597ebbc1242fe4ea9ce5c7f5d7d0542eb5169be757",
     ),
     "context:ewma=0.5,median=3/fleet": (
-        "3b6ce6c8bd385887cb5bbdee81955b1b7ac4c0a3aacefdf913bda7d624b57ef1",
-        "b8bb404123ce97cf7d7f5a4e7a56cb2beeb046b8017b07596332320d5c7214b9",
+        "cc9d9115b06d57e3fa64a2df14a9a3fc804874731eda144dd888647a96d5b565",
+        "9f0e456469087b1ee81460370dff0db2db3618361fd2feb46223aa2490cf4527",
     ),
     "context:grids=2/fleet": (
         "760e73c34716f783b6b63d3194b47028469bd4cfd0485122cbdecc73e91830d1",

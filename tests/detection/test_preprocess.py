@@ -58,14 +58,19 @@ def test_the_imputer_learns_the_winsorised_value_so_a_missing_reading_stays_in_r
     assert not pre.novel
 
 
-def test_with_denoising_the_imputer_learns_the_reading_winsorised_to_the_range_before_it() -> None:
+def test_with_denoising_the_filters_and_the_imputer_take_the_reading_winsorised() -> None:
     pre = Preprocessor(0.5, 1, NOVELTY, grow=1.0)
     for v in range(11):
         pre.transform({"x": float(v)})
     lo, hi, count, mean = pre.lo[0], pre.hi[0], pre.imp_count[0], pre.imp_mean[0]
+    edge = hi + (hi - lo)
     pre.transform({"x": 1e15})
-    assert pre.novel
-    assert pre.imp_mean[0] == mean + (hi + (hi - lo) - mean) / (count + 1)
+    assert pre.novel  # the denoised value still left the range
+    assert pre.ewma_value == [pytest.approx(hi + 0.5 * (edge - hi))]
+    assert pre.imp_mean[0] == mean + (edge - mean) / (count + 1)
+    for _ in range(5):  # the filter does not carry the glitch into the next readings
+        pre.transform({"x": 5.0})
+    assert pre.hi[0] <= edge
 
 
 @pytest.mark.parametrize("ranges", [2.0, 10.0, 1e6])
