@@ -33,7 +33,7 @@ enum { S_BINS, S_WIDTH, S_ORDER, S_COLUMNS, S_COUNT_CELLS, S_TOTAL_CELLS, S_SPAN
        S_HORIZON, S_GRACE, S_WARMUP, S_PROTECT, S_DEDUPE, S_RECORD, S_FLAT_MIN_RUN, S_FLAT_FACTOR,
        SHAPE_FIELDS };
 /* the float parameters, in the order wave_step._knobs packs them */
-enum { K_SHARP, K_NOVELTY, K_TOLERANCE, K_GROW, K_THRESHOLD, K_MEAN_FLOOR, K_VAR_FLOOR, K_RED_ZONE,
+enum { K_SHARP, K_NOVELTY, K_TOLERANCE, K_GROW, K_REACH, K_THRESHOLD, K_MEAN_FLOOR, K_VAR_FLOOR, K_RED_ZONE,
        K_YELLOW_ZONE, K_LOG_FLOOR, K_SQRT2, KNOB_FIELDS };
 
 enum { A_FLOATS, A_INTS, A_RING, A_COUNTS, A_TOTALS, A_SEEN, A_PREV_RED, A_NOVEL_OF, A_SLOTS, A_GIVEN,
@@ -58,7 +58,7 @@ typedef struct {
     int64_t bins, width, order, columns, count_cells, total_cells, span, cap, short_, horizon, grace;
     int64_t warmup, flat_min_run, flat_factor;
     int protect, dedupe, record;
-    double sharp, novelty, tolerance, grow, threshold, mean_floor, var_floor, red_zone, yellow_zone;
+    double sharp, novelty, tolerance, grow, reach, threshold, mean_floor, var_floor, red_zone, yellow_zone;
     double log_floor, sqrt2;
     Py_ssize_t slots_allocated; /* rows of the bank's arrays */
     Py_ssize_t cells;           /* slots_allocated * columns */
@@ -101,8 +101,8 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
     Py_ssize_t base = (Py_ssize_t)s * p->columns;
     const double *given = a->given + r * metrics;
     double *surprise = a->surprise + r * metrics;
-    /* --- preprocess: impute, flatlines, the seen range (winsorising what went more than grow
-       ranges beyond it), and the imputer learns the value as the range did */
+    /* --- preprocess: impute, flatlines, the seen range (a glitch, more than reach ranges beyond
+       it, winsorised to grow ranges beyond it), and the imputer learns the value as the range did */
     int row_novel = 0;
     for (Py_ssize_t i = 0; i < metrics; i++) {
         Py_ssize_t c = base + i;
@@ -140,10 +140,10 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
             if (p->grow > 0.0) {
                 if (below) {
                     double edge = lo - p->grow * spread;
-                    if (v < edge) v = edge;
+                    if (v < lo - p->reach * spread && v < edge) v = edge;
                 } else {
                     double edge = hi + p->grow * spread;
-                    if (v > edge) v = edge;
+                    if (v > hi + p->reach * spread && v > edge) v = edge;
                 }
             }
         }
@@ -296,6 +296,7 @@ static int params_of(const Arrays *a, Params *p, Py_ssize_t rows, Py_ssize_t met
     p->warmup = s[S_WARMUP], p->protect = s[S_PROTECT] != 0, p->dedupe = s[S_DEDUPE] != 0;
     p->record = s[S_RECORD] != 0, p->flat_min_run = s[S_FLAT_MIN_RUN], p->flat_factor = s[S_FLAT_FACTOR];
     p->sharp = k[K_SHARP], p->novelty = k[K_NOVELTY], p->tolerance = k[K_TOLERANCE], p->grow = k[K_GROW];
+    p->reach = k[K_REACH];
     p->threshold = k[K_THRESHOLD], p->mean_floor = k[K_MEAN_FLOOR], p->var_floor = k[K_VAR_FLOOR];
     p->red_zone = k[K_RED_ZONE], p->yellow_zone = k[K_YELLOW_ZONE], p->log_floor = k[K_LOG_FLOOR];
     p->sqrt2 = k[K_SQRT2];

@@ -7,11 +7,11 @@ says ``per_metric=false``; the others calibrate their one raw score.
 :meth:`DeviceModel.step` handles one reading: impute and denoise, score with the detector, calibrate,
 decide, and only then learn (the detector and the running scale skip readings flagged anomalous
 when ``protect`` is on). A value beyond the range seen so far (see ``novelty`` in
-:mod:`~consumer.detection.preprocess`) scores 1 (Numenta's spatial anomaly); one far beyond it
-reaches the range, the imputer, the detector and the scale winsorised (``grow`` there), so one
-absurd value cannot blind the device. During the first ``warmup`` readings the score is 0 and no
-event is raised; the calibration starts learning halfway through the warm-up, once the
-detector's own statistics have settled.
+:mod:`~consumer.detection.preprocess`) scores 1 (Numenta's spatial anomaly); a glitch far beyond
+it reaches the range, the imputer, the detector and the scale winsorised (``reach`` and ``grow``
+there), so one absurd value cannot blind the device. During the first ``warmup`` readings the
+score is 0 and no event is raised; the calibration starts learning halfway through the warm-up,
+once the detector's own statistics have settled.
 """
 
 from __future__ import annotations
@@ -57,7 +57,11 @@ class DeviceModel:
 
     def __init__(self, spec: DetectorSpec, seed: int, threshold: float, warmup: int) -> None:
         self.pre = Preprocessor(
-            float(spec["ewma"]), int(spec["median"]), float(spec["novelty"]), grow=float(spec["grow"])
+            float(spec["ewma"]),
+            int(spec["median"]),
+            float(spec["novelty"]),
+            grow=float(spec["grow"]),
+            reach=float(spec["reach"]),
         )
         self.detector = build_detector(spec, seed)
         self.inputs = self.detector.inputs

@@ -114,6 +114,7 @@ class FleetBank:
         self.cells = (self.span * self.width + 2, self.span)
         self.novelty = float(spec["novelty"])
         self.grow = float(spec["grow"])
+        self.reach = float(spec["reach"])
         self.short = int(spec["short"])
         self.horizon = int(spec["long"])
         self.grace = int(warmup * float(spec["settle"]))

@@ -129,8 +129,8 @@ def _surprise(bank: FleetBank, cells: _Cells, x: Floats, ints: Ints, floats: Flo
 
 
 def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> tuple[Floats, Bools]:
-    """``Preprocessor.transform`` without denoising: imputed values (winsorised where they went
-    more than ``grow`` ranges beyond the range), and which rows are novel. Updates ``floats`` and
+    """``Preprocessor.transform`` without denoising: imputed values (glitches winsorised, see
+    ``reach`` and ``grow`` there), and which rows are novel. Updates ``floats`` and
     ``ints`` (the wave's copies of the rows) in place."""
     present = ~np.isnan(given)
     imp_mean = floats[P_IMP_MEAN]
@@ -171,13 +171,12 @@ def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> t
             high, (value - hi) / spread, np.where(low, (lo - value) / spread, np.where(flat, 1.0, math.nan))
         )
         novel |= _any_per_row(low | high)
-        if bank.grow > 0.0:  # winsorise what went more than ``grow`` ranges beyond the range
-            low_edge, high_edge = lo - bank.grow * spread, hi + bank.grow * spread
-            value = np.where(
-                known & below & (value < low_edge),
-                low_edge,
-                np.where(known & above & (value > high_edge), high_edge, value),
-            )
+        grow, reach = bank.grow, bank.reach
+        if grow > 0.0:  # glitches: more than ``reach`` ranges out, winsorised to ``grow`` ranges out
+            low_edge, high_edge = lo - grow * spread, hi + grow * spread
+            low_glitch = known & below & (value < lo - reach * spread) & (value < low_edge)
+            high_glitch = known & above & (value > hi + reach * spread) & (value > high_edge)
+            value = np.where(low_glitch, low_edge, np.where(high_glitch, high_edge, value))
         floats[P_LO] = np.where(below, value, lo)
         floats[P_HI] = np.where(above, value, hi)
     else:

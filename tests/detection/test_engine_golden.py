@@ -7,10 +7,10 @@ it; the state digests changed twice, on purpose, with the verdicts unchanged: wi
 the fleet-bank pipeline (binary rows, :mod:`consumer.detection.row_state`: the cases ``context``,
 ``context/...`` and ``context:protect=false,dedupe=false``; the other detectors and pipelines
 still write format 2, and their digests did not move). Every digest changed once more, on
-purpose, when the seen range got bounded growth (the ``grow`` pipeline parameter: a value far
-beyond the range is winsorised before the range, the imputer, the detector and the scale learn
-it, and the scale no longer learns protected anomalies); with ``grow=0`` the engine still gives
-the earlier verdict digests. To record new digests after an intended change, run this file
+purpose, when glitches got bounded (the ``reach`` and ``grow`` pipeline parameters: a value
+far beyond the range is winsorised before the range, the imputer, the filters, the detector and
+the scale learn it, and the scale no longer learns protected anomalies); with ``grow=0`` the
+engine still gives the earlier verdict digests. To record new digests after an intended change, run this file
 (``PYTHONPATH=. python tests/detection/test_engine_golden.py``) and paste what it prints. The
 batches here are too narrow for waves, so this is the per-device path; ``test_fleet_bank`` runs
 the same cases in waves and expects the same digests. Any change to a score, a raw score, a
@@ -139,64 +139,64 @@ def run(
 
 GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
     "context/fleet": (
-        "138e347093f7c61c609d3081d7aa3ae86a8bc5bfbb9eb5ba553582df674bf77a",
-        "e7b63e0bbb957d83a19449709a15db12c8e834b78699518070055947e99378e2",
+        "eb95e62d4114ed2f2755e8d93b1b9627e5811f52546a0b799df7396026ac3139",
+        "1a30ed04cb085aa4ed639698b0a8312cc30133020fb92b701888ea3f87e763b2",
     ),
     "context/fleet/resumed": (
-        "138e347093f7c61c609d3081d7aa3ae86a8bc5bfbb9eb5ba553582df674bf77a",
-        "e7b63e0bbb957d83a19449709a15db12c8e834b78699518070055947e99378e2",
+        "eb95e62d4114ed2f2755e8d93b1b9627e5811f52546a0b799df7396026ac3139",
+        "1a30ed04cb085aa4ed639698b0a8312cc30133020fb92b701888ea3f87e763b2",
     ),
     "context/fleet/warmup=300": (
-        "f17092d24627e145e650f73ba7bd71b8068fe8988bfad068543298fc4360aea9",
-        "6538001213826fdbd0918f6c0cc0be359eb1c9b8715bde1b6b491d20ac302261",
+        "e04beaefc24b721ea0e44149df7782bb74ce1efde704c8083a24022975e2882d",
+        "de69a4840e2597f9696a7d9984251a57e8f16f787451d5b8775c040651eb1a6e",
     ),
     "context/nab": (
-        "b01fa3cb3441e90a2189fd4e99fde963a1141c4f7cedb19169093d2a4d834420",
-        "b217f0c8e10d85b1e89319597ebbc1242fe4ea9ce5c7f5d7d0542eb5169be757",
+        "e0024230793de217a1457e196f3ebedab327fb137140c08406af4adfc0752a56",
+        "bf55b5870d51e25921a775dce4f94fa42db04660defb5fd5d80e6d6173c8dc26",
     ),
     "context:ewma=0.5,median=3/fleet": (
-        "cc9d9115b06d57e3fa64a2df14a9a3fc804874731eda144dd888647a96d5b565",
-        "9f0e456469087b1ee81460370dff0db2db3618361fd2feb46223aa2490cf4527",
+        "96415dcdb1880916408720013a2144db9dff0aad4500b51a83c2e875670cf5e1",
+        "845f9f368384aaed78250942067bf1e41d96cf84a8fec48a1574d743fb85ed8d",
     ),
     "context:grids=2/fleet": (
-        "760e73c34716f783b6b63d3194b47028469bd4cfd0485122cbdecc73e91830d1",
-        "14b81c2a4016ad2a8a6a5958799f0e8bc850217e74d437721988a4ce4bc8dfd1",
+        "436c9e5df2cf661e20c3a53cef91484104cf129f597eefd863e6d7803cbc851b",
+        "22fb6248ee3936640095706d44590d14f8e0024655589977f546fdb3ceaeb2e0",
     ),
     "context:per_metric=false/fleet": (
-        "7c4eef384dae56b4fd5d962073f63b8e00569f3543bc325de8aeeb5905bce7a5",
-        "584c6ae3cb252cad42ddf14f016a33d392aa953d902a792e1bd2892879a92973",
+        "86a27ba7d98e60bcf8421d430f42799c7b2a4c918e1e24ddf62b968c9157acd3",
+        "f95afee1312c216d051d63c8095f188c63e2d67a50bad9068481217b53e0b854",
     ),
     "context:protect=false,dedupe=false/fleet": (
-        "9e40d652af9da491d94575a36592f734a2680144d4872f969eccf62c768426b1",
-        "ab1405aa2c1ed00c8727fe68578982b6edc187785a1bd6bedcf12628afab049c",
+        "c503ea77a50f62ed24301889026a1cab87003672134cd0dc9d30d2308b66b881",
+        "1f626238da77a5331ea76be32c7094f845cfa7add5a2c9711b562af91a0e3f48",
     ),
     "hst:n_trees=3,height=4/small": (
-        "d4a30d0c2bf9edf44b5cd004e46114bfb765a47da24f8c3737a371af1f7e5e4d",
-        "9e178b3cd5ed13038f9e47d29e60b7e8add580508bba5ba4039f92d2392b6d0c",
+        "d2e3857265fa24eca3ea9f8aefbf32e78268c860670fa211cd69cbacf40d6531",
+        "8e90772ddadb8772107abd8513de5efb59d095a2edb3bde7dccdd7608cfaa04e",
     ),
     "sad/small": (
-        "b1147cce2d6ab7127a842344fb03d8e430a32d0413745c49cbd1af953bd577c7",
-        "552ddbe4c818884af3e7e651936e85ab820d92699321000d8c6036dd8dc99df2",
+        "afdaac0628ef505bdfa10d8dfdb5b961145723b26e6604c4119a863aed7ac577",
+        "76d405702b95ce6e15a77dace4377e76d1245c3ac368a8898de30a2e5b2c1e89",
     ),
     "svm/small": (
-        "bd8a3ffd7dfbde7217a50401fc2cb58861536b9f1e92e2c2157ac50f4d08f322",
-        "3652552795d2af9409caee93a236426cc95b5a4151652307af80f951f35f5937",
+        "60bc7f39f0c01148a2d49c29987aee32b76416e7b7aa6dae85cee88adbc9581e",
+        "6bf5e2994d07d31c5f713ac2bfa9be86a2bd63be2731f1872ebbcb11e5f009ff",
     ),
     "zscore/fleet": (
-        "657ec2e26692b4edf857e7ac0d95e2e47287ff52fe19b49a8d221246ee238082",
-        "2eed8f6ba4642d672e43ae60918d3e8543f804729c7189625331db9f9636cf3a",
+        "32a76919121acca1cb5d1e0f6e18d8019049a2a1a988a6c1198d1170f6ecd7e2",
+        "67c5fe1f12b05194888055fa3b7fa69d86b6cd13d4531f5d6e0ad4989af9a45c",
     ),
     "zscore/fleet/resumed": (
-        "657ec2e26692b4edf857e7ac0d95e2e47287ff52fe19b49a8d221246ee238082",
-        "2eed8f6ba4642d672e43ae60918d3e8543f804729c7189625331db9f9636cf3a",
+        "32a76919121acca1cb5d1e0f6e18d8019049a2a1a988a6c1198d1170f6ecd7e2",
+        "67c5fe1f12b05194888055fa3b7fa69d86b6cd13d4531f5d6e0ad4989af9a45c",
     ),
     "zscore/nab": (
-        "6e9ec5e690f52000dc2885e93080086af69216c698c880765346a31ae7047fe4",
-        "0b1ae594ab57e2f624451ccc7bfe79acfa4eed8f0ffa3a9708516646762e8ba0",
+        "ead5e8bf7e02d56bd20758c0db9117839c4ee2beb9e9c062703f9098967f565a",
+        "80d2917ac801338387d3c6095df858d055598ef38d6533c4b946b7192e6348a2",
     ),
     "zscore:diff=1/fleet": (
-        "3c61e87ebadcc11cc2440c65e8662d84e494a2f5f33f8f5a15ea73c840d50dcd",
-        "8a195176bdbcb4562d3bff7c85356721fa6df5d61509ce22e76c934cdc474174",
+        "8b672376b51ba2d270083469197048cff868fc010d32ba72d573645fe67a512a",
+        "5067c5e5d08246dd412517e00134de69608617c4bb1ca43d9c1a0020a5257710",
     ),
 }
 
