@@ -217,6 +217,17 @@ def test_spikes_of_15_sigma_after_an_absurd_value_still_score_at_or_above_the_th
     assert min(scores) >= THRESHOLD
 
 
+@pytest.mark.parametrize("path", ["scalar", "waves-compiled"])
+def test_spikes_still_score_after_an_absurd_value_when_the_detector_learns_anomalies(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # without protection the detector learns the 1e15 reading: its range only grows as far as the
+    # preprocessor's, so spikes after it still score
+    spec = "context:protect=false,dedupe=false"
+    scores = _spike_scores_after_an_absurd_value(path, monkeypatch, spec, delays=(1, 100, 2000))
+    assert min(scores) >= THRESHOLD
+
+
 def test_without_bounded_growth_an_absurd_value_blinds_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
     scores = _spike_scores_after_an_absurd_value("scalar", monkeypatch, "context:grow=0", delays=(100,))
     assert max(scores) < THRESHOLD
