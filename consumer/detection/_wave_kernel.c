@@ -33,7 +33,7 @@ enum { S_BINS, S_WIDTH, S_ORDER, S_COLUMNS, S_COUNT_CELLS, S_TOTAL_CELLS, S_SPAN
        S_HORIZON, S_GRACE, S_WARMUP, S_PROTECT, S_DEDUPE, S_RECORD, S_FLAT_MIN_RUN, S_FLAT_FACTOR,
        SHAPE_FIELDS };
 /* the float parameters, in the order wave_step._knobs packs them */
-enum { K_SHARP, K_NOVELTY, K_TOLERANCE, K_THRESHOLD, K_MEAN_FLOOR, K_VAR_FLOOR, K_RED_ZONE,
+enum { K_SHARP, K_NOVELTY, K_TOLERANCE, K_GROW, K_REACH, K_THRESHOLD, K_MEAN_FLOOR, K_VAR_FLOOR, K_RED_ZONE,
        K_YELLOW_ZONE, K_LOG_FLOOR, K_SQRT2, KNOB_FIELDS };
 
 enum { A_FLOATS, A_INTS, A_RING, A_COUNTS, A_TOTALS, A_SEEN, A_PREV_RED, A_NOVEL_OF, A_SLOTS, A_GIVEN,
@@ -58,7 +58,7 @@ typedef struct {
     int64_t bins, width, order, columns, count_cells, total_cells, span, cap, short_, horizon, grace;
     int64_t warmup, flat_min_run, flat_factor;
     int protect, dedupe, record;
-    double sharp, novelty, tolerance, threshold, mean_floor, var_floor, red_zone, yellow_zone;
+    double sharp, novelty, tolerance, grow, reach, threshold, mean_floor, var_floor, red_zone, yellow_zone;
     double log_floor, sqrt2;
     Py_ssize_t slots_allocated; /* rows of the bank's arrays */
     Py_ssize_t cells;           /* slots_allocated * columns */
@@ -101,7 +101,8 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
     Py_ssize_t base = (Py_ssize_t)s * p->columns;
     const double *given = a->given + r * metrics;
     double *surprise = a->surprise + r * metrics;
-    /* --- preprocess: impute, flatlines, the seen range */
+    /* --- preprocess: impute, flatlines, the seen range (a glitch, more than reach ranges beyond
+       it, winsorised to grow ranges beyond it), and the imputer learns the value as the range did */
     int row_novel = 0;
     for (Py_ssize_t i = 0; i < metrics; i++) {
         Py_ssize_t c = base + i;
@@ -113,11 +114,7 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
         double last = F(P_LAST, c);
         int64_t run = I(P_RUN, c), longest = I(P_LONGEST, c);
         int same = g == last;
-        double v = imp_mean;
-        if (present) {
-            v = g;
-            F(P_IMP_MEAN, c) = imp_mean + (g - imp_mean) / (double)imp_count;
-        }
+        double v = present ? g : imp_mean;
         int changed = present && !same;
         int64_t run_next = same ? run + 1 : (changed ? 1 : run);
         int64_t flat_at = p->flat_factor * longest + 1;
@@ -129,19 +126,31 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
         double lo = F(P_LO, c), hi = F(P_HI, c);
         int below = v < lo, above = v > hi;
         double excess = flat ? 1.0 : NAN;
-        if ((below || above) && p->novelty > 0.0 && hi > lo) {
+        if ((below || above) && hi > lo) {
             double spread = hi - lo;
-            if (above && v > hi + p->tolerance * spread) {
-                excess = (v - hi) / spread;
-                row_novel = 1;
-            } else if (below && v < lo - p->tolerance * spread) {
-                excess = (lo - v) / spread;
-                row_novel = 1;
+            if (p->novelty > 0.0) {
+                if (above && v > hi + p->tolerance * spread) {
+                    excess = (v - hi) / spread;
+                    row_novel = 1;
+                } else if (below && v < lo - p->tolerance * spread) {
+                    excess = (lo - v) / spread;
+                    row_novel = 1;
+                }
+            }
+            if (p->grow > 0.0) {
+                if (below) {
+                    double edge = lo - p->grow * spread;
+                    if (v < lo - p->reach * spread && v < edge) v = edge;
+                } else {
+                    double edge = hi + p->grow * spread;
+                    if (v > hi + p->reach * spread && v > edge) v = edge;
+                }
             }
         }
         if (below) F(P_LO, c) = v;
         if (above) F(P_HI, c) = v;
         F(P_EXCESS, c) = excess;
+        if (present) F(P_IMP_MEAN, c) = imp_mean + (v - imp_mean) / (double)imp_count;
         row_novel = row_novel || flat;
         value[i] = v;
     }
@@ -286,7 +295,8 @@ static int params_of(const Arrays *a, Params *p, Py_ssize_t rows, Py_ssize_t met
     p->cap = s[S_CAP], p->short_ = s[S_SHORT], p->horizon = s[S_HORIZON], p->grace = s[S_GRACE];
     p->warmup = s[S_WARMUP], p->protect = s[S_PROTECT] != 0, p->dedupe = s[S_DEDUPE] != 0;
     p->record = s[S_RECORD] != 0, p->flat_min_run = s[S_FLAT_MIN_RUN], p->flat_factor = s[S_FLAT_FACTOR];
-    p->sharp = k[K_SHARP], p->novelty = k[K_NOVELTY], p->tolerance = k[K_TOLERANCE];
+    p->sharp = k[K_SHARP], p->novelty = k[K_NOVELTY], p->tolerance = k[K_TOLERANCE], p->grow = k[K_GROW];
+    p->reach = k[K_REACH];
     p->threshold = k[K_THRESHOLD], p->mean_floor = k[K_MEAN_FLOOR], p->var_floor = k[K_VAR_FLOOR];
     p->red_zone = k[K_RED_ZONE], p->yellow_zone = k[K_YELLOW_ZONE], p->log_floor = k[K_LOG_FLOOR];
     p->sqrt2 = k[K_SQRT2];

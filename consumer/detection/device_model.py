@@ -5,11 +5,13 @@ probabilities combined (:class:`~consumer.detection.likelihood.JointLikelihood`)
 says ``per_metric=false``; the others calibrate their one raw score.
 
 :meth:`DeviceModel.step` handles one reading: impute and denoise, score with the detector, calibrate,
-decide, and only then learn (the detector skips readings flagged anomalous when ``protect`` is on).
-A value beyond the range seen so far (see ``novelty`` in :mod:`~consumer.detection.preprocess`)
-scores 1 (Numenta's spatial anomaly). During the first ``warmup`` readings the score is 0 and no
-event is raised; the calibration starts learning halfway through the warm-up, once the
-detector's own statistics have settled.
+decide, and only then learn (the detector and the running scale skip readings flagged anomalous
+when ``protect`` is on). A value beyond the range seen so far (see ``novelty`` in
+:mod:`~consumer.detection.preprocess`) scores 1 (Numenta's spatial anomaly); a glitch far beyond
+it reaches the range, the imputer, the detector and the scale winsorised (``reach`` and ``grow``
+there), so one absurd value cannot blind the device. During the first ``warmup`` readings the
+score is 0 and no event is raised; the calibration starts learning halfway through the warm-up,
+once the detector's own statistics have settled.
 """
 
 from __future__ import annotations
@@ -54,7 +56,13 @@ class DeviceModel:
     __slots__ = ("calibration", "detector", "inputs", "joint", "pre", "protect", "seen", "threshold", "warmup")
 
     def __init__(self, spec: DetectorSpec, seed: int, threshold: float, warmup: int) -> None:
-        self.pre = Preprocessor(float(spec["ewma"]), int(spec["median"]), float(spec["novelty"]))
+        self.pre = Preprocessor(
+            float(spec["ewma"]),
+            int(spec["median"]),
+            float(spec["novelty"]),
+            grow=float(spec["grow"]),
+            reach=float(spec["reach"]),
+        )
         self.detector = build_detector(spec, seed)
         self.inputs = self.detector.inputs
         # per-metric calibration (combined, see JointLikelihood) when the detector has per-metric scores
@@ -107,8 +115,8 @@ class DeviceModel:
             anomalous = score >= self.threshold
         if not (anomalous and self.protect):
             detector.learn(x)
-        if inputs != "raw":
-            pre.learn_scale(values)
+            if inputs != "raw":
+                pre.learn_scale(values)
         contributions = self._attribute(x, values) if anomalous else NO_CONTRIBUTIONS
         return _new_verdict(Verdict, (score, raw, anomalous, warming, contributions))
 

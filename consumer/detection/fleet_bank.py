@@ -113,6 +113,8 @@ class FleetBank:
         #: its total table (one per context)
         self.cells = (self.span * self.width + 2, self.span)
         self.novelty = float(spec["novelty"])
+        self.grow = float(spec["grow"])
+        self.reach = float(spec["reach"])
         self.short = int(spec["short"])
         self.horizon = int(spec["long"])
         self.grace = int(warmup * float(spec["settle"]))

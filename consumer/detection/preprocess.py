@@ -10,6 +10,14 @@
   lies outside the range seen so far, widened by ``novelty`` times that range (0 = off; times
   ``1 + ln m`` for a device with ``m`` metrics, see :func:`novelty_tolerance`);
   :attr:`Preprocessor.novel_excess` then holds how far each such metric went, in ranges.
+* Glitches (``reach`` and ``grow``, robustness): a value more than ``reach`` ranges beyond a
+  metric's range is taken for a glitch, and winsorised to ``grow`` ranges beyond it for everything
+  that learns from it (the range, the imputer, the filters, the detector, the scale); ``grow=0``
+  turns this off (every value widens the range to itself). So one absurd value (a glitching
+  register's 1e15) widens the range by at most ``grow`` ranges and cannot blind the device, while
+  a plausible excursion (within ``reach`` ranges) is learned in full, and a lasting level shift
+  of ``k > reach`` ranges is absorbed within about ``log(k / reach) / log(1 + grow)`` readings
+  (each of them novel).
 * Scale: running mean/variance (Welford) of the denoised values and running min/max, so detectors
   that want standardised or [0, 1] inputs get them, and attribution has per-metric z-scores.
   :meth:`Preprocessor.standardise` and :meth:`Preprocessor.unit_scale` use the statistics *before*
@@ -31,6 +39,7 @@ class Preprocessor:
         "count",
         "ewma",
         "ewma_value",
+        "grow",
         "hi",
         "imp_count",
         "imp_mean",
@@ -46,16 +55,19 @@ class Preprocessor:
         "novel",
         "novel_excess",
         "novelty",
+        "reach",
         "run",
         "smooth",
         "tolerance",
     )
 
-    def __init__(self, ewma: float, median: int, novelty: float) -> None:
+    def __init__(self, ewma: float, median: int, novelty: float, grow: float = 0.0, reach: float = 0.0) -> None:
         self.ewma = ewma
         self.median = median
         self.smooth = ewma < 1.0 or median > 1  # any denoising at all
         self.novelty = novelty
+        self.grow = grow  # a glitch widens the range by at most this many ranges (0: unbounded)
+        self.reach = reach  # a value more than this many ranges beyond the range is a glitch
         self.tolerance = novelty  # novelty widened for the device's number of metrics
         self.last_given: list[float | None] = []  # per metric: the last observed value,
         self.run: list[int] = []  # how many readings in a row it has been exactly that value,
@@ -116,7 +128,12 @@ class Preprocessor:
         return self._clean(raw)
 
     def _clean(self, givens: Iterable[float | None]) -> list[float]:
-        """Impute, track flatlines, denoise and check the range of each metric, in metric order."""
+        """Impute, track flatlines, denoise and check the range of each metric, in metric order.
+
+        A glitch (more than ``reach`` ranges beyond the range) is winsorised to ``grow`` ranges
+        beyond it before anything learns from it: the range, the imputer's mean and everything downstream
+        (detector, scale) see the edge; only the novelty check and :attr:`novel_excess` see the
+        value itself."""
         imp_count, imp_mean, run_of, last_given, longest = (
             self.imp_count,
             self.imp_mean,
@@ -125,18 +142,16 @@ class Preprocessor:
             self.longest,
         )
         lo_of, hi_of = self.lo, self.hi
-        novelty = self.novelty
+        novelty, grow, reach = self.novelty, self.grow, self.reach
         smooth = self.smooth
         out: list[float] = []
         for i, given in enumerate(givens):
             if given is None or given - given != 0.0:  # missing or not finite (inf - inf is nan)
+                present = False
                 value = imp_mean[i]
             else:
+                present = True
                 value = given
-                n = imp_count[i] + 1
-                imp_count[i] = n
-                mean = imp_mean[i]
-                imp_mean[i] = mean + (value - mean) / n
                 run = run_of[i]
                 if given == last_given[i]:
                     run += 1
@@ -150,22 +165,55 @@ class Preprocessor:
                     last_given[i] = given
                     run = 1
                 run_of[i] = run
-            if smooth:
-                value = self._smooth(i, value)
+            learned = value
+            if smooth:  # the filters and the imputer take the reading winsorised (see _band)
+                learned = self._band(i, value)
+                value = self._smooth(i, learned)
             lo = lo_of[i]
             hi = hi_of[i]
             if value < lo:
-                if novelty > 0.0 and hi > lo and value < lo - self.tolerance * (hi - lo):
-                    self.novel = True
-                    self.novel_excess[i] = (lo - value) / (hi - lo)
+                if hi > lo:
+                    if novelty > 0.0 and value < lo - self.tolerance * (hi - lo):
+                        self.novel = True
+                        self.novel_excess[i] = (lo - value) / (hi - lo)
+                    if grow > 0.0 and value < lo - reach * (hi - lo):
+                        edge = lo - grow * (hi - lo)
+                        if value < edge:  # noqa: PLR1730 (the same comparison as the wave step's)
+                            value = edge
                 lo_of[i] = value
             if value > hi:
-                if novelty > 0.0 and hi > lo and value > hi + self.tolerance * (hi - lo):
-                    self.novel = True
-                    self.novel_excess[i] = (value - hi) / (hi - lo)
+                if hi > lo:
+                    if novelty > 0.0 and value > hi + self.tolerance * (hi - lo):
+                        self.novel = True
+                        self.novel_excess[i] = (value - hi) / (hi - lo)
+                    if grow > 0.0 and value > hi + reach * (hi - lo):
+                        edge = hi + grow * (hi - lo)
+                        if value > edge:  # noqa: PLR1730 (the same comparison as the wave step's)
+                            value = edge
                 hi_of[i] = value
+            if present:
+                n = imp_count[i] + 1
+                imp_count[i] = n
+                mean = imp_mean[i]
+                imp_mean[i] = mean + ((learned if smooth else value) - mean) / n
             out.append(value)
         return out
+
+    def _band(self, i: int, value: float) -> float:
+        """``value`` winsorised to what metric ``i``'s range may grow to in one reading: what the
+        denoising filters learn, so that an EWMA does not carry an absurd value (and its
+        novelty, and the range's growth) over the following readings."""
+        lo, hi, grow, reach = self.lo[i], self.hi[i], self.grow, self.reach
+        if grow > 0.0 and hi > lo:
+            if value < lo - reach * (hi - lo):
+                edge = lo - grow * (hi - lo)
+                if value < edge:
+                    return edge
+            elif value > hi + reach * (hi - lo):
+                edge = hi + grow * (hi - lo)
+                if value > edge:
+                    return edge
+        return value
 
     def _smooth(self, i: int, value: float) -> float:
         if self.ewma < 1.0:

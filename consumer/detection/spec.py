@@ -20,6 +20,8 @@ PIPELINE_PARAMS: dict[str, ParamValue] = {
     "ewma": 1.0,  # EWMA denoising factor in (0, 1]; 1 = off
     "median": 1,  # rolling-median denoising window; 1 = off
     "novelty": 0.03,  # a value beyond the seen range widened by this share of it scores 1; 0 = off
+    "reach": 16.0,  # a value more than this many ranges beyond a metric's seen range is a glitch...
+    "grow": 1.0,  # ...and widens the range by at most this many ranges; 0 = every value widens it fully
     "settle": 0.5,  # calibration ignores raw scores for this share of the warm-up (detector settling)
     "short": 10,  # calibration: raw scores averaged over this many recent readings
     "long": 2000,  # calibration: horizon of the long-run distribution of those averages

@@ -129,22 +129,22 @@ def _surprise(bank: FleetBank, cells: _Cells, x: Floats, ints: Ints, floats: Flo
 
 
 def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> tuple[Floats, Bools]:
-    """``Preprocessor.transform`` without denoising: imputed values, and which rows are novel.
-    Updates ``floats`` and ``ints`` (the wave's copies of the rows) in place."""
+    """``Preprocessor.transform`` without denoising: imputed values (glitches winsorised, see
+    ``reach`` and ``grow`` there), and which rows are novel. Updates ``floats`` and
+    ``ints`` (the wave's copies of the rows) in place."""
     present = ~np.isnan(given)
     imp_mean = floats[P_IMP_MEAN]
     imp_count = ints[P_IMP_COUNT] + present
     ints[P_IMP_COUNT] = imp_count
     last, run, longest = floats[P_LAST], ints[P_RUN], ints[P_LONGEST]
     same = given == last  # never where missing (NaN)
-    if _every(present):
+    every = _every(present)
+    if every:
         value = given
-        floats[P_IMP_MEAN] = imp_mean + (given - imp_mean) / imp_count
         changed = ~same
         run_next = np.where(same, run + 1, 1)
     else:
         value = np.where(present, given, imp_mean)
-        floats[P_IMP_MEAN] = np.where(present, imp_mean + (given - imp_mean) / imp_count, imp_mean)
         changed = present & ~same
         run_next = np.where(same, run + 1, np.where(changed, 1, run))
     novelty = bank.novelty
@@ -160,9 +160,9 @@ def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> t
     novel = _any_per_row(flat)
     if _some(below) or _some(above):
         spread = hi - lo
+        known = hi > lo
         if novelty > 0.0:
             tolerance = novelty_tolerance(novelty, given.shape[1])
-            known = hi > lo
             low = below & known & (value < lo - tolerance * spread)
             high = above & known & (value > hi + tolerance * spread)
         else:
@@ -171,11 +171,22 @@ def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> t
             high, (value - hi) / spread, np.where(low, (lo - value) / spread, np.where(flat, 1.0, math.nan))
         )
         novel |= _any_per_row(low | high)
+        grow, reach = bank.grow, bank.reach
+        if grow > 0.0:  # glitches: more than ``reach`` ranges out, winsorised to ``grow`` ranges out
+            low_edge, high_edge = lo - grow * spread, hi + grow * spread
+            low_glitch = known & below & (value < lo - reach * spread) & (value < low_edge)
+            high_glitch = known & above & (value > hi + reach * spread) & (value > high_edge)
+            value = np.where(low_glitch, low_edge, np.where(high_glitch, high_edge, value))
         floats[P_LO] = np.where(below, value, lo)
         floats[P_HI] = np.where(above, value, hi)
     else:
         excess = np.where(flat, 1.0, math.nan)
     floats[P_EXCESS] = excess
+    # the imputer learns each present value as the range did (winsorised)
+    if every:
+        floats[P_IMP_MEAN] = imp_mean + (value - imp_mean) / imp_count
+    else:
+        floats[P_IMP_MEAN] = np.where(present, imp_mean + (value - imp_mean) / imp_count, imp_mean)
     return value, novel
 
 

@@ -117,6 +117,6 @@ def _shape(bank: FleetBank, record: bool) -> Ints:
 def _knobs(bank: FleetBank, metrics: int) -> Floats:
     """The float parameters, in the order the kernel reads them (its ``K_*``)."""
     tolerance = novelty_tolerance(bank.novelty, metrics)
-    detector = (bank.sharp, bank.novelty, tolerance, bank.threshold)
+    detector = (bank.sharp, bank.novelty, tolerance, bank.grow, bank.reach, bank.threshold)
     calibration = (MEAN_FLOOR, VAR_FLOOR, RED_ZONE, YELLOW_ZONE, _LOG_FLOOR, _SQRT2)
     return np.array((*detector, *calibration), dtype=np.float64)

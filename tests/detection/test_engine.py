@@ -1,14 +1,16 @@
 """The engine around the detectors: batches, warm-up, imputation, attribution, memory, eviction,
-novelty (out of range, flatline)."""
+novelty (out of range, flatline), and a seen range that one absurd value cannot blind."""
 
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
-from consumer.detection import DetectionEngine
+from consumer.detection import DetectionEngine, wave_step
 from consumer.detection.preprocess import Preprocessor
+from consumer.processor.reading import Reading
 from tests.detection.conftest import ReadingsFactory, SeriesFactory
 
 
@@ -170,3 +172,108 @@ def test_a_stuck_metric_raises_an_event(make_readings: ReadingsFactory, make_ser
     events = [i for i, v in enumerate(verdicts) if v.is_anomaly]
     assert 800 <= events[0] < 812
     assert verdicts[events[0]].contributions["pressure"] == 1.0
+
+
+# --- robustness of the seen range: bounded growth (``grow``) through the engine, on every path
+SCALAR_ONLY = 10**9
+PATHS = ["scalar", "waves-compiled", "waves-numpy"]
+SIGMA = 1.0
+THRESHOLD = 0.5
+
+
+def _engine_on(path: str, monkeypatch: pytest.MonkeyPatch, spec: str | None = None) -> DetectionEngine:
+    """An engine whose batches take ``path``: per-device models, or waves (compiled or numpy)."""
+    if path == "scalar":
+        return DetectionEngine.from_spec(spec, seed=1, threshold=THRESHOLD, wave_min_width=SCALAR_ONLY)
+    monkeypatch.setattr(wave_step, "COMPILED", path == "waves-compiled" and wave_step.COMPILED)
+    return DetectionEngine.from_spec(spec, seed=1, threshold=THRESHOLD, wave_min_width=1)
+
+
+class _Fleet:
+    """Four 4-metric devices; metric ``m`` is ``10 (m + 1)`` plus Gaussian noise of ``SIGMA``."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.ts = 0
+
+    def batch(self, first: float | None = None) -> list[Reading]:
+        """One reading per device; ``first`` replaces metric ``m0`` (every device) when given."""
+        readings = []
+        for d in range(4):
+            metrics: dict[str, float | None] = {f"m{m}": 10.0 * (m + 1) + self.rng.gauss(0.0, SIGMA) for m in range(4)}
+            if first is not None:
+                metrics["m0"] = first
+            readings.append(Reading(device_id=f"d{d}", ts_ms=self.ts, metrics=metrics))
+        self.ts += 60_000
+        return readings
+
+
+def _spike_scores_after_an_absurd_value(
+    path: str, monkeypatch: pytest.MonkeyPatch, spec: str | None, delays: tuple[int, ...]
+) -> list[float]:
+    """Train past the warm-up, send one 1e15 reading; after each of ``delays`` normal readings,
+    a copy of the engine (state exported and imported) scores one 15-sigma spike per device."""
+    fleet = _Fleet(seed=5)
+    engine = _engine_on(path, monkeypatch, spec)
+    for _ in range(1000):
+        engine.process_batch(fleet.batch())
+    glitch = engine.process_batch(fleet.batch(first=1e15))
+    assert all(v.is_anomaly for v in glitch)
+    scores: list[float] = []
+    for step in range(max(delays) + 1):
+        if step in delays:
+            copy = _engine_on(path, monkeypatch, spec)
+            copy.import_device_states(engine.export_device_states())
+            scores += copy.process_batch(fleet.batch(first=10.0 + 15.0 * SIGMA)).scores
+        engine.process_batch(fleet.batch())
+    return scores
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_spikes_of_15_sigma_after_an_absurd_value_still_score_at_or_above_the_threshold(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scores = _spike_scores_after_an_absurd_value(path, monkeypatch, None, delays=(0, 1, 10, 100, 1000, 2000))
+    assert min(scores) >= THRESHOLD
+
+
+@pytest.mark.parametrize("path", ["scalar", "waves-compiled"])
+def test_spikes_still_score_after_an_absurd_value_when_the_detector_learns_anomalies(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # without protection the detector learns the 1e15 reading: its range only grows as far as the
+    # preprocessor's, so spikes after it still score
+    spec = "context:protect=false,dedupe=false"
+    scores = _spike_scores_after_an_absurd_value(path, monkeypatch, spec, delays=(1, 100, 2000))
+    assert min(scores) >= THRESHOLD
+
+
+def test_without_bounded_growth_an_absurd_value_blinds_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    scores = _spike_scores_after_an_absurd_value("scalar", monkeypatch, "context:grow=0", delays=(100,))
+    assert max(scores) < THRESHOLD
+
+
+def _alarm_steps(path: str, monkeypatch: pytest.MonkeyPatch, shift: float) -> list[int]:
+    """After training, 600 readings with metric ``m0`` moved by ``shift``: the steps with an event."""
+    fleet = _Fleet(seed=6)
+    engine = _engine_on(path, monkeypatch)
+    for _ in range(1000):
+        engine.process_batch(fleet.batch())
+    alarmed = []
+    for step in range(600):
+        verdicts = engine.process_batch(fleet.batch(first=10.0 + shift + fleet.rng.gauss(0.0, SIGMA)))
+        if any(v.is_anomaly for v in verdicts):
+            alarmed.append(step)
+    return alarmed
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_lasting_level_shift_stops_alarming_after_a_bounded_number_of_readings(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shifted = _alarm_steps(path, monkeypatch, 20.0 * SIGMA)
+    unshifted = _alarm_steps(path, monkeypatch, 0.0)  # the same noise: the fleet's own rare events
+    assert shifted[0] == 0  # the shift itself is an event
+    # then the new level is learned (the range at most doubles per reading): from the 20th reading
+    # on, only the events the fleet raises without the shift
+    assert {step for step in shifted if step >= 20} <= set(unshifted)

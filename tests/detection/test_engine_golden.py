@@ -1,12 +1,17 @@
 """Bit-identity of the engine: verdicts and exported state bytes against golden SHA-256 digests.
 
 Two digests per case: one over every verdict, one over the exported states. The verdict digests
-were computed from the engine before its hot path was optimised (commit 3982718) and have not
-changed since; the state digests changed twice, on purpose, with the verdicts unchanged: with
-state format 2 (``context`` counters as an index list and a value list instead of pairs), and
-with format 3 for the fleet-bank pipeline (binary rows, :mod:`consumer.detection.row_state`: the
-cases ``context``, ``context/...`` and ``context:protect=false,dedupe=false``; the other
-detectors and pipelines still write format 2, and their digests did not move). The
+were computed from the engine before its hot path was optimised (commit 3982718) and kept through
+it; the state digests changed twice, on purpose, with the verdicts unchanged: with state format 2
+(``context`` counters as an index list and a value list instead of pairs), and with format 3 for
+the fleet-bank pipeline (binary rows, :mod:`consumer.detection.row_state`: the cases ``context``,
+``context/...`` and ``context:protect=false,dedupe=false``; the other detectors and pipelines
+still write format 2, and their digests did not move). Every digest changed once more, on
+purpose, when glitches got bounded (the ``reach`` and ``grow`` pipeline parameters: a value
+far beyond the range is winsorised before the range, the imputer, the filters, the detector and
+the scale learn it, and the scale no longer learns protected anomalies); with ``grow=0`` the
+engine still gives the earlier verdict digests. To record new digests after an intended change, run this file
+(``PYTHONPATH=. python tests/detection/test_engine_golden.py``) and paste what it prints. The
 batches here are too narrow for waves, so this is the per-device path; ``test_fleet_bank`` runs
 the same cases in waves and expects the same digests. Any change to a score, a raw score, a
 decision, a contribution or one byte of exported state (the model's numbers, their order, their
@@ -134,64 +139,64 @@ def run(
 
 GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
     "context/fleet": (
-        "32080e6b85df238fd6b599662115c6bae1827f1f7729f4f0ff9c30daac3a8411",
-        "88976c3f7aee4f2a14aea9080da8a5d73e92b928a3e525571c949c1ed7db0a62",
+        "eb95e62d4114ed2f2755e8d93b1b9627e5811f52546a0b799df7396026ac3139",
+        "1a30ed04cb085aa4ed639698b0a8312cc30133020fb92b701888ea3f87e763b2",
     ),
     "context/fleet/resumed": (
-        "32080e6b85df238fd6b599662115c6bae1827f1f7729f4f0ff9c30daac3a8411",
-        "88976c3f7aee4f2a14aea9080da8a5d73e92b928a3e525571c949c1ed7db0a62",
+        "eb95e62d4114ed2f2755e8d93b1b9627e5811f52546a0b799df7396026ac3139",
+        "1a30ed04cb085aa4ed639698b0a8312cc30133020fb92b701888ea3f87e763b2",
     ),
     "context/fleet/warmup=300": (
-        "02dd616c9b2a990e5e18b288c91389f36be0a49a168d394f6596a9e13b880907",
-        "5c515967c40c5863f88123bde99382b6924a33f0f8def76776e493beffc18dfb",
+        "e04beaefc24b721ea0e44149df7782bb74ce1efde704c8083a24022975e2882d",
+        "de69a4840e2597f9696a7d9984251a57e8f16f787451d5b8775c040651eb1a6e",
     ),
     "context/nab": (
         "e0024230793de217a1457e196f3ebedab327fb137140c08406af4adfc0752a56",
-        "9aebd4db19eaa43e4fd0267c6910167610ef0b1a73f585d4d442cf6799dc0fe1",
+        "bf55b5870d51e25921a775dce4f94fa42db04660defb5fd5d80e6d6173c8dc26",
     ),
     "context:ewma=0.5,median=3/fleet": (
-        "a7a1052bf08eabe128796bc2b61024a100d1cff4bb1afea6c5acbed5d9e993b8",
-        "29b7589e7fe441dfea58d55947d093df7120100387da43a2ae775ef36ce79d92",
+        "96415dcdb1880916408720013a2144db9dff0aad4500b51a83c2e875670cf5e1",
+        "845f9f368384aaed78250942067bf1e41d96cf84a8fec48a1574d743fb85ed8d",
     ),
     "context:grids=2/fleet": (
-        "de40f2d86e925f6e7a2173f25c67d2d9f2257ab2ed178d0a492078fd5afeda54",
-        "ee937116726e9b7eae786b54df49ef3f5a96812097c5dc7a754ce085345c6f47",
+        "436c9e5df2cf661e20c3a53cef91484104cf129f597eefd863e6d7803cbc851b",
+        "22fb6248ee3936640095706d44590d14f8e0024655589977f546fdb3ceaeb2e0",
     ),
     "context:per_metric=false/fleet": (
-        "bac3a27c0e6a157f41b29b1dcb3dc4e59a8a252c6349e9daf849c4388374012e",
-        "b6603cadabcc2d0898f7f5357b2e32a1780e5d861edcd849c9a371f7aa02d7b0",
+        "86a27ba7d98e60bcf8421d430f42799c7b2a4c918e1e24ddf62b968c9157acd3",
+        "f95afee1312c216d051d63c8095f188c63e2d67a50bad9068481217b53e0b854",
     ),
     "context:protect=false,dedupe=false/fleet": (
-        "7db18b50f73cf8c9f2d780bf8daab913485cc65b355e91d8e5baeba0e05884ad",
-        "8f64f68884ca328ff1346c9d900743a18631270d47c61f2dcc8ce0b3669d0b5c",
+        "c503ea77a50f62ed24301889026a1cab87003672134cd0dc9d30d2308b66b881",
+        "1f626238da77a5331ea76be32c7094f845cfa7add5a2c9711b562af91a0e3f48",
     ),
     "hst:n_trees=3,height=4/small": (
-        "532f1ee1cd17b1843d01e40b227f5dc4def8363bdff6ee4d451ac3fc5dd15098",
-        "adad6ed3d56aa4d80192323f808e131fc34a1ef38dae8aa2ef9bfd3f72c61eae",
+        "d2e3857265fa24eca3ea9f8aefbf32e78268c860670fa211cd69cbacf40d6531",
+        "8e90772ddadb8772107abd8513de5efb59d095a2edb3bde7dccdd7608cfaa04e",
     ),
     "sad/small": (
-        "8916d74ac26f87e52b2ca7265d322ceaca7d940aafe6c3869732b719bec5ea50",
-        "f5fa889ab39a1ecbece5dd79ff1ac2f091f598c4b26a1ccbabd77f36d769ddf8",
+        "afdaac0628ef505bdfa10d8dfdb5b961145723b26e6604c4119a863aed7ac577",
+        "76d405702b95ce6e15a77dace4377e76d1245c3ac368a8898de30a2e5b2c1e89",
     ),
     "svm/small": (
-        "05257f29ba269b50b66cdad32b2df86abe24306944b00eecf479c19b17c9f1c1",
-        "df03386801b29e4f5eb174ee79a70347437de4b81743024cfb54a12c3da9b2b4",
+        "60bc7f39f0c01148a2d49c29987aee32b76416e7b7aa6dae85cee88adbc9581e",
+        "6bf5e2994d07d31c5f713ac2bfa9be86a2bd63be2731f1872ebbcb11e5f009ff",
     ),
     "zscore/fleet": (
-        "0ea5746589d9ffc6b81f4a71281274fcc8884ae20b47fd882828f76fc78f0a40",
-        "96f485bb3c29d4df6194f8efa6d223c5a36a4b93ea1a5a1d9bff49382a78d7f5",
+        "32a76919121acca1cb5d1e0f6e18d8019049a2a1a988a6c1198d1170f6ecd7e2",
+        "67c5fe1f12b05194888055fa3b7fa69d86b6cd13d4531f5d6e0ad4989af9a45c",
     ),
     "zscore/fleet/resumed": (
-        "0ea5746589d9ffc6b81f4a71281274fcc8884ae20b47fd882828f76fc78f0a40",
-        "96f485bb3c29d4df6194f8efa6d223c5a36a4b93ea1a5a1d9bff49382a78d7f5",
+        "32a76919121acca1cb5d1e0f6e18d8019049a2a1a988a6c1198d1170f6ecd7e2",
+        "67c5fe1f12b05194888055fa3b7fa69d86b6cd13d4531f5d6e0ad4989af9a45c",
     ),
     "zscore/nab": (
-        "f310eadc430a6574069e66801f74e9729097450854e0d3ee2b59e8081db16bb3",
-        "06d16dce33fe47dba30e4913b2de697ed3d7f68e36c21fdd1cdd3e5669cd7096",
+        "ead5e8bf7e02d56bd20758c0db9117839c4ee2beb9e9c062703f9098967f565a",
+        "80d2917ac801338387d3c6095df858d055598ef38d6533c4b946b7192e6348a2",
     ),
     "zscore:diff=1/fleet": (
-        "b217af5d984e506e61c0f07147f502a9af88344448ef7c6a4f6cf93de95b2fd9",
-        "1405da8b348efe4ec228c9ca635b6d4775983a14782e89297650de1cca3838dc",
+        "8b672376b51ba2d270083469197048cff868fc010d32ba72d573645fe67a512a",
+        "5067c5e5d08246dd412517e00134de69608617c4bb1ca43d9c1a0020a5257710",
     ),
 }
 
