@@ -1,4 +1,4 @@
-"""``anomaly-consumer``: init, run, status and evaluate.
+"""``anomaly-consumer``: init, run, status, events and evaluate.
 
 Configuration problems (a missing stream, no credentials, no region, no permission, an endpoint
 that does not answer) end with one clear line on stderr and exit code 2, not a traceback.
@@ -25,12 +25,17 @@ from consumer import logs
 from consumer.aws.backoff import RetriesExhausted
 from consumer.aws.clients import make_clients
 from consumer.aws.errors import FatalAwsError, error_code
+from consumer.detection.spec import describe_detectors
+from consumer.effective_config import detection_defaults, detection_summary, resolve_detection
 from consumer.evaluation.command import register as register_evaluate
+from consumer.init_report import render_init
 from consumer.leases.lease_table import LeaseTable
 from consumer.observability.http import ObservabilityUnavailable
+from consumer.preflight import require_streams
 from consumer.provisioning import init_resources
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
 from consumer.status import status_table
+from consumer.tail.command import register as register_events
 
 EXIT_CONFIG = 2
 # Errors that mean the environment is wrong (credentials, region, endpoint, permissions, missing
@@ -54,14 +59,16 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_init(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    created = init_resources(make_clients(settings), settings)
-    for name, was_created in created.items():
-        print(f"{name}: {'created' if was_created else 'exists'}")
+    clients = make_clients(settings)
+    print(render_init(clients, settings, init_resources(clients, settings)))
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    print("detection settings (from this command's flags and ANOMALY_* environment, as a worker reads them):")
+    print(detection_summary(settings))
+    print()
     print(status_table(LeaseTable(make_clients(settings).dynamodb, settings.lease_table)))
     return 0
 
@@ -70,8 +77,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from consumer.worker.garbage_collection import tune_for_throughput
     from consumer.worker.worker import Worker, prepare_resources
 
-    settings = _settings(args)
+    settings = resolve_detection(_settings(args))  # a detector the engine cannot run stops here
     clients = make_clients(settings)
+    require_streams(clients.kinesis, settings)
     prepare_resources(clients, settings)
     worker = Worker(settings, clients)
     tune_for_throughput()
@@ -89,6 +97,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return worker.run()
 
 
+_WHERE = ["endpoint_url", "kinesis_endpoint_url", "dynamodb_endpoint_url", "region", "log_format", "log_level"]
+# the settings each command reads (``run``: all of them); its --help lists only these
+COMMAND_OPTIONS = {
+    "init": ["stream", "output_stream", "dead_letter_stream", "application_name", "shard_count", *_WHERE],
+    "status": ["application_name", "detector", "threshold", "warmup", "seed", *_WHERE],
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anomaly-consumer",
@@ -96,13 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, handler, text in (
-        ("init", cmd_init, "create the input, anomaly and dead-letter streams and the lease table if missing"),
+        ("init", cmd_init, "create the three streams and the lease and state tables if missing"),
         ("run", cmd_run, "run one worker until SIGTERM or SIGINT"),
-        ("status", cmd_status, "show the lease table: shard, owner, checkpoint, lag"),
+        ("status", cmd_status, "show the detection settings and the lease table: shard, owner, checkpoint, lag"),
     ):
-        sub = commands.add_parser(name, help=text, description=text)
-        add_options(sub)
+        # run and status take a detector spec: their help ends with every detector's parameters
+        epilog = None if name == "init" else "detectors and their parameters (defaults):\n" + describe_detectors()
+        sub = commands.add_parser(
+            name, help=text, description=text, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        add_options(sub, COMMAND_OPTIONS.get(name), shown_defaults=detection_defaults())
         sub.set_defaults(handler=handler)
+    register_events(commands)
     register_evaluate(commands)
     return parser
 
@@ -117,7 +138,8 @@ def explain_error(error: BaseException) -> str:
     if isinstance(error, ClientError):
         code = error_code(error)
         if code == "ResourceNotFoundException":
-            return f"{error.response['Error'].get('Message', code)} (run `anomaly-consumer init` to create it)"
+            message = error.response["Error"].get("Message", code)
+            return f"{message} (check the name, region and endpoint; `anomaly-consumer init` creates the default ones)"
         if code in {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException"}:
             return f"permission denied: {error.response['Error'].get('Message', code)}"
         return f"{code}: {error.response['Error'].get('Message', '')}"
@@ -131,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
         return code
     except SettingsError as error:
-        parser.error(str(error))
+        print(f"anomaly-consumer {args.command}: {error}", file=sys.stderr)
+        return EXIT_CONFIG
     except (*CONFIG_ERRORS, ObservabilityUnavailable) as error:
         print(f"anomaly-consumer {args.command}: {explain_error(error)}", file=sys.stderr)
         return EXIT_CONFIG

@@ -41,7 +41,7 @@ class Settings:
     kinesis_endpoint_url: str | None = None
     dynamodb_endpoint_url: str | None = None
     region: str | None = None
-    shard_count: int = 4
+    shard_count: int | None = None  # None: init creates on-demand streams
     detector: str | None = None
     threshold: float | None = None
     warmup: int | None = None
@@ -64,6 +64,8 @@ class Settings:
     score_log: str | None = None
     metrics_port: int = 0
     metrics_host: str = "0.0.0.0"
+    alert_sns_topic: str | None = None
+    alert_episode_gap: float = 300.0
 
     @property
     def lease_table(self) -> str:
@@ -115,6 +117,14 @@ class Settings:
             raise SettingsError("--metrics-port must be between 0 (off) and 65535")
         if not self.worker_id:
             raise SettingsError("--worker-id must not be empty")
+        if self.alert_sns_topic is not None and not (
+            self.alert_sns_topic.startswith("arn:") and ":sns:" in self.alert_sns_topic
+        ):
+            raise SettingsError("--alert-sns-topic must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+        if self.alert_episode_gap <= 0:
+            raise SettingsError("--alert-episode-gap must be positive")
+        if self.shard_count is not None and self.shard_count < 1:
+            raise SettingsError("--shard-count must be 1 or more (leave it out for on-demand streams)")
         return self
 
 
@@ -142,10 +152,14 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     "kinesis_endpoint_url": (str, "Kinesis endpoint, overriding --endpoint-url"),
     "dynamodb_endpoint_url": (str, "DynamoDB endpoint, overriding --endpoint-url"),
     "region": (str, "AWS region (default: boto3's own resolution)"),
-    "shard_count": (int, "init: shard count of streams it creates"),
-    "detector": (str, "detector spec, e.g. 'hst:n_trees=10,height=8' (default: the measured best)"),
+    "shard_count": (
+        int,
+        "create the input stream provisioned with this many shards, the other two with 1 "
+        "(default: all three on-demand)",
+    ),
+    "detector": (str, "detector spec, e.g. 'hst:n_trees=10,height=8'"),
     "threshold": (float, "calibrated anomaly score in (0, 1] at or above which an event is emitted"),
-    "warmup": (int, "readings per device before it may raise events (default: the detector's measured default)"),
+    "warmup": (int, "readings per device before it may raise events"),
     "seed": (int, "seed for randomised detectors"),
     "failover_time": (float, "seconds without a lease renewal after which a lease is expired"),
     "max_leases_per_worker": (int, "upper bound on leases one worker holds (0: no bound)"),
@@ -173,6 +187,11 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     "score_log": (str, "append one JSON line per processed record (shard, sequence, device, score) here"),
     "metrics_port": (int, "port for /metrics, /healthz and /readyz (0: off)"),
     "metrics_host": (str, "address the metrics and health server binds (default 0.0.0.0)"),
+    "alert_sns_topic": (str, "SNS topic ARN that receives one message per anomaly episode of a device"),
+    "alert_episode_gap": (
+        float,
+        "seconds without an anomaly of a device that end its episode; anomalies within one episode send no alert",
+    ),
 }
 
 
@@ -184,10 +203,21 @@ def env_name(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
-def add_options(parser: argparse.ArgumentParser, names: list[str] | None = None) -> None:
-    """Add the settings flags (all, or the named ones) to ``parser``; defaults come later."""
+def add_options(
+    parser: argparse.ArgumentParser, names: list[str] | None = None, shown_defaults: Mapping[str, Any] | None = None
+) -> None:
+    """Add the settings flags (all, or the named ones) to ``parser``; defaults come later.
+
+    The help names each flag's default: ``shown_defaults`` (for a field whose ``None`` stands for
+    a value chosen elsewhere, such as the detector's) or the field's own ("none" for an option that
+    is off unless given), unless the text says it.
+    """
+    field_defaults = {field.name: field.default for field in fields(Settings)}
     for name in names or list(_OPTIONS):
         kind, text = _OPTIONS[name]
+        default = (shown_defaults or {}).get(name, field_defaults.get(name))
+        if "default" not in text:
+            text = f"{text} (default: {'none' if default in (None, '') else default})"
         parser.add_argument(_flag(name), dest=name, type=kind, default=None, help=f"{text} [env {env_name(name)}]")
 
 
