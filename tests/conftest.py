@@ -13,7 +13,13 @@ from consumer.devenv.emulators import ManagedProcess, moto_server
 
 REGION = "us-east-1"
 
-pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.kinesis_mock", "tests.fixtures.kclpy", "tests.fixtures.workers"]
+pytest_plugins = [
+    "tests.fixtures.aws",
+    "tests.fixtures.kinesis_mock",
+    "tests.fixtures.kclpy",
+    "tests.fixtures.workers",
+    "tests.fixtures.downstream",
+]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,7 +15,7 @@ from consumer.cli import build_parser
 from consumer.settings import from_namespace
 from consumer.tail.command import print_events, tail
 from consumer.tail.follower import StreamFollower
-from tests.tail.conftest import EventFactory
+from tests.fixtures.downstream import EventFactory
 
 
 def _run(argv: list[str]) -> list[str]:

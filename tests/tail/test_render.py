@@ -10,7 +10,7 @@ import orjson
 from consumer.emitter.events import OutgoingRecord
 from consumer.tail.follower import TailedRecord
 from consumer.tail.render import ANOMALY_HEADER, document_of, renderer
-from tests.tail.conftest import EventFactory
+from tests.fixtures.downstream import EventFactory
 
 
 def _tailed(outgoing: OutgoingRecord) -> TailedRecord:
