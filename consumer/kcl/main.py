@@ -23,6 +23,7 @@ from consumer import logs
 from consumer.aws.backoff import call_with_retries
 from consumer.aws.clients import AwsClients, make_clients
 from consumer.cli import CONFIG_ERRORS, EXIT_CONFIG, explain_error
+from consumer.effective_config import resolve_detection
 from consumer.kcl.lineage import shard_lineage
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = from_namespace(args, os.environ)
+        settings = resolve_detection(from_namespace(args, os.environ))  # a bad detector fails here
     except SettingsError as error:
         parser.error(str(error))
     logs.configure(settings.log_format, settings.log_level, stream=sys.stderr)
