@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from consumer.aws.backoff import call_with_retries
-from consumer.aws.errors import FatalAwsError, error_code
+from consumer.aws.errors import FatalAwsError, error_code, is_retryable
 from consumer.settings import Settings
 
 
@@ -33,6 +33,20 @@ def missing_stream_message(kinesis: Any, stream: str, flag: str) -> str:
     )
 
 
+def _describe(kinesis: Any, stream: str) -> None:
+    """DescribeStreamSummary, retried only when throttled: an endpoint that does not answer
+    (botocore has retried the connection already) is a configuration error to report at once."""
+    try:
+        kinesis.describe_stream_summary(StreamName=stream)
+        return
+    except ClientError as error:
+        if not is_retryable(error):
+            raise
+    call_with_retries(
+        lambda: kinesis.describe_stream_summary(StreamName=stream), what="describe_stream", max_attempts=5
+    )
+
+
 def require_streams(kinesis: Any, settings: Settings) -> None:
     """Raise :class:`MissingStream` for the first of the input, anomaly and dead-letter streams that
     does not exist; other errors (permissions, an endpoint that does not answer) propagate."""
@@ -42,11 +56,7 @@ def require_streams(kinesis: Any, settings: Settings) -> None:
         (settings.dead_letter_stream, "--dead-letter-stream"),
     ):
         try:
-            call_with_retries(
-                lambda stream=stream: kinesis.describe_stream_summary(StreamName=stream),  # type: ignore[misc]
-                what="describe_stream",
-                max_attempts=5,
-            )
+            _describe(kinesis, stream)
         except ClientError as error:
             if error_code(error) != "ResourceNotFoundException":
                 raise
