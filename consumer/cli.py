@@ -1,7 +1,9 @@
 """``anomaly-consumer``: init, run, status, events and evaluate.
 
-Configuration problems (a missing stream, no credentials, no region, no permission, an endpoint
-that does not answer) end with one clear line on stderr and exit code 2, not a traceback.
+Configuration problems (a setting or detector spec the worker cannot use, a missing stream, no
+credentials, no region, no permission, an endpoint that does not answer) end with one clear line
+on stderr and exit code 2, not a traceback. Settings, the detector spec included, are checked
+before any AWS call.
 """
 
 from __future__ import annotations
