@@ -71,7 +71,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("detection settings (from this command's flags and ANOMALY_* environment, as a worker reads them):")
     print(detection_summary(settings))
     print()
-    print(status_table(LeaseTable(make_clients(settings).dynamodb, settings.lease_table)))
+    dynamodb = make_clients(settings).dynamodb
+    print(status_table(LeaseTable(dynamodb, settings.lease_table), dynamodb))
     return 0
 
 

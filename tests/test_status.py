@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
-from consumer.status import lease_rows, render, status_table
+from consumer.status import NoLeaseTable, lease_rows, render, status_table
 from tests.fixtures.aws import make_lease_table
 
 __all__ = ["make_lease_table"]
@@ -63,3 +65,14 @@ def test_status_table_reads_the_lease_table(make_lease_table: Callable[[], Lease
     lines = status_table(table).splitlines()
     assert len(lines) == 3
     assert lines[2].split() == ["shardId-000000000001", "worker-9", "TRIM_HORIZON", "2", "-", "-", "42"]
+
+
+def test_a_missing_lease_table_is_named_with_region_and_endpoint(  # type: ignore[no-untyped-def]
+    dynamodb_client, unique_name: Callable[[str], str]
+) -> None:
+    name = unique_name("app")
+    with pytest.raises(NoLeaseTable) as missing:
+        status_table(LeaseTable(dynamodb_client, name), dynamodb_client)
+    assert f"no lease table '{name}' in region us-east-1, endpoint {dynamodb_client.meta.endpoint_url}" in str(
+        missing.value
+    )

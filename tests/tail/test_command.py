@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -84,3 +87,29 @@ def test_a_missing_stream_is_a_client_error_for_the_command_line(  # type: ignor
 
     with pytest.raises(ClientError, match="ResourceNotFound"):
         StreamFollower(kinesis_client, unique_name("nope"), start="LATEST").poll()
+
+
+def test_the_events_command_line_prints_a_table_and_stops_after_its_seconds(  # type: ignore[no-untyped-def]
+    moto_endpoint: str, make_stream, put_outgoing, make_event: EventFactory
+) -> None:
+    stream = make_stream(1)
+    put_outgoing(stream, [make_event(device="pump-9")])
+    result = subprocess.run(
+        [sys.executable, "-m", "consumer.cli", "events", "--endpoint-url", moto_endpoint, "--region", "us-east-1",
+         "--output-stream", stream, "--from", "TRIM_HORIZON", "--seconds", "1"],
+        check=False, capture_output=True, text=True, timeout=60, env=dict(os.environ),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert header.startswith("reading time") and "pump-9" in row
+
+
+def test_the_events_command_line_reports_a_missing_stream_in_one_line(moto_endpoint: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "consumer.cli", "events", "--endpoint-url", moto_endpoint, "--region", "us-east-1",
+         "--output-stream", "no-such-stream-here", "--seconds", "1"],
+        check=False, capture_output=True, text=True, timeout=60, env=dict(os.environ),
+    )  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no-such-stream-here" in lines[0]
