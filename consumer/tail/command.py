@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Collection
 from typing import Any, TextIO
 
 import boto3
@@ -52,6 +53,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--poll-interval", type=float, default=1.0, help="seconds between reads of each shard (default: 1.0)"
     )
+    parser.add_argument(
+        "--device",
+        dest="devices",
+        action="append",
+        default=None,
+        metavar="ID",
+        help="only anomaly events of this device; repeat for several (default: every device)",
+    )
     add_options(parser, _SETTINGS)
     parser.set_defaults(handler=run)
 
@@ -71,8 +80,10 @@ def tail(
     seconds: float | None = None,
     poll_interval: float = 1.0,
     stop: threading.Event | None = None,
+    devices: Collection[str] | None = None,
 ) -> int:
-    """Print what arrives until ``seconds`` pass or ``stop`` is set; returns how many were printed."""
+    """Print what arrives (of ``devices`` only, when given) until ``seconds`` pass or ``stop`` is
+    set; returns how many were printed."""
     header, row = renderer(output_format, dead_letters)
     if header is not None:
         print(header, file=out, flush=True)
@@ -81,7 +92,10 @@ def tail(
     printed = 0
     while not wait.is_set():
         for record in follower.poll():
-            print(row(document_of(record)), file=out)
+            document = document_of(record)
+            if devices is not None and document.get("device_id") not in devices:
+                continue
+            print(row(document), file=out)
             printed += 1
         out.flush()
         remaining = poll_interval if deadline is None else min(poll_interval, deadline - time.monotonic())
@@ -109,4 +123,5 @@ def print_events(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         out=out,
         seconds=args.seconds,
         poll_interval=args.poll_interval,
+        devices=None if args.devices is None else frozenset(args.devices),
     )

@@ -113,3 +113,14 @@ def test_the_events_command_line_reports_a_missing_stream_in_one_line(moto_endpo
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no-such-stream-here" in lines[0]
+
+
+def test_device_filters_the_events_to_the_devices_named(  # type: ignore[no-untyped-def]
+    moto_endpoint: str, make_stream, put_outgoing, make_event: EventFactory
+) -> None:
+    stream = make_stream(2)
+    put_outgoing(stream, [make_event(device=f"pump-{i}", sequence=str(i)) for i in range(5)])
+    lines = _run(["events", "--endpoint-url", moto_endpoint, "--region", "us-east-1", "--output-stream", stream,
+                  "--from", "TRIM_HORIZON", "--format", "json", "--seconds", "0.3",
+                  "--device", "pump-1", "--device", "pump-3"])  # fmt: skip
+    assert sorted(orjson.loads(line)["device_id"] for line in lines) == ["pump-1", "pump-3"]
