@@ -1,9 +1,11 @@
-"""``anomaly-consumer``: init, run, status and evaluate.
+"""``anomaly-consumer``: init, run, status, events and evaluate.
 
-Errors from the environment end with one clear line on stderr, never a traceback, and an exit
-code from :mod:`consumer.exit_status`: 2 for configuration (a missing stream, no credentials, no
-region, no permission: do not restart), 75 for a transient failure (an endpoint that does not
-answer, throttling past the retries, an expired token: restart with backoff).
+Errors end with one clear line on stderr, never a traceback, and an exit code from
+:mod:`consumer.exit_status`: 2 for configuration (a setting or detector spec the worker cannot
+use, a missing stream, no credentials, no region, no permission: do not restart), 75 for a
+transient failure (an endpoint that does not answer, throttling past the retries, an expired
+token, lease renewals that stalled: restart with backoff). Settings, the detector spec included,
+are checked before any AWS call.
 """
 
 from __future__ import annotations
@@ -17,12 +19,17 @@ from types import FrameType
 
 from consumer import logs
 from consumer.aws.clients import make_clients
+from consumer.detection.spec import describe_detectors
+from consumer.effective_config import detection_defaults, detection_summary, resolve_detection
 from consumer.evaluation.command import register as register_evaluate
-from consumer.exit_status import HANDLED_ERRORS, exit_code_for, explain_error
+from consumer.exit_status import EXIT_CONFIG, HANDLED_ERRORS, exit_code_for, explain_error
+from consumer.init_report import render_init
 from consumer.leases.lease_table import LeaseTable
+from consumer.preflight import require_streams
 from consumer.provisioning import init_resources, prepare_native_worker
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
 from consumer.status import status_table
+from consumer.tail.command import register as register_events
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -33,15 +40,18 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_init(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    created = init_resources(make_clients(settings), settings)
-    for name, was_created in created.items():
-        print(f"{name}: {'created' if was_created else 'exists'}")
+    clients = make_clients(settings)
+    print(render_init(clients, settings, init_resources(clients, settings)))
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    print(status_table(LeaseTable(make_clients(settings).dynamodb, settings.lease_table)))
+    print("detection settings (from this command's flags and ANOMALY_* environment, as a worker reads them):")
+    print(detection_summary(settings))
+    print()
+    dynamodb = make_clients(settings).dynamodb
+    print(status_table(LeaseTable(dynamodb, settings.lease_table), dynamodb))
     return 0
 
 
@@ -49,8 +59,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from consumer.worker.garbage_collection import tune_for_throughput
     from consumer.worker.worker import Worker
 
-    settings = _settings(args)
+    settings = resolve_detection(_settings(args))  # a detector the engine cannot run stops here
     clients = make_clients(settings)
+    require_streams(clients.kinesis, settings)
     prepare_native_worker(clients, settings)
     worker = Worker(settings, clients)
     tune_for_throughput()
@@ -68,6 +79,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return worker.run()
 
 
+_WHERE = ["endpoint_url", "kinesis_endpoint_url", "dynamodb_endpoint_url", "region", "log_format", "log_level"]
+# the settings each command reads (``run``: all of them); its --help lists only these
+COMMAND_OPTIONS = {
+    "init": ["stream", "output_stream", "dead_letter_stream", "application_name", "shard_count", *_WHERE],
+    "status": ["application_name", "detector", "threshold", "warmup", "seed", *_WHERE],
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anomaly-consumer",
@@ -75,13 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, handler, text in (
-        ("init", cmd_init, "create the input, anomaly and dead-letter streams and the lease table if missing"),
+        ("init", cmd_init, "create the three streams and the lease and state tables if missing"),
         ("run", cmd_run, "run one worker until SIGTERM or SIGINT"),
-        ("status", cmd_status, "show the lease table: shard, owner, checkpoint, lag"),
+        ("status", cmd_status, "show the detection settings and the lease table: shard, owner, checkpoint, lag"),
     ):
-        sub = commands.add_parser(name, help=text, description=text)
-        add_options(sub)
+        # run and status take a detector spec: their help ends with every detector's parameters
+        epilog = None if name == "init" else "detectors and their parameters (defaults):\n" + describe_detectors()
+        sub = commands.add_parser(
+            name, help=text, description=text, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        add_options(sub, COMMAND_OPTIONS.get(name), shown_defaults=detection_defaults())
         sub.set_defaults(handler=handler)
+    register_events(commands)
     register_evaluate(commands)
     return parser
 
@@ -93,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
         return code
     except SettingsError as error:
-        parser.error(str(error))
+        print(f"anomaly-consumer {args.command}: {error}", file=sys.stderr)
+        return EXIT_CONFIG
     except HANDLED_ERRORS as error:
         print(f"anomaly-consumer {args.command}: {explain_error(error)}", file=sys.stderr)
         return exit_code_for(error)

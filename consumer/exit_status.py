@@ -80,7 +80,8 @@ def explain_error(error: BaseException) -> str:
         code = error_code(error)
         message = " ".join(str(error.response.get("Error", {}).get("Message", "")).split())
         if code == "ResourceNotFoundException":
-            return f"{message or code} (run `anomaly-consumer init` to create it)"
+            hint = "check the name, region and endpoint; `anomaly-consumer init` creates the default ones"
+            return f"{message or code} ({hint})"
         if code in _DENIED_CODES:
             return f"permission denied: {code}: {message}"
         if is_transient_auth(error):

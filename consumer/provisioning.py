@@ -9,6 +9,8 @@ that is missing while CreateTable is refused is a configuration error, reported 
 :class:`ProvisioningError` with what to do.
 
 Idempotent: existing streams and tables are left as they are. Waits until each is active.
+Streams are on-demand unless a shard count is given (on real AWS a provisioned shard is billed
+by the hour whether it carries data or not, and on-demand streams scale without resharding).
 """
 
 from __future__ import annotations
@@ -36,10 +38,14 @@ class ProvisioningError(RuntimeError):
     """A resource the process needs is missing and this identity may not create it."""
 
 
-def ensure_stream(clients: AwsClients, name: str, shard_count: int) -> bool:
-    """Create ``name`` with ``shard_count`` shards unless it exists; True when created."""
+def ensure_stream(clients: AwsClients, name: str, shard_count: int | None) -> bool:
+    """Create ``name`` unless it exists, provisioned with ``shard_count`` shards or on-demand
+    (``None``); True when created."""
     try:
-        clients.kinesis.create_stream(StreamName=name, ShardCount=shard_count)
+        if shard_count is None:
+            clients.kinesis.create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+        else:
+            clients.kinesis.create_stream(StreamName=name, ShardCount=shard_count)
         created = True
     except ClientError as error:
         if error.response["Error"]["Code"] != "ResourceInUseException":
@@ -121,11 +127,14 @@ def prepare_kcl_shard_process(clients: AwsClients, settings: Settings) -> None:
 
 
 def init_resources(clients: AwsClients, settings: Settings, output_shards: int = 1) -> dict[str, bool]:
-    """Create what is missing; returns which resources this call created."""
+    """Create what is missing; returns which resources this call created. With no
+    ``settings.shard_count`` the three streams are on-demand; with one, the input stream has that
+    many shards, the anomaly stream ``output_shards`` and the dead-letter stream one."""
+    provisioned = settings.shard_count is not None
     created = {
         settings.stream: ensure_stream(clients, settings.stream, settings.shard_count),
-        settings.output_stream: ensure_stream(clients, settings.output_stream, output_shards),
-        settings.dead_letter_stream: ensure_stream(clients, settings.dead_letter_stream, 1),
+        settings.output_stream: ensure_stream(clients, settings.output_stream, output_shards if provisioned else None),
+        settings.dead_letter_stream: ensure_stream(clients, settings.dead_letter_stream, 1 if provisioned else None),
         settings.lease_table: ensure_lease_table(clients, settings),
         settings.state_table: ensure_state_table(clients, settings),
     }

@@ -45,7 +45,7 @@ class Settings:
     kinesis_endpoint_url: str | None = None
     dynamodb_endpoint_url: str | None = None
     region: str | None = None
-    shard_count: int = 4
+    shard_count: int | None = None  # None: init creates on-demand streams
     detector: str | None = None
     threshold: float | None = None
     warmup: int | None = None
@@ -72,6 +72,8 @@ class Settings:
     metrics_host: str = "127.0.0.1"  # the container image sets 0.0.0.0
     max_metric_name_length: int = DEFAULT_MAX_METRIC_NAME_LENGTH
     max_aggregate_records: int = DEFAULT_MAX_AGGREGATE_RECORDS
+    alert_sns_topic: str | None = None
+    alert_episode_gap: float = 300.0
 
     @property
     def lease_table(self) -> str:
@@ -138,6 +140,14 @@ class Settings:
                 f"--detector {self.detector} keeps pickled river state, which runs code when loaded: with "
                 "--state on it needs --state-key (ANOMALY_STATE_KEY) so that only signed snapshots are loaded"
             )
+        if self.alert_sns_topic is not None and not (
+            self.alert_sns_topic.startswith("arn:") and ":sns:" in self.alert_sns_topic
+        ):
+            raise SettingsError("--alert-sns-topic must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+        if self.alert_episode_gap <= 0:
+            raise SettingsError("--alert-episode-gap must be positive")
+        if self.shard_count is not None and self.shard_count < 1:
+            raise SettingsError("--shard-count must be 1 or more (leave it out for on-demand streams)")
         return self
 
 
@@ -148,8 +158,8 @@ def _pickles_state(detector: str) -> bool:
 
     try:
         return pickles_state(parse_detector_spec(detector))
-    except ValueError as error:  # InvalidDetectorSpec
-        raise SettingsError(f"--detector {detector}: {error}") from error
+    except ValueError:  # InvalidDetectorSpec: reported in one line by effective_config.resolve_detection
+        return False
 
 
 # Drawn once per process: every call in one process names the same worker.
@@ -182,10 +192,14 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     "kinesis_endpoint_url": (str, "Kinesis endpoint, overriding --endpoint-url"),
     "dynamodb_endpoint_url": (str, "DynamoDB endpoint, overriding --endpoint-url"),
     "region": (str, "AWS region (default: boto3's own resolution)"),
-    "shard_count": (int, "init: shard count of streams it creates"),
-    "detector": (str, "detector spec, e.g. 'hst:n_trees=10,height=8' (default: the measured best)"),
+    "shard_count": (
+        int,
+        "create the input stream provisioned with this many shards, the other two with 1 "
+        "(default: all three on-demand)",
+    ),
+    "detector": (str, "detector spec, e.g. 'hst:n_trees=10,height=8'"),
     "threshold": (float, "calibrated anomaly score in (0, 1] at or above which an event is emitted"),
-    "warmup": (int, "readings per device before it may raise events (default: the detector's measured default)"),
+    "warmup": (int, "readings per device before it may raise events"),
     "seed": (int, "seed for randomised detectors"),
     "failover_time": (float, "seconds without a lease renewal after which a lease is expired"),
     "max_leases_per_worker": (int, "upper bound on leases one worker holds (0: no bound)"),
@@ -233,6 +247,11 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
         f"most sub-records of one KPL aggregate (default {DEFAULT_MAX_AGGREGATE_RECORDS:,}); an aggregate "
         "with more is one aggregate_too_many_records dead letter, whole",
     ),
+    "alert_sns_topic": (str, "SNS topic ARN that receives one message per anomaly episode of a device"),
+    "alert_episode_gap": (
+        float,
+        "seconds without an anomaly of a device that end its episode; anomalies within one episode send no alert",
+    ),
 }
 
 
@@ -244,10 +263,21 @@ def env_name(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
-def add_options(parser: argparse.ArgumentParser, names: list[str] | None = None) -> None:
-    """Add the settings flags (all, or the named ones) to ``parser``; defaults come later."""
+def add_options(
+    parser: argparse.ArgumentParser, names: list[str] | None = None, shown_defaults: Mapping[str, Any] | None = None
+) -> None:
+    """Add the settings flags (all, or the named ones) to ``parser``; defaults come later.
+
+    The help names each flag's default: ``shown_defaults`` (for a field whose ``None`` stands for
+    a value chosen elsewhere, such as the detector's) or the field's own ("none" for an option that
+    is off unless given), unless the text says it.
+    """
+    field_defaults = {field.name: field.default for field in fields(Settings)}
     for name in names or list(_OPTIONS):
         kind, text = _OPTIONS[name]
+        default = (shown_defaults or {}).get(name, field_defaults.get(name))
+        if "default" not in text:
+            text = f"{text} (default: {'none' if default in (None, '') else default})"
         parser.add_argument(_flag(name), dest=name, type=kind, default=None, help=f"{text} [env {env_name(name)}]")
 
 

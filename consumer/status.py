@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from consumer.aws.errors import FatalAwsError, error_code
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
 
@@ -34,5 +39,21 @@ def render(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def status_table(table: LeaseTable) -> str:
-    return render(lease_rows(table.list_leases()))
+class NoLeaseTable(FatalAwsError):
+    """The lease table ``status`` was asked for does not exist where the client looks."""
+
+
+def status_table(table: LeaseTable, dynamodb: Any = None) -> str:
+    """The lease table as text; :class:`NoLeaseTable` (naming it, the region and the endpoint of
+    ``dynamodb``, when given) when no worker has created it there."""
+    try:
+        leases = table.list_leases()
+    except ClientError as error:
+        if error_code(error) != "ResourceNotFoundException":
+            raise
+        where = f" in region {dynamodb.meta.region_name}, endpoint {dynamodb.meta.endpoint_url}" if dynamodb else ""
+        raise NoLeaseTable(
+            f"no lease table {table.table_name!r}{where}: no worker has run with --application-name "
+            f"{table.table_name} there yet (check the name, region and endpoint)"
+        ) from error
+    return render(lease_rows(leases))

@@ -2,7 +2,7 @@
 # Container entrypoint (under tini).
 #
 #   entrypoint.sh [--runtime native|kcl] [flags]      run the worker (default: native)
-#   entrypoint.sh init|status|evaluate [flags]        other anomaly-consumer commands
+#   entrypoint.sh init|status|events|evaluate [flags] other anomaly-consumer commands
 #   entrypoint.sh sensor-producer [flags]             the load producer
 #
 # native: `anomaly-consumer run`, which handles SIGTERM itself (finish the batch in hand,
@@ -22,7 +22,7 @@ case "${1:-}" in
         runtime="${1#--runtime=}"
         shift
         ;;
-    init | status | evaluate)
+    init | status | events | evaluate)
         exec anomaly-consumer "$@"
         ;;
     sensor-producer)

@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.kclpy",
     "tests.fixtures.workers",
     "tests.fixtures.iam",
+    "tests.fixtures.downstream",
 ]
 
 

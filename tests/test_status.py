@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
-from consumer.status import lease_rows, render, status_table
+from consumer.status import NoLeaseTable, lease_rows, render, status_table
 from tests.fixtures.aws import make_lease_table
 from tests.leases.kcl_rows import put_kcl_metadata_rows
 
@@ -71,3 +73,14 @@ def test_status_lists_only_shards_beside_kcl_metadata_rows(make_lease_table: Cal
     put_kcl_metadata_rows(table._ddb, table.table_name)
     assert table.create_lease_if_missing(Lease("shardId-000000000000"))
     assert [row["shard"] for row in lease_rows(table.list_leases())] == ["shardId-000000000000"]
+
+
+def test_a_missing_lease_table_is_named_with_region_and_endpoint(  # type: ignore[no-untyped-def]
+    dynamodb_client, unique_name: Callable[[str], str]
+) -> None:
+    name = unique_name("app")
+    with pytest.raises(NoLeaseTable) as missing:
+        status_table(LeaseTable(dynamodb_client, name), dynamodb_client)
+    assert f"no lease table '{name}' in region us-east-1, endpoint {dynamodb_client.meta.endpoint_url}" in str(
+        missing.value
+    )

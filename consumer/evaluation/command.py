@@ -16,19 +16,33 @@ from typing import Any
 
 import orjson
 
-from consumer.detection import InvalidDetectorSpec, parse_detector_spec
+from consumer.detection import (
+    DEFAULT_DETECTOR,
+    DEFAULT_THRESHOLD,
+    DEFAULT_WARMUP,
+    InvalidDetectorSpec,
+    parse_detector_spec,
+)
 from consumer.detection.spec import describe_detectors
 from consumer.evaluation.nab_corpus import CorpusError, load_corpus
 from consumer.evaluation.runner import RunResult, format_report, run_corpus, write_results
+
+SUMMARY = "score the detection engine on NAB-format labelled series"
+DESCRIPTION = (
+    "Score the detection engine on NAB-format labelled series: each CSV file (timestamp,value) in\n"
+    "the folders of DATA_DIR is one device. Writes NAB's results layout and scores.json under\n"
+    "DIR/<detector>/ and prints the standard, low-FP and low-FN NAB scores, the per-folder scores\n"
+    "and records per second. Exit code 2 on a bad detector spec or a corpus that cannot be read."
+)
 
 
 def register(subparsers: Any) -> None:
     """Add ``evaluate`` to an ``argparse`` subparsers object (``handler`` takes the Namespace)."""
     parser = subparsers.add_parser(
         "evaluate",
-        help="score the detection engine on NAB-format labelled series",
-        description=__doc__,
-        epilog="detectors:\n" + describe_detectors(),
+        help=SUMMARY,
+        description=DESCRIPTION,
+        epilog="detectors and their parameters (defaults):\n" + describe_detectors(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
@@ -37,14 +51,26 @@ def register(subparsers: Any) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="folders of timestamp,value CSV files")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="where result files go")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="where result files go (required)")
     parser.add_argument(
         "--windows", type=Path, default=None, metavar="FILE", help="default: windows.json in or beside DATA_DIR"
     )
-    parser.add_argument("--detector", default=None, metavar="SPEC", help="e.g. context or hst:n_trees=10,height=8")
-    parser.add_argument("--threshold", type=float, default=None, help="engine alarm threshold (NAB optimises its own)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--warmup", type=int, default=None, help="readings per device before any event")
+    parser.add_argument(
+        "--detector",
+        default=None,
+        metavar="SPEC",
+        help=f"e.g. zscore or hst:n_trees=10,height=8 (default: {DEFAULT_DETECTOR})",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help=f"engine alarm threshold; NAB optimises its own (default: {DEFAULT_THRESHOLD})",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for randomised detectors (default: 0)")
+    parser.add_argument(
+        "--warmup", type=int, default=None, help=f"readings per device before any event (default: {DEFAULT_WARMUP})"
+    )
 
 
 def _summary(run: RunResult) -> dict[str, Any]:
@@ -85,6 +111,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m consumer.evaluation", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m consumer.evaluation",
+        description=DESCRIPTION,
+        epilog="detectors and their parameters (defaults):\n" + describe_detectors(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))

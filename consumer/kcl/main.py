@@ -22,6 +22,7 @@ from functools import partial
 
 from consumer import logs
 from consumer.aws.clients import AwsClients, make_clients
+from consumer.effective_config import resolve_detection
 from consumer.exit_status import EXIT_CONFIG, HANDLED_ERRORS, exit_code_for, explain_error
 from consumer.kcl.lineage import shard_lineage
 from consumer.processor.anomaly_processor import AnomalyProcessor
@@ -67,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = from_namespace(args, os.environ)
+        settings = resolve_detection(from_namespace(args, os.environ))  # a bad detector fails here
     except SettingsError as error:
         parser.error(str(error))
     logs.configure(settings.log_format, settings.log_level, stream=sys.stderr)

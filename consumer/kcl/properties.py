@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from string import Template
 
+from consumer.effective_config import resolve_detection
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "docker" / "kcl" / "anomaly-consumer.properties"
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_options(parser)
     args = parser.parse_args(argv)
     try:
-        settings = from_namespace(args, os.environ)
+        settings = resolve_detection(from_namespace(args, os.environ))  # a bad detector fails here
         text = render(args.template.read_text(), settings, os.environ)
     except SettingsError as error:
         parser.error(str(error))

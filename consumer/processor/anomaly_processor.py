@@ -23,16 +23,18 @@ With ``max_devices``, at most that many device models stay in memory after a bat
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from operator import attrgetter
 from typing import Any
 
 from consumer.detection import DetectionEngine, Verdicts
-from consumer.emitter.events import OutgoingRecord, anomaly_event, dead_letters, iso_ms
+from consumer.emitter.alerts import AlertSink
+from consumer.emitter.events import OutgoingRecord, anomaly_events, dead_letters
 from consumer.emitter.put_records import Emitter
 from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.logs import get_logger
+from consumer.processor.announcer import Announcer
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.isolation import PROCESSING_FAILED, ProcessorClosed, bisect, describe, is_infrastructure
 from consumer.processor.reading import DEFAULT_DECODER, BadReading, Reading, ReadingDecoder, quoted
@@ -43,7 +45,8 @@ from consumer.processor.record_processor import (
 )
 from consumer.processor.residency import Residency
 from consumer.processor.rewind import Rewind
-from consumer.processor.score_log import ScoreLog
+from consumer.processor.score_log import ScoreLog, audit_lines, dead_letter_line
+from consumer.processor.stats import ProcessorStats
 from consumer.shards.record import KinesisRecord
 from consumer.state.shard_state import ShardState
 
@@ -70,30 +73,6 @@ _Scored = tuple[Sequence[KinesisRecord], Sequence[Reading], Verdicts]
 _Refused = tuple[KinesisRecord, str]
 
 
-class ProcessorStats:
-    """Counters for one processor; the worker sums them for its summary and metrics.
-
-    ``dead_letters`` is the sum of ``dead_letters_by_code`` (keyed by the dead letter's
-    ``error_code``). ``quarantined`` counts records dead-lettered ``processing_failed`` (their
-    processing raised); ``decode_fallbacks`` batches whose one-pass decode raised and were decoded
-    record by record; ``isolations`` batches bisected to find the records at fault."""
-
-    def __init__(self) -> None:
-        self.records = 0
-        self.readings = 0
-        self.anomalies = 0
-        self.dead_letters = 0
-        self.checkpoints = 0
-        self.checkpoint_seconds = 0.0
-        self.state_bytes = 0
-        self.state_devices_written = 0
-        self.state_devices_restored = 0
-        self.dead_letters_by_code: dict[str, int] = {}
-        self.quarantined = 0
-        self.decode_fallbacks = 0
-        self.isolations = 0
-
-
 class AnomalyProcessor:
     def __init__(
         self,
@@ -109,8 +88,10 @@ class AnomalyProcessor:
         cpu_lock: AbstractContextManager[Any] | None = None,
         decoder: ReadingDecoder = DEFAULT_DECODER,
         max_devices: int = 0,
+        alerts: AlertSink | None = None,
     ) -> None:
-        """``decoder`` holds the reading's limits (metric-name length) from the settings.
+        """``decoder`` holds the reading's limits (metric-name length) from the settings;
+        ``alerts`` (optional) gets each anomaly whose event was written (:mod:`.announcer`).
 
         ``evict_idle_after_ms`` (with state only): after each checkpoint, devices with no reading
         for that long (in reading time) leave memory; their state stays in the snapshot and is
@@ -120,10 +101,9 @@ class AnomalyProcessor:
         and while it is scored and its events built (never across a request: emitting,
         checkpointing and reloading evicted devices happen outside it), so the shards' CPU work
         runs one batch at a time. It costs no throughput (the GIL lets one thread run Python at
-        a time anyway) and saves CPU: numpy hands the GIL over in every ufunc, and four shards
-        scoring at once cost about twice the CPU of the same batches one after another
-        (docs/benchmarks.md, findings 26 and 33). It may block for as long as another shard's
-        batch takes (tens of milliseconds for 10,000 readings).
+        a time anyway) and saves CPU: numpy hands the GIL over in every ufunc, and shards scoring
+        at once cost more CPU than the same batches one after another (``make bench``, the
+        ``--unlocked`` hot-path row). It may block for as long as another shard's batch takes.
 
         ``max_devices`` (0: no cap): the device models kept in memory (see the module)."""
         self._stream = stream
@@ -145,7 +125,9 @@ class AnomalyProcessor:
         self.last_processed: ExtendedSequenceNumber | None = None
         self.last_checkpoint: ExtendedSequenceNumber | None = None
         self._rewind = Rewind(None, self._cpu_lock)
+        self._alerts = alerts
         self._log = log
+        self._announcer = Announcer(log, alerts)
 
     # ------------------------------------------------------------------ lifecycle
     def initialize(self, initialization: InitializationInput) -> None:
@@ -153,6 +135,7 @@ class AnomalyProcessor:
         self.engine = self._engine_factory()
         self.last_checkpoint = initialization.checkpoint
         self._log = log.bind(shard_id=self.shard_id)
+        self._announcer = Announcer(self._log, self._alerts)
         if self._state_factory is not None:
             self.state = self._state_factory(self.shard_id)
             self.stats.state_devices_restored = self.state.restore(
@@ -201,7 +184,7 @@ class AnomalyProcessor:
             self._dead_letter(record, _TOO_MANY, reason, outgoing_dead, audit)
         if self._score_log:
             for part in scored:
-                audit.extend(self._audit(*part))
+                audit.extend(audit_lines(self.shard_id, *part))
         self._dead.put(outgoing_dead)
         if self._score_log:
             self._score_log.write(audit)
@@ -237,52 +220,19 @@ class AnomalyProcessor:
                 kept = [i for i in range(len(readings)) if i not in verdicts.refused]
                 records, readings = [records[i] for i in kept], [readings[i] for i in kept]
                 verdicts = verdicts.without_refused()
-            events = self._anomaly_events(engine, records, readings, verdicts)
-        self._events.put(events)
-        return (records, readings, verdicts), refused, len(events)
-
-    def _audit(
-        self, records: Sequence[KinesisRecord], readings: Sequence[Reading], verdicts: Verdicts
-    ) -> Iterator[dict[str, Any]]:
-        shard_id = self.shard_id  # one dict literal per record: the audit is per record
-        for record, reading, score, raw_score, anomalous in zip(
-            records, readings, verdicts.scores, verdicts.raw_scores, verdicts.anomalous, strict=True
-        ):
-            yield {
-                "shard_id": shard_id,
-                "sequence_number": record.sequence_number,
-                "sub_sequence_number": record.sub_sequence_number,
-                "device_id": reading.device_id,
-                "ts_ms": reading.ts_ms,
-                "score": score,
-                "raw_score": raw_score,
-                "anomaly": anomalous,
-            }
-
-    def _anomaly_events(
-        self, engine: DetectionEngine, records: Sequence[KinesisRecord], readings: Sequence[Reading], verdicts: Verdicts
-    ) -> list[OutgoingRecord]:
-        """Only anomalies become events (the verdicts' columns name them without a Python-level loop)."""
-        anomalies = verdicts.anomalies()
-        detected_at = iso_ms(int(time.time() * 1000)) if anomalies else None  # the batch's scoring time
-        events = []
-        for i in anomalies:
-            verdict = verdicts[i]
-            events.append(
-                anomaly_event(
-                    stream=self._stream,
-                    shard_id=self.shard_id,
-                    record=records[i],
-                    reading=readings[i],
-                    score=verdict.score,
-                    raw_score=verdict.raw_score,
-                    threshold=engine.threshold,
-                    detector=engine.detector_name,
-                    contributions=verdict.contributions,
-                    detected_at=detected_at,
-                )
+            events = anomaly_events(
+                stream=self._stream,
+                shard_id=self.shard_id,
+                threshold=engine.threshold,
+                detector=engine.detector_name,
+                records=records,
+                readings=readings,
+                verdicts=verdicts,
             )
-        return events
+        self._events.put(events)
+        if events:
+            self._announcer.announce(readings, verdicts, events)
+        return (records, readings, verdicts), refused, len(events)
 
     def shard_ended(self, checkpointer: Checkpointer) -> None:
         self._checkpoint(checkpointer, SHARD_END_POSITION)
@@ -368,7 +318,7 @@ class AnomalyProcessor:
         if not logged:
             self._log.info("dead_letter", sequence_number=record.sequence_number, code=code, size=len(record.data))
         if self._score_log:
-            audit.append(self._dead_letter_audit(record, code))
+            audit.append(dead_letter_line(self.shard_id, record, code))
 
     def _quarantine(
         self, record: KinesisRecord, error: Exception, outgoing_dead: list[OutgoingRecord], audit: list[dict[str, Any]]
@@ -452,13 +402,3 @@ class AnomalyProcessor:
         self.last_checkpoint = position
         self._cadence.done()
         self._log.debug("checkpointed", sequence_number=str(position))
-
-    def _dead_letter_audit(self, record: KinesisRecord, code: str) -> dict[str, Any]:
-        """The score-log line of a record that became a dead letter (readings get theirs in
-        :meth:`process_records`)."""
-        return {
-            "shard_id": self.shard_id,
-            "sequence_number": record.sequence_number,
-            "sub_sequence_number": record.sub_sequence_number,
-            "dead_letter": code,
-        }

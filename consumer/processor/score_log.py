@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from consumer.detection import Verdicts
+from consumer.processor.reading import Reading
+from consumer.shards.record import KinesisRecord
 
 
 class ScoreLog:
@@ -57,3 +61,32 @@ def read_score_log(path: str | Path) -> list[dict[str, Any]]:
             except orjson.JSONDecodeError:
                 continue
     return out
+
+
+def audit_lines(
+    shard_id: str, records: Sequence[KinesisRecord], readings: Sequence[Reading], verdicts: Verdicts
+) -> Iterator[dict[str, Any]]:
+    """The score-log lines of scored readings, one dict literal per record (the audit is per record)."""
+    for record, reading, score, raw_score, anomalous in zip(
+        records, readings, verdicts.scores, verdicts.raw_scores, verdicts.anomalous, strict=True
+    ):
+        yield {
+            "shard_id": shard_id,
+            "sequence_number": record.sequence_number,
+            "sub_sequence_number": record.sub_sequence_number,
+            "device_id": reading.device_id,
+            "ts_ms": reading.ts_ms,
+            "score": score,
+            "raw_score": raw_score,
+            "anomaly": anomalous,
+        }
+
+
+def dead_letter_line(shard_id: str, record: KinesisRecord, code: str) -> dict[str, Any]:
+    """The score-log line of a record that became a dead letter."""
+    return {
+        "shard_id": shard_id,
+        "sequence_number": record.sequence_number,
+        "sub_sequence_number": record.sub_sequence_number,
+        "dead_letter": code,
+    }

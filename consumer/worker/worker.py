@@ -26,6 +26,7 @@ from typing import Any
 from consumer.aws.backoff import RetriesExhausted
 from consumer.aws.clients import AwsClients, make_clients
 from consumer.detection import DetectionEngine, wave_step
+from consumer.emitter.alerts import AlertSink
 from consumer.emitter.put_records import Emitter
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease, RenewalStalled
@@ -101,6 +102,7 @@ class Worker:
         self._consumers_lock = threading.Lock()
         self._cpu_lock = threading.Lock()  # one shard's batch decoded or scored at a time (AnomalyProcessor)
         self._decoder = ReadingDecoder(settings.max_metric_name_length)
+        self._alerts = AlertSink.from_settings(settings)  # None unless --alert-sns-topic
         self.totals = WorkerTotals()
         self.shard_failures = ShardFailures()
         self._score_log = ScoreLog(settings.score_log, settings.worker_id) if settings.score_log else None
@@ -140,6 +142,8 @@ class Worker:
         finally:
             self._shutdown(renewer)
             self.coordinator.close()
+            if self._alerts is not None:
+                self._alerts.close()
             if server is not None:
                 server.stop()
             if self._score_log:
@@ -215,6 +219,7 @@ class Worker:
             cpu_lock=self._cpu_lock,
             decoder=self._decoder,
             max_devices=settings.max_devices_per_shard,
+            alerts=self._alerts,
         )
 
     def _state_factory(self, shard_id: str) -> ShardState:

@@ -78,7 +78,9 @@ def test_hook_defaults_are_the_settings_defaults() -> None:
         ("ANOMALY_STREAM", defaults.stream),
         ("ANOMALY_OUTPUT_STREAM", defaults.output_stream),
         ("ANOMALY_DEAD_LETTER_STREAM", defaults.dead_letter_stream),
-        ("ANOMALY_SHARD_COUNT", str(defaults.shard_count)),
         ("ANOMALY_APPLICATION_NAME", defaults.application_name),
     ):
         assert f"${{{variable}:-{value}}}" in text, variable
+    # `init` creates on-demand streams unless given a shard count; the emulator's are provisioned
+    assert defaults.shard_count is None
+    assert "${ANOMALY_SHARD_COUNT:-4}" in text

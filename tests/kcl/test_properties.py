@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from consumer.kcl.properties import DEFAULT_TEMPLATE, parse_properties, render
+from consumer.kcl.properties import DEFAULT_TEMPLATE, main, parse_properties, render
 from consumer.settings import Settings, SettingsError
 
 REQUIRED = {
@@ -57,3 +59,13 @@ def test_no_region_is_a_settings_error() -> None:
 def test_a_field_the_renderer_does_not_know_is_an_error() -> None:
     with pytest.raises(KeyError, match="shard_count_typo"):
         render("streamName = ${shard_count_typo}\n", Settings(worker_id="w", region="us-east-1"), {})
+
+
+def test_a_detector_the_engine_cannot_build_stops_rendering_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--output", str(tmp_path / "out.properties"), "--region", "us-east-1", "--detector", "isolationforest"])
+    assert stopped.value.code == 2
+    assert "unknown detector 'isolationforest'" in capsys.readouterr().err
+    assert not (tmp_path / "out.properties").exists()  # the container stops before the daemon starts

@@ -12,6 +12,9 @@
 #   lease table       ANOMALY_APPLICATION_NAME    anomaly-consumer  (hash key leaseKey, as the KCL's)
 #   model snapshots   <application>-state         (hash shardId, range itemKey, TTL expiresAt)
 #
+# The emulator's streams are provisioned (4 input shards by default), where `anomaly-consumer init`
+# creates on-demand streams unless given --shard-count.
+#
 # AWSLOCAL overrides the CLI command (tests point it at another emulator).
 set -euo pipefail
 

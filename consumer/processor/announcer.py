@@ -1,0 +1,48 @@
+"""Telling people what was found: one INFO line per anomaly, and an alert per episode.
+
+The anomaly stream is the record of every anomaly; this is for the person watching the logs or
+subscribed to the alert topic. It runs after a batch's events are acknowledged by Kinesis, so a
+line or an alert never announces an event that was not written (a replay after a failover may
+announce an anomaly again, as it writes its event again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from consumer.detection import Verdicts
+from consumer.emitter.alerts import AlertSink
+from consumer.emitter.events import OutgoingRecord
+from consumer.emitter.limits import bounded_text
+from consumer.processor.reading import Reading
+
+#: how many of an anomaly's metrics its log line names (the largest shares)
+TOP_METRICS = 3
+#: how much of a device id or metric name a log line shows (non-printable characters escaped)
+SHOWN_CHARS = 64
+
+
+class Announcer:
+    def __init__(self, logger: Any, alerts: AlertSink | None = None) -> None:
+        """``logger`` has the shard bound; ``alerts`` (optional) publishes one message per episode."""
+        self._log = logger
+        self._alerts = alerts
+
+    def announce(self, readings: Sequence[Reading], verdicts: Verdicts, events: Sequence[OutgoingRecord]) -> None:
+        """The anomalies of a batch whose ``events`` (one per anomaly, in order) were written."""
+        for i, event in zip(verdicts.anomalies(), events, strict=True):
+            reading, verdict = readings[i], verdicts[i]
+            top = sorted(verdict.contributions.items(), key=lambda item: -item[1])[:TOP_METRICS]
+            self._log.info(
+                "anomaly",
+                device_id=bounded_text(reading.device_id, SHOWN_CHARS),
+                ts_ms=reading.ts_ms,
+                score=round(verdict.score, 4),
+                metrics={
+                    bounded_text(name, SHOWN_CHARS): {"value": reading.metrics.get(name), "share": round(share, 3)}
+                    for name, share in top
+                },
+            )
+            if self._alerts is not None:
+                self._alerts.observe(event.data)
