@@ -56,26 +56,34 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run one worker. SIGTERM or SIGINT ask it to stop gracefully, from the first instant: one that
+    arrives while it is still starting (checking settings, streams and tables) stops it as soon as
+    it exists, with exit code 0; a second signal exits at once."""
     from consumer.worker.garbage_collection import tune_for_throughput
     from consumer.worker.worker import Worker
 
-    settings = resolve_detection(_settings(args))  # a detector the engine cannot run stops here
-    clients = make_clients(settings)
-    require_streams(clients.kinesis, settings)
-    prepare_native_worker(clients, settings)
-    worker = Worker(settings, clients)
-    tune_for_throughput()
-    signals_seen = []
+    signals_seen: list[int] = []
+    started: list[Worker] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         signals_seen.append(signum)
         if len(signals_seen) > 1:
             print("second signal: exiting without a final checkpoint", file=sys.stderr)
             os._exit(128 + signum)
-        worker.request_stop()
+        for worker in started:
+            worker.request_stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    settings = resolve_detection(_settings(args))  # a detector the engine cannot run stops here
+    clients = make_clients(settings)
+    require_streams(clients.kinesis, settings)
+    prepare_native_worker(clients, settings)
+    worker = Worker(settings, clients)
+    started.append(worker)
+    if signals_seen:  # asked to stop while starting
+        worker.request_stop()
+    tune_for_throughput()
     return worker.run()
 
 

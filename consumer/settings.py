@@ -266,19 +266,22 @@ def env_name(name: str) -> str:
 def add_options(
     parser: argparse.ArgumentParser, names: list[str] | None = None, shown_defaults: Mapping[str, Any] | None = None
 ) -> None:
-    """Add the settings flags (all, or the named ones) to ``parser``; defaults come later.
+    """Add the settings flags to ``parser``; defaults come later. ``names`` (default: all) are the
+    flags the command reads and its help lists; every other flag is accepted and hidden from the
+    help, so one set of flags (say a deployment's) serves every command.
 
     The help names each flag's default: ``shown_defaults`` (for a field whose ``None`` stands for
     a value chosen elsewhere, such as the detector's) or the field's own ("none" for an option that
     is off unless given), unless the text says it.
     """
     field_defaults = {field.name: field.default for field in fields(Settings)}
-    for name in names or list(_OPTIONS):
-        kind, text = _OPTIONS[name]
+    shown = set(names or _OPTIONS)
+    for name, (kind, text) in _OPTIONS.items():
         default = (shown_defaults or {}).get(name, field_defaults.get(name))
-        if "default" not in text:
-            text = f"{text} (default: {'none' if default in (None, '') else default})"
-        parser.add_argument(_flag(name), dest=name, type=kind, default=None, help=f"{text} [env {env_name(name)}]")
+        shown_default = "none" if default in (None, "") else default
+        with_default = text if "default" in text else f"{text} (default: {shown_default})"
+        described = f"{with_default} [env {env_name(name)}]" if name in shown else argparse.SUPPRESS
+        parser.add_argument(_flag(name), dest=name, type=kind, default=None, help=described)
 
 
 def from_namespace(namespace: argparse.Namespace, environ: Mapping[str, str]) -> Settings:

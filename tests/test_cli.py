@@ -22,7 +22,10 @@ def _subparsers() -> dict[str, argparse.ArgumentParser]:
 
 
 def _flags(parser: argparse.ArgumentParser) -> set[str]:
-    return {option for action in parser._actions for option in action.option_strings}
+    """The flags the command's --help lists (the others are accepted, and hidden)."""
+    return {
+        option for action in parser._actions if action.help != argparse.SUPPRESS for option in action.option_strings
+    }
 
 
 def test_init_and_status_help_list_only_their_own_flags() -> None:
@@ -33,6 +36,15 @@ def test_init_and_status_help_list_only_their_own_flags() -> None:
     assert not run_only & _flags(commands["status"])
     assert "--shard-count" in _flags(commands["init"]) and "--shard-count" not in _flags(commands["status"])
     assert "--detector" in _flags(commands["status"]) and "--detector" not in _flags(commands["init"])
+    assert "--max-records" not in commands["status"].format_help()
+
+
+def test_every_command_accepts_the_flags_of_run_so_one_set_of_flags_serves_them_all() -> None:
+    commands = _subparsers()
+    shared = ["--stream", "s", "--failover-time", "3", "--state-key", "k", "--detector", "zscore"]
+    for command in ("init", "status"):
+        namespace = commands[command].parse_args(shared)
+        assert (namespace.stream, namespace.failover_time, namespace.detector) == ("s", 3.0, "zscore")
 
 
 @pytest.mark.parametrize("command", ["init", "run", "status", "events", "evaluate"])
@@ -42,7 +54,7 @@ def test_every_flag_of_every_subcommand_names_its_default(command: str) -> None:
         action.option_strings[0]
         for action in parser._actions
         if action.option_strings
-        and action.help is not None
+        and action.help not in (None, argparse.SUPPRESS)
         and "default" not in action.help
         and not isinstance(action, (argparse._HelpAction, argparse._StoreTrueAction))
         and not action.required

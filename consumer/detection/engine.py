@@ -63,8 +63,8 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_WARMUP = 750
 #: the default lifetime cap on one device's metrics: four readings' worth of the most one reading
 #: may bring, so a device may replace its whole set of metrics three times. A ``DeviceModel``'s
-#: cost per reading and its size follow its metrics (``python -m benchmarks.bench_caps``): for the
-#: default detector this bounds a device to about 2 ms per reading and 6 MiB.
+#: cost per reading and its size grow with its metrics, so the cap bounds both
+#: (``python -m benchmarks.bench_caps`` measures them).
 DEFAULT_MAX_METRICS = 1024
 
 # a Reading's fields, for C-level maps over a batch

@@ -7,8 +7,6 @@ so GetRecords fails and readiness reports AWS trouble.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from typing import Any
 
 import orjson
@@ -16,19 +14,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from consumer.devenv.emulators import free_port
+from tests.fixtures.http import get
 from tests.fixtures.workers import processed, put_readings, wait_for
 
 pytestmark = pytest.mark.slow
 
 START_MS = 1_767_225_600_000
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return int(response.status), bytes(response.read())
-    except urllib.error.HTTPError as error:
-        return int(error.code), bytes(error.read())
 
 
 def samples(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

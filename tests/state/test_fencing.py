@@ -3,10 +3,8 @@ owner committed never replaces or damages the committed snapshot; what ends is c
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -14,35 +12,13 @@ from consumer.detection import DetectionEngine
 from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.leases.lease import Lease, LeaseLost
 from consumer.leases.lease_table import LeaseTable
-from consumer.processor.reading import Reading
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_codec import digest
 from consumer.state.snapshot_store import SHARD_END_KEY, SnapshotStore, snapshot_position
+from tests.state.series import position, readings
 
 SHARD = "shardId-000000000000"
 MakeStore = Callable[[], SnapshotStore]
-
-
-@pytest.fixture
-def make_store(dynamodb_client: Any, unique_name: Callable[[str], str]) -> MakeStore:
-    def make() -> SnapshotStore:
-        store = SnapshotStore(dynamodb_client, unique_name("app") + "-state")
-        assert store.create_table_if_missing()
-        return store
-
-    return make
-
-
-def readings(devices: list[str], start: int, count: int) -> list[Reading]:
-    return [
-        Reading(device, 1_700_000_000_000 + i * 1000, {"t": 20 + 3 * math.sin(i / 7 + n) + (i * 31 % 13) / 13})
-        for i in range(start, start + count)
-        for n, device in enumerate(devices)
-    ]
-
-
-def position(number: int) -> ExtendedSequenceNumber:
-    return ExtendedSequenceNumber(str(10**50 + number))
 
 
 def engine() -> DetectionEngine:

@@ -3,7 +3,6 @@ incompatibility and inheritance across resharding."""
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from typing import Any
@@ -16,30 +15,9 @@ from consumer.processor.reading import Reading
 from consumer.state.shard_state import ShardState, SnapshotUntrusted, partition_hash
 from consumer.state.snapshot_codec import SnapshotIncompatible
 from consumer.state.snapshot_store import SnapshotStore, snapshot_position
+from tests.state.series import position, readings
 
 MID = 2**127  # the middle of the 128-bit hash key space
-
-
-@pytest.fixture
-def make_store(dynamodb_client: Any, unique_name: Callable[[str], str]) -> Callable[[], SnapshotStore]:
-    def make() -> SnapshotStore:
-        store = SnapshotStore(dynamodb_client, unique_name("app") + "-state")
-        assert store.create_table_if_missing()
-        return store
-
-    return make
-
-
-def readings(devices: list[str], start: int, count: int) -> list[Reading]:
-    return [
-        Reading(device, 1_700_000_000_000 + i * 1000, {"t": 20 + 3 * math.sin(i / 9 + n) + (i * 37 % 11) / 11})
-        for i in range(start, start + count)
-        for n, device in enumerate(devices)
-    ]
-
-
-def position(number: int) -> ExtendedSequenceNumber:
-    return ExtendedSequenceNumber(str(10**50 + number))
 
 
 def engine(spec: str | None = None) -> DetectionEngine:

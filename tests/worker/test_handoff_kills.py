@@ -44,5 +44,6 @@ def test_kill_9_during_handoffs_every_shard_reaches_the_end(make_streams, start_
         alive.append(spawn(number))
     wait_for(lambda: distinct(workers) >= len(readings), 150, "every record processed after the kills")
     for worker in alive:
+        wait_for(worker.started, 60, f"{worker.worker_id} to start")
         assert worker.terminate() == 0
     assert_matches_reference(streams, workers, readings)

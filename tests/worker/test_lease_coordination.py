@@ -194,3 +194,16 @@ def test_paused_worker_writes_no_checkpoint_after_losing_its_leases(make_streams
     assert all(now[key].checkpoint >= checkpoint for key, checkpoint in before.items())
     for worker in pool:
         assert worker.terminate() == 0
+    # Whatever the paused worker wrote after waking, a fresh worker restores every shard's committed
+    # snapshot intact (fenced: a late write never replaces or corrupts it) and goes on.
+    fresh = start_worker(
+        streams, "w2", *WORKER_FLAGS, "--state-on-incompatible", "fail", score_log=tmp_path / "w2.jsonl"
+    )
+    put_readings(kinesis, streams.stream, readings(20, 2, offset=6))
+    wait_for(lambda: len(processed(fresh.score_log)) >= 40, 60, "the fresh worker to process new readings")
+    assert fresh.terminate() == 0
+    fresh_logs = fresh.logs()
+    unusable = {"snapshot_unusable", "state_discarded_starting_fresh", "shard_failed", "shard_crashed"}
+    assert [line for line in fresh_logs if line.get("event") in unusable] == []
+    restored = {line["shard_id"] for line in fresh_logs if line.get("event") == "state_restored"}
+    assert restored == set(now)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections import Counter
 from typing import Any
 
@@ -47,6 +48,21 @@ def test_native_workers_after_a_kcl_35_run(make_streams, start_worker, tmp_path)
     latest = ("--initial-position", "LATEST", *FLAGS)
     pool = [start_worker(streams, f"native-{i}", *latest, score_log=tmp_path / f"native-{i}.jsonl") for i in range(2)]
     wait_for(lambda: sorted(lease_owners(streams).values()) == [2, 2], 45, "4 shards over 2 native workers as 2/2")
+
+    def started_by_owner() -> bool:
+        owners = {item["leaseKey"]["S"]: Lease.from_item(item).lease_owner for item in rows(streams)}
+        started = {
+            (w.worker_id, line["shard_id"])
+            for w in pool
+            for line in w.logs()
+            if line.get("event") == "processor_initialized"
+        }
+        return all((owner, shard) in started for shard, owner in owners.items() if shard.startswith("shardId-"))
+
+    # LATEST is where a shard's first GetShardIterator lands: records put before it are skipped, as
+    # in the KCL, so the records meant to be read go in once each shard's owner has started it.
+    wait_for(started_by_owner, 45, "every shard's owner to start its processor")
+    time.sleep(1.0)  # a few idle polls (0.2 s apart in these workers): every iterator is taken
     after_start = put_readings(kinesis, streams.stream, readings(40, 80))
 
     def seen() -> set[tuple[str, str]]:
@@ -66,7 +82,8 @@ def test_native_workers_after_a_kcl_35_run(make_streams, start_worker, tmp_path)
         timeout=30,
         check=True,
     )
-    listed = {line.split()[0] for line in status.stdout.splitlines()[2:] if line.strip()}
+    table = status.stdout[status.stdout.index("\nshard ") :].splitlines()[3:]  # after the header and its rule
+    listed = {line.split()[0] for line in table if line.strip()}
     assert listed == {f"shardId-{i:012d}" for i in range(4)}
     for worker in pool:
         assert worker.terminate() == 0

@@ -4,8 +4,6 @@ failed shard runs on ``/metrics``, and ``/readyz`` naming a shard that fails rep
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -18,17 +16,10 @@ from consumer.observability.shard_failures import FAILING_AFTER
 from consumer.settings import Settings
 from consumer.shards.shard_consumer import ShardConsumer, ShardOutcome
 from consumer.worker.worker import Worker
+from tests.fixtures.http import get
 
 REGION = "us-east-1"
 START_MS = 1_767_225_600_000
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return int(response.status), bytes(response.read())
-    except urllib.error.HTTPError as error:
-        return int(error.code), bytes(error.read())
 
 
 def counters(base: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
