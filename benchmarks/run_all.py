@@ -4,7 +4,8 @@ and their headline tables into the README's generated block (``benchmarks.readme
 Runs, in this order: parse (GetRecords parsing), pipeline (worker CPU per record end to end),
 waves (the detector's two paths by wave width), latency (put-to-event), shards (one worker
 against 1-256 shards), leases (failover, DynamoDB requests per minute), memory (per device, per
-detector), checkpoint (lease-table write latency) and state (model-state checkpoint cost and
+detector), caps (what the per-device caps bound: memory per new device, a device's cost by its
+metrics), checkpoint (lease-table write latency) and state (model-state checkpoint cost and
 restore). Each writes its own ``bench-output/bench_<name>.md`` and ``.json`` too.
 The detection engine's own benchmark (``bench_detection.py``) and the producer's
 (``bench_producer.py``) are run separately by their owners.
@@ -30,7 +31,7 @@ from benchmarks.readme_block import render, write_readme
 OUTPUT = Path("bench-output")
 README = Path("README.md")
 
-BENCHES = ["parse", "pipeline", "waves", "latency", "shards", "leases", "memory", "checkpoint", "state"]
+BENCHES = ["parse", "pipeline", "waves", "latency", "shards", "leases", "memory", "caps", "checkpoint", "state"]
 
 
 def machine() -> str:
