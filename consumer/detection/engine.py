@@ -310,6 +310,18 @@ class DetectionEngine:
     def device_count(self) -> int:
         return len(self._models) + self.banked_devices()
 
+    def warming_up_count(self) -> int:
+        """Devices in memory still in their warm-up: none of them can raise an anomaly yet (a device
+        is warming up until it has seen ``warmup`` readings). Not thread-safe: call it where the
+        engine is not being stepped (the worker holds its CPU lock)."""
+        warmup = self.warmup
+        count = sum(1 for model in self._models.values() if model.seen < warmup)
+        bank = self._bank
+        if bank is not None and bank.slot_of:
+            slots = np.fromiter(bank.slot_of.values(), dtype=np.int64, count=len(bank.slot_of))
+            count += int(np.count_nonzero(bank.seen[slots] < warmup))
+        return count
+
     def metric_count(self, device_id: str) -> int:
         """How many metrics the device has had (0 for a device not in memory): what its per-reading
         cost and its model's size follow, and what ``max_metrics`` bounds."""

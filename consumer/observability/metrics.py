@@ -108,6 +108,14 @@ class WorkerCollector(Collector):
         for shard_id, count in sorted(live["devices"].items()):
             devices.add_metric([shard_id], count)
         yield devices
+        warming = GaugeMetricFamily(
+            PREFIX + "devices_warming_up",
+            "devices in memory still in their warm-up (no anomaly can be raised for them yet), per shard",
+            labels=["shard_id"],
+        )
+        for shard_id, count in sorted(live["warming_up"].items()):
+            warming.add_metric([shard_id], count)
+        yield warming
         info = GaugeMetricFamily(
             PREFIX + "worker_info", "this worker's identity", labels=["worker_id", "stream", "application"]
         )

@@ -354,10 +354,18 @@ class Worker:
                 if isinstance(consumer.processor, AnomalyProcessor) and consumer.processor.engine is not None
             }
             idle = sorted(key for key, consumer in self.consumers.items() if consumer.idle_polling.backing_off)
+            engines = {
+                key: consumer.processor.engine
+                for key, consumer in self.consumers.items()
+                if isinstance(consumer.processor, AnomalyProcessor) and consumer.processor.engine is not None
+            }
+        with self._cpu_lock:  # no engine is being stepped while its devices are counted
+            warming = {key: engine.warming_up_count() for key, engine in engines.items()}
         return {
             "held": sorted(self.coordinator.held_keys()),
             "millis_behind_latest": lag,
             "devices": devices,
+            "warming_up": warming,
             "idle_shards": idle,
         }
 

@@ -277,3 +277,18 @@ def test_a_lasting_level_shift_stops_alarming_after_a_bounded_number_of_readings
     # then the new level is learned (the range at most doubles per reading): from the 20th reading
     # on, only the events the fleet raises without the shift
     assert {step for step in shifted if step >= 20} <= set(unshifted)
+
+
+def test_devices_warming_up_are_counted_on_both_paths_until_their_warm_up_ends(
+    make_readings: ReadingsFactory, make_series: SeriesFactory
+) -> None:
+    series = make_series(30, seed=5)
+    for spec in ("context", "zscore"):  # the fleet bank's devices, then per-device models
+        engine = DetectionEngine.from_spec(spec, warmup=20)
+        fleet = [f"d{i}" for i in range(12)]
+        engine.process_batch([r for device in fleet for r in make_readings(device, series[:19])])
+        engine.process_batch(make_readings("late", series[:5]))
+        assert engine.warming_up_count() == 13, spec
+        assert (engine.banked_devices() > 0) == (spec == "context")
+        engine.process_batch([r for device in fleet for r in make_readings(device, series[19:20])])
+        assert engine.warming_up_count() == 1, spec  # twelve have seen their 20 readings

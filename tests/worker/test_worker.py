@@ -90,6 +90,9 @@ def test_dead_letters_by_code_and_repeated_shard_failures_are_visible(
             fast_kinesis.put_record(StreamName=stream, Data=data, PartitionKey="fan")
         consumer = started_consumer(worker)
         wait(lambda: consumer.processor.stats.records == len(payloads), "the records")  # type: ignore[attr-defined]
+        shard = (("shard_id", consumer.shard_id),)
+        assert counters(base, "anomaly_consumer_devices") == {shard: 1.0}
+        assert counters(base, "anomaly_consumer_devices_warming_up") == {shard: 0.0}  # 20 readings, warm-up 10
         consumer.request_shutdown()
         assert consumer.join(15) and consumer.outcome is ShardOutcome.SHUT_DOWN
         worker._reap()
