@@ -35,7 +35,7 @@ WIDE = "wide-0"  # a device with 250 metrics, each with a 120-character name
 SPIKE_STEPS = (250, 280, 310)  # after all the poison
 GLITCH_STEP = 150
 MAX_DEVICES = 500
-PEAK_RSS_BOUND = 1536 * 1024 * 1024  # far above a healthy worker, far below what the floods used to cost
+PEAK_RSS_BOUND = 512 * 1024 * 1024  # a healthy worker with these devices needs a few hundred MiB at most
 
 
 def healthy_reading(device: str, step: int, rng: random.Random) -> dict[str, Any]:
