@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import chain
-from operator import attrgetter
+from operator import attrgetter, is_
 from typing import Annotated
 
 import msgspec
@@ -276,16 +276,19 @@ class ReadingDecoder:
     def _rescale(self, readings: list[Reading]) -> list[Reading]:
         """Readings of the C-level pass with their numeric ts in milliseconds (the pass reads them as
         they were sent); under ``auto`` the first of each unit is announced."""
-        if self.ts_unit == "auto" and len(self._said) < 2:
-            for reading in readings:
-                self._say(reading.ts_ms)
-        rescaled = self._rescaled
-        return [
-            reading
-            if (ts := rescaled(reading.ts_ms)) == reading.ts_ms
-            else Reading(reading.device_id, ts, reading.metrics)
+        if self.ts_unit == "s":
+            return [Reading(reading.device_id, reading.ts_ms * 1000, reading.metrics) for reading in readings]
+        low, high = -AUTO_SECONDS_BELOW, AUTO_SECONDS_BELOW
+        out = [
+            Reading(reading.device_id, reading.ts_ms * 1000, reading.metrics) if low < reading.ts_ms < high else reading
             for reading in readings
         ]
+        if len(self._said) < 2:
+            if "s" not in self._said and not all(map(is_, readings, out)):
+                self._say(next(r.ts_ms for r, o in zip(readings, out, strict=True) if r is not o))
+            if "ms" not in self._said and any(map(is_, readings, out)):
+                self._say(next(r.ts_ms for r, o in zip(readings, out, strict=True) if r is o))
+        return out
 
     def _say(self, ts: float) -> None:
         """Under ``auto``: one INFO line the first time a numeric ts is read as seconds, and the
