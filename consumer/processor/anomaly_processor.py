@@ -230,6 +230,7 @@ class AnomalyProcessor:
                 records=records,
                 readings=readings,
                 verdicts=verdicts,
+                explain=engine.explain,
             )
         self._events.put(events)
         if events:
