@@ -58,6 +58,12 @@ def test_a_reading_far_from_its_arrival_is_implausible_either_way() -> None:
     assert "days before the record's arrival" in found[0][1] and "days after" in found[1][1]
 
 
+def test_records_of_unknown_arrival_are_skipped_among_known_ones() -> None:
+    readings = [Reading("d", 1, {"t": 1.0}), Reading("d", 2, {"t": 1.0}), Reading("d", int(ARRIVAL * 1000), {"t": 1.0})]
+    found = implausible(readings, [None, ARRIVAL, ARRIVAL], YEAR_MS)
+    assert [i for i, _ in found] == [1] and "1970-01-01T00:00:00Z" in found[0][1]
+
+
 def test_an_unknown_arrival_or_a_check_turned_off_finds_nothing() -> None:
     readings = [Reading("d", 1, {"t": 1.0})]
     assert implausible(readings, [None], YEAR_MS) == []
