@@ -206,7 +206,7 @@ class ReadingDecoder:
     time may be from its record's arrival; the processor applies it
     (:func:`~consumer.processor.plausibility.implausible`), since only it sees the records."""
 
-    __slots__ = ("_check_names", "_said", "mapping", "max_metric_name_length", "max_ts_skew_ms", "ts_unit")
+    __slots__ = ("_check_names", "_mapped", "_said", "mapping", "max_metric_name_length", "max_ts_skew_ms", "ts_unit")
 
     def __init__(
         self,
@@ -225,13 +225,14 @@ class ReadingDecoder:
         self.max_metric_name_length = max_metric_name_length
         self._check_names = max_metric_name_length < DEFAULT_MAX_METRIC_NAME_LENGTH
         self.mapping = mapping
+        self._mapped = not mapping.is_default  # decoded record by record, never by the one pass
         self.ts_unit = ts_unit
         self.max_ts_skew_ms = max_ts_skew_ms
         self._said: set[str] = set()  # under ``auto``: the units already announced in the log
 
     def decode(self, data: bytes) -> Reading:
         """Decode one record's bytes; raise :class:`BadReading` with the reason when it is not a reading."""
-        if not self.mapping.is_default:
+        if self._mapped:
             return self._checked(data)
         try:
             reading = _decode(data)
@@ -258,7 +259,7 @@ class ReadingDecoder:
         try:
             document = orjson.loads(data)
             if self.ts_unit == "auto" and isinstance(document, dict):
-                ts = lookup(document, self.mapping.ts_path)
+                ts = number_of(lookup(document, self.mapping.ts_path), self.mapping.numeric_strings)
                 if isinstance(ts, int | float) and not isinstance(ts, bool):
                     self._say(ts)
             return _checked_reading(document, self.max_metric_name_length, self.ts_unit, self.mapping)
@@ -325,7 +326,7 @@ class ReadingDecoder:
     def _decode_batch(self, datas: Sequence[bytes]) -> list[Reading] | None:
         if not datas:
             return []
-        if not self.mapping.is_default:  # record by record; a BadReading means None, above
+        if self._mapped:  # record by record; a BadReading means None, above
             if not all(data[:1] == b"{" for data in datas):
                 return None
             return [self._checked(data) for data in datas]
