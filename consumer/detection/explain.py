@@ -37,8 +37,20 @@ from typing import Any
 
 from consumer.detection.context import ContextDetector
 from consumer.detection.device_model import DeviceModel
-from consumer.detection.fleet_bank import D_HI, D_HISTORY, D_LO, D_N, P_EXCESS, P_HI, P_LAST, P_LO, P_RUN, FleetBank
-from consumer.detection.preprocess import FLAT_MIN_RUN
+from consumer.detection.fleet_bank import (
+    D_HI,
+    D_HISTORY,
+    D_LO,
+    D_N,
+    P_EXCESS,
+    P_HI,
+    P_LAST,
+    P_LO,
+    P_LONGEST,
+    P_RUN,
+    FleetBank,
+)
+from consumer.detection.preprocess import FLAT_FACTOR, FLAT_MIN_RUN
 
 OUT_OF_RANGE, FLATLINE, SPIKE, BROKEN_RELATION = "out_of_range", "flatline", "spike", "broken_relation"
 #: the metrics an anomaly is explained for when it is scored: the largest shares (as many as an
@@ -51,13 +63,15 @@ EXPECTED_SURPRISE = 0.5
 @dataclass(frozen=True, slots=True)
 class MetricView:
     """One metric's statistics, as either path holds them: the seen range now, the last observed
-    value and its run, how far beyond the range the novelty check found the latest value (None:
-    not beyond), and the detector's expected span for this moment (None: it has none)."""
+    value, its run and the longest run that ended before, how far beyond the range the novelty
+    check found the latest value (None: not beyond), and the detector's expected span for this
+    moment (None: it has none)."""
 
     lo: float
     hi: float
     last: float | None
     run: int
+    longest: int
     excess: float | None
     context: tuple[float, float] | None
 
@@ -103,7 +117,9 @@ def model_views(model: DeviceModel, names: Iterable[str]) -> dict[str, MetricVie
                 order=detector.order,
                 sharp=detector.sharp,
             )
-        views[name] = MetricView(pre.lo[i], pre.hi[i], pre.last_given[i], pre.run[i], pre.novel_excess.get(i), context)
+        views[name] = MetricView(
+            pre.lo[i], pre.hi[i], pre.last_given[i], pre.run[i], pre.longest[i], pre.novel_excess.get(i), context
+        )
     return views
 
 
@@ -134,6 +150,7 @@ def bank_views(bank: FleetBank, slot: int, names: Iterable[str]) -> dict[str, Me
             float(floats[P_HI, slot, i]),
             None if math.isnan(last) else last,
             int(ints[P_RUN, slot, i]),
+            int(ints[P_LONGEST, slot, i]),
             None if math.isnan(excess) else excess,
             context,
         )
@@ -141,10 +158,15 @@ def bank_views(bank: FleetBank, slot: int, names: Iterable[str]) -> dict[str, Me
 
 
 def explain(
-    views: Mapping[str, MetricView], metrics: Mapping[str, float | None], *, multivariate: bool
+    views: Mapping[str, MetricView],
+    metrics: Mapping[str, float | None],
+    *,
+    multivariate: bool,
+    shares: Mapping[str, float] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per metric of ``views``, in their order: ``{"value", "expected", "kind"}`` (see the module),
-    and ``"latest": False`` when the device's statistics have moved past this reading."""
+    and ``"latest": False`` when the device's statistics have moved past this reading. With the
+    anomaly's ``shares``, a metric with no share of it has no kind (it did not make the anomaly)."""
     latest = all(metrics.get(name) in (None, view.last) for name, view in views.items())
     out: dict[str, dict[str, Any]] = {}
     for name, view in views.items():
@@ -152,8 +174,8 @@ def explain(
         kind: str | None = None
         seen = _seen_before(view, value) if latest else (view.lo, view.hi)
         expected = view.context or seen
-        if value is not None:
-            if latest and view.run >= FLAT_MIN_RUN and value == view.last:
+        if value is not None and (shares is None or shares.get(name, 0.0) > 0.0):
+            if latest and _flat(view, value):
                 kind = FLATLINE
             elif latest and view.excess is not None:
                 kind, expected = OUT_OF_RANGE, seen
@@ -181,14 +203,15 @@ def explain_model(
 ) -> dict[str, dict[str, Any]]:
     """An anomaly of a device in a ``DeviceModel``, explained right after the step that scored it."""
     views = model_views(model, top_names(contributions))
-    return explain(views, metrics, multivariate=not model.detector.per_metric)
+    return explain(views, metrics, multivariate=not model.detector.per_metric, shares=contributions)
 
 
 def explain_bank(
     bank: FleetBank, slot: int, metrics: Mapping[str, float | None], contributions: Mapping[str, float]
 ) -> dict[str, dict[str, Any]]:
     """An anomaly of a device in the fleet bank, explained right after the wave that scored it."""
-    return explain(bank_views(bank, slot, top_names(contributions)), metrics, multivariate=False)
+    views = bank_views(bank, slot, top_names(contributions))
+    return explain(views, metrics, multivariate=False, shares=contributions)
 
 
 def _seen_before(view: MetricView, value: float | None) -> tuple[float, float] | None:
@@ -199,13 +222,19 @@ def _seen_before(view: MetricView, value: float | None) -> tuple[float, float] |
     if not hi >= lo:
         return None  # no value seen
     excess = view.excess
-    if value is None or excess is None or excess <= 0.0 or (value == view.last and view.run >= FLAT_MIN_RUN):
+    if value is None or excess is None or excess <= 0.0 or _flat(view, value):
         return lo, hi
     if value >= hi:
         return lo, (value + excess * lo) / (1.0 + excess)
     if value <= lo:
         return (value + excess * hi) / (1.0 + excess), hi
     return lo, hi
+
+
+def _flat(view: MetricView, value: float) -> bool:
+    """Whether ``value`` is a flatline as the flatline check sees one: the metric's last value,
+    repeated at least :data:`FLAT_MIN_RUN` readings and over twice as long as any run before."""
+    return value == view.last and view.run >= max(FLAT_MIN_RUN, FLAT_FACTOR * view.longest + 1)
 
 
 def _shown(span: tuple[float, float] | None) -> list[float] | None:

@@ -81,7 +81,8 @@ def test_explaining_changes_no_state() -> None:
 
 
 def view(**changes: object) -> MetricView:
-    fields: dict[str, object] = {"lo": 0.0, "hi": 10.0, "last": 5.0, "run": 1, "excess": None, "context": (4.0, 6.0)}
+    fields: dict[str, object] = {"lo": 0.0, "hi": 10.0, "last": 5.0, "run": 1, "longest": 3, "excess": None}
+    fields["context"] = (4.0, 6.0)
     fields.update(changes)
     return MetricView(**fields)  # type: ignore[arg-type]
 
@@ -95,6 +96,7 @@ def view(**changes: object) -> MetricView:
         (view(last=30.0, hi=30.0, excess=2.0), 30.0, False, "out_of_range", [0.0, 10.0]),  # hi undone
         (view(last=-20.0, lo=-20.0, excess=2.0), -20.0, False, "out_of_range", [0.0, 10.0]),  # lo undone
         (view(last=3.0, run=12, excess=1.0), 3.0, False, "flatline", [4.0, 6.0]),
+        (view(last=3.0, run=12, longest=40), 3.0, False, "spike", [4.0, 6.0]),  # shorter than runs before
         (view(context=None, last=8.0), 8.0, False, None, [0.0, 10.0]),  # no context: the seen range
     ],
 )
@@ -103,6 +105,12 @@ def test_a_metric_is_explained_by_its_statistics(
 ) -> None:
     entry = explain({"m": metric}, {"m": value}, multivariate=multivariate)["m"]
     assert entry == {"value": value, "expected": expected, "kind": kind}
+
+
+def test_a_metric_with_no_share_of_the_anomaly_has_no_kind() -> None:
+    views = {"temp": view(last=30.0, hi=30.0, excess=2.0), "status": view(last=0.0, lo=0.0, hi=0.0, run=500)}
+    explained = explain(views, {"temp": 30.0, "status": 0.0}, multivariate=False, shares={"temp": 1.0, "status": 0.0})
+    assert explained["temp"]["kind"] == "out_of_range" and explained["status"]["kind"] is None
 
 
 def test_statistics_that_moved_past_the_reading_are_marked_not_latest() -> None:
