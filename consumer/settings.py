@@ -16,14 +16,21 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from consumer.processor.reading import DEFAULT_MAX_METRIC_NAME_LENGTH, BadReading, parse_ts
+from consumer.processor.reading import DEFAULT_MAX_METRIC_NAME_LENGTH, TS_UNITS, BadReading, parse_ts
 from consumer.processor.reading import MAX_METRICS as MAX_READING_METRICS
+from consumer.processor.reading_mapping import ReadingMapping
 from consumer.shards.deaggregation import DEFAULT_MAX_AGGREGATE_RECORDS
 
 ENV_PREFIX = "ANOMALY_"
 INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
 LOG_FORMATS = ("auto", "json", "console")
 MAX_METRIC_NAME_LENGTH_LIMIT = 1024  # a name is kept per device and carried in events: never unbounded
+#: the default --max-ts-skew, in seconds: 20 years. Every unit mistake lands decades away (epoch
+#: seconds read as milliseconds fall in January 1970, a clock reset to zero too; milliseconds read
+#: as seconds, or microseconds as milliseconds, are past the year 9999 and refused anyway), while
+#: replays of historical data (the NAB corpus is from 2013-2015) and store-and-forward backlogs
+#: of weeks or months stay well inside. A year would turn such replays into dead letters.
+DEFAULT_MAX_TS_SKEW = 20 * 365.25 * 86_400
 
 
 class SettingsError(ValueError):
@@ -74,6 +81,12 @@ class Settings:
     max_aggregate_records: int = DEFAULT_MAX_AGGREGATE_RECORDS
     alert_sns_topic: str | None = None
     alert_episode_gap: float = 300.0
+    ts_unit: str = "ms"
+    max_ts_skew: float = DEFAULT_MAX_TS_SKEW
+    device_field: str = "device_id"
+    ts_field: str = "ts"
+    metrics_field: str = "metrics"
+    numeric_strings: bool = False
 
     @property
     def lease_table(self) -> str:
@@ -91,6 +104,11 @@ class Settings:
         if self.max_idle_time_between_reads is None:
             return 4.0 * self.idle_time_between_reads
         return self.max_idle_time_between_reads
+
+    @property
+    def reading_mapping(self) -> ReadingMapping:
+        """Where the reading's fields are in the user's JSON (validated by :meth:`validate`)."""
+        return ReadingMapping(self.device_field, self.ts_field, self.metrics_field, self.numeric_strings)
 
     def endpoint_for(self, service: str) -> str | None:
         specific = {"kinesis": self.kinesis_endpoint_url, "dynamodb": self.dynamodb_endpoint_url}
@@ -146,6 +164,14 @@ class Settings:
             raise SettingsError("--alert-sns-topic must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
         if self.alert_episode_gap <= 0:
             raise SettingsError("--alert-episode-gap must be positive")
+        if self.ts_unit not in TS_UNITS:
+            raise SettingsError(f"--ts-unit must be one of {', '.join(TS_UNITS)}")
+        if not 0 <= self.max_ts_skew < 1e12:
+            raise SettingsError("--max-ts-skew must be zero (off) or more seconds")
+        try:
+            self.reading_mapping  # noqa: B018 - built to be checked
+        except ValueError as error:
+            raise SettingsError(str(error)) from error
         if self.shard_count is not None and self.shard_count < 1:
             raise SettingsError("--shard-count must be 1 or more (leave it out for on-demand streams)")
         return self
@@ -170,6 +196,16 @@ def default_worker_id() -> str:
     """``host:pid:token``: readable (which host, which process) and unique even where host and pid
     are not, as for containers on host networking (one hostname, the same small pid in each)."""
     return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}"
+
+
+def _switch(text: str) -> bool:
+    """A switch's environment twin: true/false, 1/0, yes/no, on/off."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
 
 
 def _timestamp_ms(text: str) -> int:
@@ -252,6 +288,23 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
         float,
         "seconds without an anomaly of a device that end its episode; anomalies within one episode send no alert",
     ),
+    "ts_unit": (
+        str,
+        "what a numeric ts counts: ms (default), s, or auto (below 1e11 in magnitude: seconds; logged once)",
+    ),
+    "max_ts_skew": (
+        float,
+        f"seconds a reading's ts may be from its record's arrival in Kinesis; beyond, a dead letter "
+        f"implausible_ts (default {DEFAULT_MAX_TS_SKEW:.0f}: 20 years; 0: off)",
+    ),
+    "device_field": (str, "the reading's device id field: a key or a dotted path (meta.device)"),
+    "ts_field": (str, "the reading's time field: a key or a dotted path (ISO-8601, or an epoch number in --ts-unit)"),
+    "metrics_field": (
+        str,
+        "the reading's metrics object: a key or a dotted path; '' for flat readings (every other "
+        "numeric top-level field is a metric)",
+    ),
+    "numeric_strings": (_switch, 'accept a number sent as a string ("99.5") as a metric value or an epoch ts'),
 }
 
 
@@ -278,6 +331,10 @@ def add_options(
     shown = set(names or _OPTIONS)
     for name, (kind, text) in _OPTIONS.items():
         default = (shown_defaults or {}).get(name, field_defaults.get(name))
+        if kind is _switch:
+            described = f"{text} (default: off) [env {env_name(name)}=true]" if name in shown else argparse.SUPPRESS
+            parser.add_argument(_flag(name), dest=name, action="store_const", const=True, default=None, help=described)
+            continue
         shown_default = "none" if default in (None, "") else default
         with_default = text if "default" in text else f"{text} (default: {shown_default})"
         described = f"{with_default} [env {env_name(name)}]" if name in shown else argparse.SUPPRESS

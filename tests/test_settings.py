@@ -185,3 +185,39 @@ def test_the_cli_refuses_a_river_detector_without_a_key_with_exit_code_2(capsys:
 
     assert main(["run", "--detector", "sad", "--state", "on"]) == 2
     assert "keeps pickled river state" in capsys.readouterr().err
+
+
+def test_the_reading_format_has_flags_and_env_twins() -> None:
+    settings = load(
+        ["--device-field", "meta.device", "--ts-field", "timestamp", "--ts-unit", "auto", "--numeric-strings"],
+        {"ANOMALY_METRICS_FIELD": "", "ANOMALY_MAX_TS_SKEW": "86400"},
+    )
+    mapping = settings.reading_mapping
+    assert (mapping.device_path, mapping.ts_path, mapping.flat, mapping.numeric_strings) == (
+        ("meta", "device"),
+        ("timestamp",),
+        True,
+        True,
+    )
+    assert (settings.ts_unit, settings.max_ts_skew) == ("auto", 86_400.0)
+    assert load([], {"ANOMALY_NUMERIC_STRINGS": "false"}).numeric_strings is False
+
+
+def test_the_reading_format_defaults_to_the_documented_shape_and_a_generous_skew() -> None:
+    settings = load([])
+    assert settings.reading_mapping.is_default and settings.ts_unit == "ms"
+    assert settings.max_ts_skew == 20 * 365.25 * 86_400  # decades: catches seconds read as ms, keeps replays
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "message"),
+    [
+        (["--ts-unit", "us"], {}, "--ts-unit must be one of ms, s, auto"),
+        (["--max-ts-skew", "-1"], {}, "--max-ts-skew"),
+        (["--device-field", "meta..device"], {}, "--device-field must name a field"),
+        ([], {"ANOMALY_NUMERIC_STRINGS": "maybe"}, "ANOMALY_NUMERIC_STRINGS"),
+    ],
+)
+def test_a_bad_reading_format_is_refused(argv: list[str], environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load(argv, environ)

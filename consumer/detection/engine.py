@@ -20,6 +20,9 @@ Contract:
   them first (:meth:`idle_devices` lists them) if their state must survive. :meth:`evict` drops
   any devices; :meth:`least_recent_devices` lists them by *arrival*: the order in which this
   engine was given their readings, never the readings' own times (a producer may send any ``ts``).
+* :meth:`explain` tells an anomaly's metrics against what the model expected and the kind of
+  anomaly (:mod:`~consumer.detection.explain`): read only, for anomalies only, the same wherever
+  the device lives.
 * A device has at most ``max_metrics`` metrics in its lifetime (0: no cap; else at least one
   reading's cap, so a first reading always fits): a reading that would take it past them is
   *refused* (not scored nor learned, the device left as it was; see :attr:`Verdicts.refused`).
@@ -42,6 +45,7 @@ from collections import Counter
 from collections.abc import Container, Iterable, Mapping, Sequence
 from itertools import islice
 from operator import attrgetter
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +53,7 @@ import numpy.typing as npt
 from consumer.detection import wave_step
 from consumer.detection.device_model import DeviceModel, device_seed
 from consumer.detection.device_states import DeviceStates
+from consumer.detection.explain import bank_views, explain, explain_bank, explain_model, model_views
 from consumer.detection.fleet_bank import MAX_METRICS, FleetBank, bankable
 from consumer.detection.sizeof import deep_sizeof
 from consumer.detection.spec import DetectorSpec, parse_detector_spec
@@ -109,6 +114,8 @@ class DetectionEngine:
         # each device's newest reading time; the dict's order is arrival order (see _note_seen)
         self._last_seen: dict[str, int] = {}
         self._refused: dict[int, int] = {}  # this batch's refused positions (see Verdicts.refused)
+        # this batch's anomalies explained when scored: id(reading) -> (reading, explanation)
+        self._explained: dict[int, tuple[Reading, dict[str, dict[str, Any]]]] = {}
         self._dirty: set[str] = set()
         self.wave_min_width = wave_min_width
         self._bank = FleetBank(spec, seed=seed, threshold=threshold, warmup=warmup) if bankable(spec) else None
@@ -160,6 +167,7 @@ class DetectionEngine:
         bank = self._bank
         refused: dict[int, int] = {}
         self._refused = refused
+        self._explained = {}
         narrowest = self.wave_min_width or wave_min_width(len(readings[0].metrics))
         if bank is not None and len(readings) >= narrowest * max(per_device.values()):
             result = self._process_waves(bank, readings, ids)
@@ -175,7 +183,10 @@ class DetectionEngine:
                 if len(model.pre.names) + len(metrics) > cap and self._refuses(model, metrics, len(verdicts)):
                     verdicts.append(REFUSED)
                 else:
-                    verdicts.append(model.step(metrics))
+                    verdict = model.step(metrics)
+                    verdicts.append(verdict)
+                    if verdict.is_anomaly:  # rare: explained while the model is as it scored it
+                        self._explained[id(reading)] = (reading, explain_model(model, metrics, verdict.contributions))
             result = Verdicts.of(verdicts)
         if refused:  # a refused reading leaves its device as it was: neither seen nor dirty
             result.refused = refused
@@ -240,8 +251,13 @@ class DetectionEngine:
         positions_done: list[npt.NDArray[np.int64]] = []
         results: list[WaveResult] = []
         for wave in plan_waves(bank, rows, banked):
-            results.append(step_wave(bank, wave.slots, wave.given, wave.metrics))
+            result = step_wave(bank, wave.slots, wave.given, wave.metrics)
+            results.append(result)
             positions_done.append(wave.positions)
+            for row, share in result.contributions.items():  # anomalies (rare): explained before the next wave
+                reading = readings[int(wave.positions[row])]
+                explained = explain_bank(bank, int(wave.slots[row]), reading.metrics, share)
+                self._explained[id(reading)] = (reading, explained)
         if not results:
             return Verdicts.of(verdicts)  # type: ignore[arg-type]  # every position was filled
         done = np.concatenate(positions_done)
@@ -301,7 +317,32 @@ class DetectionEngine:
             if len(names) + len(metrics) > cap and self._refuses(model, metrics, i):
                 verdicts[i] = REFUSED
             else:
-                verdicts[i] = step(metrics)
+                verdict = verdicts[i] = step(metrics)
+                if verdict.is_anomaly:  # rare: explained while the model is as it scored it
+                    self._explained[id(readings[i])] = (
+                        readings[i],
+                        explain_model(model, metrics, verdict.contributions),
+                    )
+
+    def explain(self, reading: Reading, names: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Per metric of ``reading`` (or the named ones, in that order): its value, the range the
+        model expected and the kind of anomaly (see :mod:`~consumer.detection.explain`). For an
+        anomaly of the last batch, and its top metrics, the explanation made right after the step
+        that scored it; otherwise read now from the device's statistics wherever it lives (empty
+        for a device not in memory). Read only: it changes nothing."""
+        wanted = list(reading.metrics) if names is None else list(names)
+        captured = self._explained.get(id(reading))
+        if captured is not None and captured[0] is reading and all(name in captured[1] for name in wanted):
+            return {name: captured[1][name] for name in wanted}
+        model = self._models.get(reading.device_id)
+        if model is not None:
+            views = model_views(model, wanted)
+            return explain(views, reading.metrics, multivariate=not model.detector.per_metric)
+        bank = self._bank
+        if bank is not None and reading.device_id in bank:
+            views = bank_views(bank, bank.slot_of[reading.device_id], wanted)
+            return explain(views, reading.metrics, multivariate=False)
+        return {}
 
     def banked_devices(self) -> int:
         """How many of the devices live in the fleet bank (stepped in waves)."""

@@ -5,11 +5,14 @@
   can de-duplicate.
 - An event carries at most :data:`MAX_CONTRIBUTIONS` contributions: of more, the largest shares
   in descending order, and ``contributions_omitted``, how many were left out (of fewer, all of
-  them in the order given). An event that would still exceed Kinesis's record limit (long metric
+  them in the order given). With an ``explain`` (the engine's), ``explanation`` tells each of
+  those contributions' value, the range the model expected and the kind of anomaly
+  (:mod:`consumer.detection.explain`): a few numbers and a short word per contribution, so
+  bounded as the contributions are. An event that would still exceed Kinesis's record limit (long metric
   names) is trimmed and marked ``"truncated": true``: first the ``metrics`` not among its
   contributions are dropped (counted in ``metrics_omitted``), then names over
   :data:`MAX_NAME_CHARS` are shortened (a prefix, the original length and a hash, so shortened
-  names stay distinct), then ``metrics`` and ``contributions`` are emptied. A small event with
+  names stay distinct), then ``metrics``, ``contributions`` and ``explanation`` are emptied. A small event with
   few contributions is written as it always was, byte for byte.
 - A dead letter carries the original bytes (base64), the reason and the source position.
   Records too large for one dead letter (Kinesis allows 1 MiB per record, and base64 grows
@@ -31,7 +34,7 @@ import hashlib
 import heapq
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,6 +64,10 @@ MAX_NAME_CHARS = 256
 MAX_REASON_CHARS = 512
 MAX_CODE_CHARS = 64
 _PART_DIGITS_BOUND = 10**12  # "part" and "parts" as wide as they can be when sizing the envelope
+
+
+#: the engine's explanation of a reading's named metrics (``DetectionEngine.explain``)
+Explain = Callable[[Reading, list[str]], Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +124,12 @@ def anomaly_event(
     now: float | None = None,
     detected_at: str | None = None,
     max_contributions: int = MAX_CONTRIBUTIONS,
+    explain: Explain | None = None,
 ) -> OutgoingRecord:
     """``detected_at`` (ISO time) or ``now`` (epoch seconds) is when the batch was scored; the
-    processor formats it once per batch and passes ``detected_at``. The record is always within
-    Kinesis's limits, whatever the names and the number of contributions (see the module doc)."""
+    processor formats it once per batch and passes ``detected_at``. ``explain`` (optional) gives
+    the ``explanation`` of the contributions kept. The record is always within Kinesis's limits,
+    whatever the names and the number of contributions (see the module doc)."""
     if len(contributions) > max_contributions:
         top = heapq.nlargest(max_contributions, contributions.items(), key=_share)
         shares = {name: round(share, 6) for name, share in top}
@@ -137,6 +146,7 @@ def anomaly_event(
         "detector": detector,
         "metrics": reading.metrics,
         "contributions": shares,
+        **({"explanation": explain(reading, list(shares))} if explain is not None else {}),
         "source": source_of(stream, shard_id, record),
         "detected_at": detected_at or iso_ms(int((now if now is not None else time.time()) * 1000)),
     }
@@ -179,6 +189,8 @@ def _trimmed(document: dict[str, Any], room: int) -> bytes:
     document["detector"] = short_name(document["detector"])
     document["metrics"] = {short_name(name): value for name, value in kept.items()}
     document["contributions"] = {short_name(name): share for name, share in shares.items()}
+    if "explanation" in document:
+        document["explanation"] = {short_name(name): entry for name, entry in document["explanation"].items()}
     data = orjson.dumps(document)
     if len(data) <= room:
         return data
@@ -186,6 +198,8 @@ def _trimmed(document: dict[str, Any], room: int) -> bytes:
     document["contributions_omitted"] = document.get("contributions_omitted", 0) + len(shares)
     document["metrics"] = {}
     document["contributions"] = {}
+    if "explanation" in document:
+        document["explanation"] = {}
     return orjson.dumps(document)
 
 
@@ -198,9 +212,11 @@ def anomaly_events(
     records: Sequence[KinesisRecord],
     readings: Sequence[Reading],
     verdicts: Verdicts,
+    explain: Explain | None = None,
 ) -> list[OutgoingRecord]:
     """The events of a scored batch: one per anomaly, in order, all stamped with the one time the
-    batch was scored (the verdicts' columns name the anomalies without a Python-level loop)."""
+    batch was scored (the verdicts' columns name the anomalies without a Python-level loop);
+    ``explain``, the engine's, explains each (anomalies only: never a cost per reading)."""
     anomalies = verdicts.anomalies()
     detected_at = iso_ms(int(time.time() * 1000)) if anomalies else None
     events = []
@@ -218,6 +234,7 @@ def anomaly_events(
                 detector=detector,
                 contributions=verdict.contributions,
                 detected_at=detected_at,
+                explain=explain,
             )
         )
     return events

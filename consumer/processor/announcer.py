@@ -1,5 +1,8 @@
 """Telling people what was found: one INFO line per anomaly, and an alert per episode.
 
+The line names the anomaly's top metrics with their value, share, the range the model expected
+and the kind of anomaly (the event's ``explanation``, read back from the event: anomalies are rare).
+
 The anomaly stream is the record of every anomaly; this is for the person watching the logs or
 subscribed to the alert topic. It runs after a batch's events are acknowledged by Kinesis, so a
 line or an alert never announces an event that was not written (a replay after a failover may
@@ -8,8 +11,10 @@ announce an anomaly again, as it writes its event again).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import orjson
 
 from consumer.detection import Verdicts
 from consumer.emitter.alerts import AlertSink
@@ -34,15 +39,36 @@ class Announcer:
         for i, event in zip(verdicts.anomalies(), events, strict=True):
             reading, verdict = readings[i], verdicts[i]
             top = sorted(verdict.contributions.items(), key=lambda item: -item[1])[:TOP_METRICS]
+            explained = _explanation(event.data)
             self._log.info(
                 "anomaly",
                 device_id=bounded_text(reading.device_id, SHOWN_CHARS),
                 ts_ms=reading.ts_ms,
                 score=round(verdict.score, 4),
                 metrics={
-                    bounded_text(name, SHOWN_CHARS): {"value": reading.metrics.get(name), "share": round(share, 3)}
+                    bounded_text(name, SHOWN_CHARS): {
+                        "value": reading.metrics.get(name),
+                        "share": round(share, 3),
+                        **_expected(explained.get(name)),
+                    }
                     for name, share in top
                 },
             )
             if self._alerts is not None:
                 self._alerts.observe(event.data)
+
+
+def _explanation(data: bytes) -> Mapping[str, Any]:
+    """The event's ``explanation`` (metric -> value, expected, kind), empty when it has none (an
+    engine that does not explain, or an event trimmed to fit a record)."""
+    if b'"explanation"' not in data:
+        return {}
+    explanation = orjson.loads(data).get("explanation")
+    return explanation if isinstance(explanation, dict) else {}
+
+
+def _expected(entry: object) -> dict[str, Any]:
+    """What the line shows of a metric's explanation: the expected range and the kind."""
+    if not isinstance(entry, dict):
+        return {}
+    return {"expected": entry.get("expected"), "kind": entry.get("kind")}

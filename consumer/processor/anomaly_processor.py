@@ -37,6 +37,7 @@ from consumer.logs import get_logger
 from consumer.processor.announcer import Announcer
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.isolation import PROCESSING_FAILED, ProcessorClosed, bisect, describe, is_infrastructure
+from consumer.processor.plausibility import IMPLAUSIBLE_TS, implausible
 from consumer.processor.reading import DEFAULT_DECODER, BadReading, Reading, ReadingDecoder, quoted
 from consumer.processor.record_processor import (
     Checkpointer,
@@ -51,6 +52,7 @@ from consumer.shards.record import KinesisRecord
 from consumer.state.shard_state import ShardState
 
 _DATA = attrgetter("data")
+_ARRIVAL = attrgetter("approximate_arrival")
 _DEVICE_ID = attrgetter("device_id")
 _TOO_MANY = "too_many_metrics"
 
@@ -228,6 +230,7 @@ class AnomalyProcessor:
                 records=records,
                 readings=readings,
                 verdicts=verdicts,
+                explain=engine.explain,
             )
         self._events.put(events)
         if events:
@@ -261,16 +264,38 @@ class AnomalyProcessor:
         check for them: the reader marks only KPL aggregates, whose bytes start with the KPL magic,
         and :meth:`ReadingDecoder.decode_batch` accepts only batches whose every record starts with ``{``."""
         try:
-            readings = self._decoder.decode_batch(list(map(_DATA, records)))
+            decoded = self._decoder.decode_batch(list(map(_DATA, records)))
         except Exception as error:  # the fast path's boundary: then each record is decoded alone
             if is_infrastructure(error):
                 raise
             self.stats.decode_fallbacks += 1
             self._log.warning("batch_decode_fell_back", error=type(error).__name__, records=len(records))
-            readings = None
-        if readings is not None:
+            decoded = None
+        readings: Sequence[Reading] = decoded if decoded is not None else []
+        if decoded is None:
+            readings, records = self._decode_each(records, outgoing_dead, audit)
+        if self._decoder.max_ts_skew_ms:  # readings whose time is implausible become dead letters
+            readings, records = self._plausible(readings, records, outgoing_dead, audit)
+        return readings, records
+
+    def _plausible(
+        self,
+        readings: Sequence[Reading],
+        records: Sequence[KinesisRecord],
+        outgoing_dead: list[OutgoingRecord],
+        audit: list[dict[str, Any]],
+    ) -> tuple[Sequence[Reading], Sequence[KinesisRecord]]:
+        """The readings whose time is plausible (:mod:`.plausibility`), and their records; the
+        others become dead letters ``implausible_ts``."""
+        decoder = self._decoder
+        found = implausible(readings, map(_ARRIVAL, records), decoder.max_ts_skew_ms, decoder.ts_unit)
+        if not found:
             return readings, records
-        return self._decode_each(records, outgoing_dead, audit)
+        for i, reason in found:
+            self._dead_letter(records[i], IMPLAUSIBLE_TS, reason, outgoing_dead, audit)
+        dropped = {i for i, _ in found}
+        kept = [i for i in range(len(readings)) if i not in dropped]
+        return [readings[i] for i in kept], [records[i] for i in kept]
 
     def _decode_each(
         self, records: Sequence[KinesisRecord], outgoing_dead: list[OutgoingRecord], audit: list[dict[str, Any]]

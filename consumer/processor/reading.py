@@ -3,7 +3,16 @@
 The data contract: a record is UTF-8 JSON
 ``{"device_id": str, "ts": ISO-8601 string or epoch milliseconds, "metrics": {name: number or null}}``.
 ``null`` marks a missing value (the detector imputes it). Anything else, including NaN and
-infinity, is rejected with a :class:`BadReading` whose message is the dead-letter reason.
+infinity, is rejected with a :class:`BadReading` whose message is the dead-letter reason. A numeric
+device id is taken as its decimal string. A missing field's reason names a close key the record
+has ("did you mean").
+
+Two settings adapt it to the data people have: a :class:`~consumer.processor.reading_mapping.ReadingMapping`
+(other field names, dotted paths, flat readings, numbers sent as strings), and the unit of a
+numeric ``ts`` (:data:`TS_UNITS`: milliseconds, seconds, or ``auto``, which takes a number below
+:data:`AUTO_SECONDS_BELOW` in magnitude for seconds and says so once in the log). A decoder with
+``max_ts_skew_ms`` also finds the readings whose time is implausibly far from their record's
+arrival (:mod:`~consumer.processor.plausibility`): seconds read as milliseconds land in January 1970.
 
 Decoding is a failure boundary per record: for any bytes at all, :meth:`ReadingDecoder.decode`
 returns a :class:`Reading` or raises :class:`BadReading`, never another exception, and a reason
@@ -16,11 +25,22 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import chain
-from operator import attrgetter
+from operator import attrgetter, is_
 from typing import Annotated
 
 import msgspec
 import orjson
+
+from consumer.logs import get_logger
+from consumer.processor.reading_mapping import (
+    DEFAULT_MAPPING,
+    MISSING,
+    ReadingMapping,
+    flat_metrics,
+    hint,
+    lookup,
+    number_of,
+)
 
 MAX_DEVICE_ID_LENGTH = 256
 MAX_METRICS = 256
@@ -28,6 +48,11 @@ MIN_TS_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
 MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 #: the default cap on a metric name's length, in characters (code points); ``--max-metric-name-length``
 DEFAULT_MAX_METRIC_NAME_LENGTH = 128
+#: what a numeric ``ts`` counts: epoch milliseconds (the default), seconds, or decided by magnitude
+TS_UNITS = ("ms", "s", "auto")
+#: under ``auto``, a numeric ts below this in magnitude is seconds: as milliseconds it would be
+#: before 1973-03-03, as seconds it reaches the year 5138
+AUTO_SECONDS_BELOW = 10**11
 #: the most characters of input text a reason quotes (before escaping)
 QUOTE_CHARS = 64
 #: a reason's detail is cut to this many characters, whatever produced it
@@ -64,6 +89,9 @@ _decoder = msgspec.json.Decoder(Reading)
 _decode = _decoder.decode
 _decode_lines = _decoder.decode_lines
 _METRICS = attrgetter("metrics")
+_TS_MS = attrgetter("ts_ms")
+
+log = get_logger(__name__)
 
 
 class BadReading(ValueError):
@@ -98,24 +126,32 @@ def _shown(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
-def parse_ts(value: object) -> int:
-    """Epoch milliseconds from an ISO-8601 string or an epoch-milliseconds number, within the years
-    1 to 9999 (what an event's ISO time can show; anything outside is not a sensor's clock)."""
-    ts_ms = _ts_ms(value)
+def parse_ts(value: object, unit: str = "ms") -> int:
+    """Epoch milliseconds from an ISO-8601 string or an epoch number in ``unit`` (:data:`TS_UNITS`),
+    within the years 1 to 9999 (what an event's ISO time can show; anything outside is not a
+    sensor's clock)."""
+    ts_ms = _ts_ms(value, unit)
     if not MIN_TS_MS <= ts_ms <= MAX_TS_MS:
         raise BadReading("bad_ts", f"ts is outside the years 1-9999: {_shown(value)}")
     return ts_ms
 
 
-def _ts_ms(value: object) -> int:
+def in_seconds(number: float, unit: str) -> bool:
+    """Whether a numeric ts counts seconds under ``unit``."""
+    return unit == "s" or (unit == "auto" and -AUTO_SECONDS_BELOW < number < AUTO_SECONDS_BELOW)
+
+
+def _ts_ms(value: object, unit: str = "ms") -> int:
     if isinstance(value, bool):
-        raise BadReading("bad_ts", "ts must be an ISO-8601 string or epoch milliseconds, got a boolean")
+        raise BadReading("bad_ts", "ts must be an ISO-8601 string or an epoch number, got a boolean")
     if isinstance(value, int):
-        return value
+        return value * 1000 if in_seconds(value, unit) else value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise BadReading("bad_ts", f"ts is not finite: {value!r}")
-        return int(value)
+        if abs(value) > 1e300:
+            raise BadReading("bad_ts", f"ts is outside the years 1-9999: {_shown(value)}")
+        return round(value * 1000) if in_seconds(value, unit) else int(value)
     if isinstance(value, str):
         text = value.strip()
         if text.endswith("Z"):
@@ -151,7 +187,8 @@ def _every_metric_null(reading: Reading) -> bool:
 
 
 class ReadingDecoder:
-    """Decodes records into readings under the configured caps; built once, at start-up.
+    """Decodes records into readings under the configured caps, mapping and ts unit; built once,
+    at start-up.
 
     :meth:`decode` is one record's failure boundary: for any bytes it returns a :class:`Reading`
     or raises :class:`BadReading` (an unexpected error while decoding becomes ``undecodable``).
@@ -161,18 +198,42 @@ class ReadingDecoder:
 
     ``max_metric_name_length``: a reading with a longer metric name (in characters) is a
     ``metric_name_too_long`` dead letter. At the default cap the check is a msgspec constraint,
-    inside the one C-level pass; a lower cap adds a pass over the batch's names."""
+    inside the one C-level pass; a lower cap adds a pass over the batch's names.
 
-    __slots__ = ("_check_names", "max_metric_name_length")
+    ``mapping`` other than the documented shape: each record is parsed (orjson) and mapped in
+    Python, the one C-level pass is not used. ``ts_unit`` other than ``ms`` keeps the pass and
+    rescales the numeric times after it. ``max_ts_skew_ms`` (0: off) bounds how far a reading's
+    time may be from its record's arrival; the processor applies it
+    (:func:`~consumer.processor.plausibility.implausible`), since only it sees the records."""
 
-    def __init__(self, max_metric_name_length: int = DEFAULT_MAX_METRIC_NAME_LENGTH) -> None:
+    __slots__ = ("_check_names", "_mapped", "_said", "mapping", "max_metric_name_length", "max_ts_skew_ms", "ts_unit")
+
+    def __init__(
+        self,
+        max_metric_name_length: int = DEFAULT_MAX_METRIC_NAME_LENGTH,
+        *,
+        mapping: ReadingMapping = DEFAULT_MAPPING,
+        ts_unit: str = "ms",
+        max_ts_skew_ms: int = 0,
+    ) -> None:
         if max_metric_name_length < 1:
             raise ValueError("max_metric_name_length must be at least 1")
+        if ts_unit not in TS_UNITS:
+            raise ValueError(f"ts_unit must be one of {', '.join(TS_UNITS)}")
+        if max_ts_skew_ms < 0:
+            raise ValueError("max_ts_skew_ms must be 0 (off) or more")
         self.max_metric_name_length = max_metric_name_length
         self._check_names = max_metric_name_length < DEFAULT_MAX_METRIC_NAME_LENGTH
+        self.mapping = mapping
+        self._mapped = not mapping.is_default  # decoded record by record, never by the one pass
+        self.ts_unit = ts_unit
+        self.max_ts_skew_ms = max_ts_skew_ms
+        self._said: set[str] = set()  # under ``auto``: the units already announced in the log
 
     def decode(self, data: bytes) -> Reading:
         """Decode one record's bytes; raise :class:`BadReading` with the reason when it is not a reading."""
+        if self._mapped:
+            return self._checked(data)
         try:
             reading = _decode(data)
         except (msgspec.DecodeError, RecursionError):
@@ -187,12 +248,21 @@ class ReadingDecoder:
             return self._checked(data)
         if _every_metric_null(reading):
             raise BadReading("no_values", "every metric is null")
+        if self.ts_unit != "ms":
+            if not MIN_TS_MS <= self._rescaled(reading.ts_ms) <= MAX_TS_MS:
+                return self._checked(data)
+            (reading,) = self._rescale([reading])
         return reading
 
     def _checked(self, data: bytes) -> Reading:
         """The checks one by one, off the hot path, each with its reason."""
         try:
-            return _checked_reading(orjson.loads(data), self.max_metric_name_length)
+            document = orjson.loads(data)
+            if self.ts_unit == "auto" and isinstance(document, dict):
+                ts = number_of(lookup(document, self.mapping.ts_path), self.mapping.numeric_strings)
+                if isinstance(ts, int | float) and not isinstance(ts, bool):
+                    self._say(ts)
+            return _checked_reading(document, self.max_metric_name_length, self.ts_unit, self.mapping)
         except orjson.JSONDecodeError as error:
             # orjson rejects NaN and Infinity literals, which is what the contract wants.
             raise BadReading("malformed_json", str(error)[:200]) from error
@@ -200,6 +270,40 @@ class ReadingDecoder:
             raise
         except Exception as error:  # one record's failure boundary: it becomes a dead letter with the reason
             raise _undecodable(error) from error
+
+    def _rescaled(self, ts: int) -> int:
+        return ts * 1000 if in_seconds(ts, self.ts_unit) else ts
+
+    def _rescale(self, readings: list[Reading]) -> list[Reading]:
+        """Readings of the C-level pass with their numeric ts in milliseconds (the pass reads them as
+        they were sent); under ``auto`` the first of each unit is announced."""
+        if self.ts_unit == "s":
+            return [Reading(reading.device_id, reading.ts_ms * 1000, reading.metrics) for reading in readings]
+        low, high = -AUTO_SECONDS_BELOW, AUTO_SECONDS_BELOW
+        out = [
+            Reading(reading.device_id, reading.ts_ms * 1000, reading.metrics) if low < reading.ts_ms < high else reading
+            for reading in readings
+        ]
+        if len(self._said) < 2:
+            if "s" not in self._said and not all(map(is_, readings, out)):
+                self._say(next(r.ts_ms for r, o in zip(readings, out, strict=True) if r is not o))
+            if "ms" not in self._said and any(map(is_, readings, out)):
+                self._say(next(r.ts_ms for r, o in zip(readings, out, strict=True) if r is o))
+        return out
+
+    def _say(self, ts: float) -> None:
+        """Under ``auto``: one INFO line the first time a numeric ts is read as seconds, and the
+        first time one is read as milliseconds, so the decision is never silent."""
+        unit = "s" if in_seconds(ts, "auto") else "ms"
+        if unit not in self._said:
+            self._said.add(unit)
+            log.info(
+                "ts_unit_decided",
+                ts_unit="auto",
+                read_as="epoch seconds" if unit == "s" else "epoch milliseconds",
+                example=ts,
+                rule=f"a numeric ts below {AUTO_SECONDS_BELOW:.0e} in magnitude is seconds",
+            )
 
     def decode_batch(self, datas: Sequence[bytes]) -> list[Reading] | None:
         """Every record of a batch as a reading, in one C-level pass; ``None`` when any of them is
@@ -222,6 +326,10 @@ class ReadingDecoder:
     def _decode_batch(self, datas: Sequence[bytes]) -> list[Reading] | None:
         if not datas:
             return []
+        if self._mapped:  # record by record; a BadReading means None, above
+            if not all(data[:1] == b"{" for data in datas):
+                return None
+            return [self._checked(data) for data in datas]
         joined = b"\n".join(datas)
         joins = len(datas) - 1
         if joined[:1] != b"{" or joined[-1:] != b"}" or joined.count(b"\n") != joins or joined.count(b"}\n{") != joins:
@@ -236,6 +344,10 @@ class ReadingDecoder:
             return None
         if b"null" in joined and any(map(_every_metric_null, readings)):  # a reading without a value
             return None
+        if self.ts_unit != "ms":
+            readings = self._rescale(readings)
+            if not (min(map(_TS_MS, readings)) >= MIN_TS_MS and max(map(_TS_MS, readings)) <= MAX_TS_MS):
+                return None
         return readings
 
 
@@ -251,21 +363,45 @@ decode_reading = DEFAULT_DECODER.decode
 decode_readings = DEFAULT_DECODER.decode_batch
 
 
-def _checked_reading(document: object, max_metric_name_length: int = DEFAULT_MAX_METRIC_NAME_LENGTH) -> Reading:
-    """:meth:`ReadingDecoder.decode` for a document off the hot path: every check, with its reason."""
+def _checked_reading(
+    document: object,
+    max_metric_name_length: int = DEFAULT_MAX_METRIC_NAME_LENGTH,
+    ts_unit: str = "ms",
+    mapping: ReadingMapping = DEFAULT_MAPPING,
+) -> Reading:
+    """:meth:`ReadingDecoder.decode` for a document off the hot path: every check, with its reason,
+    the fields found where ``mapping`` says."""
     if not isinstance(document, dict):
         raise BadReading("not_an_object", f"expected a JSON object, got {type(document).__name__}")
-    device_id = document.get("device_id")
+    device_field = mapping.device_field
+    device_id = lookup(document, mapping.device_path)
+    if device_id is MISSING:
+        raise BadReading("missing_device_id", hint(document, mapping.device_path, "--device-field"))
+    if type(device_id) is int:  # a numeric id is its decimal string (bool is not an int here)
+        device_id = str(device_id)
     if not isinstance(device_id, str) or not device_id:
-        raise BadReading("missing_device_id", "device_id must be a non-empty string")
+        raise BadReading("missing_device_id", f"{device_field} must be a non-empty string or an integer")
     if len(device_id) > MAX_DEVICE_ID_LENGTH:
-        raise BadReading("bad_device_id", f"device_id is longer than {MAX_DEVICE_ID_LENGTH} characters")
-    if "ts" not in document:
-        raise BadReading("missing_ts", "ts is required")
-    ts_ms = parse_ts(document["ts"])
-    raw_metrics = document.get("metrics")
-    if not isinstance(raw_metrics, dict) or not raw_metrics:
-        raise BadReading("missing_metrics", "metrics must be a non-empty object")
+        raise BadReading("bad_device_id", f"{device_field} is longer than {MAX_DEVICE_ID_LENGTH} characters")
+    ts = lookup(document, mapping.ts_path)
+    if ts is MISSING:
+        raise BadReading("missing_ts", hint(document, mapping.ts_path, "--ts-field"))
+    ts_ms = parse_ts(number_of(ts, mapping.numeric_strings), ts_unit)
+    raw_metrics: object
+    if mapping.flat:
+        skip = frozenset((mapping.device_path[0], mapping.ts_path[0]))
+        raw_metrics = flat_metrics(document, skip, mapping.numeric_strings)
+        if not raw_metrics:
+            raise BadReading("missing_metrics", "a flat reading needs at least one numeric field besides device and ts")
+    else:
+        raw_metrics = lookup(document, mapping.metrics_path)
+        if raw_metrics is MISSING:
+            raise BadReading("missing_metrics", hint(document, mapping.metrics_path, "--metrics-field"))
+        if not isinstance(raw_metrics, dict) or not raw_metrics:
+            raise BadReading("missing_metrics", f"{mapping.metrics_field} must be a non-empty object")
+        if mapping.numeric_strings:
+            raw_metrics = {name: number_of(value, True) for name, value in raw_metrics.items()}
+    assert isinstance(raw_metrics, dict)
     if len(raw_metrics) > MAX_METRICS:
         raise BadReading("too_many_metrics", f"{len(raw_metrics)} metrics, at most {MAX_METRICS} in one reading")
     if max(map(len, raw_metrics)) > max_metric_name_length:

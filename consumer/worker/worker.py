@@ -101,7 +101,12 @@ class Worker:
         self.consumers: dict[str, ShardConsumer] = {}
         self._consumers_lock = threading.Lock()
         self._cpu_lock = threading.Lock()  # one shard's batch decoded or scored at a time (AnomalyProcessor)
-        self._decoder = ReadingDecoder(settings.max_metric_name_length)
+        self._decoder = ReadingDecoder(
+            settings.max_metric_name_length,
+            mapping=settings.reading_mapping,
+            ts_unit=settings.ts_unit,
+            max_ts_skew_ms=round(settings.max_ts_skew * 1000),
+        )
         self._alerts = AlertSink.from_settings(settings)  # None unless --alert-sns-topic
         self.totals = WorkerTotals()
         self.shard_failures = ShardFailures()

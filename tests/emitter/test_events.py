@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import random
 import uuid
+from typing import Any
 
 import orjson
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +17,7 @@ from consumer.emitter.events import (
     MAX_CONTRIBUTIONS,
     MAX_NAME_CHARS,
     MAX_REASON_CHARS,
+    Explain,
     OutgoingRecord,
     anomaly_event,
     dead_letters,
@@ -252,7 +254,12 @@ def test_any_reason_key_and_data_give_parts_within_the_limit_that_reassemble(
     assert reassembled(letters) == data
 
 
-def event(contributions: dict[str, float], metrics: dict[str, float | None], device: str = "dev-1") -> OutgoingRecord:
+def event(
+    contributions: dict[str, float],
+    metrics: dict[str, float | None],
+    device: str = "dev-1",
+    explain: Explain | None = None,
+) -> OutgoingRecord:
     return anomaly_event(
         stream="in",
         shard_id="shard-0",
@@ -264,7 +271,33 @@ def event(contributions: dict[str, float], metrics: dict[str, float | None], dev
         detector="zscore",
         contributions=contributions,
         now=0.0,
+        explain=explain,
     )
+
+
+def fake_explain(reading: Reading, names: list[str]) -> dict[str, Any]:
+    """An engine's explanation as to its shape: value, expected range and kind per named metric."""
+    return {name: {"value": reading.metrics.get(name), "expected": [0.0, 1.0], "kind": "spike"} for name in names}
+
+
+def test_an_event_explains_its_top_contributions_only_in_their_order() -> None:
+    shares = {f"m{i:02d}": (i + 1) / 465 for i in range(30)}
+    document = orjson.loads(event(shares, dict.fromkeys(shares, 2.0), explain=fake_explain).data)
+    assert list(document["explanation"]) == list(document["contributions"])
+    assert len(document["explanation"]) == MAX_CONTRIBUTIONS
+    assert document["explanation"]["m29"] == {"value": 2.0, "expected": [0.0, 1.0], "kind": "spike"}
+
+
+def test_an_explained_event_of_huge_names_is_trimmed_under_1_mib_with_its_explanation_shortened() -> None:
+    shares = {f"{i}" + "z" * 200_000: 0.1 for i in range(MAX_CONTRIBUTIONS)}
+    out = event(shares, dict.fromkeys(shares, 1.0), explain=fake_explain)
+    assert letter_size(out) < 12_000  # three maps of ten shortened names
+    document = orjson.loads(out.data)
+    assert document["truncated"] is True and list(document["explanation"]) == list(document["contributions"])
+
+
+def test_an_event_without_an_engine_to_explain_it_has_no_explanation() -> None:
+    assert "explanation" not in orjson.loads(event({"t": 1.0}, {"t": 1.0}).data)
 
 
 def test_an_event_carries_the_top_contributions_and_counts_the_rest() -> None:
@@ -328,9 +361,10 @@ def test_any_names_and_number_of_contributions_give_an_event_within_the_limit(
     names: list[str], in_reading: int, shares: random.Random
 ) -> None:
     contributions = {name: shares.random() for name in names}
-    out = event(contributions, dict.fromkeys(names[:in_reading], 1.0) or {"t": 1.0})
+    out = event(contributions, dict.fromkeys(names[:in_reading], 1.0) or {"t": 1.0}, explain=fake_explain)
     assert letter_size(out) < MAX_BYTES_PER_RECORD and is_valid_partition_key(out.partition_key)
     document = orjson.loads(out.data)
+    assert list(document["explanation"]) == list(document["contributions"])
     assert len(document["contributions"]) <= MAX_CONTRIBUTIONS
     kept = len(document["contributions"]) + document.get("contributions_omitted", 0)
     assert kept == len(contributions)

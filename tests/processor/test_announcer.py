@@ -67,3 +67,29 @@ def test_each_anomaly_is_logged_at_info_and_each_episode_alerts_once(
     assert spikes <= shown.keys() and all(shown[spike] > 70.0 for spike in spikes)
     alerts = received()
     assert sorted(message["MessageAttributes"]["device_id"]["Value"] for message in alerts) == ["pump-1", "pump-2"]
+
+
+def test_an_anomaly_event_and_its_line_explain_the_value_against_the_expected_range(
+    fast_kinesis: Any, make_stream: Callable[..., str]
+) -> None:
+    events = make_stream(1)
+    processor = AnomalyProcessor(
+        stream="input",
+        engine_factory=lambda: DetectionEngine.from_spec("zscore", warmup=20),
+        events=Emitter(fast_kinesis, events),
+        dead_letter_emitter=Emitter(fast_kinesis, make_stream(1)),
+        cadence=CheckpointCadence(3600.0, 1_000_000),
+    )
+    processor.initialize(InitializationInput("shardId-000000000000", ExtendedSequenceNumber("TRIM_HORIZON")))
+    payloads = readings("pump-1", 60, spikes={40})
+    records = [KinesisRecord(sequence_number=str(i + 1), partition_key="k", data=d) for i, d in enumerate(payloads)]
+    with structlog.testing.capture_logs() as logs:
+        processor.process_records(ProcessRecordsInput(records, NoCheckpoints()))
+    written = {
+        orjson.loads(record["Data"])["ts_ms"]: orjson.loads(record["Data"]) for record in read_all(fast_kinesis, events)
+    }
+    spike = written[START_MS + 40_000]["explanation"]["t"]
+    low, high = spike["expected"]
+    assert spike["kind"] == "out_of_range" and spike["value"] > 70.0 and 17.0 < low < high < 23.0
+    line = next(line for line in logs if line["event"] == "anomaly" and line["ts_ms"] == START_MS + 40_000)
+    assert line["metrics"]["t"]["expected"] == [low, high] and line["metrics"]["t"]["kind"] == "out_of_range"

@@ -6,6 +6,7 @@ import random
 
 import orjson
 import pytest
+import structlog.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -74,7 +75,8 @@ def test_bad_ts(ts: object) -> None:
         (b"[1, 2]", "not_an_object"),
         (doc(device_id=...), "missing_device_id"),
         (doc(device_id=""), "missing_device_id"),
-        (doc(device_id=7), "missing_device_id"),
+        (doc(device_id=7.5), "missing_device_id"),
+        (doc(device_id=True), "missing_device_id"),
         (doc(device_id="x" * (MAX_DEVICE_ID_LENGTH + 1)), "bad_device_id"),
         (doc(ts=...), "missing_ts"),
         (doc(ts="soon"), "bad_ts"),
@@ -328,7 +330,7 @@ def test_a_cap_below_one_character_is_refused() -> None:
 
 
 def test_an_unexpected_error_while_decoding_a_record_is_an_undecodable_reading(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fails(document: object, max_metric_name_length: int) -> Reading:
+    def fails(*args: object) -> Reading:
         raise RuntimeError("x" * 10_000)
 
     monkeypatch.setattr(reading_module, "_checked_reading", fails)
@@ -460,3 +462,45 @@ def test_the_batch_path_either_declines_or_agrees_with_each_record(batch: list[b
     readings = decode_readings(batch)
     if readings is not None:
         assert readings == verdicts  # every record a reading, each the same one
+
+
+@pytest.mark.parametrize(
+    ("unit", "ts", "expected"),
+    [
+        ("ms", 1_796_648_242, 1_796_648_242),  # the documented unit: seconds would be January 1970
+        ("s", 1_796_648_242, 1_796_648_242_000),
+        ("s", 1_796_648_242.5, 1_796_648_242_500),
+        ("auto", 1_796_648_242, 1_796_648_242_000),  # below 1e11: seconds
+        ("auto", 1_796_648_242_000, 1_796_648_242_000),  # above: milliseconds
+        ("s", "2026-12-07T14:17:22Z", 1_796_653_042_000),  # an ISO time is what it says, whatever the unit
+    ],
+)
+def test_a_numeric_ts_counts_the_configured_unit(unit: str, ts: object, expected: int) -> None:
+    decoder = ReadingDecoder(ts_unit=unit)
+    data = doc(ts=ts)
+    assert decoder.decode(data).ts_ms == expected
+    batch = decoder.decode_batch([data, data])  # None (decode each) for what the one pass does not read
+    assert (batch is None and not isinstance(ts, int)) or [r.ts_ms for r in batch or ()] == [expected, expected]
+
+
+def test_seconds_past_the_year_9999_are_a_bad_ts() -> None:
+    decoder = ReadingDecoder(ts_unit="s")
+    with pytest.raises(BadReading, match="bad_ts"):
+        decoder.decode(doc(ts=MAX_TS_MS // 1000 + 1))
+    assert decoder.decode_batch([doc(ts=MAX_TS_MS // 1000 + 1)]) is None
+
+
+def test_ts_unit_auto_says_once_in_the_log_how_it_read_each_unit() -> None:
+    decoder = ReadingDecoder(ts_unit="auto")
+    with structlog.testing.capture_logs() as logs:
+        decoder.decode_batch([doc(ts=1_796_648_242 + i) for i in range(3)])
+        decoder.decode(doc(ts=1_796_648_242))
+        decoder.decode(doc(ts=1_796_648_242_000))
+        decoder.decode(doc(ts=1_796_648_242_000.5))
+    decided = [entry["read_as"] for entry in logs if entry["event"] == "ts_unit_decided"]
+    assert decided == ["epoch seconds", "epoch milliseconds"]
+
+
+def test_an_unknown_ts_unit_is_refused() -> None:
+    with pytest.raises(ValueError, match="ts_unit"):
+        ReadingDecoder(ts_unit="us")
