@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from itertools import chain
 from operator import attrgetter, is_
 from typing import Annotated
@@ -32,6 +31,7 @@ import msgspec
 import orjson
 
 from consumer.logs import get_logger
+from consumer.processor.bad_reading import MAX_DETAIL_CHARS, QUOTE_CHARS, BadReading, quoted, shown
 from consumer.processor.reading_mapping import (
     DEFAULT_MAPPING,
     MISSING,
@@ -41,22 +41,12 @@ from consumer.processor.reading_mapping import (
     lookup,
     number_of,
 )
+from consumer.processor.timestamps import AUTO_SECONDS_BELOW, MAX_TS_MS, MIN_TS_MS, TS_UNITS, in_seconds, parse_ts
 
 MAX_DEVICE_ID_LENGTH = 256
 MAX_METRICS = 256
-MIN_TS_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
-MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 #: the default cap on a metric name's length, in characters (code points); ``--max-metric-name-length``
 DEFAULT_MAX_METRIC_NAME_LENGTH = 128
-#: what a numeric ``ts`` counts: epoch milliseconds (the default), seconds, or decided by magnitude
-TS_UNITS = ("ms", "s", "auto")
-#: under ``auto``, a numeric ts below this in magnitude is seconds: as milliseconds it would be
-#: before 1973-03-03, as seconds it reaches the year 5138
-AUTO_SECONDS_BELOW = 10**11
-#: the most characters of input text a reason quotes (before escaping)
-QUOTE_CHARS = 64
-#: a reason's detail is cut to this many characters, whatever produced it
-MAX_DETAIL_CHARS = 400
 
 # The contract as msgspec constraints, checked in C while the JSON is decoded. A metric needs no
 # bound of its own to be finite: JSON has no NaN or infinity, and msgspec refuses a literal that
@@ -93,86 +83,35 @@ _TS_MS = attrgetter("ts_ms")
 
 log = get_logger(__name__)
 
-
-class BadReading(ValueError):
-    """A record that is not a valid reading; ``str(error)`` is the dead-letter reason.
-
-    ``code`` is the dead-letter code; ``detail`` is cut to :data:`MAX_DETAIL_CHARS` characters, so
-    no reason grows with its record."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        if len(detail) > MAX_DETAIL_CHARS:
-            detail = detail[: MAX_DETAIL_CHARS - 3] + "..."
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-
-
-def quoted(text: str, limit: int = QUOTE_CHARS) -> str:
-    """``text`` as a reason quotes it: at most ``limit`` characters, non-printable ones escaped
-    (``repr``), and the full length when it was cut."""
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text)} characters)"
-
-
-def _shown(value: object) -> str:
-    """A JSON value as a reason shows it, bounded: a string quoted, a scalar as it is, a list or
-    an object by its kind only (its text could be as large, or as deep, as the record)."""
-    if isinstance(value, str):
-        return quoted(value)
-    if value is None or isinstance(value, bool | int | float):
-        return quoted(str(value))
-    return f"a {type(value).__name__}"
-
-
-def parse_ts(value: object, unit: str = "ms") -> int:
-    """Epoch milliseconds from an ISO-8601 string or an epoch number in ``unit`` (:data:`TS_UNITS`),
-    within the years 1 to 9999 (what an event's ISO time can show; anything outside is not a
-    sensor's clock)."""
-    ts_ms = _ts_ms(value, unit)
-    if not MIN_TS_MS <= ts_ms <= MAX_TS_MS:
-        raise BadReading("bad_ts", f"ts is outside the years 1-9999: {_shown(value)}")
-    return ts_ms
-
-
-def in_seconds(number: float, unit: str) -> bool:
-    """Whether a numeric ts counts seconds under ``unit``."""
-    return unit == "s" or (unit == "auto" and -AUTO_SECONDS_BELOW < number < AUTO_SECONDS_BELOW)
-
-
-def _ts_ms(value: object, unit: str = "ms") -> int:
-    if isinstance(value, bool):
-        raise BadReading("bad_ts", "ts must be an ISO-8601 string or an epoch number, got a boolean")
-    if isinstance(value, int):
-        return value * 1000 if in_seconds(value, unit) else value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise BadReading("bad_ts", f"ts is not finite: {value!r}")
-        if abs(value) > 1e300:
-            raise BadReading("bad_ts", f"ts is outside the years 1-9999: {_shown(value)}")
-        return round(value * 1000) if in_seconds(value, unit) else int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError as error:
-            raise BadReading("bad_ts", f"ts is not ISO-8601: {quoted(value)}") from error
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return int(parsed.timestamp() * 1000)
-    raise BadReading("bad_ts", f"ts must be an ISO-8601 string or epoch milliseconds, got {type(value).__name__}")
+# BadReading and the timestamp rules live in their own modules and are part of this one's API.
+__all__ = [
+    "AUTO_SECONDS_BELOW",
+    "DEFAULT_DECODER",
+    "DEFAULT_MAX_METRIC_NAME_LENGTH",
+    "MAX_DETAIL_CHARS",
+    "MAX_DEVICE_ID_LENGTH",
+    "MAX_METRICS",
+    "MAX_TS_MS",
+    "MIN_TS_MS",
+    "QUOTE_CHARS",
+    "TS_UNITS",
+    "BadReading",
+    "Reading",
+    "ReadingDecoder",
+    "decode_reading",
+    "decode_readings",
+    "parse_ts",
+    "quoted",
+]
 
 
 def _metric(name: object, value: object) -> float | None:
     if not isinstance(name, str) or not name:
-        raise BadReading("bad_metric", f"metric names must be non-empty strings, got {_shown(name)}")
+        raise BadReading("bad_metric", f"metric names must be non-empty strings, got {shown(name)}")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BadReading("non_numeric_metric", f"metric {quoted(name)} is not a number: {_shown(value)}")
+        raise BadReading("non_numeric_metric", f"metric {quoted(name)} is not a number: {shown(value)}")
     number = float(value)
     if not math.isfinite(number):
         raise BadReading("non_finite_metric", f"metric {quoted(name)} is {number!r}")
