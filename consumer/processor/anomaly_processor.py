@@ -36,9 +36,9 @@ from consumer.leases.extended_sequence_number import SHARD_END_POSITION, Extende
 from consumer.logs import get_logger
 from consumer.processor.announcer import Announcer
 from consumer.processor.checkpoint_cadence import CheckpointCadence
+from consumer.processor.intake import Intake
 from consumer.processor.isolation import PROCESSING_FAILED, ProcessorClosed, bisect, describe, is_infrastructure
-from consumer.processor.plausibility import IMPLAUSIBLE_TS, implausible
-from consumer.processor.reading import DEFAULT_DECODER, BadReading, Reading, ReadingDecoder, quoted
+from consumer.processor.reading import DEFAULT_DECODER, Reading, ReadingDecoder, quoted
 from consumer.processor.record_processor import (
     Checkpointer,
     InitializationInput,
@@ -129,6 +129,7 @@ class AnomalyProcessor:
         self._rewind = Rewind(None, self._cpu_lock)
         self._alerts = alerts
         self._log = log
+        self._intake = Intake(decoder, self.stats, log)
         self._announcer = Announcer(log, alerts)
 
     # ------------------------------------------------------------------ lifecycle
@@ -137,6 +138,7 @@ class AnomalyProcessor:
         self.engine = self._engine_factory()
         self.last_checkpoint = initialization.checkpoint
         self._log = log.bind(shard_id=self.shard_id)
+        self._intake = Intake(self._decoder, self.stats, self._log)
         self._announcer = Announcer(self._log, self._alerts)
         if self._state_factory is not None:
             self.state = self._state_factory(self.shard_id)
@@ -172,7 +174,11 @@ class AnomalyProcessor:
         audit: list[dict[str, Any]] = []
         records: Sequence[KinesisRecord] = batch.records
         with self._cpu_lock:
-            readings, reading_records = self._decode(records, outgoing_dead, audit)
+            readings, reading_records = self._intake.decode(
+                records,
+                reject=lambda record, code, reason: self._dead_letter(record, code, reason, outgoing_dead, audit),
+                quarantine=lambda record, error: self._quarantine(record, error, outgoing_dead, audit),
+            )
         self._residency.arriving(engine, readings)  # may read the state table: not under the lock
         refused: list[_Refused] = []
         try:
@@ -251,77 +257,6 @@ class AnomalyProcessor:
     def lease_lost(self) -> None:
         self._log.info("processor_lease_lost", last_processed=str(self.last_processed))
         self.engine = None
-
-    # ------------------------------------------------------------------ decoding
-    def _decode(
-        self, records: Sequence[KinesisRecord], outgoing_dead: list[OutgoingRecord], audit: list[dict[str, Any]]
-    ) -> tuple[Sequence[Reading], Sequence[KinesisRecord]]:
-        """The readings of a batch and their records. The common batch (every record a reading) is
-        decoded in one C-level pass; any other, or one whose pass raised, record by record
-        (:meth:`_decode_each`), which dead-letters a defective record before decoding anything.
-
-        The one pass never accepts a batch holding a defective record, so the common batch pays no
-        check for them: the reader marks only KPL aggregates, whose bytes start with the KPL magic,
-        and :meth:`ReadingDecoder.decode_batch` accepts only batches whose every record starts with ``{``."""
-        try:
-            decoded = self._decoder.decode_batch(list(map(_DATA, records)))
-        except Exception as error:  # the fast path's boundary: then each record is decoded alone
-            if is_infrastructure(error):
-                raise
-            self.stats.decode_fallbacks += 1
-            self._log.warning("batch_decode_fell_back", error=type(error).__name__, records=len(records))
-            decoded = None
-        readings: Sequence[Reading] = decoded if decoded is not None else []
-        if decoded is None:
-            readings, records = self._decode_each(records, outgoing_dead, audit)
-        if self._decoder.max_ts_skew_ms:  # readings whose time is implausible become dead letters
-            readings, records = self._plausible(readings, records, outgoing_dead, audit)
-        return readings, records
-
-    def _plausible(
-        self,
-        readings: Sequence[Reading],
-        records: Sequence[KinesisRecord],
-        outgoing_dead: list[OutgoingRecord],
-        audit: list[dict[str, Any]],
-    ) -> tuple[Sequence[Reading], Sequence[KinesisRecord]]:
-        """The readings whose time is plausible (:mod:`.plausibility`), and their records; the
-        others become dead letters ``implausible_ts``."""
-        decoder = self._decoder
-        found = implausible(readings, map(_ARRIVAL, records), decoder.max_ts_skew_ms, decoder.ts_unit)
-        if not found:
-            return readings, records
-        for i, reason in found:
-            self._dead_letter(records[i], IMPLAUSIBLE_TS, reason, outgoing_dead, audit)
-        dropped = {i for i, _ in found}
-        kept = [i for i in range(len(readings)) if i not in dropped]
-        return [readings[i] for i in kept], [records[i] for i in kept]
-
-    def _decode_each(
-        self, records: Sequence[KinesisRecord], outgoing_dead: list[OutgoingRecord], audit: list[dict[str, Any]]
-    ) -> tuple[list[Reading], list[KinesisRecord]]:
-        """Each record decoded alone, with a failure boundary per record: a defective record, one
-        that is not a reading, and one whose decoding raised become dead letters (with their
-        score-log lines); the readings are returned with their records."""
-        readings: list[Reading] = []
-        reading_records: list[KinesisRecord] = []
-        for record in records:
-            if record.defect_code is not None:
-                self._dead_letter(record, record.defect_code, record.defect_reason, outgoing_dead, audit)
-                continue
-            try:
-                reading = self._decoder.decode(record.data)
-            except BadReading as error:
-                self._dead_letter(record, error.code, str(error), outgoing_dead, audit)
-                continue
-            except Exception as error:  # the per-record boundary: the record becomes a dead letter
-                if is_infrastructure(error):
-                    raise
-                self._quarantine(record, error, outgoing_dead, audit)
-                continue
-            readings.append(reading)
-            reading_records.append(record)
-        return readings, reading_records
 
     def _dead_letter(
         self,
