@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import pytest
 import structlog
 
 from consumer.detection import DetectionEngine
@@ -37,21 +38,38 @@ def readings(device: str, count: int, spikes: set[int]) -> list[bytes]:
     return out
 
 
+ProcessorFactory = Callable[..., tuple[AnomalyProcessor, str]]
+
+
+@pytest.fixture
+def make_processor(fast_kinesis: Any, make_stream: Callable[..., str]) -> ProcessorFactory:
+    """``make_processor(alerts)``: an initialized processor (zscore, warm-up 20) and its event stream."""
+
+    def make(alerts: AlertSink | None) -> tuple[AnomalyProcessor, str]:
+        events = make_stream(1)
+        processor = AnomalyProcessor(
+            stream="input",
+            engine_factory=lambda: DetectionEngine.from_spec("zscore", warmup=20),
+            events=Emitter(fast_kinesis, events),
+            dead_letter_emitter=Emitter(fast_kinesis, make_stream(1)),
+            cadence=CheckpointCadence(3600.0, 1_000_000),
+            alerts=alerts,
+        )
+        processor.initialize(InitializationInput("shardId-000000000000", ExtendedSequenceNumber("TRIM_HORIZON")))
+        return processor, events
+
+    return make
+
+
 def test_each_anomaly_is_logged_at_info_and_each_episode_alerts_once(
-    fast_kinesis: Any, make_stream: Callable[..., str], sns_client: Any, subscribed_topic: Any
+    fast_kinesis: Any,
+    make_processor: ProcessorFactory,
+    sns_client: Any,
+    subscribed_topic: Any,
 ) -> None:
     topic, received = subscribed_topic()
     sink = AlertSink(sns_client, topic, episode_gap=300.0)
-    events = make_stream(1)
-    processor = AnomalyProcessor(
-        stream="input",
-        engine_factory=lambda: DetectionEngine.from_spec("zscore", warmup=20),
-        events=Emitter(fast_kinesis, events),
-        dead_letter_emitter=Emitter(fast_kinesis, make_stream(1)),
-        cadence=CheckpointCadence(3600.0, 1_000_000),
-        alerts=sink,
-    )
-    processor.initialize(InitializationInput("shardId-000000000000", ExtendedSequenceNumber("TRIM_HORIZON")))
+    processor, events = make_processor(sink)
     payloads = readings("pump-1", 60, spikes={40, 41, 42}) + readings("pump-2", 60, spikes={50})
     records = [KinesisRecord(sequence_number=str(i + 1), partition_key="k", data=d) for i, d in enumerate(payloads)]
     with structlog.testing.capture_logs() as logs:
@@ -70,17 +88,9 @@ def test_each_anomaly_is_logged_at_info_and_each_episode_alerts_once(
 
 
 def test_an_anomaly_event_and_its_line_explain_the_value_against_the_expected_range(
-    fast_kinesis: Any, make_stream: Callable[..., str]
+    fast_kinesis: Any, make_processor: ProcessorFactory
 ) -> None:
-    events = make_stream(1)
-    processor = AnomalyProcessor(
-        stream="input",
-        engine_factory=lambda: DetectionEngine.from_spec("zscore", warmup=20),
-        events=Emitter(fast_kinesis, events),
-        dead_letter_emitter=Emitter(fast_kinesis, make_stream(1)),
-        cadence=CheckpointCadence(3600.0, 1_000_000),
-    )
-    processor.initialize(InitializationInput("shardId-000000000000", ExtendedSequenceNumber("TRIM_HORIZON")))
+    processor, events = make_processor(None)
     payloads = readings("pump-1", 60, spikes={40})
     records = [KinesisRecord(sequence_number=str(i + 1), partition_key="k", data=d) for i, d in enumerate(payloads)]
     with structlog.testing.capture_logs() as logs:
