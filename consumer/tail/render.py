@@ -43,18 +43,37 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+def _expected(entry: Any) -> str:
+    """``, expected 40.5..52.8, out_of_range`` from a metric's explanation, or nothing."""
+    if not isinstance(entry, dict):
+        return ""
+    out = ""
+    expected = entry.get("expected")
+    if isinstance(expected, list) and len(expected) == 2:
+        out += f", expected {_number(expected[0])}..{_number(expected[1])}"
+    if entry.get("kind"):
+        out += f", {entry['kind']}"
+    return out
+
+
 def _top_metrics(document: dict[str, Any]) -> str:
     shares = document.get("contributions") or {}
     values = document.get("metrics") or {}
     ranked = sorted(shares.items(), key=lambda item: -float(item[1] or 0.0))[:_TOP_METRICS]
-    parts = [f"{name}={_number(values.get(name, '?'))} ({float(share or 0.0):.0%})" for name, share in ranked]
+    explained = document.get("explanation") or {}
+    parts = [
+        f"{name}={_number(values.get(name, '?'))} ({float(share or 0.0):.0%}{_expected(explained.get(name))})"
+        for name, share in ranked
+    ]
     omitted = len(shares) - len(ranked) + int(document.get("contributions_omitted", 0))
     if omitted > 0:
         parts.append(f"+{omitted} more")
     return ", ".join(parts) or "-"
 
 
-ANOMALY_HEADER = f"{'reading time':<24}  {'device':<24}  {'score':>6}  top metrics (value, share of the score)"
+ANOMALY_HEADER = (
+    f"{'reading time':<24}  {'device':<24}  {'score':>6}  top metrics (value, share of the score, expected range, kind)"
+)
 DEAD_LETTER_HEADER = f"{'received':<24}  {'shard':<22}  {'bytes':>7}  reason"
 
 

@@ -26,6 +26,19 @@ def test_an_anomaly_row_shows_time_device_score_and_top_metrics_with_values(make
     assert "pressure=9.5 (95%), temperature=0.5 (5%)" in line
 
 
+def test_an_anomaly_row_shows_each_metrics_expected_range_and_kind_when_explained() -> None:
+    _header, row = renderer("table", dead_letters=False)
+    document = {
+        "ts": "2026-01-01T00:00:00.000Z",
+        "device_id": "pump-7",
+        "score": 0.97,
+        "metrics": {"pressure": 9.5},
+        "contributions": {"pressure": 1.0},
+        "explanation": {"pressure": {"value": 9.5, "expected": [1.5, 2.25], "kind": "out_of_range"}},
+    }
+    assert row(document).endswith("pressure=9.5 (100%, expected 1.5..2.25, out_of_range)")
+
+
 def test_an_anomaly_row_names_how_many_metrics_it_leaves_out(make_event: EventFactory) -> None:
     _header, row = renderer("table", dead_letters=False)
     metrics = {f"m{i}": float(i + 1) for i in range(5)}
