@@ -89,6 +89,7 @@ class LeaseCoordinator:
         self._renewal_pool: ThreadPoolExecutor | None = None
         # Since when renewals have gone out without the table answering any (None: it answered).
         self._unanswered_since: float | None = None
+        self._running_at: float | None = None  # when this process last showed it runs (see _note_running)
         self.renewals = 0
         self.renewal_failures = 0
         self.scans = 0
@@ -100,6 +101,7 @@ class LeaseCoordinator:
         finished. A renewal that did not finish is collected at a later round."""
         with self._lock:
             held = list(self.held.values())
+            self._note_running()
             if not held:
                 self._unanswered_since = None
             elif self._unanswered_since is None:
@@ -111,6 +113,8 @@ class LeaseCoordinator:
                 self._renewing[lease.lease_key] = (lease, self._renewal_pool.submit(self._renew_guarded, lease))
         pending = [future for _, future in self._renewing.values()]
         wait(pending, timeout=self.failover_time / 3 if wait_seconds is None else wait_seconds)
+        with self._lock:
+            self._note_running()
         outcomes = []
         for key, (lease, future) in list(self._renewing.items()):
             if not future.done():
@@ -121,6 +125,17 @@ class LeaseCoordinator:
                 outcomes.append(outcome)
                 self._drop(lease)
         return outcomes
+
+    def _note_running(self) -> None:
+        """Called (under the lock) at least every failover time / 3 while this process runs. A gap
+        longer than a failover time means the process itself did not run (paused, or starved of
+        CPU): renewals that went out before it are judged from now on, not from before the gap,
+        as the expiry clocks of an observer start afresh after a gap in its scans."""
+        now = self._clock()
+        paused = self._running_at is not None and now - self._running_at > self.failover_time
+        if paused and self._unanswered_since is not None:
+            self._unanswered_since = now
+        self._running_at = now
 
     def renewal_stalled(self) -> bool:
         """True when this worker holds leases and the table has answered none of its renewals

@@ -378,6 +378,24 @@ def test_a_failed_renewal_is_counted_and_retried_not_fatal(make_lease_table: Mak
     assert all(lease.lease_counter == 2 for lease in table.list_leases())  # taken, then renewed
 
 
+def test_a_renewal_unanswered_when_the_process_paused_is_judged_from_its_resumption(
+    make_lease_table: MakeTable,
+) -> None:
+    table = FaultyTable(seeded(make_lease_table, 1), EndpointConnectionError(endpoint_url="https://dynamodb"))
+    clock = FakeClock()
+    a = coordinator(table, "a", clock)
+    a.scan_and_take()
+    table.failing.set()
+    a.renew_all()  # goes out, unanswered: the count starts
+    clock.now += 30.0  # SIGSTOP for three failover times, then SIGCONT
+    a.renew_all()
+    assert not a.renewal_stalled()  # the pause is the process's own, not the table's silence
+    for _ in range(3):  # rounds every 3.5 s, as the renewer runs them: none answered
+        clock.now += 3.5
+        a.renew_all()
+    assert a.renewal_stalled()  # a failover time without an answer after resuming
+
+
 def test_renewal_stalls_after_a_failover_time_without_an_answer(make_lease_table: MakeTable) -> None:
     table = FaultyTable(seeded(make_lease_table, 1), EndpointConnectionError(endpoint_url="https://dynamodb"))
     clock = FakeClock()
