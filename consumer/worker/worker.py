@@ -43,8 +43,10 @@ from consumer.processor.record_processor import RecordProcessor
 from consumer.processor.score_log import ScoreLog
 from consumer.provisioning import prepare_native_worker
 from consumer.settings import Settings, describe
+from consumer.shards.fanout_reader import FanoutReader
 from consumer.shards.shard_consumer import FailureKind, ShardConsumer, ShardOutcome
 from consumer.shards.shard_reader import ShardReader
+from consumer.shards.stream_consumer import ensure_stream_consumer
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_store import SnapshotStore
 
@@ -108,6 +110,7 @@ class Worker:
         self._score_log = ScoreLog(settings.score_log, settings.worker_id) if settings.score_log else None
         self._finished_since: dict[str, float] = {}
         self._stalled = threading.Event()
+        self.consumer_arn: str | None = None  # the enhanced fan-out consumer, with --retrieval-mode fanout
         self._log = log.bind(worker_id=settings.worker_id)
 
     # ------------------------------------------------------------------ control
@@ -125,6 +128,10 @@ class Worker:
             wave_step="compiled" if wave_step.COMPILED else "numpy",
         )
         self._sync_shards()
+        if self.settings.retrieval_mode == "fanout":
+            self.consumer_arn = ensure_stream_consumer(
+                self.clients.kinesis, self.settings.stream, self.settings.application_name, stop=self._stop
+            )
         renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
         renewer.start()
         interval = self.settings.failover_time / 3
@@ -232,29 +239,33 @@ class Worker:
         )
 
     def _reader_factory(self, shard_id: str) -> Any:
+        """The shard's record source: GetRecords polling, or a fan-out subscription (same reads)."""
+
         def make(start: ExtendedSequenceNumber, stop: threading.Event) -> ShardReader:
-            return ShardReader(
-                self.clients.kinesis_reader,
-                self.settings.stream,
-                shard_id,
-                start,
-                initial_timestamp_ms=self.settings.initial_timestamp_ms,
-                max_records=self.settings.max_records,
-                max_aggregate_records=self.settings.max_aggregate_records,
-                stop=stop,
-            )
+            options: dict[str, Any] = {
+                "initial_timestamp_ms": self.settings.initial_timestamp_ms,
+                "max_records": self.settings.max_records,
+                "max_aggregate_records": self.settings.max_aggregate_records,
+                "stop": stop,
+            }
+            kinesis, stream = self.clients.kinesis_reader, self.settings.stream
+            if self.consumer_arn is not None:
+                return FanoutReader(kinesis, self.consumer_arn, stream, shard_id, start, **options)
+            return ShardReader(kinesis, stream, shard_id, start, **options)
 
         return make
 
     def _start_consumer(self, lease: Lease) -> None:
+        fanout = self.consumer_arn is not None
         consumer = ShardConsumer(
             lease=lease,
             table=self.table,
             worker_id=self.settings.worker_id,
             reader_factory=self._reader_factory(lease.lease_key),
             processor_factory=self._processor_factory,
-            idle_time_between_reads=self.settings.idle_time_between_reads,
-            max_idle_time_between_reads=self.settings.idle_backoff_cap,
+            # A subscription's read waits for pushed records itself: no idle wait on top.
+            idle_time_between_reads=0.0 if fanout else self.settings.idle_time_between_reads,
+            max_idle_time_between_reads=0.0 if fanout else self.settings.idle_backoff_cap,
         )
         with self._consumers_lock:
             self.consumers[lease.lease_key] = consumer
@@ -354,11 +365,18 @@ class Worker:
                 if isinstance(consumer.processor, AnomalyProcessor) and consumer.processor.engine is not None
             }
             idle = sorted(key for key, consumer in self.consumers.items() if consumer.idle_polling.backing_off)
+            subscriptions = {
+                key: consumer.reader.state
+                for key, consumer in self.consumers.items()
+                if isinstance(consumer.reader, FanoutReader)
+            }
         return {
             "held": sorted(self.coordinator.held_keys()),
             "millis_behind_latest": lag,
             "devices": devices,
             "idle_shards": idle,
+            "retrieval_mode": self.settings.retrieval_mode,
+            "subscriptions": subscriptions,
         }
 
 
