@@ -15,9 +15,13 @@ import pytest
 from consumer.aws.clients import kinesis_client
 from consumer.aws.errors import FatalAwsError
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.leases.lease import Lease
+from consumer.leases.lease_table import LeaseTable
+from consumer.processor.record_processor import Checkpointer, InitializationInput, ProcessRecordsInput
 from consumer.settings import Settings
 from consumer.shards.fanout_reader import FanoutReader, SubscriptionState
 from consumer.shards.record import KinesisRecord
+from consumer.shards.shard_consumer import ShardConsumer, ShardOutcome
 from consumer.shards.stream_consumer import ensure_stream_consumer
 from producers.aggregation import encode_aggregate
 from tests.fixtures.kinesis_mock import wait_until_active
@@ -204,3 +208,61 @@ def test_close_ends_the_subscription_and_wakes_a_waiting_read(
     assert returned.wait(2.0)
     assert time.monotonic() - began < 1.0
     assert reader.state == SubscriptionState.CLOSED
+
+
+class RecordingProcessor:
+    """A record processor that keeps what it was handed (the loop's contract, without detection)."""
+
+    def __init__(self) -> None:
+        self.records: list[KinesisRecord] = []
+        self.calls: list[str] = []
+
+    def initialize(self, initialization: InitializationInput) -> None:
+        self.calls.append("initialize")
+
+    def process_records(self, batch: ProcessRecordsInput) -> None:
+        self.records.extend(batch.records)
+
+    def lease_lost(self) -> None:
+        self.calls.append("lease_lost")
+
+    def shard_ended(self, checkpointer: Checkpointer) -> None:
+        self.calls.append("shard_ended")
+
+    def shutdown_requested(self, checkpointer: Checkpointer) -> None:
+        self.calls.append("shutdown_requested")
+
+
+def test_a_lost_lease_closes_the_shards_subscription_at_once(
+    reader_client: Any,
+    subscribe_adapter: SubscribeAdapter,
+    kinesis_mock_stream: StreamFactory,
+    make_reader: Callable[..., FanoutReader],
+    make_lease_table: Callable[[], LeaseTable],
+) -> None:
+    stream = kinesis_mock_stream(1)
+    shard_id = first_shard(reader_client, stream)
+    sequences = put(reader_client, stream, [b"x", b"y"])
+    processor = RecordingProcessor()
+    consumer = ShardConsumer(
+        lease=Lease(shard_id, lease_owner="w"),
+        table=make_lease_table(),
+        worker_id="w",
+        reader_factory=lambda start, stop: make_reader(stream, shard_id, start, stop=stop, max_wait=30.0),
+        processor_factory=lambda abort: processor,
+        idle_time_between_reads=0.0,
+    )
+    consumer.start()
+    deadline = time.monotonic() + READ_DEADLINE
+    while len(processor.records) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [record.sequence_number for record in processor.records] == sequences
+    began = time.monotonic()
+    consumer.lease_lost()
+    assert consumer.join(2.0)
+    assert time.monotonic() - began < 1.0
+    assert consumer.outcome is ShardOutcome.LEASE_LOST and processor.calls == ["initialize", "lease_lost"]
+    assert isinstance(consumer.reader, FanoutReader) and consumer.reader.state == SubscriptionState.CLOSED
+    while subscribe_adapter.active_subscriptions() and time.monotonic() - began < 5.0:
+        time.sleep(0.05)
+    assert subscribe_adapter.active_subscriptions() == 0  # the connection is gone on the server side too
