@@ -2,18 +2,24 @@
 kinesis-mock through the SubscribeToShard test adapter (``tests.fixtures.subscribe_adapter``),
 the lease table on moto. The same promises as polling: events for the spikes, every shard
 checkpointed at its last sequence number, and a restarted worker resuming after those
-checkpoints (its subscriptions start there) without processing any record twice."""
+checkpoints (its subscriptions start there) without processing any record twice; kill -9 at
+random points resumes exactly (scores and model state as an uninterrupted run's); SIGTERM hands
+shards to a peer without processing any record twice."""
 
 from __future__ import annotations
 
+import random
+import time
 from collections import Counter
 
 import pytest
 
 from consumer.devenv.emulators import free_port
 from tests.fixtures.kinesis_mock import wait_until_active
-from tests.fixtures.workers import processed, put_readings, read_stream, wait_for
+from tests.fixtures.workers import WorkerProcess, processed, put_readings, read_stream, wait_for
 from tests.observability.test_worker_endpoint import value
+from tests.worker import test_crash_resume as crash
+from tests.worker import test_lease_coordination as coordination
 from tests.worker.test_end_to_end import SPIKES, START_MS, STEP_MS, last_sequence_by_shard, lease_map, readings
 
 pytestmark = [pytest.mark.slow, pytest.mark.kinesis_mock]
@@ -78,3 +84,55 @@ def test_fanout_worker_detects_spikes_checkpoints_and_resumes_exactly(  # type: 
         for event in read_stream(kinesis, streams.output_stream)
     }
     assert flagged >= SPIKES, f"missed spikes: {SPIKES - flagged}"
+
+
+def test_fanout_kill_9_at_random_points_resumes_exactly(  # type: ignore[no-untyped-def]
+    subscribe_adapter, make_streams, start_worker, tmp_path
+):
+    streams = make_streams(shards=3, kinesis_endpoint=subscribe_adapter.endpoint_url)
+    wait_until_active(streams.kinesis(), streams.stream)
+    readings = crash.fleet_readings()[: 400 * len(crash.DEVICES)]
+    put_readings(streams.kinesis(), streams.stream, readings)
+    rng = random.Random(2026)
+    kill_points = sorted(rng.sample(range(300, len(readings) - 300), 2))
+    workers: list[WorkerProcess] = []
+    flags = (*crash.FLAGS, "--retrieval-mode", "fanout")
+    for number, point in enumerate(kill_points):
+        worker = start_worker(streams, f"crashy-{number}", *flags, score_log=tmp_path / f"crashy-{number}.jsonl")
+        workers.append(worker)
+        wait_for(lambda point=point: crash.distinct(workers) >= point, 120, f"{point} records before kill {number}")
+        worker.kill()
+    final = start_worker(streams, "survivor", *flags, score_log=tmp_path / "survivor.jsonl")
+    workers.append(final)
+    wait_for(lambda: crash.distinct(workers) >= len(readings), 180, "every record processed")
+    # (the killed workers may have processed everything already: wait until the survivor runs)
+    wait_for(lambda: any(line.get("event") == "worker_starting" for line in final.logs()), 30, "the survivor")
+    assert final.terminate() == 0
+    crash.assert_matches_reference(streams, workers, readings)
+
+
+def test_fanout_sigterm_moves_shards_without_processing_twice(  # type: ignore[no-untyped-def]
+    subscribe_adapter, make_streams, start_worker, tmp_path
+):
+    streams = make_streams(shards=4, kinesis_endpoint=subscribe_adapter.endpoint_url)
+    kinesis = streams.kinesis()
+    wait_until_active(kinesis, streams.stream)
+    pool = coordination.start_pool(start_worker, streams, tmp_path, 2, "--retrieval-mode", "fanout")
+    wait_for(lambda: coordination.converged(streams, [2, 2]), 60, "2/2 leases")
+    total = 0
+    for round_number in range(4):
+        batch = coordination.readings(30, 5, offset=round_number * 5)
+        put_readings(kinesis, streams.stream, batch)
+        total += len(batch)
+        if round_number == 1:
+            assert pool[0].terminate() == 0
+            wait_for(
+                lambda: set(coordination.owner_counts(streams)) == {"w1"},
+                6 * coordination.FAILOVER,
+                "w1 to own every lease",
+            )
+        time.sleep(0.5)
+    wait_for(lambda: len(set(coordination.record_keys(pool))) >= total, 60, "every record processed")
+    keys = coordination.record_keys(pool)
+    assert len(keys) == total == len(set(keys)), "a record was processed twice or skipped"
+    assert pool[1].terminate() == 0
