@@ -25,6 +25,7 @@ from typing import Any
 
 from consumer.aws.backoff import RetriesExhausted
 from consumer.aws.clients import AwsClients, make_clients
+from consumer.aws.errors import FatalAwsError
 from consumer.detection import DetectionEngine, wave_step
 from consumer.emitter.alerts import AlertSink
 from consumer.emitter.put_records import Emitter
@@ -118,6 +119,8 @@ class Worker:
         self._stop.set()
 
     def run(self) -> int:
+        if self.settings.retrieval_mode == "fanout" and not self._register_stream_consumer():
+            return 0  # stopped while the consumer was being registered: nothing was taken yet
         server = serve_worker(self) if self.settings.metrics_port else None
         self._log.info(
             "worker_starting",
@@ -128,10 +131,6 @@ class Worker:
             wave_step="compiled" if wave_step.COMPILED else "numpy",
         )
         self._sync_shards()
-        if self.settings.retrieval_mode == "fanout":
-            self.consumer_arn = ensure_stream_consumer(
-                self.clients.kinesis, self.settings.stream, self.settings.application_name, stop=self._stop
-            )
         renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
         renewer.start()
         interval = self.settings.failover_time / 3
@@ -163,6 +162,21 @@ class Worker:
             )
         self._log.info("worker_stopped", **vars(self.totals))
         return 0
+
+    def _register_stream_consumer(self) -> bool:
+        """Register (or reuse) the application's fan-out consumer and wait until it is ACTIVE;
+        False when the worker was asked to stop meanwhile. Other failures raise ``FatalAwsError``."""
+        settings = self.settings
+        try:
+            self.consumer_arn = ensure_stream_consumer(
+                self.clients.kinesis, settings.stream, settings.application_name, stop=self._stop
+            )
+        except FatalAwsError:
+            if self._stop.is_set():
+                self._log.info("worker_stopped_before_start")
+                return False
+            raise
+        return True
 
     # ------------------------------------------------------------------ cycle
     def _sync_shards(self) -> None:
