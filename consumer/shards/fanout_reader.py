@@ -31,6 +31,7 @@ Contract:
 
 from __future__ import annotations
 
+import enum
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -51,8 +52,8 @@ DEFAULT_BUFFER_EVENTS = 4
 log = get_logger(__name__)
 
 
-class SubscriptionState:
-    """What a shard's subscription is doing, for ``status`` and the metrics."""
+class SubscriptionState(enum.StrEnum):
+    """What a shard's subscription is doing, for the metrics (``fanout_subscriptions``)."""
 
     STARTING = "starting"
     SUBSCRIBED = "subscribed"
@@ -63,7 +64,9 @@ class SubscriptionState:
 
 
 @dataclass(frozen=True)
-class _Event:
+class BufferedEvent:
+    """One entry of the buffer: an event of the subscription, or the error that ended it."""
+
     body: dict[str, Any] | None  # a SubscribeToShardEvent; None with ``error``
     first: bool = False  # the first event of a subscription: it may repeat records handed out
     error: BaseException | None = None
@@ -76,12 +79,12 @@ class EventBuffer:
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("the buffer holds at least one event")
-        self._items: deque[_Event] = deque()
+        self._items: deque[BufferedEvent] = deque()
         self._capacity = capacity
         self._condition = threading.Condition()
         self.closed = False
 
-    def put(self, item: _Event) -> bool:
+    def put(self, item: BufferedEvent) -> bool:
         """Add ``item`` when there is room; False (and not added) once closed."""
         with self._condition:
             while len(self._items) >= self._capacity and not self.closed:
@@ -92,7 +95,7 @@ class EventBuffer:
             self._condition.notify_all()
             return True
 
-    def get(self, timeout: float) -> _Event | None:
+    def get(self, timeout: float) -> BufferedEvent | None:
         """The oldest item, or None after ``timeout`` seconds with none, or once closed."""
         with self._condition:
             if not self._items and not self.closed:
@@ -170,8 +173,8 @@ class FanoutReader(ShardReader):
         if item.error is not None:
             raise item.error
         body = item.body or {}
-        if item.first:
-            self._filter_next = True
+        if item.first and (self._last_handed_out is not None or not self._start.is_initial):
+            self._filter_next = True  # a new subscription may repeat what was already handed out
         ended = is_shard_end(body)
         return {
             "Records": body.get("Records") or [],
@@ -209,7 +212,7 @@ class FanoutReader(ShardReader):
                 if not self._retry(error):
                     self.state = SubscriptionState.FAILED
                     fatal = FatalAwsError(f"subscribing to {self.stream}/{self.shard_id}: {error_code(error)}: {error}")
-                    self._buffer.put(_Event(None, error=fatal))
+                    self._buffer.put(BufferedEvent(None, error=fatal))
                     return
             except (AttributeError, ValueError):
                 # What reading a connection another thread has just closed raises (http.client
@@ -243,7 +246,7 @@ class FanoutReader(ShardReader):
             if body is None:
                 continue
             self._subscribe_backoff.reset()
-            if not self._buffer.put(_Event(body, first=first)):
+            if not self._buffer.put(BufferedEvent(body, first=first)):
                 return False  # closed
             first = False
             if is_shard_end(body):

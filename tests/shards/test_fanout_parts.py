@@ -8,11 +8,11 @@ import time
 import pytest
 
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
-from consumer.shards.fanout_reader import EventBuffer, _Event, is_shard_end, starting_position
+from consumer.shards.fanout_reader import BufferedEvent, EventBuffer, is_shard_end, starting_position
 
 
-def event(number: int) -> _Event:
-    return _Event({"Records": [], "ContinuationSequenceNumber": str(number), "MillisBehindLatest": 0})
+def event(number: int) -> BufferedEvent:
+    return BufferedEvent({"Records": [], "ContinuationSequenceNumber": str(number), "MillisBehindLatest": 0})
 
 
 @pytest.mark.parametrize("initial", ["TRIM_HORIZON", "LATEST"])
