@@ -92,7 +92,7 @@ def test_fanout_kill_9_at_random_points_resumes_exactly(  # type: ignore[no-unty
     streams = make_streams(shards=3, kinesis_endpoint=subscribe_adapter.endpoint_url)
     wait_until_active(streams.kinesis(), streams.stream)
     readings = crash.fleet_readings()[: 400 * len(crash.DEVICES)]
-    put_readings(streams.kinesis(), streams.stream, readings)
+    last = last_sequence_by_shard(put_readings(streams.kinesis(), streams.stream, readings))
     rng = random.Random(2026)
     kill_points = sorted(rng.sample(range(300, len(readings) - 300), 2))
     workers: list[WorkerProcess] = []
@@ -105,8 +105,16 @@ def test_fanout_kill_9_at_random_points_resumes_exactly(  # type: ignore[no-unty
     final = start_worker(streams, "survivor", *flags, score_log=tmp_path / "survivor.jsonl")
     workers.append(final)
     wait_for(lambda: crash.distinct(workers) >= len(readings), 180, "every record processed")
-    # (the killed workers may have processed everything already: wait until the survivor runs)
-    wait_for(lambda: any(line.get("event") == "worker_starting" for line in final.logs()), 30, "the survivor")
+
+    # The killed workers may have processed everything already: the survivor must still have
+    # taken every lease and checkpointed each shard at its last record (with the model state).
+    def survivor_done() -> bool:
+        leases = lease_map(streams)
+        return {key: int(lease.checkpoint.sequence_number) for key, lease in leases.items()} == last and all(
+            lease.lease_owner == "survivor" for lease in leases.values()
+        )
+
+    wait_for(survivor_done, 60, "the survivor to hold every lease, checkpointed at each shard's last record")
     assert final.terminate() == 0
     crash.assert_matches_reference(streams, workers, readings)
 
