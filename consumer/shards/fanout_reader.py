@@ -251,7 +251,8 @@ class FanoutReader(ShardReader):
             first = False
             if is_shard_end(body):
                 self.state = SubscriptionState.ENDED
-                self._log.info("subscription_shard_end", children=[c.get("ShardId") for c in body["ChildShards"]])
+                children = [child.get("ShardId") for child in body.get("ChildShards") or []]
+                self._log.info("subscription_shard_end", children=children)
                 return True
             self._position = {"Type": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": body["ContinuationSequenceNumber"]}
         with self._lock:
@@ -265,8 +266,10 @@ class FanoutReader(ShardReader):
         if not retryable:
             return False
         with self._lock:
-            self._event_stream = None
+            broken, self._event_stream = self._event_stream, None
             self.state = SubscriptionState.BACKING_OFF
+        if broken is not None:
+            broken.close()  # this thread was its reader: nothing to wait for; frees the connection
         delay = self._subscribe_backoff.next_delay()
         self._log.warning("subscription_retry", error=error_code(error), delay=round(delay, 3))
         self._stop.wait(delay)
