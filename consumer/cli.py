@@ -28,7 +28,7 @@ from consumer.leases.lease_table import LeaseTable
 from consumer.preflight import require_streams
 from consumer.provisioning import init_resources, prepare_native_worker
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
-from consumer.status import status_table
+from consumer.status import retrieval_summary, status_table
 from consumer.tail.command import register as register_events
 
 
@@ -50,7 +50,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("detection settings (from this command's flags and ANOMALY_* environment, as a worker reads them):")
     print(detection_summary(settings))
     print()
-    dynamodb = make_clients(settings).dynamodb
+    clients = make_clients(settings)
+    print(retrieval_summary(settings, clients.kinesis))
+    dynamodb = clients.dynamodb
     print(status_table(LeaseTable(dynamodb, settings.lease_table), dynamodb))
     return 0
 
@@ -91,7 +93,7 @@ _WHERE = ["endpoint_url", "kinesis_endpoint_url", "dynamodb_endpoint_url", "regi
 # the settings each command reads (``run``: all of them); its --help lists only these
 COMMAND_OPTIONS = {
     "init": ["stream", "output_stream", "dead_letter_stream", "application_name", "shard_count", *_WHERE],
-    "status": ["application_name", "detector", "threshold", "warmup", "seed", *_WHERE],
+    "status": ["application_name", "stream", "retrieval_mode", "detector", "threshold", "warmup", "seed", *_WHERE],
 }
 
 

@@ -24,6 +24,7 @@ from consumer.shards.deaggregation import DEFAULT_MAX_AGGREGATE_RECORDS
 ENV_PREFIX = "ANOMALY_"
 INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
 LOG_FORMATS = ("auto", "json", "console")
+RETRIEVAL_MODES = ("polling", "fanout")
 MAX_METRIC_NAME_LENGTH_LIMIT = 1024  # a name is kept per device and carried in events: never unbounded
 #: the default --max-ts-skew, in seconds: 20 years. Every unit mistake lands decades away (epoch
 #: seconds read as milliseconds fall in January 1970, a clock reset to zero too; milliseconds read
@@ -48,6 +49,7 @@ class Settings:
     worker_id: str = ""
     initial_position: str = "LATEST"
     initial_timestamp_ms: int | None = None
+    retrieval_mode: str = "polling"
     endpoint_url: str | None = None
     kinesis_endpoint_url: str | None = None
     dynamodb_endpoint_url: str | None = None
@@ -119,6 +121,8 @@ class Settings:
             raise SettingsError(f"--initial-position must be one of {', '.join(INITIAL_POSITIONS)}")
         if self.initial_position == "AT_TIMESTAMP" and self.initial_timestamp_ms is None:
             raise SettingsError("--initial-position AT_TIMESTAMP needs --initial-timestamp")
+        if self.retrieval_mode not in RETRIEVAL_MODES:
+            raise SettingsError(f"--retrieval-mode must be one of {', '.join(RETRIEVAL_MODES)}")
         if self.failover_time <= 0:
             raise SettingsError("--failover-time must be positive")
         if self.idle_time_between_reads < 0:
@@ -224,6 +228,11 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     "worker_id": (str, "this worker's identity in the lease table (default: host:pid:random token)"),
     "initial_position": (str, "where a shard with no checkpoint starts: TRIM_HORIZON, LATEST or AT_TIMESTAMP"),
     "initial_timestamp": (_timestamp_ms, "with AT_TIMESTAMP: ISO-8601 time or epoch milliseconds"),
+    "retrieval_mode": (
+        str,
+        "polling (GetRecords, default) or fanout (enhanced fan-out: SubscribeToShard pushes records to a "
+        "stream consumer named after the application, registered on first start)",
+    ),
     "endpoint_url": (str, "AWS endpoint for both services (default: boto3's own AWS_ENDPOINT_URL handling)"),
     "kinesis_endpoint_url": (str, "Kinesis endpoint, overriding --endpoint-url"),
     "dynamodb_endpoint_url": (str, "DynamoDB endpoint, overriding --endpoint-url"),
@@ -361,6 +370,8 @@ def from_namespace(namespace: argparse.Namespace, environ: Mapping[str, str]) ->
             values[name] = value
     if "initial_position" in values:
         values["initial_position"] = str(values["initial_position"]).upper()
+    if "retrieval_mode" in values:
+        values["retrieval_mode"] = str(values["retrieval_mode"]).lower()
     values.setdefault("worker_id", default_worker_id())
     return Settings(**values).validate()
 

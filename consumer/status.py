@@ -1,4 +1,5 @@
-"""``anomaly-consumer status``: the lease table as a table: shard, owner, checkpoint, lag."""
+"""``anomaly-consumer status``: the lease table as a table: shard, owner, checkpoint, lag; and
+the retrieval mode, with the enhanced fan-out consumer's state when it is ``fanout``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from botocore.exceptions import ClientError
 from consumer.aws.errors import FatalAwsError, error_code
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
+from consumer.settings import Settings
 
 
 def lease_rows(leases: list[Lease]) -> list[dict[str, str]]:
@@ -57,3 +59,19 @@ def status_table(table: LeaseTable, dynamodb: Any = None) -> str:
             f"{table.table_name} there yet (check the name, region and endpoint)"
         ) from error
     return render(lease_rows(leases))
+
+
+def retrieval_summary(settings: Settings, kinesis: Any) -> str:
+    """One line: how the workers read, and for fan-out the stream consumer's status (described,
+    never registered here: the first worker registers it)."""
+    if settings.retrieval_mode != "fanout":
+        return "retrieval mode: polling (GetRecords)"
+    where = f"enhanced fan-out consumer {settings.application_name!r} of stream {settings.stream}"
+    try:
+        arn = kinesis.describe_stream_summary(StreamName=settings.stream)["StreamDescriptionSummary"]["StreamARN"]
+        description = kinesis.describe_stream_consumer(StreamARN=arn, ConsumerName=settings.application_name)
+    except ClientError as error:
+        if error_code(error) != "ResourceNotFoundException":
+            raise
+        return f"retrieval mode: fanout ({where}: not registered yet; the first worker registers it)"
+    return f"retrieval mode: fanout ({where}: {description['ConsumerDescription']['ConsumerStatus']})"

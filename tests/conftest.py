@@ -16,6 +16,7 @@ REGION = "us-east-1"
 pytest_plugins = [
     "tests.fixtures.aws",
     "tests.fixtures.kinesis_mock",
+    "tests.fixtures.subscribe_adapter",
     "tests.fixtures.kclpy",
     "tests.fixtures.workers",
     "tests.fixtures.iam",

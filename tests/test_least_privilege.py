@@ -228,3 +228,21 @@ def test_kcl_shard_process_without_describe_table_fails_with_one_line(iam_moto: 
     line = one_clear_line(result)
     assert line.startswith("anomaly-consumer-kcl: permission denied: AccessDenied")
     assert "dynamodb:DescribeTable" in line
+
+
+def test_the_fanout_statements_name_the_consumer_actions_and_its_arn() -> None:
+    policy = doc_policy("Worker with enhanced fan-out (`--retrieval-mode fanout`): add these statements")
+    granted = {
+        (action, resource)
+        for statement in policy["Statement"]
+        for action in statement["Action"]
+        for resource in ([statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"])
+    }
+    stream = "arn:aws:kinesis:REGION:ACCOUNT:stream/sensor-readings"
+    consumer = f"{stream}/consumer/anomaly-consumer:*"
+    assert granted == {
+        ("kinesis:RegisterStreamConsumer", stream),
+        ("kinesis:DescribeStreamConsumer", stream),
+        ("kinesis:DescribeStreamConsumer", consumer),
+        ("kinesis:SubscribeToShard", consumer),
+    }

@@ -79,6 +79,17 @@ def test_endpoint_specific_overrides_general() -> None:
     assert load([]).endpoint_for("kinesis") is None
 
 
+def test_retrieval_mode_defaults_to_polling_and_reads_its_env_twin() -> None:
+    assert load([]).retrieval_mode == "polling"
+    assert load([], {"ANOMALY_RETRIEVAL_MODE": "FanOut"}).retrieval_mode == "fanout"
+    assert load(["--retrieval-mode", "polling"], {"ANOMALY_RETRIEVAL_MODE": "fanout"}).retrieval_mode == "polling"
+
+
+def test_an_unknown_retrieval_mode_is_refused() -> None:
+    with pytest.raises(SettingsError, match="--retrieval-mode must be one of polling, fanout"):
+        load(["--retrieval-mode", "push"])
+
+
 def test_initial_position_is_case_insensitive() -> None:
     assert load(["--initial-position", "trim_horizon"]).initial_position == "TRIM_HORIZON"
 

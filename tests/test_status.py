@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
-from consumer.status import NoLeaseTable, lease_rows, render, status_table
+from consumer.settings import Settings
+from consumer.shards.stream_consumer import ensure_stream_consumer
+from consumer.status import NoLeaseTable, lease_rows, render, retrieval_summary, status_table
 from tests.fixtures.aws import make_lease_table
 from tests.leases.kcl_rows import put_kcl_metadata_rows
 
@@ -84,3 +87,15 @@ def test_a_missing_lease_table_is_named_with_region_and_endpoint(  # type: ignor
     assert f"no lease table '{name}' in region us-east-1, endpoint {dynamodb_client.meta.endpoint_url}" in str(
         missing.value
     )
+
+
+def test_polling_is_shown_as_the_retrieval_mode() -> None:
+    assert retrieval_summary(Settings(worker_id="w"), None) == "retrieval mode: polling (GetRecords)"
+
+
+def test_fanout_shows_the_stream_consumer_and_its_status(kinesis_client: Any, make_stream: Callable[..., str]) -> None:
+    stream = make_stream(1)
+    settings = Settings(worker_id="w", stream=stream, application_name="app-s", retrieval_mode="fanout")
+    assert "'app-s' of stream " + stream + ": not registered yet" in retrieval_summary(settings, kinesis_client)
+    ensure_stream_consumer(kinesis_client, stream, "app-s", poll_seconds=0.05)
+    assert retrieval_summary(settings, kinesis_client).endswith(f"'app-s' of stream {stream}: ACTIVE)")

@@ -20,6 +20,8 @@ from string import Template
 from consumer.effective_config import resolve_detection
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
 
+#: ``--retrieval-mode`` as the KCL names it (``retrievalMode``)
+KCL_RETRIEVAL_MODES = {"polling": "POLLING", "fanout": "FANOUT"}
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "docker" / "kcl" / "anomaly-consumer.properties"
 
 
@@ -55,6 +57,7 @@ def template_values(settings: Settings, environ: Mapping[str, str]) -> dict[str,
         "max_records": str(settings.max_records),
         "idle_time_between_reads_millis": _millis(settings.idle_time_between_reads),
         "handoff_timeout_millis": _millis(settings.handoff_timeout),
+        "retrieval_mode": KCL_RETRIEVAL_MODES[settings.retrieval_mode],
     }
 
 

@@ -27,6 +27,8 @@ Exposed (all prefixed ``anomaly_consumer_``):
 | ``get_records_errors_total`` | counter | ``code`` | failed GetRecords/GetShardIterator calls |
 | ``put_records_errors_total`` | counter | ``stream``, ``code`` | failed PutRecords calls and entries |
 | ``worker_info`` | gauge | ``worker_id``, ``stream``, ``application`` | always 1 |
+| ``retrieval_mode_info`` | gauge | ``mode`` | always 1: ``polling`` or ``fanout`` (``--retrieval-mode``) |
+| ``fanout_subscriptions`` | gauge | ``state`` | running shards' fan-out subscriptions by state |
 
 Counters are monotonic: the worker moves a finished shard's counts into its totals under the
 same lock :meth:`~consumer.worker.worker.Worker.stats_snapshot` reads them with.
@@ -122,6 +124,20 @@ class WorkerCollector(Collector):
         settings = worker.settings
         info.add_metric([settings.worker_id, settings.stream, settings.application_name], 1)
         yield info
+        mode = GaugeMetricFamily(
+            PREFIX + "retrieval_mode_info", "how records are read: polling or fanout", labels=["mode"]
+        )
+        mode.add_metric([live["retrieval_mode"]], 1)
+        yield mode
+        states: dict[str, int] = {}
+        for state in live["subscriptions"].values():
+            states[state] = states.get(state, 0) + 1
+        subscriptions = GaugeMetricFamily(
+            PREFIX + "fanout_subscriptions", "running shards' fan-out subscriptions, by state", labels=["state"]
+        )
+        for state, count in sorted(states.items()):
+            subscriptions.add_metric([state], count)
+        yield subscriptions
 
 
 def _by_label(name: str, text: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:

@@ -135,6 +135,7 @@ class ShardConsumer:
         self.millis_behind_latest: int | None = None
         self.error: str | None = None
         self.failure_kind: FailureKind | None = None
+        self.reader: ShardReader | None = None  # the record source, once the run has made it
         self._thread = threading.Thread(target=self._run, name=f"shard-{self.shard_id}", daemon=True)
         self._log = log.bind(shard_id=self.shard_id)
 
@@ -145,10 +146,19 @@ class ShardConsumer:
     def request_shutdown(self) -> None:
         self._shutdown.set()
         self._wake.set()
+        self._close_reader()
 
     def lease_lost(self) -> None:
         self._lost.set()
         self._wake.set()
+        self._close_reader()
+
+    def _close_reader(self) -> None:
+        """Release the record source at once (a fan-out subscription is closed): on shutdown
+        the batch in hand is finished and checkpointed, nothing more is read."""
+        reader = self.reader
+        if reader is not None:
+            reader.close()
 
     def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
@@ -176,7 +186,9 @@ class ShardConsumer:
                     lease_epoch=(self._worker_id, lease.lease_counter),
                 )
             )
-            reader = self._reader_factory(self.lease.checkpoint, self._wake)
+            reader = self.reader = self._reader_factory(self.lease.checkpoint, self._wake)
+            if self._wake.is_set():  # stopped or lost while the reader was being made
+                reader.close()
             self.outcome = self._loop(reader, checkpointer)
         except LeaseLost as error:
             self._log.warning("lease_lost", operation=error.operation)
@@ -199,6 +211,8 @@ class ShardConsumer:
             self.failure_kind = FailureKind.of(error)
             self.outcome = ShardOutcome.FAILED
         finally:
+            if self.reader is not None:
+                self.reader.close()
             if self._on_exit is not None:
                 self._on_exit(self)
 

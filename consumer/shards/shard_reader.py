@@ -56,6 +56,14 @@ class ReadResult:
 _DATA = attrgetter("data")
 
 
+def _epoch_seconds(value: Any) -> float | None:
+    """An arrival time as epoch seconds: the readers' clients keep the wire's float, a client with
+    botocore's default timestamp parser gives a datetime."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    return float(value.timestamp())
+
+
 def records_after(records: list[KinesisRecord], floor: ExtendedSequenceNumber) -> list[KinesisRecord]:
     """The records whose position is after ``floor``, in their order: what ``record.position >
     floor`` keeps, without building a position per record (that cost 22 ms for a full first
@@ -146,17 +154,30 @@ class ShardReader:
                 # The rest of the response lay at or before the start position: read on.
             if self.ended:
                 return ReadResult([], self.millis_behind_latest, ended=True, child_shards=self.child_shards)
-            try:
-                if self._iterator is None:
-                    self._refresh_iterator()
-                self._pace()
-                response = self._kinesis.get_records(ShardIterator=self._iterator, Limit=self._max_records)
-            except (ClientError, BotoCoreError) as error:
-                self._handle_error(error)
-                continue
-            self._backoff.reset()
-            return self._accept(response)
+            response = self._next_response()
+            if response is not None:
+                return self._accept(response)
         return ReadResult([], self.millis_behind_latest)
+
+    def close(self) -> None:
+        """Release what the reader holds; it reads no more after this. The polling reader holds
+        nothing between calls: the stop event alone ends its waits."""
+
+    def _next_response(self) -> dict[str, Any] | None:
+        """One GetRecords response, or None after an error was handled (and waited out): the
+        record source's one step. A subclass with another source (a subscription) returns its
+        records in the same shape: ``Records``, ``MillisBehindLatest``, a ``NextShardIterator``
+        that is None only at the shard's end, with ``ChildShards`` then."""
+        try:
+            if self._iterator is None:
+                self._refresh_iterator()
+            self._pace()
+            response: dict[str, Any] = self._kinesis.get_records(ShardIterator=self._iterator, Limit=self._max_records)
+        except (ClientError, BotoCoreError) as error:
+            self._handle_error(error)
+            return None
+        self._backoff.reset()
+        return response
 
     def _handle_error(self, error: ClientError | BotoCoreError) -> None:
         kind = classify(error)
@@ -183,7 +204,7 @@ class ShardReader:
                     sequence_number=raw["SequenceNumber"],
                     partition_key=raw["PartitionKey"],
                     data=raw["Data"],
-                    approximate_arrival=raw.get("ApproximateArrivalTimestamp"),
+                    approximate_arrival=_epoch_seconds(raw.get("ApproximateArrivalTimestamp")),
                 )
                 for raw in received
             ]

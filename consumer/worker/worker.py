@@ -25,6 +25,7 @@ from typing import Any
 
 from consumer.aws.backoff import RetriesExhausted
 from consumer.aws.clients import AwsClients, make_clients
+from consumer.aws.errors import FatalAwsError
 from consumer.detection import DetectionEngine, wave_step
 from consumer.emitter.alerts import AlertSink
 from consumer.emitter.put_records import Emitter
@@ -41,10 +42,11 @@ from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.reading import ReadingDecoder
 from consumer.processor.record_processor import RecordProcessor
 from consumer.processor.score_log import ScoreLog
-from consumer.provisioning import prepare_native_worker
 from consumer.settings import Settings, describe
+from consumer.shards.fanout_reader import FanoutReader
 from consumer.shards.shard_consumer import FailureKind, ShardConsumer, ShardOutcome
 from consumer.shards.shard_reader import ShardReader
+from consumer.shards.stream_consumer import ensure_stream_consumer
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_store import SnapshotStore
 
@@ -113,6 +115,7 @@ class Worker:
         self._score_log = ScoreLog(settings.score_log, settings.worker_id) if settings.score_log else None
         self._finished_since: dict[str, float] = {}
         self._stalled = threading.Event()
+        self.consumer_arn: str | None = None  # the enhanced fan-out consumer, with --retrieval-mode fanout
         self._log = log.bind(worker_id=settings.worker_id)
 
     # ------------------------------------------------------------------ control
@@ -120,6 +123,8 @@ class Worker:
         self._stop.set()
 
     def run(self) -> int:
+        if self.settings.retrieval_mode == "fanout" and not self._register_stream_consumer():
+            return 0  # stopped while the consumer was being registered: nothing was taken yet
         server = serve_worker(self) if self.settings.metrics_port else None
         self._log.info(
             "worker_starting",
@@ -161,6 +166,21 @@ class Worker:
             )
         self._log.info("worker_stopped", **vars(self.totals))
         return 0
+
+    def _register_stream_consumer(self) -> bool:
+        """Register (or reuse) the application's fan-out consumer and wait until it is ACTIVE;
+        False when the worker was asked to stop meanwhile. Other failures raise ``FatalAwsError``."""
+        settings = self.settings
+        try:
+            self.consumer_arn = ensure_stream_consumer(
+                self.clients.kinesis, settings.stream, settings.application_name, stop=self._stop
+            )
+        except FatalAwsError:
+            if self._stop.is_set():
+                self._log.info("worker_stopped_before_start")
+                return False
+            raise
+        return True
 
     # ------------------------------------------------------------------ cycle
     def _sync_shards(self) -> None:
@@ -237,29 +257,33 @@ class Worker:
         )
 
     def _reader_factory(self, shard_id: str) -> Any:
+        """The shard's record source: GetRecords polling, or a fan-out subscription (same reads)."""
+
         def make(start: ExtendedSequenceNumber, stop: threading.Event) -> ShardReader:
-            return ShardReader(
-                self.clients.kinesis_reader,
-                self.settings.stream,
-                shard_id,
-                start,
-                initial_timestamp_ms=self.settings.initial_timestamp_ms,
-                max_records=self.settings.max_records,
-                max_aggregate_records=self.settings.max_aggregate_records,
-                stop=stop,
-            )
+            options: dict[str, Any] = {
+                "initial_timestamp_ms": self.settings.initial_timestamp_ms,
+                "max_records": self.settings.max_records,
+                "max_aggregate_records": self.settings.max_aggregate_records,
+                "stop": stop,
+            }
+            kinesis, stream = self.clients.kinesis_reader, self.settings.stream
+            if self.consumer_arn is not None:
+                return FanoutReader(kinesis, self.consumer_arn, stream, shard_id, start, **options)
+            return ShardReader(kinesis, stream, shard_id, start, **options)
 
         return make
 
     def _start_consumer(self, lease: Lease) -> None:
+        fanout = self.consumer_arn is not None
         consumer = ShardConsumer(
             lease=lease,
             table=self.table,
             worker_id=self.settings.worker_id,
             reader_factory=self._reader_factory(lease.lease_key),
             processor_factory=self._processor_factory,
-            idle_time_between_reads=self.settings.idle_time_between_reads,
-            max_idle_time_between_reads=self.settings.idle_backoff_cap,
+            # A subscription's read waits for pushed records itself: no idle wait on top.
+            idle_time_between_reads=0.0 if fanout else self.settings.idle_time_between_reads,
+            max_idle_time_between_reads=0.0 if fanout else self.settings.idle_backoff_cap,
         )
         with self._consumers_lock:
             self.consumers[lease.lease_key] = consumer
@@ -353,16 +377,17 @@ class Worker:
     def live_status(self) -> dict[str, Any]:
         with self._consumers_lock:
             lag = {key: consumer.millis_behind_latest for key, consumer in self.consumers.items()}
-            devices = {
-                key: consumer.processor.engine.device_count()
-                for key, consumer in self.consumers.items()
-                if isinstance(consumer.processor, AnomalyProcessor) and consumer.processor.engine is not None
-            }
-            idle = sorted(key for key, consumer in self.consumers.items() if consumer.idle_polling.backing_off)
             engines = {
                 key: consumer.processor.engine
                 for key, consumer in self.consumers.items()
                 if isinstance(consumer.processor, AnomalyProcessor) and consumer.processor.engine is not None
+            }
+            devices = {key: engine.device_count() for key, engine in engines.items()}
+            idle = sorted(key for key, consumer in self.consumers.items() if consumer.idle_polling.backing_off)
+            subscriptions = {
+                key: consumer.reader.state
+                for key, consumer in self.consumers.items()
+                if isinstance(consumer.reader, FanoutReader)
             }
         with self._cpu_lock:  # no engine is being stepped while its devices are counted
             warming = {key: engine.warming_up_count() for key, engine in engines.items()}
@@ -372,10 +397,6 @@ class Worker:
             "devices": devices,
             "warming_up": warming,
             "idle_shards": idle,
+            "retrieval_mode": self.settings.retrieval_mode,
+            "subscriptions": subscriptions,
         }
-
-
-def prepare_resources(clients: AwsClients, settings: Settings) -> None:
-    """The native worker's start-up checks (see :func:`consumer.provisioning.prepare_native_worker`):
-    tables described before anything is created, streams checked, one clear error otherwise."""
-    prepare_native_worker(clients, settings)

@@ -35,6 +35,12 @@ def test_template_renders_from_settings() -> None:
     assert "kinesisEndpoint" not in properties and "dynamoDBEndpoint" not in properties
 
 
+def test_retrieval_mode_fanout_is_the_kcls_fanout() -> None:
+    settings = Settings(worker_id="w", region="us-east-1", retrieval_mode="fanout")
+    properties = parse_properties(render(DEFAULT_TEMPLATE.read_text(), settings, {}))
+    assert properties["retrievalMode"] == "FANOUT"
+
+
 def test_endpoints_follow_the_endpoint_settings() -> None:
     settings = Settings(worker_id="w", region="us-east-1", endpoint_url="http://localstack:4566",
                         dynamodb_endpoint_url="http://dynamo:8000")  # fmt: skip

@@ -1,6 +1,7 @@
 """Split and merge while producing, on kinesis-mock (moto's closed shards never end).
 
-Kinesis lives on kinesis-mock, the lease table on moto. One worker process reads the stream
+Kinesis lives on kinesis-mock, the lease table on moto. One worker process, polling or with
+enhanced fan-out (through the SubscribeToShard test adapter), reads the stream
 through the whole reshard: every record must be processed exactly once, parents before
 children (so each device's readings are processed in the order they were written), and the
 lease table must show the lineage.
@@ -62,14 +63,17 @@ class Feeder(threading.Thread):
             self.error = error
 
 
+@pytest.mark.parametrize("mode", ["polling", "fanout"])
 def test_split_and_merge_under_load_process_every_record_once_in_order(  # type: ignore[no-untyped-def]
-    kinesis_mock, make_streams, start_worker, tmp_path
+    kinesis_mock, make_streams, start_worker, request, mode
 ):
-    streams = make_streams(shards=3, kinesis_endpoint=kinesis_mock.endpoint_url)
+    # fanout: Kinesis through the SubscribeToShard test adapter in front of kinesis-mock
+    adapter = request.getfixturevalue("subscribe_adapter") if mode == "fanout" else kinesis_mock
+    streams = make_streams(shards=3, kinesis_endpoint=adapter.endpoint_url)
     kinesis = streams.kinesis()
     wait_until_active(kinesis, streams.stream)
     worker = start_worker(streams, "resharder", "--failover-time", "3", "--checkpoint-interval", "0.5",
-                          "--shard-sync-interval", "2")  # fmt: skip
+                          "--shard-sync-interval", "2", "--retrieval-mode", mode)  # fmt: skip
     feeder = Feeder(kinesis, streams.stream)
     feeder.start()
     time.sleep(2)

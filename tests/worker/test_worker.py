@@ -121,3 +121,20 @@ def test_dead_letters_by_code_and_repeated_shard_failures_are_visible(
         for consumer in worker.consumers.values():
             consumer.lease_lost()
             consumer.join(10)
+
+
+def test_a_fanout_worker_stopped_while_registering_its_consumer_exits_cleanly(
+    moto_endpoint: str, make_stream: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    settings = Settings(
+        stream=make_stream(1),
+        application_name=unique_name("app"),
+        worker_id="w-fanout",
+        endpoint_url=moto_endpoint,
+        region=REGION,
+        retrieval_mode="fanout",
+    ).validate()
+    worker = Worker(settings)
+    worker.request_stop()
+    assert worker.run() == 0
+    assert worker.consumer_arn is None and worker.consumers == {}
