@@ -125,16 +125,22 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
         I(P_RUN, c) = run_next;
         double lo = F(P_LO, c), hi = F(P_HI, c);
         int below = v < lo, above = v > hi;
-        double excess = flat ? 1.0 : NAN;
+        double excess = NAN;
+        if (flat) {
+            excess = 1.0;
+            if (excess > p->reach) row_gross = 1;
+        }
         if ((below || above) && hi > lo) {
             double spread = hi - lo;
             if (p->novelty > 0.0) {
                 if (above && v > hi + p->tolerance * spread) {
                     excess = (v - hi) / spread;
                     row_novel = 1;
+                    if (excess > p->reach) row_gross = 1;
                 } else if (below && v < lo - p->tolerance * spread) {
                     excess = (lo - v) / spread;
                     row_novel = 1;
+                    if (excess > p->reach) row_gross = 1;
                 }
             }
             if (p->grow > 0.0) {
@@ -150,7 +156,6 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
         if (below) F(P_LO, c) = v;
         if (above) F(P_HI, c) = v;
         F(P_EXCESS, c) = excess;
-        if (excess > p->reach) row_gross = 1; /* NaN (not out) compares false */
         if (present) F(P_IMP_MEAN, c) = imp_mean + (v - imp_mean) / (double)imp_count;
         row_novel = row_novel || flat;
         value[i] = v;
