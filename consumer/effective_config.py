@@ -71,7 +71,8 @@ def detection_summary(settings: Settings) -> str:
         (
             f"detector   {resolved.detector}",
             f"threshold  {resolved.threshold}",
-            f"warm-up    {resolved.warmup} readings per device before it can raise an anomaly",
+            f"warm-up    {resolved.warmup} readings per device before it can raise an anomaly other than a "
+            "gross outlier",
             f"seed       {resolved.seed}",
         )
     )

@@ -244,7 +244,7 @@ _OPTIONS: dict[str, tuple[Any, str]] = {
     ),
     "detector": (str, "detector spec, e.g. 'hst:n_trees=10,height=8'"),
     "threshold": (float, "calibrated anomaly score in (0, 1] at or above which an event is emitted"),
-    "warmup": (int, "readings per device before it may raise events"),
+    "warmup": (int, "readings per device before it may raise events other than gross outliers"),
     "seed": (int, "seed for randomised detectors"),
     "failover_time": (float, "seconds without a lease renewal after which a lease is expired"),
     "max_leases_per_worker": (int, "upper bound on leases one worker holds (0: no bound)"),

@@ -4,7 +4,7 @@
  * step_rows() is DeviceModel.step (consumer/detection/device_model.py) for one reading of each of
  * a wave's devices, reading and writing the fleet bank's arrays in place: impute, track flatlines
  * and the seen range (novelty), score every metric with the context detector, calibrate each
- * metric and combine (Sidak), decide, learn unless protected. consumer/detection/wave_step.py
+ * metric and combine (Sidak), decide (during the warm-up, only gross outliers), learn unless protected. consumer/detection/wave_step.py
  * calls it and documents the arguments; consumer/detection/wave_numpy.py is the same step in
  * numpy, used when this module was not built.
  *
@@ -31,7 +31,7 @@ enum { P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE
 /* the integer parameters, in the order wave_step._shape packs them */
 enum { S_BINS, S_WIDTH, S_ORDER, S_COLUMNS, S_COUNT_CELLS, S_TOTAL_CELLS, S_SPAN, S_CAP, S_SHORT,
        S_HORIZON, S_GRACE, S_WARMUP, S_PROTECT, S_DEDUPE, S_RECORD, S_FLAT_MIN_RUN, S_FLAT_FACTOR,
-       SHAPE_FIELDS };
+       S_COLD_MIN, SHAPE_FIELDS };
 /* the float parameters, in the order wave_step._knobs packs them */
 enum { K_SHARP, K_NOVELTY, K_TOLERANCE, K_GROW, K_REACH, K_THRESHOLD, K_MEAN_FLOOR, K_VAR_FLOOR, K_RED_ZONE,
        K_YELLOW_ZONE, K_LOG_FLOOR, K_SQRT2, KNOB_FIELDS };
@@ -56,7 +56,7 @@ typedef struct {
 
 typedef struct {
     int64_t bins, width, order, columns, count_cells, total_cells, span, cap, short_, horizon, grace;
-    int64_t warmup, flat_min_run, flat_factor;
+    int64_t warmup, flat_min_run, flat_factor, cold_min;
     int protect, dedupe, record;
     double sharp, novelty, tolerance, grow, reach, threshold, mean_floor, var_floor, red_zone, yellow_zone;
     double log_floor, sqrt2;
@@ -103,7 +103,7 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
     double *surprise = a->surprise + r * metrics;
     /* --- preprocess: impute, flatlines, the seen range (a glitch, more than reach ranges beyond
        it, winsorised to grow ranges beyond it), and the imputer learns the value as the range did */
-    int row_novel = 0;
+    int row_novel = 0, row_gross = 0; /* gross: some metric more than reach ranges out (cold start) */
     for (Py_ssize_t i = 0; i < metrics; i++) {
         Py_ssize_t c = base + i;
         double g = given[i];
@@ -125,16 +125,22 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
         I(P_RUN, c) = run_next;
         double lo = F(P_LO, c), hi = F(P_HI, c);
         int below = v < lo, above = v > hi;
-        double excess = flat ? 1.0 : NAN;
+        double excess = NAN;
+        if (flat) {
+            excess = 1.0;
+            if (excess > p->reach) row_gross = 1;
+        }
         if ((below || above) && hi > lo) {
             double spread = hi - lo;
             if (p->novelty > 0.0) {
                 if (above && v > hi + p->tolerance * spread) {
                     excess = (v - hi) / spread;
                     row_novel = 1;
+                    if (excess > p->reach) row_gross = 1;
                 } else if (below && v < lo - p->tolerance * spread) {
                     excess = (lo - v) / spread;
                     row_novel = 1;
+                    if (excess > p->reach) row_gross = 1;
                 }
             }
             if (p->grow > 0.0) {
@@ -232,10 +238,14 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
     a->seen[s] = device_seen;
     a->novel_of[s] = (char)row_novel;
     a->novel[r] = (char)row_novel;
-    int warm = device_seen <= p->warmup;
+    int warm = device_seen <= p->warmup, flagged;
     a->warming[r] = (char)warm;
-    if (warm) score = 0.0;
-    int flagged = !warm && score >= p->threshold;
+    if (warm) { /* cold start: only a gross outlier, once the range means something */
+        flagged = row_gross && device_seen >= p->cold_min;
+        score = flagged ? 1.0 : 0.0;
+    } else {
+        flagged = score >= p->threshold;
+    }
     a->anomalous[r] = (char)flagged;
     a->scores[r] = score;
     if (flagged && p->protect) return 0;
@@ -295,6 +305,7 @@ static int params_of(const Arrays *a, Params *p, Py_ssize_t rows, Py_ssize_t met
     p->cap = s[S_CAP], p->short_ = s[S_SHORT], p->horizon = s[S_HORIZON], p->grace = s[S_GRACE];
     p->warmup = s[S_WARMUP], p->protect = s[S_PROTECT] != 0, p->dedupe = s[S_DEDUPE] != 0;
     p->record = s[S_RECORD] != 0, p->flat_min_run = s[S_FLAT_MIN_RUN], p->flat_factor = s[S_FLAT_FACTOR];
+    p->cold_min = s[S_COLD_MIN];
     p->sharp = k[K_SHARP], p->novelty = k[K_NOVELTY], p->tolerance = k[K_TOLERANCE], p->grow = k[K_GROW];
     p->reach = k[K_REACH];
     p->threshold = k[K_THRESHOLD], p->mean_floor = k[K_MEAN_FLOOR], p->var_floor = k[K_VAR_FLOOR];

@@ -10,8 +10,11 @@ when ``protect`` is on). A value beyond the range seen so far (see ``novelty`` i
 :mod:`~consumer.detection.preprocess`) scores 1 (Numenta's spatial anomaly); a glitch far beyond
 it reaches the range, the imputer, the detector and the scale winsorised (``reach`` and ``grow``
 there), so one absurd value cannot blind the device. During the first ``warmup`` readings the
-score is 0 and no event is raised; the calibration starts learning halfway through the warm-up,
-once the detector's own statistics have settled.
+model is conservative, not blind: the score is 0 and no event is raised, except for a gross
+outlier from the device's :data:`~consumer.detection.preprocess.COLD_MIN`-th reading on (a value
+more than ``reach`` ranges beyond the range seen so far on some metric), which scores 1 and is
+anomalous, attributed like any reading beyond its range. The calibration starts learning partway
+through the warm-up (``settle``), once the detector's own statistics have settled.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from consumer.detection.context import ContextDetector
 from consumer.detection.detector import Detector
 from consumer.detection.likelihood import AnomalyLikelihood, JointLikelihood
-from consumer.detection.preprocess import Preprocessor
+from consumer.detection.preprocess import COLD_MIN, Preprocessor
 from consumer.detection.spec import DetectorSpec
 from consumer.detection.verdict import NO_CONTRIBUTIONS, Verdict, _new_verdict
 from consumer.detection.zscore import ZScoreDetector
@@ -108,9 +111,9 @@ class DeviceModel:
         seen = self.seen + 1
         self.seen = seen
         warming = seen <= self.warmup
-        if warming:
-            score = 0.0
-            anomalous = False
+        if warming:  # conservative, not blind: only a gross outlier, once the range means something
+            anomalous = seen >= COLD_MIN and pre.gross()
+            score = 1.0 if anomalous else 0.0
         else:
             anomalous = score >= self.threshold
         if not (anomalous and self.protect):

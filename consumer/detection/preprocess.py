@@ -18,6 +18,10 @@
   a plausible excursion (within ``reach`` ranges) is learned in full, and a lasting level shift
   of ``k > reach`` ranges is absorbed within about ``log(k / reach) / log(1 + grow)`` readings
   (each of them novel).
+* Gross outliers (cold start): :meth:`Preprocessor.gross` says whether some metric of the reading
+  went more than ``reach`` ranges beyond its range (a glitch's distance, by the novelty check's
+  :attr:`novel_excess`); the device model raises those during its warm-up from the
+  :data:`COLD_MIN`-th reading on, when nothing else is trusted yet.
 * Scale: running mean/variance (Welford) of the denoised values and running min/max, so detectors
   that want standardised or [0, 1] inputs get them, and attribution has per-metric z-scores.
   :meth:`Preprocessor.standardise` and :meth:`Preprocessor.unit_scale` use the statistics *before*
@@ -32,6 +36,10 @@ from typing import Any
 
 FLAT_MIN_RUN = 10  # a value repeated exactly this many readings in a row may be a flatline
 FLAT_FACTOR = 2  # ... and over twice as long as the longest run that ended before
+#: Cold start: from a device's this-many-th reading on, a gross outlier (see :meth:`Preprocessor.gross`)
+#: raises an event even during the warm-up. Twenty readings give a range that a value more than
+#: ``reach`` (16) ranges beyond is far from anything plausible for the device (see docs/detection.md).
+COLD_MIN = 20
 
 
 class Preprocessor:
@@ -198,6 +206,12 @@ class Preprocessor:
                 imp_mean[i] = mean + ((learned if smooth else value) - mean) / n
             out.append(value)
         return out
+
+    def gross(self) -> bool:
+        """Whether the reading just transformed went more than ``reach`` ranges beyond the range
+        seen so far on some metric (needs the novelty check on: ``novelty > 0``)."""
+        reach = self.reach
+        return self.novel and any(excess > reach for excess in self.novel_excess.values())
 
     def _band(self, i: int, value: float) -> float:
         """``value`` winsorised to what metric ``i``'s range may grow to in one reading: what the

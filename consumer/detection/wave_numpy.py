@@ -2,14 +2,15 @@
 kernel (``_wave_kernel.c``) was not built, and the second implementation the tests hold it to.
 
 :func:`step_wave` does for every row what ``DeviceModel.step`` does for one reading (see
-:mod:`~consumer.detection.device_model`), one numpy operation per stage for the whole wave:
-impute, track flatlines and the seen range (novelty), score every metric with the ``context``
-detector, calibrate each metric and combine (Šidák), decide, learn unless protected, and attribute
-anomalies. It is bit-identical to that scalar path, which is the reference: the same IEEE-754
-double operations in the same order (numpy's elementwise ``+ - * /`` and ``sqrt`` round exactly
-like Python's), counters rounded to float32 where the scalar path stores them, ring sums left to
-right, and the transcendental functions (``erfc``, ``expm1``, ``log1p``, ``log10``) taken from
-Python's ``math`` module, element by element, because numpy's own may differ in the last bit.
+:mod:`~consumer.detection.device_model`), one numpy operation per stage for the whole wave: impute,
+track flatlines and the seen range (novelty), score every metric with the ``context`` detector,
+calibrate each metric and combine (Šidák), decide (during the warm-up, only gross outliers), learn
+unless protected, and attribute anomalies. It is bit-identical to that scalar path, which is the
+reference: the same IEEE-754 double operations in the same order (numpy's elementwise ``+ - * /``
+and ``sqrt`` round exactly like Python's), counters rounded to float32 where the scalar path stores
+them, ring sums left to right, and the transcendental functions (``erfc``, ``expm1``, ``log1p``,
+``log10``) taken from Python's ``math`` module, element by element, because numpy's own may differ
+in the last bit.
 About 210 µs per wave plus 1.1 µs per reading on the benchmarks' VM, against 15-20 µs per wave
 (with the engine's planning) plus 0.6-0.7 µs per 4-metric reading for the compiled kernel.
 
@@ -52,7 +53,7 @@ from consumer.detection.fleet_bank import (
     FleetBank,
 )
 from consumer.detection.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
-from consumer.detection.preprocess import FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
+from consumer.detection.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
 from consumer.detection.wave_result import WaveResult, attribute
 
 Floats = npt.NDArray[np.float64]
@@ -353,8 +354,15 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
         scores[novel] = 1.0
     seen = bank.seen[rows] + 1
     warming = seen <= bank.warmup
-    scores[warming] = 0.0
     anomalous = ~warming & (scores >= bank.threshold)
+    if _some(warming):
+        scores[warming] = 0.0
+        # cold start: a gross outlier (some metric more than ``reach`` ranges out) is anomalous
+        cold = warming & novel & (seen >= COLD_MIN)
+        if _some(cold):
+            cold &= _any_per_row(floats[P_EXCESS] > bank.reach)  # NaN (not out) compares false
+            scores[cold] = 1.0
+            anomalous |= cold
     learn = ~(anomalous & bank.protect)
     _learn(bank, cells, x, learn, floats=floats, ints=ints)
     if run is None:  # copies: write them back

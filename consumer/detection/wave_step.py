@@ -31,7 +31,7 @@ import numpy.typing as npt
 from consumer.detection import wave_numpy
 from consumer.detection.fleet_bank import P_EXCESS, FleetBank
 from consumer.detection.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
-from consumer.detection.preprocess import FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
+from consumer.detection.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
 from consumer.detection.wave_result import WaveResult, attribute
 
 _kernel: ModuleType | None
@@ -111,7 +111,7 @@ def _shape(bank: FleetBank, record: bool) -> Ints:
     count_cells, total_cells = bank.cells
     counters = (bank.bins, bank.width, bank.order, bank.columns, count_cells, total_cells, bank.span, bank.cap)
     pipeline = (bank.short, bank.horizon, bank.grace, bank.warmup, bank.protect, bank.dedupe, record)
-    return np.array((*counters, *pipeline, FLAT_MIN_RUN, FLAT_FACTOR), dtype=np.int64)
+    return np.array((*counters, *pipeline, FLAT_MIN_RUN, FLAT_FACTOR, COLD_MIN), dtype=np.int64)
 
 
 def _knobs(bank: FleetBank, metrics: int) -> Floats:

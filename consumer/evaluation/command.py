@@ -4,7 +4,8 @@
 [--seed N] [--warmup N]`` writes ``DIR/<detector>/<folder>/<detector>_<file>.csv`` (NAB's results
 layout; ``<detector>`` is the canonical spec made path-safe) and ``DIR/<detector>/scores.json``,
 and prints the standard, low-FP and low-FN NAB scores, per-folder scores and records per second.
-Exit code 0 on success, 2 on a bad spec or a corpus that cannot be read.
+Without ``--warmup``, each file's warm-up is NAB's probationary period (15% of its rows, at most
+750), as NAB's runner gives every detector. Exit code 0 on success, 2 on a bad spec or a corpus that cannot be read.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import orjson
 from consumer.detection import (
     DEFAULT_DETECTOR,
     DEFAULT_THRESHOLD,
-    DEFAULT_WARMUP,
     InvalidDetectorSpec,
     parse_detector_spec,
 )
@@ -69,7 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for randomised detectors (default: 0)")
     parser.add_argument(
-        "--warmup", type=int, default=None, help=f"readings per device before any event (default: {DEFAULT_WARMUP})"
+        "--warmup",
+        type=int,
+        default=None,
+        help="readings per file before any event other than a gross outlier (default: the file's NAB "
+        "probationary period, 15%% of its rows, at most 750)",
     )
 
 

@@ -2,6 +2,11 @@
 
 Each file is one device (its ``folder/file.csv`` key is the device id) with one metric, ``value``;
 rows go through :meth:`DetectionEngine.process_batch` in batches, exactly as in the worker.
+
+Unless a warm-up is given, each file gets NAB's probationary period as its warm-up (the first
+``min(floor(0.15 n), 750)`` of its ``n`` rows, :func:`~consumer.evaluation.nab_scorer.probation_rows`),
+as NAB's own runner gives every detector: the rows NAB ignores are the rows the detector may learn
+from before it answers, so a short file is not scored blind for a fixed 750 rows.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from pathlib import Path
 
 from consumer.detection import DetectionEngine
 from consumer.evaluation.nab_corpus import Series
-from consumer.evaluation.nab_scorer import PROFILES, ProfileResult, ScoredFile, score_corpus
+from consumer.evaluation.nab_scorer import PROFILES, ProfileResult, ScoredFile, probation_rows, score_corpus
 from consumer.processor.reading import Reading
 
 BATCH_SIZE = 500
@@ -58,11 +63,17 @@ def run_corpus(
     seed: int = 0,
     warmup: int | None = None,
 ) -> RunResult:
-    """Score every series with one engine and compute the NAB profiles."""
+    """Score every series and compute the NAB profiles.
+
+    With ``warmup`` given, one engine scores every series with that warm-up; without it, each
+    series gets an engine whose warm-up is the file's NAB probationary period."""
     engine = DetectionEngine.from_spec(spec, threshold=threshold, seed=seed, warmup=warmup)
     scores: dict[str, list[float]] = {}
     engine_seconds = 0.0
     for series in corpus:
+        if warmup is None:
+            probation = probation_rows(len(series.values))
+            engine = DetectionEngine.from_spec(spec, threshold=threshold, seed=seed, warmup=probation)
         scores[series.key], seconds = score_series(engine, series)
         engine_seconds += seconds
     files = [ScoredFile(s.key, scores[s.key], s.windows) for s in corpus]
