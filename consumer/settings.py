@@ -13,7 +13,7 @@ import socket
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from consumer.processor.reading import DEFAULT_MAX_METRIC_NAME_LENGTH, TS_UNITS, BadReading, parse_ts
@@ -382,5 +382,5 @@ def describe(settings: Settings) -> dict[str, Any]:
     if settings.state_key:
         out["state_key"] = "***"
     if settings.initial_timestamp_ms is not None:
-        out["initial_timestamp"] = datetime.fromtimestamp(settings.initial_timestamp_ms / 1000).isoformat()
+        out["initial_timestamp"] = datetime.fromtimestamp(settings.initial_timestamp_ms / 1000, tz=UTC).isoformat()
     return out

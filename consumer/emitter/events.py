@@ -78,7 +78,7 @@ class OutgoingRecord:
     data: bytes
 
 
-_EPOCH = datetime(1970, 1, 1)
+_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - naive on purpose: UTC arithmetic, formatted with a literal Z
 
 
 def iso_ms(epoch_ms: int) -> str:

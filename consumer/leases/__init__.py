@@ -1,0 +1,1 @@
+"""The KCL-compatible lease table: leases, expiry and balancing, renewal, graceful handoff, shard sync."""

@@ -19,7 +19,7 @@ from consumer.processor.reading import AUTO_SECONDS_BELOW, Reading
 
 IMPLAUSIBLE_TS = "implausible_ts"
 _TS_MS = attrgetter("ts_ms")
-_EPOCH = datetime(1970, 1, 1)
+_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - naive on purpose: UTC arithmetic for the dates a reason shows
 _DAY_MS = 86_400_000
 
 

@@ -1,0 +1,1 @@
+"""Model snapshots in ``<application>-state``, fenced by lease epoch and committed with the checkpoint."""

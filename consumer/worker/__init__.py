@@ -1,0 +1,1 @@
+"""The worker process: the coordination cycle, the renewer, a consumer thread per shard, a graceful stop."""
