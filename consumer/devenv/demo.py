@@ -25,10 +25,10 @@ import orjson
 
 from consumer.aws.clients import make_clients
 from consumer.devenv.emulators import EmulatorError, moto_server, port_is_open
-from consumer.devenv.stream_tail import StreamTail
 from consumer.processor.score_log import read_score_log
 from consumer.provisioning import init_resources
 from consumer.settings import Settings
+from consumer.tail.follower import StreamFollower, TailedRecord
 from producers.ground_truth import read_episodes
 from producers.quality import quality_report, render_quality
 from producers.runner import ProducerThread
@@ -36,6 +36,18 @@ from producers.settings import Settings as ProducerSettings
 
 REGION = "us-east-1"
 DRAIN_SECONDS = 20.0
+
+
+def _documents(records: list[TailedRecord]) -> list[dict[str, Any]]:
+    return [orjson.loads(record.data) for record in records]
+
+
+def _drained(follower: StreamFollower) -> list[dict[str, Any]]:
+    """Every document the follower can read now: polls until one returns nothing."""
+    out: list[dict[str, Any]] = []
+    while records := follower.poll():
+        out.extend(_documents(records))
+    return out
 
 
 def _print(text: str) -> None:
@@ -113,13 +125,13 @@ class Demo:
         keys = {(e["shard_id"], e["sequence_number"], e["sub_sequence_number"]) for e in read_score_log(path)}
         return len(keys)
 
-    def watch(self, tail: StreamTail, until: float) -> None:
+    def watch(self, tail: StreamFollower, until: float) -> None:
         last_status = time.monotonic()
         while time.monotonic() < until:
             if self.worker is not None and self.worker.poll() is not None:
                 raise EmulatorError(f"the worker exited early with code {self.worker.returncode}; see worker.log")
             now_ms = int(time.time() * 1000)
-            for event in tail.poll():
+            for event in _documents(tail.poll()):
                 event["latency_ms"] = _latency_ms(event, now_ms)
                 self.latencies.append(event["latency_ms"])
                 self.events.append(event)
@@ -130,7 +142,7 @@ class Demo:
             if self.producer is not None and not self.producer.is_alive() and until - time.monotonic() > 0:
                 produced = self.producer.summary.sent if self.producer.summary else 0
                 if self.consumed() >= produced:
-                    for event in tail.poll():
+                    for event in _documents(tail.poll()):
                         self.events.append(event)
                         _print(_event_line(event))
                     return
@@ -166,7 +178,7 @@ class Demo:
         clients = make_clients(self.settings)
         init_resources(clients, self.settings)
         self.start_worker()
-        tail = StreamTail(clients.kinesis, self.settings.output_stream)
+        tail = StreamFollower(clients.kinesis, self.settings.output_stream, start="TRIM_HORIZON")
         self.start_producer()
         _print(
             f"producing {self.args.rate:.0f} readings/s from {self.args.devices} devices for "
@@ -176,9 +188,8 @@ class Demo:
         assert self.producer is not None
         self.producer.join(timeout=30)
         code = self.stop_worker()
-        for event in tail.poll():
-            self.events.append(event)
-        dead = StreamTail(clients.kinesis, self.settings.dead_letter_stream).poll()
+        self.events.extend(_drained(tail))
+        dead = _drained(StreamFollower(clients.kinesis, self.settings.dead_letter_stream, start="TRIM_HORIZON"))
         return self.summarise(code, len(dead))
 
     def summarise(self, worker_code: int | None, dead_letters: int) -> int:
