@@ -16,9 +16,8 @@ import time
 from collections.abc import Collection
 from typing import Any, TextIO
 
-import boto3
-
 from consumer import logs
+from consumer.aws.clients import kinesis_client
 from consumer.settings import Settings, add_options, from_namespace
 from consumer.tail.follower import START_POSITIONS, StreamFollower
 from consumer.tail.render import FORMATS, document_of, renderer
@@ -63,12 +62,6 @@ def register(subparsers: Any) -> None:
     )
     add_options(parser, _SETTINGS)
     parser.set_defaults(handler=run)
-
-
-def kinesis_client(settings: Settings) -> Any:
-    return boto3.session.Session(region_name=settings.region).client(
-        "kinesis", endpoint_url=settings.endpoint_for("kinesis")
-    )
 
 
 def tail(
@@ -117,7 +110,7 @@ def print_events(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
     """Tail the stream ``args`` names with ``settings``' endpoint and region; returns the count printed."""
     stream = settings.dead_letter_stream if args.dead_letters else settings.output_stream
     return tail(
-        StreamFollower(kinesis_client(settings), stream, start=args.start),
+        StreamFollower(kinesis_client(settings, max_pool=10), stream, start=args.start),
         output_format=args.format,
         dead_letters=args.dead_letters,
         out=out,
