@@ -25,7 +25,6 @@ from consumer.evaluation.command import register as register_evaluate
 from consumer.exit_status import EXIT_CONFIG, HANDLED_ERRORS, exit_code_for, explain_error
 from consumer.init_report import render_init
 from consumer.leases.lease_table import LeaseTable
-from consumer.preflight import require_streams
 from consumer.provisioning import init_resources, prepare_native_worker
 from consumer.settings import Settings, SettingsError, add_options, from_namespace
 from consumer.status import retrieval_summary, status_table
@@ -79,7 +78,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     settings = resolve_detection(_settings(args))  # a detector the engine cannot run stops here
     clients = make_clients(settings)
-    require_streams(clients.kinesis, settings)
     prepare_native_worker(clients, settings)
     worker = Worker(settings, clients)
     started.append(worker)

@@ -9,6 +9,7 @@ behind either.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -47,17 +48,18 @@ def _describe(kinesis: Any, stream: str) -> None:
     )
 
 
-def require_streams(kinesis: Any, settings: Settings) -> None:
-    """Raise :class:`MissingStream` for the first of the input, anomaly and dead-letter streams that
-    does not exist; other errors (permissions, an endpoint that does not answer) propagate."""
-    for stream, flag in (
-        (settings.stream, "--stream"),
-        (settings.output_stream, "--output-stream"),
-        (settings.dead_letter_stream, "--dead-letter-stream"),
-    ):
+#: the settings naming the streams a native worker uses: the one it reads and the two it writes
+WORKER_STREAMS = ("stream", "output_stream", "dead_letter_stream")
+
+
+def require_streams(kinesis: Any, settings: Settings, names: Sequence[str] = WORKER_STREAMS) -> None:
+    """Raise :class:`MissingStream` for the first stream named by the settings ``names`` that does
+    not exist; other errors (permissions, an endpoint that does not answer) propagate."""
+    for name in names:
+        stream = getattr(settings, name)
         try:
             _describe(kinesis, stream)
         except ClientError as error:
             if error_code(error) != "ResourceNotFoundException":
                 raise
-            raise MissingStream(missing_stream_message(kinesis, stream, flag)) from error
+            raise MissingStream(missing_stream_message(kinesis, stream, "--" + name.replace("_", "-"))) from error

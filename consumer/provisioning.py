@@ -20,17 +20,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from consumer.aws.backoff import call_with_retries
 from consumer.aws.clients import AwsClients
 from consumer.aws.errors import error_code
 from consumer.leases.lease_table import LeaseTable
 from consumer.logs import get_logger
+from consumer.preflight import require_streams
 from consumer.settings import Settings
 from consumer.state.snapshot_store import SnapshotStore
 
 log = get_logger(__name__)
 
-DESCRIBE_ATTEMPTS = 5
 _DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
 
 
@@ -98,30 +97,21 @@ def ensure_state_table(clients: AwsClients, settings: Settings) -> bool:
     return ensure_table(clients.dynamodb, settings.state_table, store.create_table_if_missing)
 
 
-def check_streams(clients: AwsClients, streams: tuple[str, ...]) -> None:
-    """Each stream exists (DescribeStreamSummary); a missing one raises ``ResourceNotFoundException``."""
-    for stream in streams:
-        call_with_retries(
-            lambda stream=stream: clients.kinesis.describe_stream_summary(StreamName=stream),  # type: ignore[misc]
-            what="describe_stream",
-            max_attempts=DESCRIBE_ATTEMPTS,
-        )
-
-
 def prepare_native_worker(clients: AwsClients, settings: Settings) -> None:
-    """The native worker's start-up: lease table (and state table when state is on) described and
-    created only when missing; the input, event and dead-letter streams exist."""
+    """The native worker's start-up: the input, event and dead-letter streams exist (checked
+    first, so a typo leaves no tables behind), then the lease table (and the state table when
+    state is on) is described and created only when missing."""
+    require_streams(clients.kinesis, settings)
     ensure_lease_table(clients, settings)
     if settings.state == "on":
         ensure_state_table(clients, settings)
-    check_streams(clients, (settings.stream, settings.output_stream, settings.dead_letter_stream))
 
 
 def prepare_kcl_shard_process(clients: AwsClients, settings: Settings) -> None:
     """The KCL runtime's per-shard process: the streams it writes exist, and the state table (when
     state is on) is described and created only when missing. The input stream and the lease table
     are the daemon's business."""
-    check_streams(clients, (settings.output_stream, settings.dead_letter_stream))
+    require_streams(clients.kinesis, settings, ("output_stream", "dead_letter_stream"))
     if settings.state == "on":
         ensure_state_table(clients, settings)
 
