@@ -98,7 +98,8 @@ def source_of(stream: str, shard_id: str, record: KinesisRecord) -> dict[str, An
 
 def uuid5(namespace: bytes, name: str) -> str:
     """``str(uuid.uuid5(UUID(bytes=namespace), name))`` without building a ``UUID`` (whose
-    constructor checks its arguments in Python: most of the 6 µs an event id took)."""
+    constructor checks its arguments in Python, which was most of an event id's cost; ``make bench``
+    measures the hot path)."""
     digest = bytearray(hashlib.sha1(namespace + name.encode()).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
