@@ -8,7 +8,6 @@ import argparse
 import socket
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -18,6 +17,7 @@ from consumer.devenv.emulators import free_port
 from consumer.observability.http import ObservabilityServer
 from consumer.observability.readiness import Readiness
 from consumer.settings import add_options, from_namespace
+from tests.fixtures.http import get
 
 
 @pytest.fixture
@@ -36,8 +36,8 @@ def make_server() -> Iterator[Callable[..., ObservabilityServer]]:
 
 
 def healthz(port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-        return int(response.status)
+    status, _body = get(f"http://127.0.0.1:{port}/healthz")
+    return status
 
 
 def idle_connection(port: int) -> socket.socket:
