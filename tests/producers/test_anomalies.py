@@ -170,3 +170,42 @@ def test_no_episode_starts_in_the_quiet_start_and_zero_turns_it_off() -> None:
 
     assert first_start(0) < 30
     assert first_start(300) >= 300
+
+
+def test_correlation_break_moves_a_pair_against_its_relation() -> None:
+    run = inject(("correlation_break",), 4000)
+    complete = run["episodes"][:-1]  # the last one may have been cut short by close()
+    assert len(complete) >= 5
+    clean = {name: np.array([row[name] for row in run["clean"]]) for name in METRICS}
+    for episode in complete:
+        assert len(episode.metrics) == 2
+        first, second = episode.metrics
+        span = indices(episode)
+        relation = np.sign(np.corrcoef(clean[first][: span.start], clean[second][: span.start])[0, 1])
+        moved = {
+            name: np.array([run["injected"][k][name] - run["clean"][k][name] for k in span]) / run["scales"][name]
+            for name in episode.metrics
+        }
+        # they move apart against their relation: the first one way, the second the other way (as
+        # their relation would have it), never the same way, and by the end by scales
+        assert np.all(moved[first] * relation * moved[second] <= 0.0)
+        apart = moved[first] - relation * moved[second]
+        assert np.all(apart * np.sign(apart[-1]) >= 0.0)
+        assert np.abs(apart[-5:]).mean() > MAGNITUDE / 3
+
+
+def test_correlation_break_keeps_each_metric_within_its_normal_range() -> None:
+    run = inject(("correlation_break",), 4000)
+    for episode in run["episodes"]:
+        for name in episode.metrics:
+            for k in indices(episode):
+                seen = [row[name] for row in run["clean"][: k + 1]]
+                assert min(seen) <= run["injected"][k][name] <= max(seen)
+
+
+def test_single_metric_devices_have_no_correlation_break_kind() -> None:
+    injector = AnomalyInjector(
+        device_id="d", device_index=0, scales={"temperature": 1.0}, kinds=("correlation_break", "drift"),
+        rate=1.0, magnitude=6.0, seed=0,
+    )  # fmt: skip
+    assert injector.kinds == ("drift",)

@@ -77,3 +77,11 @@ def test_unknown_metric_names_get_a_generic_profile() -> None:
     values = DeviceSignal(0, ("flux",), seed=0, day_period=10).next()
     assert set(values) == {"flux"}
     assert isinstance(values["flux"], float)
+
+
+def test_the_default_metrics_move_together_for_a_correlation_break_to_break() -> None:
+    period = 100
+    signal = DeviceSignal(0, ("temperature", "vibration", "pressure", "current"), seed=5, day_period=period)
+    values = series(signal, 3 * period)
+    correlations = np.corrcoef(np.array([values[name] for name in signal.metrics]))
+    assert np.abs(correlations[np.triu_indices(4, 1)]).min() > 0.7
