@@ -4,7 +4,8 @@
  * step_rows() is DeviceModel.step (consumer/detection/device_model.py) for one reading of each of
  * a wave's devices, reading and writing the fleet bank's arrays in place: impute, track flatlines
  * and the seen range (novelty), score every metric with the context detector, calibrate each
- * metric and combine (Sidak), decide (during the warm-up, only gross outliers), learn unless protected. consumer/detection/wave_step.py
+ * metric and combine (Sidak) with the relation test's tail when the device has one (computed before
+ * the call, consumer/detection/wave_relations.py), decide (during the warm-up, only gross outliers), learn unless protected. consumer/detection/wave_step.py
  * calls it and documents the arguments; consumer/detection/wave_numpy.py is the same step in
  * numpy, used when this module was not built.
  *
@@ -38,19 +39,19 @@ enum { K_SHARP, K_NOVELTY, K_TOLERANCE, K_GROW, K_REACH, K_THRESHOLD, K_MEAN_FLO
 
 enum { A_FLOATS, A_INTS, A_RING, A_COUNTS, A_TOTALS, A_SEEN, A_PREV_RED, A_NOVEL_OF, A_SLOTS, A_GIVEN,
        A_SHAPE, A_KNOBS, A_WRITTEN_COUNTS, A_WRITTEN_TOTALS, A_SCORES, A_RAWS, A_ANOMALOUS, A_WARMING,
-       A_NOVEL, A_SURPRISE, ARGS };
+       A_NOVEL, A_SURPRISE, A_EXTRA, A_LED, ARGS };
 static const char *const NAMES[ARGS] = {
     "floats", "ints", "ring", "counts", "totals", "seen", "prev_red", "novel_of", "slots", "given",
     "shape", "knobs", "written_counts", "written_totals", "scores", "raws", "anomalous", "warming",
-    "novel", "surprise"};
+    "novel", "surprise", "extra", "led"};
 /* the item size each argument must have (float64 and int64: 8, float32: 4, bool: 1) */
-static const Py_ssize_t ITEMSIZE[ARGS] = {8, 8, 8, 4, 4, 8, 1, 1, 8, 8, 8, 8, 8, 8, 8, 8, 1, 1, 1, 8};
+static const Py_ssize_t ITEMSIZE[ARGS] = {8, 8, 8, 4, 4, 8, 1, 1, 8, 8, 8, 8, 8, 8, 8, 8, 1, 1, 1, 8, 8, 1};
 
 typedef struct {
-    double *floats, *ring, *given, *knobs, *scores, *raws, *surprise;
+    double *floats, *ring, *given, *knobs, *scores, *raws, *surprise, *extra;
     int64_t *ints, *seen, *slots, *shape, *written_counts, *written_totals;
     float *counts, *totals;
-    char *prev_red, *novel_of, *anomalous, *warming, *novel;
+    char *prev_red, *novel_of, *anomalous, *warming, *novel, *led;
     Py_ssize_t length[ARGS]; /* in items */
 } Arrays;
 
@@ -226,8 +227,20 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
             if (candidate < tail) tail = candidate;
         }
     }
-    /* --- combine (Sidak), red-zone dedupe, score, decide */
-    if (metrics > 1 && tail < 1.0) tail = -expm1((double)metrics * log1p(-tail));
+    /* --- the relation test's tail (NaN: none) is one more test; combine (Sidak), red-zone dedupe,
+       score, decide */
+    Py_ssize_t tests = metrics;
+    double extra = a->extra[r];
+    int led = 0;
+    if (!isnan(extra)) {
+        tests += 1;
+        if (extra < tail) {
+            tail = extra;
+            led = 1;
+        }
+    }
+    a->led[r] = (char)led;
+    if (tests > 1 && tail < 1.0) tail = -expm1((double)tests * log1p(-tail));
     int red = tail <= p->red_zone;
     if (p->dedupe && red && a->prev_red[s]) tail = p->yellow_zone;
     a->prev_red[s] = (char)red;
@@ -322,7 +335,7 @@ static int params_of(const Arrays *a, Params *p, Py_ssize_t rows, Py_ssize_t met
                a->length[A_PREV_RED] == p->slots_allocated && a->length[A_NOVEL_OF] == p->slots_allocated &&
                a->length[A_GIVEN] == n && a->length[A_SURPRISE] == n && a->length[A_SCORES] == rows &&
                a->length[A_RAWS] == rows && a->length[A_ANOMALOUS] == rows && a->length[A_WARMING] == rows &&
-               a->length[A_NOVEL] == rows &&
+               a->length[A_NOVEL] == rows && a->length[A_EXTRA] == rows && a->length[A_LED] == rows &&
                (!p->record || (a->length[A_WRITTEN_COUNTS] >= n * (1 + p->width) && a->length[A_WRITTEN_TOTALS] >= n));
     if (!fits) {
         PyErr_SetString(PyExc_ValueError, "wave step: arrays and shape do not match");
@@ -358,6 +371,7 @@ static PyObject *step_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
     a.written_counts = views[A_WRITTEN_COUNTS].buf, a.written_totals = views[A_WRITTEN_TOTALS].buf;
     a.scores = views[A_SCORES].buf, a.raws = views[A_RAWS].buf, a.anomalous = views[A_ANOMALOUS].buf;
     a.warming = views[A_WARMING].buf, a.novel = views[A_NOVEL].buf, a.surprise = views[A_SURPRISE].buf;
+    a.extra = views[A_EXTRA].buf, a.led = views[A_LED].buf;
     Py_ssize_t rows = a.length[A_SLOTS];
     if (views[A_GIVEN].ndim != 2 || views[A_GIVEN].shape[0] != rows) {
         PyErr_SetString(PyExc_ValueError, "step_rows: given must be [rows, metrics]");
@@ -385,7 +399,8 @@ done:
 static PyMethodDef METHODS[] = {
     {"step_rows", (PyCFunction)(void (*)(void))step_rows, METH_FASTCALL,
      "step_rows(floats, ints, ring, counts, totals, seen, prev_red, novel_of, slots, given, shape, knobs, "
-     "written_counts, written_totals, scores, raws, anomalous, warming, novel, surprise) -> (counts written, "
+     "written_counts, written_totals, scores, raws, anomalous, warming, novel, surprise, extra, led) -> (counts "
+     "written, "
      "totals written): one wave's rows through the default pipeline, in place (see wave_step.py)."},
     {NULL, NULL, 0, NULL}};
 

@@ -22,5 +22,7 @@ def step_rows(
     warming: Any,
     novel: Any,
     surprise: Any,
+    extra: Any,
+    led: Any,
     /,
 ) -> tuple[int, int]: ...

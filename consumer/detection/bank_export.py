@@ -62,7 +62,10 @@ def row_block(
     slots = np.fromiter(map(bank.slot_of.__getitem__, ids), dtype=np.int64, count=len(ids))
     slot_list = slots.tolist()
     return Block(
-        metas=[meta_bytes(bank.names[s], bank.kept[s], last_seen.get(d)) for d, s in zip(ids, slot_list, strict=True)],
+        metas=[
+            meta_bytes(bank.names[s], bank.kept[s], last_seen.get(d), _relation_state(bank, s))
+            for d, s in zip(ids, slot_list, strict=True)
+        ],
         floats=bank.floats.take(slots, axis=1)[:, :, :m].transpose(1, 0, 2),
         ints=bank.ints.take(slots, axis=1)[:, :, :m].transpose(1, 0, 2),
         ring=bank.ring.take(slots, axis=1)[:, :, :m].transpose(1, 0, 2),
@@ -73,6 +76,11 @@ def row_block(
         totals=bank.totals.take(slots, axis=0)[:, :m] if counters else np.empty((len(ids), m, 0), np.float32),
         cells=bank.cells,
     )
+
+
+def _relation_state(bank: FleetBank, slot: int) -> dict[str, Any] | None:
+    relation = bank.relations[slot]
+    return relation.state() if relation is not None else None
 
 
 def patch_cells(bank: FleetBank, ids: Sequence[str]) -> tuple[Written, Written]:
@@ -194,12 +202,13 @@ def _states_of_width(bank: FleetBank, ids: list[str], m: int) -> Iterator[tuple[
             }
             for i, (raw_n, raw_mean, raw_var, prev) in enumerate(kept["raw"])
         ]
-        yield (
-            device_id,
-            {
-                "seen": seen[d],
-                "pre": pre,
-                "detector": detector,
-                "calibration": {"metrics": metrics, "prev_red": prev_red[d]},
-            },
-        )
+        state = {
+            "seen": seen[d],
+            "pre": pre,
+            "detector": detector,
+            "calibration": {"metrics": metrics, "prev_red": prev_red[d]},
+        }
+        relation = _relation_state(bank, slot)
+        if relation is not None:
+            state["relation"] = relation
+        yield device_id, state

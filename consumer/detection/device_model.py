@@ -15,6 +15,11 @@ outlier from the device's :data:`~consumer.detection.preprocess.COLD_MIN`-th rea
 more than ``reach`` ranges beyond the range seen so far on some metric), which scores 1 and is
 anomalous, attributed like any reading beyond its range. The calibration starts learning partway
 through the warm-up (``settle``), once the detector's own statistics have settled.
+
+A device with per-metric calibration and 2 to ``relate`` metrics also has a relation test
+(:class:`~consumer.detection.relation.RelationModel`, built at its first reading with that many
+metrics, afresh whenever the count changes): its tail is one more test in the combination, and an
+anomaly it led (its tail the smallest) is attributed to the metrics that broke the relation.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from consumer.detection.context import ContextDetector
 from consumer.detection.detector import Detector
 from consumer.detection.likelihood import AnomalyLikelihood, JointLikelihood
 from consumer.detection.preprocess import COLD_MIN, Preprocessor
+from consumer.detection.relation import RelationModel, related
 from consumer.detection.spec import DetectorSpec
 from consumer.detection.verdict import NO_CONTRIBUTIONS, Verdict, _new_verdict
 from consumer.detection.zscore import ZScoreDetector
@@ -56,7 +62,20 @@ def build_detector(spec: DetectorSpec, seed: int) -> Detector:
 
 
 class DeviceModel:
-    __slots__ = ("calibration", "detector", "inputs", "joint", "pre", "protect", "seen", "threshold", "warmup")
+    __slots__ = (
+        "calibration",
+        "detector",
+        "inputs",
+        "joint",
+        "pre",
+        "protect",
+        "relate",
+        "relation",
+        "relation_args",
+        "seen",
+        "threshold",
+        "warmup",
+    )
 
     def __init__(self, spec: DetectorSpec, seed: int, threshold: float, warmup: int) -> None:
         self.pre = Preprocessor(
@@ -77,6 +96,9 @@ class DeviceModel:
             self.joint = JointLikelihood(*args, bounded=bounded, dedupe=dedupe)
         else:
             self.calibration = AnomalyLikelihood(*args, bounded=bounded, dedupe=dedupe)
+        self.relate = int(spec["relate"]) if self.joint is not None else 0
+        self.relation_args = args
+        self.relation: RelationModel | None = None
         self.protect = bool(spec["protect"])
         self.threshold = threshold
         self.warmup = warmup
@@ -100,7 +122,12 @@ class DeviceModel:
             if total - total != 0.0:  # some part is not finite (rare): count it as no surprise
                 parts = [p if math.isfinite(p) else 0.0 for p in parts]
             raw = max(parts)
-            score = joint.update(parts)
+            extra = None
+            if self.relate:
+                relation = self._relation(len(x))
+                if relation is not None:
+                    extra = relation.tail([metrics.get(name) for name in pre.names])
+            score = joint.update(parts, extra)
         else:
             raw = detector.score(x)
             if raw - raw != 0.0:  # not finite
@@ -123,6 +150,19 @@ class DeviceModel:
         contributions = self._attribute(x, values) if anomalous else NO_CONTRIBUTIONS
         return _new_verdict(Verdict, (score, raw, anomalous, warming, contributions))
 
+    def _relation(self, metrics: int) -> RelationModel | None:
+        """The relation test for the device's ``metrics`` metrics (None: it has none); a new one
+        when the count changed."""
+        relation = self.relation
+        if relation is None or relation.k != metrics:
+            relation = RelationModel(metrics, *self.relation_args) if related(metrics, self.relate) else None
+            self.relation = relation
+        return relation
+
+    def relation_led(self) -> bool:
+        """Whether the last reading's combined tail was the relation test's (see ``JointLikelihood.led``)."""
+        return self.joint is not None and self.joint.led and self.relation is not None
+
     def _calibration(self) -> AnomalyLikelihood:
         assert self.calibration is not None  # set whenever joint is None
         return self.calibration
@@ -133,6 +173,9 @@ class DeviceModel:
         parts: list[float] | None
         if self.pre.novel:
             parts = [self.pre.novel_excess.get(i, 0.0) for i in range(len(values))]
+        elif self.relation_led():
+            assert self.relation is not None  # relation_led says so
+            parts = self.relation.parts()
         else:
             parts = self.detector.contributions(x)
         if parts is None:
@@ -146,12 +189,17 @@ class DeviceModel:
         return {name: p / total for name, p in zip(names, parts, strict=False)}
 
     def state(self) -> dict[str, Any]:
-        return {
+        """The model's numbers; ``relation`` only when the device has a relation test (so the state
+        of any other device is as before the test existed)."""
+        state = {
             "seen": self.seen,
             "pre": self.pre.state(),
             "detector": self.detector.state(),
             "calibration": self.joint.state() if self.joint is not None else self._calibration().state(),
         }
+        if self.relation is not None:
+            state["relation"] = self.relation.state()
+        return state
 
     def load(self, state: Mapping[str, Any]) -> None:
         self.seen = int(state["seen"])
@@ -161,3 +209,8 @@ class DeviceModel:
             self.joint.load(state["calibration"])
         else:
             self._calibration().load(state["calibration"])
+        self.relation = None
+        relation = state.get("relation")  # absent in states from before the relation test
+        if relation is not None and self.relate:
+            self.relation = RelationModel(len(relation["mean"]), *self.relation_args)
+            self.relation.load(relation)

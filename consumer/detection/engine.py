@@ -256,7 +256,8 @@ class DetectionEngine:
             positions_done.append(wave.positions)
             for row, share in result.contributions.items():  # anomalies (rare): explained before the next wave
                 reading = readings[int(wave.positions[row])]
-                explained = explain_bank(bank, int(wave.slots[row]), reading.metrics, share)
+                slot = int(wave.slots[row])
+                explained = explain_bank(bank, slot, reading.metrics, share, relation=row in result.relation)
                 self._explained[id(reading)] = (reading, explained)
         if not results:
             return Verdicts.of(verdicts)  # type: ignore[arg-type]  # every position was filled

@@ -14,7 +14,9 @@ Per metric: its ``value``; ``expected``, the range ``[lo, hi]`` the model expect
 * ``spike``: inside the seen range but outside what the detector expected at that moment (for the
   ``context`` detector, the bins that usually follow the previous value).
 * ``broken_relation``: a multivariate detector's anomaly while the metric is within what was
-  expected of it alone (the combination is what is unusual).
+  expected of it alone (the combination is what is unusual), or an anomaly the relation test led
+  (:mod:`~consumer.detection.relation`): every metric with a share of it, unless it is beyond its
+  range or a flatline.
 * ``None``: the model cannot tell.
 
 ``expected`` is the detector's expectation for this moment where it has one (the ``context``
@@ -163,10 +165,12 @@ def explain(
     *,
     multivariate: bool,
     shares: Mapping[str, float] | None = None,
+    relation: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Per metric of ``views``, in their order: ``{"value", "expected", "kind"}`` (see the module),
     and ``"latest": False`` when the device's statistics have moved past this reading. With the
-    anomaly's ``shares``, a metric with no share of it has no kind (it did not make the anomaly)."""
+    anomaly's ``shares``, a metric with no share of it has no kind (it did not make the anomaly);
+    ``relation``: the relation test led the anomaly (its shares are the T² decomposition)."""
     latest = all(metrics.get(name) in (None, view.last) for name, view in views.items())
     out: dict[str, dict[str, Any]] = {}
     for name, view in views.items():
@@ -179,6 +183,8 @@ def explain(
                 kind = FLATLINE
             elif latest and view.excess is not None:
                 kind, expected = OUT_OF_RANGE, seen
+            elif relation:
+                kind = BROKEN_RELATION
             elif expected is not None and not expected[0] <= value <= expected[1]:
                 kind = SPIKE
             elif multivariate:
@@ -203,15 +209,22 @@ def explain_model(
 ) -> dict[str, dict[str, Any]]:
     """An anomaly of a device in a ``DeviceModel``, explained right after the step that scored it."""
     views = model_views(model, top_names(contributions))
-    return explain(views, metrics, multivariate=not model.detector.per_metric, shares=contributions)
+    multivariate = not model.detector.per_metric
+    return explain(views, metrics, multivariate=multivariate, shares=contributions, relation=model.relation_led())
 
 
 def explain_bank(
-    bank: FleetBank, slot: int, metrics: Mapping[str, float | None], contributions: Mapping[str, float]
+    bank: FleetBank,
+    slot: int,
+    metrics: Mapping[str, float | None],
+    contributions: Mapping[str, float],
+    *,
+    relation: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """An anomaly of a device in the fleet bank, explained right after the wave that scored it."""
+    """An anomaly of a device in the fleet bank, explained right after the wave that scored it
+    (``relation``: the relation test led it)."""
     views = bank_views(bank, slot, top_names(contributions))
-    return explain(views, metrics, multivariate=False, shares=contributions)
+    return explain(views, metrics, multivariate=False, shares=contributions, relation=relation)
 
 
 def _seen_before(view: MetricView, value: float | None) -> tuple[float, float] | None:

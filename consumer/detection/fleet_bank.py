@@ -17,6 +17,9 @@ Contract:
 * A device has at most :data:`MAX_METRICS` metrics in the bank, in the order of its first reading
   (:meth:`FleetBank.add_new`) or of its ``DeviceModel``; a new metric moves it back to a
   ``DeviceModel``, which can grow.
+* A device's relation test (:mod:`~consumer.detection.relation`) is kept per slot as the
+  ``RelationModel`` object the per-device path uses (:attr:`FleetBank.relations`, None until the
+  device's first reading with 2 to ``relate`` metrics), moved, not copied, on check-in.
 * From the first :meth:`FleetBank.clear_written` on (the first state save), the bank records which
   counter cells the waves wrote (:meth:`FleetBank.written_cells`) since the last one: what a
   state patch (:mod:`~consumer.detection.row_state`) holds. Its size follows the readings between
@@ -37,6 +40,7 @@ import numpy.typing as npt
 from consumer.detection.context import ContextDetector
 from consumer.detection.device_model import DeviceModel, device_seed
 from consumer.detection.errors import IncompatibleState
+from consumer.detection.relation import RelationModel
 from consumer.detection.row_chains import Rows
 from consumer.detection.spec import DetectorSpec
 
@@ -120,6 +124,10 @@ class FleetBank:
         self.grace = int(warmup * float(spec["settle"]))
         self.protect = bool(spec["protect"])
         self.dedupe = bool(spec["dedupe"])
+        self.relate = int(spec["relate"])
+        self.relation_args = (self.short, self.horizon, self.grace)
+        #: per slot: the device's relation test, stepped by :mod:`~consumer.detection.wave_relations`
+        self.relations: list[RelationModel | None] = []
         self.slot_of: dict[str, int] = {}
         self.free: list[int] = []
         self.names: list[list[str]] = []  # per slot: the device's metric names, in order
@@ -177,6 +185,7 @@ class FleetBank:
         self.index.append({})
         self.kept.append({})
         self.getters.append(_no_metrics)
+        self.relations.append(None)
         return slot
 
     def __len__(self) -> int:
@@ -233,6 +242,7 @@ class FleetBank:
         self.prev_red[slot] = False
         self.novel[slot] = False
         self.metrics[slot] = len(names)
+        self.relations[slot] = None
         return slot
 
     def add_new(self, device_id: str, names: list[str]) -> int:
@@ -303,6 +313,7 @@ class FleetBank:
         self.seen[slot] = model.seen
         self.prev_red[slot] = joint.prev_red
         self.novel[slot] = pre.novel
+        self.relations[slot] = model.relation
         return slot
 
     def check_rows(self, rows: Rows) -> None:
@@ -322,11 +333,12 @@ class FleetBank:
         m = rows.floats.shape[2]
         self._reserve(len(rows.ids), m)
         slots = []
-        for device_id, names, kept in zip(rows.ids, rows.names, rows.kept, strict=True):
+        for device_id, names, kept, relation in zip(rows.ids, rows.names, rows.kept, rows.relations, strict=True):
             slot = self._take_slot(m)
             self.slot_of[device_id] = slot
             self._set_layout(slot, names)
             self.kept[slot] = kept
+            self.relations[slot] = self._relation(device_id, relation)
             slots.append(slot)
         at = np.array(slots, dtype=np.int64)
         # every field of the m columns is written; columns beyond m are never read for these devices
@@ -339,6 +351,17 @@ class FleetBank:
         self.prev_red[at] = rows.prev_red
         self.novel[at] = rows.novel
         self.metrics[at] = m
+
+    def _relation(self, device_id: str, state: dict[str, Any] | None) -> RelationModel | None:
+        """A relation test loaded from its state (as ``DeviceModel.load`` does), None without one."""
+        if state is None or not self.relate:
+            return None
+        try:
+            relation = RelationModel(len(state["mean"]), *self.relation_args)
+            relation.load(state)
+        except (KeyError, TypeError, ValueError) as error:
+            raise IncompatibleState(f"device {device_id!r}: malformed relation state ({error!r})") from error
+        return relation
 
     def written_cells(self) -> tuple[Ints, Ints]:
         """The distinct flat indexes (sorted) of the count and total cells written since
@@ -373,6 +396,7 @@ class FleetBank:
             self.index[slot] = {}
             self.getters[slot] = _no_metrics
             self.kept[slot] = {}
+            self.relations[slot] = None
             self.free.append(slot)
 
     # ------------------------------------------------------------------ state

@@ -175,10 +175,13 @@ class JointLikelihood:
     a device with four metrics raises no more false alarms than a device with one, where a
     calibration of the largest metric score (or the largest of four calibrated scores) would
     raise about four times as many. With one metric it is exactly :meth:`AnomalyLikelihood.update`.
-    The red-zone dedupe applies to the device's combined tail.
+    The red-zone dedupe applies to the device's combined tail. A device with a relation test
+    (:mod:`~consumer.detection.relation`) passes its tail as one more test (``extra``): the
+    combination is then over ``m + 1`` tests, and :attr:`led` says whether that test held the
+    smallest tail (strictly), which is what the anomaly is attributed to.
     """
 
-    __slots__ = ("bounded", "dedupe", "grace", "long", "metrics", "prev_red", "short")
+    __slots__ = ("bounded", "dedupe", "grace", "led", "long", "metrics", "prev_red", "short")
 
     def __init__(self, short: int, long: int, grace: int, *, bounded: bool, dedupe: bool) -> None:
         self.short = short
@@ -188,6 +191,7 @@ class JointLikelihood:
         self.dedupe = dedupe
         self.metrics: list[AnomalyLikelihood] = []
         self.prev_red = False
+        self.led = False  # the last update's extra test held the smallest tail (not state)
 
     def _add(self) -> None:
         self.metrics.append(AnomalyLikelihood(self.short, self.long, self.grace, bounded=self.bounded, dedupe=False))
@@ -204,10 +208,11 @@ class JointLikelihood:
         score = -log10(tail + _LOG_FLOOR) / 10.0
         return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
 
-    def update(self, raws: list[float]) -> float:
-        """Calibrate each metric's raw score (in the device's metric order), combine, dedupe; learn."""
+    def update(self, raws: list[float], extra: float | None = None) -> float:
+        """Calibrate each metric's raw score (in the device's metric order), combine with the
+        ``extra`` test's tail if any, dedupe; learn."""
         m = len(raws)
-        if m == 1:
+        if m == 1 and extra is None:
             return self.update_one(raws[0])
         metrics = self.metrics
         while len(metrics) < m:
@@ -220,6 +225,12 @@ class JointLikelihood:
                 tail = metrics[i].tail(raws[i])
                 if tail < low:  # noqa: PLR1730 (as min(): the first of equal tails; no call)
                     low = tail
+        self.led = False
+        if extra is not None:
+            m += 1
+            if extra < low:
+                low = extra
+                self.led = True
         tail = -expm1(m * log1p(-low)) if low < 1.0 else 1.0
         red = tail <= RED_ZONE
         if red and self.prev_red and self.dedupe:

@@ -55,11 +55,14 @@ class Rows:
     novel: Bools
     counts: Counters  # [device, metric, cell]
     totals: Counters
+    relations: list[dict[str, Any] | None]  # each device's relation test state (None: it has none)
 
     def block(self) -> Block:
         """These rows as a block to encode again."""
         return Block(
-            metas=[meta_bytes(*parts) for parts in zip(self.names, self.kept, self.last_seen, strict=True)],
+            metas=[
+                meta_bytes(*parts) for parts in zip(self.names, self.kept, self.last_seen, self.relations, strict=True)
+            ],
             floats=self.floats,
             ints=self.ints,
             ring=self.ring,
@@ -167,6 +170,7 @@ def _decode_group(shape: Shape, ids: list[str], heads: Mapping[str, list[_Head]]
         novel=numbers[:, -1] != 0,
         counts=counts,
         totals=totals,
+        relations=[head.meta.get("relation") for head in last],
     )
 
 

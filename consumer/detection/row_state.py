@@ -82,8 +82,16 @@ def is_patch(data: bytes) -> bool:
     return is_record(data) and data[4] == PATCH
 
 
-def meta_bytes(names: list[str], kept: dict[str, Any], last_seen: int | None) -> bytes:
-    return orjson.dumps({"names": names, "kept": kept, "last_seen": last_seen}, option=orjson.OPT_SORT_KEYS)
+def meta_bytes(
+    names: list[str], kept: dict[str, Any], last_seen: int | None, relation: dict[str, Any] | None = None
+) -> bytes:
+    """The meta JSON; ``relation`` (the device's relation test, whose numbers change with every
+    reading: orjson writes each float as the shortest text that reads back to the same double) only
+    when the device has one, so the records of other devices are as before it existed."""
+    meta: dict[str, Any] = {"names": names, "kept": kept, "last_seen": last_seen}
+    if relation is not None:
+        meta["relation"] = relation
+    return orjson.dumps(meta, option=orjson.OPT_SORT_KEYS)
 
 
 def _canonical(values: Floats) -> Floats:

@@ -28,6 +28,7 @@ PIPELINE_PARAMS: dict[str, ParamValue] = {
     "protect": True,  # do not learn from readings flagged anomalous
     "dedupe": True,  # calibration: a sustained anomaly raises one alarm (Numenta's red-zone filter)
     "per_metric": True,  # calibrate each metric on its own, combine (Sidak); false: the largest metric score
+    "relate": 8,  # with per-metric calibration: a relation test (T²) for devices with 2..relate metrics; 0 = off
 }
 
 DETECTORS: dict[str, dict[str, ParamValue]] = {
@@ -146,6 +147,8 @@ def _validate(name: str, params: Mapping[str, ParamValue]) -> None:
         problems.append("median must be >= 1")
     if not 0.0 <= float(params["settle"]) < 1.0:
         problems.append("settle must be in [0, 1)")
+    if not 0 <= int(params["relate"]) <= 8:
+        problems.append("relate must be in [0, 8]")
     if int(params["short"]) < 1 or int(params["long"]) < 2:
         problems.append("short must be >= 1 and long >= 2")
     if name == "zscore" and not 0.0 < float(params["alpha"]) <= 1.0:

@@ -54,6 +54,7 @@ from consumer.detection.fleet_bank import (
 )
 from consumer.detection.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
 from consumer.detection.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
+from consumer.detection.wave_relations import relation_parts, relation_tails
 from consumer.detection.wave_result import WaveResult, attribute
 
 Floats = npt.NDArray[np.float64]
@@ -267,20 +268,27 @@ def _lowest_tail(z: Floats, scored: Bools) -> Floats:
     return lowest
 
 
-def _combine(bank: FleetBank, slots: Ints, tail: Floats, metrics: int) -> Floats:
-    """``JointLikelihood.update``'s combination (Šidák) of each row's lowest tail, red-zone dedupe
-    and score."""
-    if metrics > 1:
+def _combine(bank: FleetBank, slots: Ints, tail: Floats, metrics: int, extra: Floats | None) -> tuple[Floats, Bools]:
+    """``JointLikelihood.update``'s combination (Šidák) of each row's lowest tail and its relation
+    test's tail (``extra``, every row's or None), red-zone dedupe and score; and the rows whose
+    relation tail was the lowest."""
+    tests = metrics
+    led = np.zeros(len(tail), dtype=np.bool_)
+    if extra is not None:
+        tests += 1
+        led = extra < tail
+        tail = np.where(led, extra, tail)
+    if tests > 1:
         below = tail < 1.0
         combined = np.ones_like(tail)
-        combined[below] = -_math(expm1, metrics * _math(log1p, -tail[below]))
+        combined[below] = -_math(expm1, tests * _math(log1p, -tail[below]))
         tail = combined
     red = tail <= RED_ZONE
     if bank.dedupe:
         tail = np.where(red & bank.prev_red[slots], YELLOW_ZONE, tail)
     bank.prev_red[slots] = red
     score = -_math(log10, tail + _LOG_FLOOR) / 10.0
-    return np.where(score < 0.0, 0.0, np.where(score > 1.0, 1.0, score))
+    return np.where(score < 0.0, 0.0, np.where(score > 1.0, 1.0, score)), led
 
 
 def _learn(bank: FleetBank, cells: _Cells, x: Floats, learn: Bools, *, floats: Floats, ints: Ints) -> None:
@@ -346,10 +354,11 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
     floats, ints, run = _rows(bank, slots, metrics)
     rows: Ints | slice = slots if run is None else run
     cells = _Cells(bank, slots, metrics)
+    extra = relation_tails(bank, slots, given, metrics)
     x, novel = _preprocess(bank, given, floats, ints)
     surprise = _surprise(bank, cells, x, ints, floats)
     raws = surprise[:, 0] if metrics == 1 else np.maximum.reduce(surprise, axis=1)
-    scores = _combine(bank, slots, _calibrate(bank, slots, surprise, floats, ints), metrics)
+    scores, led = _combine(bank, slots, _calibrate(bank, slots, surprise, floats, ints), metrics, extra)
     if _some(novel):
         scores[novel] = 1.0
     seen = bank.seen[rows] + 1
@@ -371,14 +380,22 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
     bank.seen[rows] = seen
     bank.novel[rows] = novel
     contributions: dict[int, Mapping[str, float]] = {}
+    related: set[int] = set()
     if _some(anomalous):
         # the detector's surprises as the scalar path attributes them: after learning (only
         # non-protected rows learned; protected anomalies are unchanged, so the same numbers)
         after = surprise if bank.protect else _surprise(bank, cells, x, ints, floats)
         excess = floats[P_EXCESS]
         for row in np.flatnonzero(anomalous).tolist():
-            names = bank.names[int(slots[row])]
-            # beyond its range: how far each metric went; else the detector's surprises
-            parts = [0.0 if math.isnan(v) else v for v in excess[row].tolist()] if novel[row] else after[row].tolist()
-            contributions[row] = attribute(names, parts)
-    return WaveResult(scores, raws, anomalous, warming, contributions)
+            slot = int(slots[row])
+            # beyond its range: how far each metric went; else the relation's T² shares when its
+            # test led; else the detector's surprises
+            if novel[row]:
+                parts = [0.0 if math.isnan(v) else v for v in excess[row].tolist()]
+            elif led[row]:
+                parts = relation_parts(bank, slot)
+                related.add(row)
+            else:
+                parts = after[row].tolist()
+            contributions[row] = attribute(bank.names[slot], parts)
+    return WaveResult(scores, raws, anomalous, warming, contributions, frozenset(related))

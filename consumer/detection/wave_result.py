@@ -18,6 +18,7 @@ class WaveResult(NamedTuple):
     anomalous: npt.NDArray[np.bool_]
     warming: npt.NDArray[np.bool_]
     contributions: dict[int, Mapping[str, float]]  # row -> shares, anomalous rows only
+    relation: frozenset[int] = frozenset()  # anomalous rows the relation test led (T² shares)
 
 
 def attribute(names: list[str], parts: list[float]) -> dict[str, float]:

@@ -32,6 +32,7 @@ from consumer.detection import wave_numpy
 from consumer.detection.fleet_bank import P_EXCESS, FleetBank
 from consumer.detection.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
 from consumer.detection.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
+from consumer.detection.wave_relations import relation_parts, relation_tails
 from consumer.detection.wave_result import WaveResult, attribute
 
 _kernel: ModuleType | None
@@ -59,13 +60,16 @@ def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> Wave
     rows = len(slots)
     slots = np.ascontiguousarray(slots, dtype=np.int64)
     given = np.ascontiguousarray(given, dtype=np.float64)
+    extra = relation_tails(bank, slots, given, metrics)
+    if extra is None:
+        extra = np.full(rows, np.nan)
     record = bank.record_written
     # room for every cell a wave can write: each (row, metric) counts one cell, and halves its
     # context's row of counters when that row's total reaches the cap
     written_counts = np.empty(rows * metrics * (1 + bank.width) if record else 0, dtype=np.int64)
     written_totals = np.empty(rows * metrics if record else 0, dtype=np.int64)
     scores, raws = np.empty(rows), np.empty(rows)
-    anomalous, warming, novel = (np.empty(rows, dtype=np.bool_) for _ in range(3))
+    anomalous, warming, novel, led = (np.empty(rows, dtype=np.bool_) for _ in range(4))
     surprise = np.empty((rows, metrics))  # per metric, as the scalar path attributes an anomaly
     counted, totalled = _kernel.step_rows(
         bank.floats,
@@ -88,22 +92,29 @@ def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> Wave
         warming,
         novel,
         surprise,
+        extra,
+        led,
     )
     if record:  # copies: a view would keep the whole buffer (room for every halving) until the next save
         bank.written_counts.append(written_counts[:counted].copy())
         bank.written_totals.append(written_totals[:totalled].copy())
     contributions: dict[int, Mapping[str, float]] = {}
+    related: set[int] = set()
     if _count(anomalous):
         excess = bank.floats[P_EXCESS]
         for row in np.flatnonzero(anomalous).tolist():
             slot = int(slots[row])
-            # beyond its range: how far each metric went; else the detector's surprises
+            # beyond its range: how far each metric went; else the relation's T² shares when its
+            # test led; else the detector's surprises
             if novel[row]:
                 parts = [0.0 if math.isnan(v) else v for v in excess[slot, :metrics].tolist()]
+            elif led[row]:
+                parts = relation_parts(bank, slot)
+                related.add(row)
             else:
                 parts = surprise[row].tolist()
             contributions[row] = attribute(bank.names[slot], parts)
-    return WaveResult(scores, raws, anomalous, warming, contributions)
+    return WaveResult(scores, raws, anomalous, warming, contributions, frozenset(related))
 
 
 def _shape(bank: FleetBank, record: bool) -> Ints:

@@ -171,7 +171,9 @@ def test_a_stuck_metric_raises_an_event(make_readings: ReadingsFactory, make_ser
     verdicts = DetectionEngine.from_spec(warmup=300).process_batch(make_readings("d", rows))
     events = [i for i, v in enumerate(verdicts) if v.is_anomaly]
     assert 800 <= events[0] < 812
-    assert verdicts[events[0]].contributions["pressure"] == 1.0
+    # the two sines move together, so the relation test may see the stuck metric first; the
+    # flatline check names it alone
+    assert any(verdicts[i].contributions["pressure"] == 1.0 for i in events if i < 812)
 
 
 # --- robustness of the seen range: bounded growth (``grow``) through the engine, on every path
@@ -249,7 +251,10 @@ def test_spikes_still_score_after_an_absurd_value_when_the_detector_learns_anoma
 
 
 def test_without_bounded_growth_an_absurd_value_blinds_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    scores = _spike_scores_after_an_absurd_value("scalar", monkeypatch, "context:grow=0", delays=(100,))
+    # the relation test winsorises what it learns by itself (its spikes still score): off here, so
+    # that what grow prevents shows on the per-metric path alone
+    spec = "context:grow=0,relate=0"
+    scores = _spike_scores_after_an_absurd_value("scalar", monkeypatch, spec, delays=(100,))
     assert max(scores) < THRESHOLD
 
 

@@ -23,6 +23,7 @@ from consumer.detection.fleet_bank import D_HISTORY, FleetBank, bankable
 from consumer.detection.spec import parse_detector_spec
 from consumer.processor.reading import Reading
 from tests.detection.test_engine_golden import GOLDEN, NAB, NAB_FILES, digest_of
+from tests.detection.test_relation import BREAK_AT, correlated
 
 SCALAR_ONLY = 10**9
 
@@ -274,3 +275,37 @@ def test_the_record_of_written_cells_holds_no_more_memory_than_the_cells() -> No
     assert recorded and sum(part.nbytes for part in recorded) > 0
     for part in recorded:
         assert (part.base if part.base is not None else part).nbytes == part.nbytes
+
+
+def _related_fleet(devices: int, readings: int) -> list[Reading]:
+    """Devices of 2 to 5 metrics that move together (a shared cycle and load), interleaved; every
+    device has two of its metrics drift apart for 60 readings, at its own time past the warm-up."""
+    streams = []
+    for d in range(devices):
+        metrics = 2 + d % 4
+        skip = BREAK_AT - (500 + 30 * d)  # the break at the device's own time, reading 500 + 30 d
+        stream = correlated(skip + readings, seed=d, metrics=metrics, apart=(0, metrics - 1))[skip:]
+        streams.append([Reading(f"rel-{d}", 60_000 * t, r.metrics) for t, r in enumerate(stream)])
+    return [stream[t] for t in range(readings) for stream in streams]
+
+
+def test_devices_with_a_relation_test_give_the_same_verdicts_and_state_in_waves() -> None:
+    readings = _related_fleet(12, 1000)
+    rng = random.Random(5)
+    cuts = _random_cuts(rng, len(readings))
+    reference = _digest(None, readings, cuts, SCALAR_ONLY, resume_at=len(cuts) // 2)
+    assert _digest(None, readings, cuts, 1, resume_at=len(cuts) // 2) == reference
+    # and the relation test did lead anomalies, named the same on both paths
+    explained = []
+    for width in (1, SCALAR_ONLY):
+        engine = DetectionEngine.from_spec(None, seed=11, warmup=200, wave_min_width=width)
+        kinds = []
+        for start in range(0, len(readings), 400):
+            batch = readings[start : start + 400]
+            verdicts = engine.process_batch(batch)
+            for i in verdicts.anomalies():
+                why = engine.explain(batch[i], list(verdicts[i].contributions))
+                kinds.append((batch[i].device_id, batch[i].ts_ms, sorted(w["kind"] or "" for w in why.values())))
+        explained.append(kinds)
+    assert explained[0] == explained[1]
+    assert any("broken_relation" in kind for _, _, kind in explained[0])
