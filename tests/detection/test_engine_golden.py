@@ -13,7 +13,12 @@ the scale learn it, and the scale no longer learns protected anomalies); with ``
 engine still gives the earlier verdict digests. Every digest changed again, on purpose, with the
 cold-start rule (a gross outlier, more than ``reach`` ranges beyond the range, is anomalous during
 the warm-up from the ``COLD_MIN``-th reading on, and then protected from learning as any anomaly),
-all but the ``context:ewma=0.5,median=3`` case, whose filters damp its spikes below that. To
+all but the ``context:ewma=0.5,median=3`` case, whose filters damp its spikes below that. The
+digests of the multi-metric cases under per-metric calibration (``context``, its variants but
+``per_metric=false``, ``zscore``, ``sad``) changed again, on purpose, with the relation test
+(:mod:`consumer.detection.relation`: one more test in the Šidák combination for devices with 2 to
+8 metrics, its state in the exported bytes); the single-metric NAB cases, ``per_metric=false``
+and the multivariate river detectors kept theirs. To
 record new digests after an intended change, run this file
 (``PYTHONPATH=. python tests/detection/test_engine_golden.py``) and paste what it prints. The
 batches here are too narrow for waves, so this is the per-device path; ``test_fleet_bank`` runs
@@ -143,64 +148,64 @@ def run(
 
 GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
     "context/fleet": (
-        "62d9ab4b595d41e841656bf66ee5a7aef036dbc55002623d6236d425117ae56c",
-        "f1751a29c2483429cba59d5b9935968b90be43599db9ca36bd29755afaa071b3",
+        "9545be46f53866f1585b8644e9a1f9dfb361e70d5cdd82f66d1cb5e4345d63a7",
+        "db3f0cdf9e64d493e66eb85b1127fe66ba88eca5bfd11c318eee5783bae8fc03",
     ),
     "context/fleet/resumed": (
-        "62d9ab4b595d41e841656bf66ee5a7aef036dbc55002623d6236d425117ae56c",
-        "f1751a29c2483429cba59d5b9935968b90be43599db9ca36bd29755afaa071b3",
+        "9545be46f53866f1585b8644e9a1f9dfb361e70d5cdd82f66d1cb5e4345d63a7",
+        "db3f0cdf9e64d493e66eb85b1127fe66ba88eca5bfd11c318eee5783bae8fc03",
     ),
     "context/fleet/warmup=300": (
-        "4b07bb64cbe6a99629093ef61bd6ec25fdafdaee7697ad696fb056bb4d8d2f77",
-        "c3787bb52da7c0237ed882c07c3d2faf094de3c7491f6ccfd73a51077198b2f7",
+        "6409d07f0b09fbf8de21d016d7d906754a34bda06666f168e5ca3beb908cbfcf",
+        "4c8f9555b4cdde940c493293f98a55208e8c213897f26552c6631dd9341233e3",
     ),
     "context/nab": (
         "dc7928dbd5c945c3f46374d97e0dbac87bf4fcfa9ab255a40e735676c75a6f9f",
         "2f0767392d2cb1f52f85a04cbec2eb711a598f1db7c3a6eb6151a9b0bf9a09cb",
     ),
     "context:ewma=0.5,median=3/fleet": (
-        "96415dcdb1880916408720013a2144db9dff0aad4500b51a83c2e875670cf5e1",
-        "845f9f368384aaed78250942067bf1e41d96cf84a8fec48a1574d743fb85ed8d",
+        "30cd6c8f1590a6974a33bbe49673075cb5989d6e5ec0fe940b643ab05dabe801",
+        "41d0633b7b19f746ec6b0ce93a8bbcc7ccb789cdd6d4751c3ea3effd0ba79137",
     ),
     "context:grids=2/fleet": (
-        "4f7ca9be0c5a090ed0b1d322f2f9019b9dfa4e1ee43809236d62e924ad09f855",
-        "a426df72a00f440645ca8ed10d9234feed35a9902c1ecb77e77629bd34ac7e25",
+        "865f832dac53ae95af35b9649945e83080d89b8cb972e7456988fb9721dba33c",
+        "3c94c60090406c6a340cd91ad97a5313f081ff9e683e69b0d57ce953593eed15",
     ),
     "context:per_metric=false/fleet": (
         "ad89d22cfd258dfed8f064b8374105ea3f2cbc61624decf0aad091b5cb8995d6",
         "b56145d64535efeee32664355c30673a4756ff5f4e7d19437254a59a6e424eae",
     ),
     "context:protect=false,dedupe=false/fleet": (
-        "94cbfbb7378db9457800aff63a13d2406ac2d86c5ad19b6e6bf49c7863fe8974",
-        "1f626238da77a5331ea76be32c7094f845cfa7add5a2c9711b562af91a0e3f48",
+        "8163725e028604277b292e5f19d50a056e561fa0fc7f857f7de68e3a837a009e",
+        "6b4c5327ee33c98dd6dd33aa4013c4a4798c6e78c18ac6fdb59c21e0147430f4",
     ),
     "hst:n_trees=3,height=4/small": (
         "dc839420832fc8b453509d1ff9cd90d3fce3ccc25b502263d416eaecd676385e",
         "165250b9620c79da90962aed5f14a2569da55083a206f3e91f51f268462cdace",
     ),
     "sad/small": (
-        "7bbe1435879431ccc521665de3daa87d477ad7fe6345cf5575d680550d4fe866",
-        "32fc58200b4d80b8d29eeea39123450e486ad25002e8f1d3cb484325b8965a1d",
+        "14831cf9154c96874d232911fbc63e3c64d677f232aa8dff7a0478577e2a52b2",
+        "36ea733804926b58669e3990797bff04a17bf156e63958e88116056f41ab133d",
     ),
     "svm/small": (
         "b6652303697d07b7c5445c250dea95aed7ac31f5c732ddb5273eeebb73aa55a4",
         "7d626f4e13211026e2e8e8f148e8191f4849783785462a94318925bebfe60681",
     ),
     "zscore/fleet": (
-        "4c831a9862abefe8ed238c1dc9eb8cbce9f46d0d035521baa0a8918e9d62a4c6",
-        "90e3223dcc2e2f1f7298a6240751b7704eed8bc9319e737c980c684b461f2c41",
+        "73f4d1e61f51bec289a5607021e4a35bfdca1d03c6d6173bec0f60fdc3e6a556",
+        "ea997ee82e5ef62fea7bf1e622f855eccc5e04999a84e32d68493d4133528851",
     ),
     "zscore/fleet/resumed": (
-        "4c831a9862abefe8ed238c1dc9eb8cbce9f46d0d035521baa0a8918e9d62a4c6",
-        "90e3223dcc2e2f1f7298a6240751b7704eed8bc9319e737c980c684b461f2c41",
+        "73f4d1e61f51bec289a5607021e4a35bfdca1d03c6d6173bec0f60fdc3e6a556",
+        "ea997ee82e5ef62fea7bf1e622f855eccc5e04999a84e32d68493d4133528851",
     ),
     "zscore/nab": (
         "560e742155bd11a9defb3edf13b0894cd8f24ea92c131f7f9154d70b880259e2",
         "78027eebb02bdea4952d1b247286f3e553719bae6298f64e65439bea3fd2bb6f",
     ),
     "zscore:diff=1/fleet": (
-        "b468c4f8d98bc891b6e0bef5718c3a3343ad940fa1e042c0b9b26574d0257027",
-        "a4c6982e7d91aa02aadfcd7365f4913eef914be3b576e06d5ea40a989a092304",
+        "f413865b423ab541450b067e0103407cf96311e5a9859af4c24a5559d9b05d3b",
+        "64d4bbc7b6627ed76107909d01d8f0636e16cd803d679e846e8102406e3f0b15",
     ),
 }
 
