@@ -1,4 +1,4 @@
-"""river detectors behind the engine's :class:`~consumer.detection.detector.Detector` contract.
+"""river detectors behind the engine's :class:`~consumer.detection.detectors.protocol.Detector` contract.
 
 * per-metric (one river model per metric, raw score = the largest metric score):
   ``sad`` (``anomaly.StandardAbsoluteDeviation``), ``gaussian`` (``anomaly.GaussianScorer``),
@@ -23,7 +23,7 @@ from typing import Any
 from river import anomaly as _anomaly
 from river import time_series as _time_series
 
-from consumer.detection.detector import Inputs
+from consumer.detection.detectors.protocol import Inputs
 from consumer.detection.spec import DetectorSpec
 
 # river's constructors are partly untyped; the adapters type their own surface.
