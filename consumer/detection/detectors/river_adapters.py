@@ -75,6 +75,14 @@ class _Univariate:
         self.model.learn_one(None, y)
 
 
+#: the module path saved pickles name :class:`_Forecaster` and :class:`_Univariate` by. A pickle
+#: records each class as ``module.qualname``, so this path is part of the saved state format: it
+#: keeps new state byte-identical to old and old state loadable. The module at that path
+#: (``consumer/detection/river_adapters.py``) re-exports both classes.
+PICKLED_AS = "consumer.detection.river_adapters"
+_Forecaster.__module__ = _Univariate.__module__ = PICKLED_AS
+
+
 def _per_metric_factory(spec: DetectorSpec) -> Callable[[], Any]:
     if spec.name == "sad":
         return lambda: _Univariate(anomaly.StandardAbsoluteDeviation())
