@@ -6,7 +6,10 @@ A field is declared once, with :func:`option`: its annotation is the type (``str
 ``| None``), its value the default. :func:`table` turns the class into :class:`Option` rows;
 :func:`add_arguments` adds them to a parser and :func:`read` takes each value from the command
 line, else the environment twin, else leaves the default. Nothing here knows a particular
-setting: the settings module owns the names, the defaults and the messages.
+setting: the settings module owns the names, the defaults and the messages, and a
+:class:`Source` says how its program reads them (the consumer's ``ANOMALY_*`` and the
+producer's ``SENSOR_PRODUCER_*`` differ in their prefix, in how they word a bad value, and in
+whether a flag is parsed by argparse or, like an environment value, by the settings module).
 """
 
 from __future__ import annotations
@@ -33,6 +36,34 @@ class OptionSpec:
     valid: Callable[[Any], bool] | None
     invalid: str | None
     fallback: Callable[[], Any] | None
+    also_env: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """How a program reads its options.
+
+    ``env_prefix`` names the twins (``--dead-letter-stream``: ``PREFIX_DEAD_LETTER_STREAM``);
+    ``error`` is raised with every message; ``bad_text(source, raw, error)`` words a value whose
+    text does not parse (``source`` is the flag or the variable). With ``flags_are_text`` a flag's
+    text is parsed here, as an environment value is (a bad one is ``error``, not an argparse
+    exit); with ``empty_is_unset`` an empty flag or variable counts as not given.
+    """
+
+    env_prefix: str
+    error: Callable[[str], Exception]
+    bad_text: Callable[[str, str, Exception], str]
+    flags_are_text: bool = False
+    empty_is_unset: bool = False
+
+    def env_name(self, dest: str) -> str:
+        return self.env_prefix + dest.upper()
+
+    def parsed(self, row: Option, source: str, raw: str) -> Any:
+        try:
+            return row.parse(raw)
+        except (ValueError, argparse.ArgumentTypeError) as problem:
+            raise self.error(self.bad_text(source, raw, problem)) from problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +75,8 @@ class Option:
     turns a flag's or environment twin's text into the value (raising ``ValueError`` or
     ``argparse.ArgumentTypeError``); ``choices`` (from a ``Literal`` annotation) and ``valid``
     are checked on every value but ``None``, both failing with ``invalid``. ``fallback`` gives the
-    value when neither the flag nor its twin is set, where the default cannot be a constant.
+    value when neither the flag nor its twin is set, where the default cannot be a constant;
+    ``also_env`` are variables read, in order, after the twin (another program's, shared).
     """
 
     dest: str
@@ -58,6 +90,7 @@ class Option:
     valid: Callable[[Any], bool] | None
     invalid: str
     fallback: Callable[[], Any] | None
+    also_env: tuple[str, ...]
 
     @property
     def flag(self) -> str:
@@ -84,12 +117,14 @@ def option(
     valid: Callable[[Any], bool] | None = None,
     invalid: str | None = None,
     fallback: Callable[[], T] | None = None,
+    also_env: tuple[str, ...] = (),
 ) -> T:
     """A settings field with its option: ``commands`` list it in their ``--help`` (besides the
     commands that take every option); ``flag`` names the flag when it is not the field's name;
     ``parse`` replaces the conversion the annotation implies; ``valid`` and ``invalid`` are the
-    check and its message (a ``Literal`` field's message defaults to "must be one of ...")."""
-    spec = OptionSpec(help, frozenset(commands), flag, parse, valid, invalid, fallback)
+    check and its message (a ``Literal`` field's message defaults to "must be one of ...");
+    ``fallback`` and ``also_env`` are described on :class:`Option`."""
+    spec = OptionSpec(help, frozenset(commands), flag, parse, valid, invalid, fallback, also_env)
     made: T = dataclasses.field(default=default, metadata={_METADATA_KEY: spec})
     return made
 
@@ -102,6 +137,21 @@ def switch(text: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise ValueError("expected true or false")
+
+
+def at_least(low: float) -> Callable[[float], bool]:
+    """A check: the value is ``low`` or more."""
+    return lambda value: value >= low
+
+
+def within(low: float, high: float) -> Callable[[float], bool]:
+    """A check: the value is from ``low`` to ``high``, both included."""
+    return lambda value: low <= value <= high
+
+
+def positive(value: float) -> bool:
+    """A check: the value is more than zero."""
+    return value > 0
 
 
 def _without_none(annotation: Any) -> Any:
@@ -123,6 +173,8 @@ def table(settings_class: type[Any]) -> tuple[Option, ...]:
             raise TypeError(f"{settings_class.__name__}.{field.name} is not declared with option()")
         kind = _without_none(hints[field.name])
         choices: tuple[str, ...] = get_args(kind) if get_origin(kind) is Literal else ()
+        if spec.parse is None and not choices and kind not in (str, int, float, bool) and get_origin(kind):
+            raise TypeError(f"{settings_class.__name__}.{field.name}: a {kind} option needs parse=")
         parse = spec.parse or (switch if kind is bool else str if choices else kind)
         flag = spec.flag or field.name
         invalid = spec.invalid or f"--{flag.replace('_', '-')} must be one of {', '.join(choices)}"
@@ -139,6 +191,7 @@ def table(settings_class: type[Any]) -> tuple[Option, ...]:
                 valid=spec.valid,
                 invalid=invalid,
                 fallback=spec.fallback,
+                also_env=spec.also_env,
             )
         )
     return tuple(rows)
@@ -147,10 +200,10 @@ def table(settings_class: type[Any]) -> tuple[Option, ...]:
 def add_arguments(
     parser: argparse.ArgumentParser,
     options: tuple[Option, ...],
+    source: Source,
     *,
-    shown: Callable[[Option], bool],
-    env_name: Callable[[str], str],
-    shown_defaults: Mapping[str, Any],
+    shown: Callable[[Option], bool] = lambda _row: True,
+    shown_defaults: Mapping[str, Any] | None = None,
 ) -> None:
     """Add every option to ``parser`` (defaults are applied by :func:`read`, not by argparse);
     those ``shown`` refuses are accepted and left out of the help.
@@ -159,44 +212,44 @@ def add_arguments(
     "none" for an option that is off unless given) unless its text does, and its twin."""
     for row in options:
         visible = shown(row)
+        twin = source.env_name(row.dest)
         if row.switch:
-            text = f"{row.help} (default: off) [env {env_name(row.dest)}=true]" if visible else argparse.SUPPRESS
+            text = f"{row.help} (default: off) [env {twin}=true]" if visible else argparse.SUPPRESS
             parser.add_argument(row.flag, dest=row.dest, action="store_const", const=True, default=None, help=text)
             continue
-        default = shown_defaults.get(row.field, row.default)
+        default = (shown_defaults or {}).get(row.field, row.default)
         shown_default = "none" if default in (None, "") else default
         with_default = row.help if "default" in row.help else f"{row.help} (default: {shown_default})"
-        text = f"{with_default} [env {env_name(row.dest)}]" if visible else argparse.SUPPRESS
-        parser.add_argument(row.flag, dest=row.dest, type=row.parse, default=None, help=text)
+        text = f"{with_default} [env {twin}]" if visible else argparse.SUPPRESS
+        kind = str if source.flags_are_text else row.parse  # text: parsed by read()
+        parser.add_argument(row.flag, dest=row.dest, type=kind, default=None, help=text)
 
 
 def read(
-    namespace: argparse.Namespace,
-    environ: Mapping[str, str],
-    options: tuple[Option, ...],
-    *,
-    env_name: Callable[[str], str],
-    error: Callable[[str], Exception],
+    namespace: argparse.Namespace, environ: Mapping[str, str], options: tuple[Option, ...], source: Source
 ) -> dict[str, Any]:
-    """The values given, by field: the command line's, else the environment twin's (its text
-    parsed; a bad one raises ``error`` naming the variable), else the option's fallback. Values
-    outside an option's choices or check raise ``error`` with the option's message."""
+    """The values given, by field: the command line's, else the environment twin's, else those of
+    the option's ``also_env``, else the option's fallback; an option given none is left out (its
+    default stands). Text that does not parse, and values outside an option's choices or check,
+    raise ``source.error``."""
     values: dict[str, Any] = {}
     for row in options:
         value = getattr(namespace, row.dest, None)
-        name = env_name(row.dest)
-        if value is None and name in environ:
-            raw = environ[name]
-            try:
-                value = row.parse(raw)
-            except (ValueError, argparse.ArgumentTypeError) as problem:
-                raise error(f"{name}={raw!r}: {problem}") from problem
+        if value == "" and source.empty_is_unset:
+            value = None
+        if isinstance(value, str) and source.flags_are_text:
+            value = source.parsed(row, row.flag, value)
+        for name in (source.env_name(row.dest), *row.also_env) if value is None else ():
+            raw = environ.get(name)
+            if raw is not None and not (raw == "" and source.empty_is_unset):
+                value = source.parsed(row, name, raw)
+                break
         if value is None and row.fallback is not None:
             value = row.fallback()
         if value is None:
             continue
         message = row.problem(value)
         if message is not None:
-            raise error(message)
+            raise source.error(message)
         values[row.field] = value
     return values

@@ -17,12 +17,12 @@ import argparse
 import os
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from consumer.options import Option, add_arguments, option, read, table
+from consumer.options import Option, Source, add_arguments, at_least, option, positive, read, table, within
 from consumer.processor.reading import DEFAULT_MAX_METRIC_NAME_LENGTH, BadReading, parse_ts
 from consumer.processor.reading import MAX_METRICS as MAX_READING_METRICS
 from consumer.processor.reading_mapping import ReadingMapping
@@ -35,9 +35,6 @@ LogFormat = Literal["auto", "json", "console"]
 StateMode = Literal["on", "off"]
 OnIncompatible = Literal["fail", "fresh"]
 TsUnit = Literal["ms", "s", "auto"]  # the reading decoder's TS_UNITS (a test holds them equal)
-INITIAL_POSITIONS: tuple[InitialPosition, ...] = get_args(InitialPosition)
-LOG_FORMATS: tuple[LogFormat, ...] = get_args(LogFormat)
-RETRIEVAL_MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
 MAX_METRIC_NAME_LENGTH_LIMIT = 1024  # a name is kept per device and carried in events: never unbounded
 #: the default --max-ts-skew, in seconds: 20 years. Every unit mistake lands decades away (epoch
 #: seconds read as milliseconds fall in January 1970, a clock reset to zero too; milliseconds read
@@ -72,14 +69,6 @@ def _timestamp_ms(text: str) -> int:
         return parse_ts(int(text) if text.isdigit() else text)
     except BadReading as error:
         raise argparse.ArgumentTypeError(f"not an ISO-8601 time or epoch milliseconds: {text!r}") from error
-
-
-def _at_least(low: float) -> Callable[[float], bool]:
-    return lambda value: value >= low
-
-
-def _positive(value: float) -> bool:
-    return value > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +128,7 @@ class Settings:
         "create the input stream provisioned with this many shards, the other two with 1 "
         "(default: all three on-demand)",
         commands=(INIT,),
-        valid=_at_least(1),
+        valid=at_least(1),
         invalid="--shard-count must be 1 or more (leave it out for on-demand streams)",
     )
     detector: str | None = option(None, "detector spec, e.g. 'hst:n_trees=10,height=8'", commands=(STATUS,))
@@ -154,21 +143,21 @@ class Settings:
         None,
         "readings per device before it may raise events other than gross outliers",
         commands=(STATUS,),
-        valid=_at_least(0),
+        valid=at_least(0),
         invalid="--warmup must be zero or more readings",
     )
     seed: int = option(0, "seed for randomised detectors", commands=(STATUS,))
     failover_time: float = option(
         10.0,
         "seconds without a lease renewal after which a lease is expired",
-        valid=_positive,
+        valid=positive,
         invalid="--failover-time must be positive",
     )
     max_leases_per_worker: int = option(0, "upper bound on leases one worker holds (0: no bound)")
     idle_time_between_reads: float = option(
         1.0,
         "seconds between GetRecords calls on a shard with nothing new",
-        valid=_at_least(0),
+        valid=at_least(0),
         invalid="--idle-time-between-reads must be zero or more seconds",
     )
     max_idle_time_between_reads: float | None = option(  # None: 4 x idle_time_between_reads
@@ -179,7 +168,7 @@ class Settings:
     max_records: int = option(
         10_000,
         "GetRecords Limit (1-10000)",
-        valid=lambda value: 1 <= value <= 10_000,
+        valid=within(1, 10_000),
         invalid="--max-records must be between 1 and 10000 (the GetRecords limit)",
     )
     checkpoint_interval: float = option(5.0, "seconds between checkpoints of a shard that is processing records")
@@ -190,7 +179,7 @@ class Settings:
         0.0,
         "seconds of reading time without a reading after which a device's model leaves "
         "memory (kept in the snapshot, reloaded when it reports; needs --state on; 0: never)",
-        valid=_at_least(0),
+        valid=at_least(0),
         invalid="--evict-idle-after must be zero or more seconds, and needs --state on",
     )
     max_metrics_per_device: int = option(
@@ -204,7 +193,7 @@ class Settings:
         50_000,
         "device models a shard keeps in memory; the least recently arrived leave (with --state on "
         "after a forced checkpoint, and return exactly; with --state off their models are lost) (0: no cap)",
-        valid=_at_least(0),
+        valid=at_least(0),
         invalid="--max-devices-per-shard must be zero (no cap) or more devices",
     )
     state: StateMode = option(
@@ -228,7 +217,7 @@ class Settings:
     metrics_port: int = option(
         0,
         "port for /metrics, /healthz and /readyz (0: off)",
-        valid=lambda value: 0 <= value <= 65535,
+        valid=within(0, 65535),
         invalid="--metrics-port must be between 0 (off) and 65535",
     )
     metrics_host: str = option(  # the container image sets 0.0.0.0
@@ -238,14 +227,14 @@ class Settings:
         DEFAULT_MAX_METRIC_NAME_LENGTH,
         f"longest metric name, in characters, of a reading (default {DEFAULT_MAX_METRIC_NAME_LENGTH}, at most "
         f"{MAX_METRIC_NAME_LENGTH_LIMIT}); a longer one makes the reading a metric_name_too_long dead letter",
-        valid=lambda value: 1 <= value <= MAX_METRIC_NAME_LENGTH_LIMIT,
+        valid=within(1, MAX_METRIC_NAME_LENGTH_LIMIT),
         invalid=f"--max-metric-name-length must be between 1 and {MAX_METRIC_NAME_LENGTH_LIMIT}",
     )
     max_aggregate_records: int = option(
         DEFAULT_MAX_AGGREGATE_RECORDS,
         f"most sub-records of one KPL aggregate (default {DEFAULT_MAX_AGGREGATE_RECORDS:,}); an aggregate "
         "with more is one aggregate_too_many_records dead letter, whole",
-        valid=_at_least(1),
+        valid=at_least(1),
         invalid="--max-aggregate-records must be at least 1",
     )
     alert_sns_topic: str | None = option(
@@ -257,7 +246,7 @@ class Settings:
     alert_episode_gap: float = option(
         300.0,
         "seconds without an anomaly of a device that end its episode; anomalies within one episode send no alert",
-        valid=_positive,
+        valid=positive,
         invalid="--alert-episode-gap must be positive",
     )
     ts_unit: TsUnit = option(
@@ -334,6 +323,8 @@ class Settings:
 
 #: the option table: one row per field of :class:`Settings`, in the order ``--help`` lists them
 OPTIONS: tuple[Option, ...] = table(Settings)
+#: flags parsed by argparse (a bad one is a usage error); a bad environment value names its variable
+SOURCE = Source(ENV_PREFIX, SettingsError, lambda name, raw, error: f"{name}={raw!r}: {error}")
 
 
 def _pickles_state(detector: str) -> bool:
@@ -348,7 +339,7 @@ def _pickles_state(detector: str) -> bool:
 
 
 def env_name(name: str) -> str:
-    return ENV_PREFIX + name.upper()
+    return SOURCE.env_name(name)
 
 
 def add_options(
@@ -367,15 +358,15 @@ def add_options(
     add_arguments(
         parser,
         OPTIONS,
+        SOURCE,
         shown=lambda row: command is None or command in row.commands,
-        env_name=env_name,
-        shown_defaults=shown_defaults or {},
+        shown_defaults=shown_defaults,
     )
 
 
 def from_namespace(namespace: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
     """Build the settings: command line, then environment twin, then the default."""
-    values = read(namespace, environ, OPTIONS, env_name=env_name, error=SettingsError)
+    values = read(namespace, environ, OPTIONS, SOURCE)
     return Settings(**values).validate()
 
 

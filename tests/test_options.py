@@ -8,7 +8,7 @@ from typing import Literal
 
 import pytest
 
-from consumer.options import Option, add_arguments, option, read, switch, table
+from consumer.options import Option, Source, add_arguments, option, read, switch, table
 
 Colour = Literal["red", "green"]
 
@@ -17,19 +17,21 @@ Colour = Literal["red", "green"]
 class Example:
     name: str = option("anon", "who", commands=("greet",))
     colour: Colour = option("red", "which colour")
-    size: int | None = option(None, "how big", valid=lambda value: value > 0, invalid="--size must be positive")
+    size: int | None = option(
+        None, "how big", valid=lambda value: value > 0, invalid="--size must be positive", also_env=("OTHER_SIZE",)
+    )
     loud: bool = option(False, "shout")
     token: str = option("", "identity (default: drawn)", flag="id", fallback=lambda: "drawn")
 
 
-def _env(dest: str) -> str:
-    return "EX_" + dest.upper()
+SOURCE = Source("EX_", ValueError, lambda name, raw, error: f"{name}={raw!r}: {error}")
+TEXT_SOURCE = Source("EX_", ValueError, lambda name, raw, _error: f"{name}: bad {raw!r}", True, True)
 
 
-def _read(argv: list[str], environ: dict[str, str] | None = None) -> dict[str, object]:
+def _read(argv: list[str], environ: dict[str, str] | None = None, source: Source = SOURCE) -> dict[str, object]:
     parser = argparse.ArgumentParser()
-    add_arguments(parser, table(Example), shown=lambda _row: True, env_name=_env, shown_defaults={})
-    return read(parser.parse_args(argv), environ or {}, table(Example), env_name=_env, error=ValueError)
+    add_arguments(parser, table(Example), source)
+    return read(parser.parse_args(argv), environ or {}, table(Example), source)
 
 
 def test_the_table_takes_types_choices_and_switches_from_the_annotations() -> None:
@@ -70,7 +72,33 @@ def test_a_bad_env_value_names_the_variable_and_a_refused_value_gives_the_option
 def test_the_help_names_defaults_and_twins_and_hides_what_a_command_does_not_list() -> None:
     parser = argparse.ArgumentParser()
     rows: tuple[Option, ...] = table(Example)
-    add_arguments(parser, rows, shown=lambda row: "greet" in row.commands, env_name=_env, shown_defaults={})
+    add_arguments(parser, rows, SOURCE, shown=lambda row: "greet" in row.commands)
     text = " ".join(parser.format_help().split())
     assert "who (default: anon) [env EX_NAME]" in text
     assert "--colour" not in text and parser.parse_args(["--colour", "green"]).colour == "green"
+
+
+def test_also_env_is_read_after_the_twin() -> None:
+    assert _read([], {"OTHER_SIZE": "2"})["size"] == 2
+    assert _read([], {"OTHER_SIZE": "2", "EX_SIZE": "5"})["size"] == 5
+
+
+def test_a_text_source_parses_flags_itself_and_takes_empty_text_as_not_given() -> None:
+    with pytest.raises(ValueError, match=r"^--size: bad 'big'$"):
+        _read(["--size", "big"], source=TEXT_SOURCE)
+    with pytest.raises(SystemExit):  # argparse's own usage error where flags are typed
+        _read(["--size", "big"])
+    assert _read(["--name", ""], {"EX_NAME": "env", "EX_SIZE": ""}, source=TEXT_SOURCE) == {
+        "name": "env",
+        "token": "drawn",
+    }
+    assert _read(["--name", ""])["name"] == ""
+
+
+def test_an_option_of_a_generic_type_needs_a_parser() -> None:
+    @dataclass(frozen=True)
+    class Listed:
+        names: tuple[str, ...] = option((), "names")
+
+    with pytest.raises(TypeError, match=r"Listed\.names: .* needs parse="):
+        table(Listed)
