@@ -176,6 +176,8 @@ def table(settings_class: type[Any]) -> tuple[Option, ...]:
         if spec.parse is None and not choices and kind not in (str, int, float, bool) and get_origin(kind):
             raise TypeError(f"{settings_class.__name__}.{field.name}: a {kind} option needs parse=")
         parse = spec.parse or (switch if kind is bool else str if choices else kind)
+        if spec.valid is not None and spec.invalid is None:
+            raise TypeError(f"{settings_class.__name__}.{field.name}: a check needs its message (invalid=)")
         flag = spec.flag or field.name
         invalid = spec.invalid or f"--{flag.replace('_', '-')} must be one of {', '.join(choices)}"
         rows.append(

@@ -102,3 +102,12 @@ def test_an_option_of_a_generic_type_needs_a_parser() -> None:
 
     with pytest.raises(TypeError, match=r"Listed\.names: .* needs parse="):
         table(Listed)
+
+
+def test_a_check_without_its_message_is_refused() -> None:
+    @dataclass(frozen=True)
+    class Unworded:
+        size: int = option(1, "how big", valid=lambda value: value > 0)
+
+    with pytest.raises(TypeError, match=r"Unworded\.size: a check needs its message"):
+        table(Unworded)
