@@ -36,15 +36,19 @@ DESCRIPTION = (
 )
 
 
+def _help_texts() -> dict[str, Any]:
+    """The help around the flags, the same for ``anomaly-consumer evaluate`` and ``python -m``:
+    the description, then every detector's parameters and defaults, laid out as written."""
+    return {
+        "description": DESCRIPTION,
+        "epilog": "detectors and their parameters (defaults):\n" + describe_detectors(),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+
+
 def register(subparsers: Any) -> None:
     """Add ``evaluate`` to an ``argparse`` subparsers object (``handler`` takes the Namespace)."""
-    parser = subparsers.add_parser(
-        "evaluate",
-        help=SUMMARY,
-        description=DESCRIPTION,
-        epilog="detectors and their parameters (defaults):\n" + describe_detectors(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = subparsers.add_parser("evaluate", help=SUMMARY, **_help_texts())
     add_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -115,11 +119,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m consumer.evaluation",
-        description=DESCRIPTION,
-        epilog="detectors and their parameters (defaults):\n" + describe_detectors(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = argparse.ArgumentParser(prog="python -m consumer.evaluation", **_help_texts())
     add_arguments(parser)
     return run(parser.parse_args(argv))

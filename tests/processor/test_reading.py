@@ -10,7 +10,6 @@ import structlog.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer.emitter.events import iso_ms
 from consumer.processor import reading as reading_module
 from consumer.processor.reading import (
     DEFAULT_MAX_METRIC_NAME_LENGTH,
@@ -27,6 +26,7 @@ from consumer.processor.reading import (
     decode_readings,
     parse_ts,
 )
+from consumer.timefmt import iso_ms
 
 
 def doc(**fields: object) -> bytes:
