@@ -53,7 +53,7 @@ def _cells(name: str, rows: int, warmup: str, result: EventResult) -> list[str]:
         _delay(result.delays_rows, result.delays_ms, "max"),
         str(len(result.episodes)),
         f"{result.normal_hours:.1f}",
-        "-" if per_hour is None else f"{per_hour:.2f}",
+        "-" if per_hour is None else f"{per_hour:.3g}",
         _ratio(result.precision),
         _ratio(result.recall),
         _ratio(result.f1),
