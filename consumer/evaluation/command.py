@@ -210,6 +210,7 @@ def _labelled_pictures(run: LabelledRun) -> list[PlotSeries]:
             windows=[(fault.first_row, fault.last_row) for fault in f.events.faults],
             alarms=f.alarms,
             warmup=f.warmup,
+            top_metric=f.top_metric,
         )
         for f in run.files
     ]
