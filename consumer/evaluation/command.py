@@ -111,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--seed", type=int, default=0, help="seed for randomised detectors (default: 0)")
     add(
         "--warmup",
-        type=int,
+        type=_rows,
         default=None,
         help="readings per file before any event other than a gross outlier (default: the file's NAB "
         "probationary period, 15%% of its rows, at most 750)",

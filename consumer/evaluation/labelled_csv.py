@@ -153,6 +153,9 @@ def read_labelled_csv(
     ts_index = _column(header, timestamp_column, "--timestamp-column", path)
     label_index = _column(header, label_column, "--label-column", path)
     names = choose_metrics(header, body, (timestamp_column, label_column), path) if metrics is None else tuple(metrics)
+    clashing = [name for name in names if name in (timestamp_column, label_column)]
+    if clashing or len(set(names)) != len(names):
+        raise LabelledCsvError(f"{path}: --metrics must name distinct columns other than the timestamp and label")
     if len(names) > MAX_METRICS:
         raise LabelledCsvError(f"{path}: {len(names)} metric columns; a reading holds at most {MAX_METRICS}")
     metric_indexes = [_column(header, name, "--metrics", path) for name in names]

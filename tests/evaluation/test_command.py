@@ -156,3 +156,20 @@ def test_evaluate_draws_a_report_for_a_nab_corpus_too(make_corpus: CorpusFactory
     argv = [str(data), "--out", str(tmp_path / "o"), "--report", str(tmp_path / "r"), "--warmup", "60"]
     assert main(argv) == 0
     assert (tmp_path / "r" / "synthetic_jump.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_warmup_longer_than_the_file_scores_nothing_and_says_so(
+    make_labelled: LabelledFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = make_labelled("pump", correlated_rows(300, fault=(200, 210)))
+    assert main([str(path), "--out", str(tmp_path / "o"), "--warmup", "1000"]) == 0
+    assert "0/0 [+1]" in capsys.readouterr().out
+    summary = orjson.loads((tmp_path / "o" / "context" / "summary.json").read_bytes())
+    assert summary["overall"]["scored_rows"] == 0
+    assert summary["overall"]["false_alarm_episodes_per_hour"] is None
+
+
+def test_a_negative_warmup_is_refused_by_the_parser(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "--out", str(tmp_path / "o"), "--warmup", "-1"])
+    assert "must be >= 0 rows" in capsys.readouterr().err

@@ -127,3 +127,12 @@ def test_a_folder_gives_its_csv_files_in_order_and_a_file_gives_itself(make_labe
     assert find_labelled_files(first) == [first]
     with pytest.raises(LabelledCsvError, match="neither"):
         find_labelled_files(first.parent / "nowhere")
+
+
+@pytest.mark.parametrize("metrics", [["a", "label"], ["timestamp"], ["a", "a"]])
+def test_metrics_must_be_distinct_and_neither_the_timestamp_nor_the_label(
+    make_labelled: LabelledFactory, metrics: list[str]
+) -> None:
+    path = make_labelled("dev", [HEADER, "1,1,1,0"])
+    with pytest.raises(LabelledCsvError, match="distinct columns other than the timestamp and label"):
+        read_labelled_csv(path, metrics=metrics)
