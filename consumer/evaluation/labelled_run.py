@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from consumer.detection import DetectionEngine
+from consumer.detection import DEFAULT_THRESHOLD, DetectionEngine, parse_detector_spec
 from consumer.evaluation.event_metrics import (
     DEFAULT_EPISODE_GAP_ROWS,
     DEFAULT_TOLERANCE_ROWS,
@@ -100,7 +100,6 @@ def run_labelled(
     """Score every file with an engine of its own and compute its event-level figures."""
     files: list[ScoredSeries] = []
     engine_seconds = 0.0
-    engine = DetectionEngine.from_spec(spec, threshold=threshold, seed=seed, warmup=warmup)
     for series in corpus:
         rows = probation_rows(len(series)) if warmup is None else warmup
         engine = DetectionEngine.from_spec(spec, threshold=threshold, seed=seed, warmup=rows)
@@ -116,8 +115,8 @@ def run_labelled(
         )
         files.append(ScoredSeries(series, rows, scores, alarms, warming, top, events))
     return LabelledRun(
-        detector=engine.detector_name,
-        threshold=engine.threshold,
+        detector=parse_detector_spec(spec).canonical(),
+        threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
         tolerance_rows=tolerance_rows,
         episode_gap_rows=episode_gap_rows,
         files=files,

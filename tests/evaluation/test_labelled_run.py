@@ -51,3 +51,11 @@ def test_row_scores_hold_one_line_per_input_row_with_the_verdict(
     alarm_rows = [row for row in table[1:] if row[3] == "1"]
     assert alarm_rows and all(row[4] == "temp" and float(row[2]) >= 0.5 for row in alarm_rows)
     assert all(row[4] == "" for row in table[1:] if row[3] == "0")
+
+
+def test_the_run_names_its_detector_and_threshold_and_alarms_at_that_threshold(make_labelled: LabelledFactory) -> None:
+    series = read_labelled_csv(make_labelled("pump", correlated_rows(1500, fault=(1200, 1229))))
+    run = run_labelled([series], "zscore:alpha=0.02", threshold=0.9)
+    (scored,) = run.files
+    assert (run.detector, run.threshold) == ("zscore:alpha=0.02", 0.9)
+    assert all(score >= 0.9 for score, alarm in zip(scored.scores, scored.alarms, strict=True) if alarm)
