@@ -16,10 +16,11 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from consumer.processor.reading import DEFAULT_MAX_METRIC_NAME_LENGTH, TS_UNITS, BadReading, parse_ts
-from consumer.processor.reading import MAX_METRICS as MAX_READING_METRICS
+from consumer.processor.reading import TS_UNITS, BadReading, parse_ts
 from consumer.processor.reading_mapping import ReadingMapping
 from consumer.shards.deaggregation import DEFAULT_MAX_AGGREGATE_RECORDS
+from consumer.values.reading import DEFAULT_MAX_METRIC_NAME_LENGTH
+from consumer.values.reading import MAX_METRICS as MAX_READING_METRICS
 
 ENV_PREFIX = "ANOMALY_"
 INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")

@@ -7,7 +7,7 @@ documented session component) parses GetRecords and PutRecords bodies with msgsp
 (``response_parser``) and keeps timestamps as the epoch seconds the JSON protocol carries
 (``timestamp_parser``). Code that reads those timestamps must expect a float, not a datetime.
 The shard readers get a Kinesis client of their own (``kinesis_reader``) whose GetRecords
-records come decoded as the reader's :class:`~consumer.shards.record.KinesisRecord` structs;
+records come decoded as the reader's :class:`~consumer.values.kinesis_record.KinesisRecord` structs;
 ``kinesis`` returns botocore's shapes for everything else.
 
 The Kinesis client skips botocore's client-side parameter validation, which walks every entry of

@@ -61,8 +61,8 @@ from consumer.detection.verdict import NO_CONTRIBUTIONS, REFUSED, Verdict, Verdi
 from consumer.detection.wave_batch import gather_rows, plan_waves
 from consumer.detection.wave_result import WaveResult
 from consumer.detection.wave_step import step_wave
-from consumer.processor.reading import MAX_METRICS as MAX_READING_METRICS
-from consumer.processor.reading import Reading
+from consumer.values.reading import MAX_METRICS as MAX_READING_METRICS
+from consumer.values.reading import Reading
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_WARMUP = 750

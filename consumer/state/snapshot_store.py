@@ -29,8 +29,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from consumer.aws.backoff import Backoff, call_with_retries
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.state.snapshot_codec import SnapshotCorrupt, chunks
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 SHARD_END_KEY = "~end"
 BATCH_ITEMS = 25  # BatchWriteItem's limit

@@ -29,7 +29,6 @@ from consumer.aws.errors import FatalAwsError
 from consumer.detection import DetectionEngine, wave_step
 from consumer.emitter.alerts import AlertSink
 from consumer.emitter.put_records import Emitter
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease, RenewalStalled
 from consumer.leases.lease_coordinator import LeaseCoordinator, RenewalOutcome
 from consumer.leases.lease_table import LeaseTable
@@ -49,6 +48,7 @@ from consumer.shards.shard_reader import ShardReader
 from consumer.shards.stream_consumer import ensure_stream_consumer
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_store import SnapshotStore
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 log = get_logger(__name__)
 

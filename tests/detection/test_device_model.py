@@ -15,7 +15,7 @@ import pytest
 
 from consumer.detection import DetectionEngine, Verdict, wave_step
 from consumer.detection.preprocess import COLD_MIN
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 from producers.signals import DEFAULT_METRICS, Fleet
 
 EngineFactory = Callable[..., DetectionEngine]

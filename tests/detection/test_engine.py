@@ -10,7 +10,7 @@ import pytest
 
 from consumer.detection import DetectionEngine, wave_step
 from consumer.detection.preprocess import Preprocessor
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 from tests.detection.conftest import ReadingsFactory, SeriesFactory
 
 
