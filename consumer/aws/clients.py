@@ -1,4 +1,4 @@
-"""boto3 clients for Kinesis and DynamoDB, built once per worker from the settings.
+"""boto3 clients for Kinesis and DynamoDB, built once per worker from the settings' endpoints.
 
 GetRecords is the hot path: botocore's default parser turns every ``ApproximateArrivalTimestamp``
 into a timezone-aware datetime and walks the output shape per record (``bench_parse`` measures it).
@@ -34,8 +34,8 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
+from consumer.aws.endpoints import Endpoints
 from consumer.aws.response_parser import FastParserFactory
-from consumer.settings import Settings
 
 
 def epoch_seconds(value: Any) -> Any:
@@ -100,7 +100,7 @@ class AwsClients:
     kinesis_reader: Any  # the shard readers': GetRecords records as KinesisRecord structs
 
 
-def kinesis_client(settings: Settings, max_pool: int, *, shard_records: bool = False) -> Any:
+def kinesis_client(settings: Endpoints, max_pool: int, *, shard_records: bool = False) -> Any:
     client = fast_session(settings.region, shard_records=shard_records).client(
         "kinesis",
         endpoint_url=settings.endpoint_for("kinesis"),
@@ -109,7 +109,7 @@ def kinesis_client(settings: Settings, max_pool: int, *, shard_records: bool = F
     return _tidy_errors(client)
 
 
-def make_clients(settings: Settings, max_pool: int = 1024) -> AwsClients:
+def make_clients(settings: Endpoints, max_pool: int = 1024) -> AwsClients:
     dynamodb = boto3.session.Session(region_name=settings.region).client(
         "dynamodb", endpoint_url=settings.endpoint_for("dynamodb"), config=_config(max_pool)
     )

@@ -33,9 +33,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from consumer.aws.backoff import Backoff
+from consumer.aws.error_counters import count_get_records_error
 from consumer.aws.errors import ErrorKind, FatalAwsError, classify, error_code
 from consumer.logs import get_logger
-from consumer.observability.aws_errors import count_get_records_error
 from consumer.shards.deaggregation import DEFAULT_MAX_AGGREGATE_RECORDS, KPL_MAGIC, UserRecords
 from consumer.values.kinesis_record import KinesisRecord
 from consumer.values.sequence_number import AT_TIMESTAMP, ExtendedSequenceNumber
