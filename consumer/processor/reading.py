@@ -17,6 +17,21 @@ arrival (:mod:`~consumer.processor.plausibility`): seconds read as milliseconds 
 Decoding is a failure boundary per record: for any bytes at all, :meth:`ReadingDecoder.decode`
 returns a :class:`Reading` or raises :class:`BadReading`, never another exception, and a reason
 quotes at most a short, escaped prefix of the input (a reason is bounded whatever the record holds).
+
+:func:`decode_reading` is that boundary under the default settings:
+
+>>> decode_reading(b'{"device_id": "pump-7", "ts": 1700000000000, "metrics": {"rpm": 1450, "temp": null}}')
+Reading(device_id='pump-7', ts_ms=1700000000000, metrics={'rpm': 1450.0, 'temp': None})
+>>> decode_reading(b'{"device_id": 42, "ts": "2023-11-14T22:13:20Z", "metrics": {"rpm": 1450.5}}')
+Reading(device_id='42', ts_ms=1700000000000, metrics={'rpm': 1450.5})
+>>> decode_reading(b'{"device_id": "pump-7", "ts": 1700000000000, "metrics": {"temp": null}}')
+Traceback (most recent call last):
+...
+consumer.processor.bad_reading.BadReading: no_values: every metric is null
+>>> decode_reading(b'{"device": "pump-7", "ts": 1700000000000, "metrics": {"rpm": 1}}')
+Traceback (most recent call last):
+...
+consumer.processor.bad_reading.BadReading: missing_device_id: ...
 """
 
 from __future__ import annotations
