@@ -21,9 +21,9 @@ from collections.abc import Callable
 from benchmarks.harness import Table, emit_tables, median, moto, sensor_payloads
 from consumer.aws.clients import make_clients
 from consumer.detection import DetectionEngine
-from consumer.detection.bank_export import bank_states
-from consumer.detection.fleet_bank import FleetBank
-from consumer.detection.state_codec import encode_state
+from consumer.detection.fleet.bank import FleetBank
+from consumer.detection.fleet.bank_export import bank_states
+from consumer.detection.formats.json_state import encode_state
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
 from consumer.processor.reading import decode_reading

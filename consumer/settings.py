@@ -184,7 +184,7 @@ class Settings:
 
 def _pickles_state(detector: str) -> bool:
     """Whether the detector's saved state is pickled (imports the detection package only when asked)."""
-    from consumer.detection.device_states import pickles_state
+    from consumer.detection.device_state_codec import pickles_state
     from consumer.detection.spec import parse_detector_spec
 
     try:

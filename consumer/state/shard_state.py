@@ -26,7 +26,7 @@ Contract:
   after a merge, the union of both parents.
 - Pickled river state is only accepted when snapshots are signed (``state_key``). Whether state
   is pickled is decided by the engine's detector
-  (:func:`~consumer.detection.device_states.pickles_state`), never by the bytes: with such a
+  (:func:`~consumer.detection.device_state_codec.pickles_state`), never by the bytes: with such a
   detector and no key, :meth:`save` and :meth:`restore` raise :class:`SnapshotUntrusted` before
   reading or writing anything (and the settings refuse the combination at start-up).
 
@@ -51,9 +51,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from consumer.detection import DetectionEngine, IncompatibleState
-from consumer.detection.device_states import pickles_state
-from consumer.detection.row_chains import merge_chain
-from consumer.detection.row_state import is_patch
+from consumer.detection.device_state_codec import pickles_state
+from consumer.detection.formats.row_chains import merge_chain
+from consumer.detection.formats.row_state import is_patch
 from consumer.logs import get_logger
 from consumer.state.snapshot_codec import (
     RIVER_VERSION,

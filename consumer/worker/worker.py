@@ -25,7 +25,8 @@ from typing import Any
 from consumer.aws.backoff import RetriesExhausted
 from consumer.aws.clients import AwsClients, make_clients
 from consumer.aws.errors import FatalAwsError
-from consumer.detection import DetectionEngine, wave_step
+from consumer.detection import DetectionEngine
+from consumer.detection.fleet import wave_step
 from consumer.emitter.alerts import AlertSink
 from consumer.emitter.put_records import Emitter
 from consumer.leases.lease import Lease, RenewalStalled

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from consumer.detection import DetectionEngine, Verdict, wave_step
-from consumer.detection.device_model import DeviceModel
+from consumer.detection import DetectionEngine, Verdict
+from consumer.detection.device.model import DeviceModel
 from consumer.detection.engine import wave_min_width
-from consumer.detection.fleet_bank import D_HISTORY, FleetBank, bankable
+from consumer.detection.fleet import wave_step
+from consumer.detection.fleet.bank import D_HISTORY, FleetBank, bankable
 from consumer.detection.spec import parse_detector_spec
 from consumer.values.reading import Reading
 from tests.detection.test_engine_golden import GOLDEN, NAB, NAB_FILES, digest_of

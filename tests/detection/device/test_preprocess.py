@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from consumer.detection.preprocess import Preprocessor
+from consumer.detection.device.preprocess import Preprocessor
 
 NOVELTY = 0.03
 REACH = 16.0

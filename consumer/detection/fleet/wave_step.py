@@ -1,12 +1,12 @@
 """One *wave*: one reading each for a set of banked devices, stepped together.
 
 :func:`step_wave` does for every row what ``DeviceModel.step`` does for one reading (see
-:mod:`~consumer.detection.device_model`). The rows go through the compiled loop of
+:mod:`~consumer.detection.device.model`). The rows go through the compiled loop of
 ``_wave_kernel.c``, which reads and writes the bank's arrays in place: 0.6-0.7 µs per 4-metric
 reading, and about 15-20 µs per wave with the engine's planning around the call, where numpy's
-one operation per stage (:mod:`~consumer.detection.wave_numpy`) costs about 210 µs per wave plus
+one operation per stage (:mod:`~consumer.detection.fleet.wave_numpy`) costs about 210 µs per wave plus
 1.1 µs per reading. Both are bit-identical to the scalar path, which is the reference
-(``tests/detection/test_fleet_bank.py`` checks each). The package installs without a C compiler,
+(``tests/detection/fleet/test_bank.py`` checks each). The package installs without a C compiler,
 then without the kernel (:data:`COMPILED` is false; the worker's ``worker_starting`` log says
 which step runs) and with numpy's step.
 
@@ -15,7 +15,7 @@ once someone saves state) and the attribution of its anomalies, which builds Pyt
 
 A wave never holds two readings of one device (each device's readings go into successive waves),
 so every row writes distinct cells. Its slots are in ascending order
-(:func:`~consumer.detection.wave_batch.plan_waves`), so the kernel walks the bank's rows in memory
+(:func:`~consumer.detection.fleet.wave_batch.plan_waves`), so the kernel walks the bank's rows in memory
 order.
 """
 
@@ -28,15 +28,15 @@ from types import ModuleType
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection import wave_numpy
-from consumer.detection.fleet_bank import P_EXCESS, FleetBank
-from consumer.detection.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
-from consumer.detection.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
-from consumer.detection.wave_result import WaveResult, attribute
+from consumer.detection.device.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
+from consumer.detection.device.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
+from consumer.detection.fleet import wave_numpy
+from consumer.detection.fleet.bank import P_EXCESS, FleetBank
+from consumer.detection.fleet.wave_result import WaveResult, attribute
 
 _kernel: ModuleType | None
 try:
-    from consumer.detection import _wave_kernel as _kernel
+    from consumer.detection.fleet import _wave_kernel as _kernel
 except ImportError:  # installed without a C compiler: numpy's step
     _kernel = None
 

@@ -1,7 +1,7 @@
 """What leaves the fleet bank: rows as state records (format 3), or as ``DeviceModel.state()``.
 
 :func:`row_block` reads the rows of many devices with a few numpy calls, for
-:mod:`~consumer.detection.row_state` to encode; :func:`patch_cells` groups the counter cells the
+:mod:`~consumer.detection.formats.row_state` to encode; :func:`patch_cells` groups the counter cells the
 waves wrote by device, for patches. :func:`bank_states` (below) gives the documents a
 ``DeviceModel`` loads, when a device leaves the bank for the per-device path.
 
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection.fleet_bank import (
+from consumer.detection.fleet.bank import (
     D_HI,
     D_HISTORY,
     D_LO,
@@ -42,14 +42,14 @@ from consumer.detection.fleet_bank import (
     P_LONGEST,
     P_RUN,
 )
-from consumer.detection.row_state import Block, Written, meta_bytes
+from consumer.detection.formats.row_state import Block, Written, meta_bytes
 
 #: devices read from the arrays at once: enough to spread numpy's per-call cost, few enough that
 #: the lists ``tolist`` builds for them stay a small young heap for the garbage collector
 CHUNK = 256
 
 if TYPE_CHECKING:
-    from consumer.detection.fleet_bank import FleetBank
+    from consumer.detection.fleet.bank import FleetBank
 
 Ints = npt.NDArray[np.int64]
 
@@ -57,7 +57,7 @@ Ints = npt.NDArray[np.int64]
 def row_block(
     bank: FleetBank, ids: Sequence[str], m: int, last_seen: Mapping[str, int], *, counters: bool = True
 ) -> Block:
-    """The rows of ``ids`` (banked, all with ``m`` metrics) as a :class:`~consumer.detection.row_state.Block`;
+    """The rows of ``ids`` (banked, all with ``m`` metrics) as a :class:`~consumer.detection.formats.row_state.Block`;
     without ``counters`` its counter tables are empty (a block for patches)."""
     slots = np.fromiter(map(bank.slot_of.__getitem__, ids), dtype=np.int64, count=len(ids))
     slot_list = slots.tolist()

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from math import erf, sqrt
 from typing import Any
 
-from consumer.detection.detector import Inputs
+from consumer.detection.detectors.protocol import Inputs
 
 _EPS = 1e-12
 _SQRT2 = math.sqrt(2.0)

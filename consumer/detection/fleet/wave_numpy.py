@@ -1,8 +1,8 @@
-"""The wave step in numpy: what :mod:`~consumer.detection.wave_step` runs when the compiled
+"""The wave step in numpy: what :mod:`~consumer.detection.fleet.wave_step` runs when the compiled
 kernel (``_wave_kernel.c``) was not built, and the second implementation the tests hold it to.
 
 :func:`step_wave` does for every row what ``DeviceModel.step`` does for one reading (see
-:mod:`~consumer.detection.device_model`), one numpy operation per stage for the whole wave: impute,
+:mod:`~consumer.detection.device.model`), one numpy operation per stage for the whole wave: impute,
 track flatlines and the seen range (novelty), score every metric with the ``context`` detector,
 calibrate each metric and combine (Šidák), decide (during the warm-up, only gross outliers), learn
 unless protected, and attribute anomalies. It is bit-identical to that scalar path, which is the
@@ -30,7 +30,9 @@ from math import erfc, expm1, log1p, log10
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection.fleet_bank import (
+from consumer.detection.device.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
+from consumer.detection.device.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
+from consumer.detection.fleet.bank import (
     D_HI,
     D_HISTORY,
     D_LO,
@@ -52,9 +54,7 @@ from consumer.detection.fleet_bank import (
     P_RUN,
     FleetBank,
 )
-from consumer.detection.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
-from consumer.detection.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
-from consumer.detection.wave_result import WaveResult, attribute
+from consumer.detection.fleet.wave_result import WaveResult, attribute
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]

@@ -1,8 +1,8 @@
 """The fleet bank: every device's default-pipeline model in shared numpy arrays, one row per device.
 
-A :class:`~consumer.detection.device_model.DeviceModel` keeps its numbers in Python lists, so one
+A :class:`~consumer.detection.device.model.DeviceModel` keeps its numbers in Python lists, so one
 reading costs a few microseconds per metric in the interpreter. The bank holds the same numbers for
-many devices as rows of a few arrays (structure of arrays), so :mod:`~consumer.detection.wave_step`
+many devices as rows of a few arrays (structure of arrays), so :mod:`~consumer.detection.fleet.wave_step`
 can step hundreds of devices with one numpy operation per stage. It serves the specs
 :func:`bankable` accepts: the ``context`` detector on one grid, per-metric calibration, and no
 denoising (the defaults), where everything a reading changes is a number per metric or per device.
@@ -19,7 +19,7 @@ Contract:
   ``DeviceModel``, which can grow.
 * From the first :meth:`FleetBank.clear_written` on (the first state save), the bank records which
   counter cells the waves wrote (:meth:`FleetBank.written_cells`) since the last one: what a
-  state patch (:mod:`~consumer.detection.row_state`) holds. Its size follows the readings between
+  state patch (:mod:`~consumer.detection.formats.row_state`) holds. Its size follows the readings between
   two saves (about 40 bytes per 4-metric reading); an engine whose state is never saved records
   nothing.
 """
@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection.context import ContextDetector
-from consumer.detection.device_model import DeviceModel, device_seed
+from consumer.detection.detectors.context import ContextDetector
+from consumer.detection.device.model import DeviceModel, device_seed
 from consumer.detection.errors import IncompatibleState
-from consumer.detection.row_chains import Rows
+from consumer.detection.formats.row_chains import Rows
 from consumer.detection.spec import DetectorSpec
 
 MAX_METRICS = 16
@@ -316,7 +316,7 @@ class FleetBank:
             )
 
     def load_rows(self, rows: Rows) -> None:
-        """Put decoded rows (:func:`~consumer.detection.row_chains.decode_chains`) in slots, all at
+        """Put decoded rows (:func:`~consumer.detection.formats.row_chains.decode_chains`) in slots, all at
         once (after :meth:`check_rows`)."""
         self.check_rows(rows)
         m = rows.floats.shape[2]
@@ -378,8 +378,8 @@ class FleetBank:
     # ------------------------------------------------------------------ state
     def state(self, device_id: str) -> dict[str, Any]:
         """Exactly ``DeviceModel.state()`` for the device (see the module contract); for many
-        devices, :func:`~consumer.detection.bank_export.bank_states` is cheaper."""
-        from consumer.detection.bank_export import bank_states  # it reads this module's layout
+        devices, :func:`~consumer.detection.fleet.bank_export.bank_states` is cheaper."""
+        from consumer.detection.fleet.bank_export import bank_states  # it reads this module's layout
 
         ((_, state),) = bank_states(self, [device_id])
         return state

@@ -1,6 +1,6 @@
 """State format 3: a device's fleet-bank row as bytes, in full or as a patch on its previous record.
 
-Under the default pipeline (:func:`~consumer.detection.fleet_bank.bankable`) a device's model is a
+Under the default pipeline (:func:`~consumer.detection.fleet.bank.bankable`) a device's model is a
 row of the fleet bank: a few numbers per metric, the calibration ring, and two counter tables per
 metric (the ``context`` detector's counts and totals, float32). Format 2 wrote that as JSON, about
 10 KB per device after 300 readings and 36 KB after 10,000, re-encoded and compressed at every
@@ -21,7 +21,7 @@ metric]`` (f64), the int fields (i64), the ring ``[position, metric]`` (f64), ``
 ``ceil(cells / 8)`` bytes per metric (bit order little) and the f32 values of the set cells, for a
 patch a u32 count, u32 indexes (``metric * cells + cell``) and f32 values. NaNs are written as the
 one canonical quiet NaN, so equal rows give equal bytes whatever computed them.
-Reading records back is :mod:`~consumer.detection.row_chains`.
+Reading records back is :mod:`~consumer.detection.formats.row_chains`.
 """
 
 from __future__ import annotations

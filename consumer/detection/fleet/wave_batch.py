@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection.fleet_bank import MAX_METRICS, FleetBank
+from consumer.detection.fleet.bank import MAX_METRICS, FleetBank
 
 Row = tuple[float | None, ...]
 

@@ -1,17 +1,17 @@
 """One device's model: preprocessing, detector, calibration and warm-up, in that order.
 
 Detectors with per-metric scores (``per_metric``) are calibrated per metric and the tail
-probabilities combined (:class:`~consumer.detection.likelihood.JointLikelihood`), unless the spec
+probabilities combined (:class:`~consumer.detection.device.likelihood.JointLikelihood`), unless the spec
 says ``per_metric=false``; the others calibrate their one raw score.
 
 :meth:`DeviceModel.step` handles one reading: impute and denoise, score with the detector, calibrate,
 decide, and only then learn (the detector and the running scale skip readings flagged anomalous
 when ``protect`` is on). A value beyond the range seen so far (see ``novelty`` in
-:mod:`~consumer.detection.preprocess`) scores 1 (Numenta's spatial anomaly); a glitch far beyond
+:mod:`~consumer.detection.device.preprocess`) scores 1 (Numenta's spatial anomaly); a glitch far beyond
 it reaches the range, the imputer, the detector and the scale winsorised (``reach`` and ``grow``
 there), so one absurd value cannot blind the device. During the first ``warmup`` readings the
 model is conservative, not blind: the score is 0 and no event is raised, except for a gross
-outlier from the device's :data:`~consumer.detection.preprocess.COLD_MIN`-th reading on (a value
+outlier from the device's :data:`~consumer.detection.device.preprocess.COLD_MIN`-th reading on (a value
 more than ``reach`` ranges beyond the range seen so far on some metric), which scores 1 and is
 anomalous, attributed like any reading beyond its range. The calibration starts learning partway
 through the warm-up (``settle``), once the detector's own statistics have settled.
@@ -24,13 +24,13 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from consumer.detection.context import ContextDetector
-from consumer.detection.detector import Detector
-from consumer.detection.likelihood import AnomalyLikelihood, JointLikelihood
-from consumer.detection.preprocess import COLD_MIN, Preprocessor
+from consumer.detection.detectors.context import ContextDetector
+from consumer.detection.detectors.protocol import Detector
+from consumer.detection.detectors.zscore import ZScoreDetector
+from consumer.detection.device.likelihood import AnomalyLikelihood, JointLikelihood
+from consumer.detection.device.preprocess import COLD_MIN, Preprocessor
 from consumer.detection.spec import DetectorSpec
 from consumer.detection.verdict import NO_CONTRIBUTIONS, Verdict, _new_verdict
-from consumer.detection.zscore import ZScoreDetector
 
 
 def device_seed(seed: int, device_id: str) -> int:
@@ -46,7 +46,7 @@ def build_detector(spec: DetectorSpec, seed: int) -> Detector:
             int(spec["bins"]), int(spec["order"]), int(spec["cap"]), float(spec["sharp"]), int(spec["grids"])
         )
     # river takes about a second to import: only when a device first needs a river detector
-    from consumer.detection import river_adapters
+    from consumer.detection.detectors import river_adapters
 
     if spec.name in river_adapters.PER_METRIC:
         return river_adapters.RiverPerMetric(spec)

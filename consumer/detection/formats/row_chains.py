@@ -1,7 +1,7 @@
 """Reading format-3 state back: chains of records into fleet-bank rows, many devices at once.
 
 A device's chain is its last whole record, then the patches written after it, oldest first
-(:mod:`~consumer.detection.row_state`). :func:`decode_chains` checks every record (format, header,
+(:mod:`~consumer.detection.formats.row_state`). :func:`decode_chains` checks every record (format, header,
 shape, lengths) and raises :class:`~consumer.detection.errors.IncompatibleState` on the first
 fault, before the caller changes any model; it decodes all devices of one shape together: one
 ``frombuffer`` for their numbers, one ``unpackbits`` for their counter bitmaps, one assignment of
@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from consumer.detection.errors import IncompatibleState
-from consumer.detection.row_state import (
+from consumer.detection.formats.row_state import (
     CELL_COUNT,
     FORMAT,
     FULL,
@@ -41,7 +41,7 @@ Shape = tuple[int, int, int, int, int, int]  # metrics, ring, float fields, int 
 
 @dataclass
 class Rows:
-    """Decoded rows of devices of one shape, device first (as :class:`~consumer.detection.row_state.Block`)."""
+    """Decoded rows of devices of one shape, device first (as :class:`~consumer.detection.formats.row_state.Block`)."""
 
     ids: list[str]
     names: list[list[str]]

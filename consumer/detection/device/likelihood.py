@@ -153,7 +153,7 @@ _STATE = ("ring", "pos", "total", "seen", "n", "mean", "var", "raw_n", "raw_mean
 def ring_sum(ring: list[float]) -> float:
     """``0.0 + ring[0] + ring[1] + ...`` strictly left to right: what ``sum`` does on Python 3.11,
     written out so that results do not change with Python 3.12's compensated ``sum``, and so that
-    the fleet bank's column-by-column numpy sum (:mod:`~consumer.detection.wave_step`) matches."""
+    the fleet bank's column-by-column numpy sum (:mod:`~consumer.detection.fleet.wave_step`) matches."""
     total = 0.0
     for value in ring:
         total += value

@@ -1,18 +1,18 @@
 /*
  * The compiled body of a wave step: every row of a wave through the default pipeline, in one loop.
  *
- * step_rows() is DeviceModel.step (consumer/detection/device_model.py) for one reading of each of
+ * step_rows() is DeviceModel.step (consumer/detection/device/model.py) for one reading of each of
  * a wave's devices, reading and writing the fleet bank's arrays in place: impute, track flatlines
  * and the seen range (novelty), score every metric with the context detector, calibrate each
- * metric and combine (Sidak), decide (during the warm-up, only gross outliers), learn unless protected. consumer/detection/wave_step.py
- * calls it and documents the arguments; consumer/detection/wave_numpy.py is the same step in
+ * metric and combine (Sidak), decide (during the warm-up, only gross outliers), learn unless protected. consumer/detection/fleet/wave_step.py
+ * calls it and documents the arguments; consumer/detection/fleet/wave_numpy.py is the same step in
  * numpy, used when this module was not built.
  *
  * Bit-identical to the scalar path, which is the reference: the same IEEE-754 double operations
  * in the same order (built with -ffp-contract=off, so no multiply and add are fused, and without
  * fast-math, so nothing is reassociated), counters rounded to float32 where the scalar path
  * stores them, ring sums left to right, and erfc, expm1, log1p and log10 from the C library, as
- * Python's math module takes them. tests/detection/test_fleet_bank.py checks the identity.
+ * Python's math module takes them. tests/detection/fleet/test_bank.py checks the identity.
  *
  * The arrays come from the bank; every index the loop derives from their contents (a slot, a
  * context) is checked against the arrays' sizes, so a corrupted state raises ValueError instead
@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* float64 fields (floats[field, slot, metric]), as consumer/detection/fleet_bank.py numbers them */
+/* float64 fields (floats[field, slot, metric]), as consumer/detection/fleet/bank.py numbers them */
 enum { P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR, FLOAT_FIELDS };
 /* int64 fields (ints[field, slot, metric]) */
 enum { P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE, INT_FIELDS };
@@ -390,7 +390,7 @@ static PyMethodDef METHODS[] = {
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_wave_kernel",
-                                    "The compiled wave step (see consumer/detection/wave_step.py).", -1, METHODS,
+                                    "The compiled wave step (see consumer/detection/fleet/wave_step.py).", -1, METHODS,
                                     NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__wave_kernel(void) { return PyModule_Create(&MODULE); }

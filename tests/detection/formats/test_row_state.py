@@ -9,9 +9,9 @@ import random
 import pytest
 
 from consumer.detection import DetectionEngine, IncompatibleState
-from consumer.detection.bank_export import patch_cells
-from consumer.detection.row_chains import merge_chain
-from consumer.detection.row_state import FULL, PATCH, is_patch, is_record
+from consumer.detection.fleet.bank_export import patch_cells
+from consumer.detection.formats.row_chains import merge_chain
+from consumer.detection.formats.row_state import FULL, PATCH, is_patch, is_record
 from consumer.values.reading import Reading
 
 LIVE = ("temperature", "vibration", "pressure", "current")

@@ -8,9 +8,10 @@ import math
 import orjson
 import pytest
 
-from consumer.detection import DETECTORS, DetectionEngine, IncompatibleState, parse_detector_spec, row_state
-from consumer.detection.device_model import DeviceModel, device_seed
-from consumer.detection.state_codec import FORMAT, encode_state
+from consumer.detection import DETECTORS, DetectionEngine, IncompatibleState, parse_detector_spec
+from consumer.detection.device.model import DeviceModel, device_seed
+from consumer.detection.formats import row_state
+from consumer.detection.formats.json_state import FORMAT, encode_state
 from tests.detection.conftest import ReadingsFactory, SeriesFactory
 
 ALL = sorted(DETECTORS)

@@ -5,7 +5,7 @@ canonical spec, "seed": seed, "threshold": ..., "warmup": ..., "model": DeviceMo
 The pure-Python detectors store only numbers; river detectors store base64 ``pickle`` inside
 ``model``, and such state is only loaded by the same river version. The ``"pickle"`` flag in the
 bytes is informational: whether a state is read as a pickle is decided by the engine's detector
-(:func:`~consumer.detection.device_states.pickles_state`), never by the bytes.
+(:func:`~consumer.detection.device_state_codec.pickles_state`), never by the bytes.
 Bytes in another format, with pickled state from another river version, or from another detector
 spec raise :class:`~consumer.detection.errors.IncompatibleState`.
 """

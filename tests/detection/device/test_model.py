@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import pytest
 
-from consumer.detection import DetectionEngine, Verdict, wave_step
-from consumer.detection.preprocess import COLD_MIN
+from consumer.detection import DetectionEngine, Verdict
+from consumer.detection.device.preprocess import COLD_MIN
+from consumer.detection.fleet import wave_step
 from consumer.values.reading import Reading
 from producers.signals import DEFAULT_METRICS, Fleet
 

@@ -1,11 +1,11 @@
 """How an engine's device models become bytes and back.
 
-* Under the default pipeline (:func:`~consumer.detection.fleet_bank.bankable`) a device's state is
-  a format-3 record (:mod:`~consumer.detection.row_state`): the bank's rows are encoded many at a
+* Under the default pipeline (:func:`~consumer.detection.fleet.bank.bankable`) a device's state is
+  a format-3 record (:mod:`~consumer.detection.formats.row_state`): the bank's rows are encoded many at a
   time; a ``DeviceModel`` is first put in a scratch bank, so its bytes are exactly those it would
   have in the fleet bank. A ``DeviceModel`` the bank cannot hold (more than
-  :data:`~consumer.detection.fleet_bank.MAX_METRICS` metrics, or none yet) is written in format 2.
-* Other detectors write format 2 (JSON, :mod:`~consumer.detection.state_codec`); older snapshots
+  :data:`~consumer.detection.fleet.bank.MAX_METRICS` metrics, or none yet) is written in format 2.
+* Other detectors write format 2 (JSON, :mod:`~consumer.detection.formats.json_state`); older snapshots
   in formats 1 and 2 are read by every engine of the same detector.
 
 Decoding checks everything (format, detector spec, shapes) before the caller changes any model.
@@ -17,14 +17,14 @@ from collections.abc import Mapping, Sequence
 
 import orjson
 
-from consumer.detection.bank_export import CHUNK, patch_cells, row_block
-from consumer.detection.device_model import DeviceModel, device_seed
+from consumer.detection.device.model import DeviceModel, device_seed
 from consumer.detection.errors import IncompatibleState
-from consumer.detection.fleet_bank import FleetBank
-from consumer.detection.row_chains import Rows, decode_chains
-from consumer.detection.row_state import FORMAT, full_records, is_record, patch_records
+from consumer.detection.fleet.bank import FleetBank
+from consumer.detection.fleet.bank_export import CHUNK, patch_cells, row_block
+from consumer.detection.formats.json_state import decode_state, encode_state
+from consumer.detection.formats.row_chains import Rows, decode_chains
+from consumer.detection.formats.row_state import FORMAT, full_records, is_record, patch_records
 from consumer.detection.spec import DetectorSpec
-from consumer.detection.state_codec import decode_state, encode_state
 
 #: detectors whose state is pickled river objects (``river_adapters.PER_METRIC`` and
 #: ``MULTIVARIATE``; named here so that asking does not import river)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection.detector import Inputs
+from consumer.detection.detectors.protocol import Inputs
 
 
 class ContextDetector:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from consumer.detection import DetectionEngine
-from consumer.detection.likelihood import AnomalyLikelihood, JointLikelihood
+from consumer.detection.device.likelihood import AnomalyLikelihood, JointLikelihood
 from tests.detection.conftest import ReadingsFactory, SeriesFactory
 
 
