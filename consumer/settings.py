@@ -23,10 +23,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from consumer.options import Option, Source, add_arguments, at_least, option, positive, read, table, within
-from consumer.processor.reading import DEFAULT_MAX_METRIC_NAME_LENGTH, BadReading, parse_ts
-from consumer.processor.reading import MAX_METRICS as MAX_READING_METRICS
+from consumer.processor.reading import BadReading, parse_ts
 from consumer.processor.reading_mapping import ReadingMapping
 from consumer.shards.deaggregation import DEFAULT_MAX_AGGREGATE_RECORDS
+from consumer.values.reading import DEFAULT_MAX_METRIC_NAME_LENGTH
+from consumer.values.reading import MAX_METRICS as MAX_READING_METRICS
 
 ENV_PREFIX = "ANOMALY_"
 InitialPosition = Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]

@@ -61,8 +61,8 @@ from consumer.detection.fleet.wave_step import step_wave
 from consumer.detection.sizeof import deep_sizeof
 from consumer.detection.spec import DetectorSpec, parse_detector_spec
 from consumer.detection.verdict import NO_CONTRIBUTIONS, REFUSED, Verdict, Verdicts, _new_verdict
-from consumer.processor.reading import MAX_METRICS as MAX_READING_METRICS
-from consumer.processor.reading import Reading
+from consumer.values.reading import MAX_METRICS as MAX_READING_METRICS
+from consumer.values.reading import Reading
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_WARMUP = 750

@@ -47,10 +47,10 @@ from consumer.emitter.limits import (
     key_chars,
     partition_key,
 )
-from consumer.processor.reading import Reading
-from consumer.shards.record import KinesisRecord
 from consumer.text import bounded_text
 from consumer.timefmt import iso_ms
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.reading import Reading
 
 EVENT_NAMESPACE = uuid.UUID("5d1c7a52-4a2b-4a59-9f33-1f0c7e3e6a10")
 _NAMESPACE = EVENT_NAMESPACE.bytes

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from consumer.processor.bad_reading import BadReading
-from consumer.processor.reading import MAX_METRICS
 from consumer.processor.timestamps import TS_UNITS, parse_ts
+from consumer.values.reading import MAX_METRICS
 
 #: what a numeric timestamp counts (the worker's ``--ts-unit`` choices)
 TIMESTAMP_UNITS = TS_UNITS

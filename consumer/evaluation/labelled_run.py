@@ -26,7 +26,7 @@ from consumer.evaluation.event_metrics import (
 )
 from consumer.evaluation.labelled_csv import LabelledSeries
 from consumer.evaluation.nab_scorer import probation_rows
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 
 BATCH_SIZE = 500
 ROW_COLUMNS = ("timestamp", "label", "score", "is_anomaly", "top_metric", "warming_up")

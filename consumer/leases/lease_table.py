@@ -36,9 +36,9 @@ from botocore.exceptions import ClientError
 from consumer.aws.backoff import call_with_retries
 from consumer.aws.errors import ErrorKind, classify
 from consumer.aws.tables import create_table_if_missing
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import CheckpointRegression, Lease, LeaseLost, is_lease_item
 from consumer.logs import get_logger
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 log = get_logger(__name__)
 

@@ -14,8 +14,9 @@ from operator import attrgetter
 
 import numpy as np
 
-from consumer.processor.reading import AUTO_SECONDS_BELOW, Reading
+from consumer.processor.reading import AUTO_SECONDS_BELOW
 from consumer.timefmt import iso_seconds
+from consumer.values.reading import Reading
 
 IMPLAUSIBLE_TS = "implausible_ts"
 _TS_MS = attrgetter("ts_ms")

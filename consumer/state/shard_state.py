@@ -54,7 +54,6 @@ from consumer.detection import DetectionEngine, IncompatibleState
 from consumer.detection.device_state_codec import pickles_state
 from consumer.detection.formats.row_chains import merge_chain
 from consumer.detection.formats.row_state import is_patch
-from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.logs import get_logger
 from consumer.state.snapshot_codec import (
     RIVER_VERSION,
@@ -69,6 +68,7 @@ from consumer.state.snapshot_codec import (
     verify,
 )
 from consumer.state.snapshot_store import SHARD_END_KEY, SnapshotStore, position_key, snapshot_position
+from consumer.values.sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 
 log = get_logger(__name__)
 #: commits between listings of the partition by garbage collection (one keys-only Query each)

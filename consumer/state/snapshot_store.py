@@ -28,8 +28,8 @@ from typing import Any
 
 from consumer.aws.backoff import Backoff, call_with_retries
 from consumer.aws.tables import create_table_if_missing
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.state.snapshot_codec import SnapshotCorrupt, chunks
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 SHARD_END_KEY = "~end"
 BATCH_ITEMS = 25  # BatchWriteItem's limit

@@ -11,7 +11,7 @@ import pytest
 from consumer.detection import DetectionEngine
 from consumer.detection.device.preprocess import Preprocessor
 from consumer.detection.fleet import wave_step
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 from tests.detection.conftest import ReadingsFactory, SeriesFactory
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 
 from consumer.detection import DetectionEngine, Verdict
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 
 NAB = Path("/work/shared/data/nab")
 NAB_FILES = ("realKnownCause/nyc_taxi.csv", "artificialWithAnomaly/art_daily_flatmiddle.csv")

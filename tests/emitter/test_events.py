@@ -27,8 +27,8 @@ from consumer.emitter.events import (
 )
 from consumer.emitter.limits import hashed_key, is_valid_partition_key
 from consumer.emitter.put_records import MAX_BYTES_PER_RECORD
-from consumer.processor.reading import Reading
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.reading import Reading
 
 
 def record(data: bytes = b"{}", sequence: str = "42", sub: int = 0, key: str = "dev-1") -> KinesisRecord:

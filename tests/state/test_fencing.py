@@ -9,12 +9,12 @@ from collections.abc import Callable
 import pytest
 
 from consumer.detection import DetectionEngine
-from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.leases.lease import Lease, LeaseLost
 from consumer.leases.lease_table import LeaseTable
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_codec import digest
 from consumer.state.snapshot_store import SHARD_END_KEY, SnapshotStore, snapshot_position
+from consumer.values.sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from tests.state.series import position, readings
 
 SHARD = "shardId-000000000000"

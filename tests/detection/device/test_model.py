@@ -16,7 +16,7 @@ import pytest
 from consumer.detection import DetectionEngine, Verdict
 from consumer.detection.device.preprocess import COLD_MIN
 from consumer.detection.fleet import wave_step
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 from producers.signals import DEFAULT_METRICS, Fleet
 
 EngineFactory = Callable[..., DetectionEngine]

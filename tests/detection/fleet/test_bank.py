@@ -22,7 +22,7 @@ from consumer.detection.engine import wave_min_width
 from consumer.detection.fleet import wave_step
 from consumer.detection.fleet.bank import D_HISTORY, FleetBank, bankable
 from consumer.detection.spec import parse_detector_spec
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 from tests.detection.test_engine_golden import GOLDEN, NAB, NAB_FILES, digest_of
 
 SCALAR_ONLY = 10**9

@@ -12,7 +12,7 @@ from consumer.detection import DetectionEngine, IncompatibleState
 from consumer.detection.fleet.bank_export import patch_cells
 from consumer.detection.formats.row_chains import merge_chain
 from consumer.detection.formats.row_state import FULL, PATCH, is_patch, is_record
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 
 LIVE = ("temperature", "vibration", "pressure", "current")
 

@@ -20,6 +20,25 @@ _INITIAL = frozenset({TRIM_HORIZON, LATEST, AT_TIMESTAMP})
 @total_ordering
 @dataclass(frozen=True, slots=True)
 class ExtendedSequenceNumber:
+    """A position in a shard: a sequence number, and an index inside a KPL aggregate.
+
+    Built from a decimal sequence number or one of the sentinels (anything else raises
+    ``ValueError``). Ordered as the module says, the numbers as integers, never as strings:
+
+    >>> ExtendedSequenceNumber("9") < ExtendedSequenceNumber("10")
+    True
+    >>> "9" < "10"  # what comparing the strings would say
+    False
+    >>> ExtendedSequenceNumber("10") < ExtendedSequenceNumber("10", 1) < ExtendedSequenceNumber("11")
+    True
+    >>> [str(p) for p in sorted([SHARD_END_POSITION, ExtendedSequenceNumber("7", 2), ExtendedSequenceNumber(LATEST)])]
+    ['LATEST', '7/2', 'SHARD_END']
+    >>> ExtendedSequenceNumber("7e3")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a sequence number or sentinel: '7e3'
+    """
+
     sequence_number: str
     sub_sequence_number: int = 0
 

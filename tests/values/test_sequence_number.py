@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumer.leases.extended_sequence_number import (
+from consumer.values.sequence_number import (
     AT_TIMESTAMP,
     LATEST,
     SHARD_END,

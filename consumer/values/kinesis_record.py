@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 #: the GetRecords wire names of the fields that come from Kinesis (the others are ours)
 WIRE_NAMES = {

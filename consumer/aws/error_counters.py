@@ -4,7 +4,9 @@ These are the only counters incremented where things happen, and only on error p
 reader and the emitter call :func:`count_get_records_error` / :func:`count_put_records_error`
 when a call (or a PutRecords entry) fails. Codes are AWS error codes, or the botocore exception
 class name for transport errors (``EndpointConnectionError``, ``ReadTimeoutError``...), so the
-label set stays small. The counters belong to no registry until :func:`register` adds them.
+label set stays small. The counters belong to no registry until :func:`register` adds them
+(:mod:`consumer.observability.metrics` does). They live in the AWS layer, below the shard reader
+and the emitter that count into them.
 """
 
 from __future__ import annotations
