@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 from benchmarks.harness import Table, emit_tables, log, make_streams, moto, percentile
 from consumer.aws.clients import make_clients
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 
 def timed(calls: int, warm: int, function: Callable[[int], None]) -> tuple[list[float], list[float]]:

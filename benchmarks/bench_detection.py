@@ -23,7 +23,7 @@ import statistics
 import time
 
 from consumer.detection import DETECTORS, DetectionEngine
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 
 SLOW = {"hst", "svm", "loda", "gaussian", "pad"}
 
