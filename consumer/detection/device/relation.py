@@ -125,7 +125,7 @@ class RelationModel:
         for value in given:
             if value is None or value - value != 0.0:  # missing or not finite
                 return 1.0
-        x: Sequence[float] = given  # type: ignore[assignment]  # no None: checked above
+        x = [float(value) for value in given]  # type: ignore[arg-type]  # no None: checked above
         k = self.k
         mean, cov = self.mean, self.cov
         mature = self.n >= MATURE
@@ -219,25 +219,10 @@ class RelationModel:
         return surprise if surprise > 0.0 else 0.0
 
     def parts(self) -> list[float]:
-        """Each metric's squared conditional residual given the others, for the last scored reading:
-        ``w_i² / (A^-1)_ii`` with ``A = R + ridge I`` and ``w = A^-1 z`` (how far the metric is from
-        what the other metrics say it should be, in its conditional deviations). Both metrics of a
-        pair that broke apart carry it, as does a stuck metric's partner that kept moving; zeros
-        when the last reading was not scored."""
-        k, z, chol = self.k, self._z, self._chol
-        if not z:
-            return [0.0] * k
-        w = _solve(chol, z, k)
-        parts = []
-        for i in range(k):
-            unit = [0.0] * k
-            unit[i] = 1.0
-            u = _forward(chol, unit, k)  # (A^-1)_ii = |L^-1 e_i|²
-            inverse = 0.0
-            for value in u:
-                inverse = inverse + value * value
-            parts.append(w[i] * w[i] / inverse)
-        return parts
+        """:func:`conditional_parts` of the last scored reading; zeros when it was not scored."""
+        if not self._z:
+            return [0.0] * self.k
+        return conditional_parts(self._z, self._chol, self.k)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -262,7 +247,25 @@ class RelationModel:
         self._z, self._chol = [], []
 
 
-def _forward(chol: list[float], b: Sequence[float], k: int) -> list[float]:
+def conditional_parts(z: Sequence[float], chol: Sequence[float], k: int) -> list[float]:
+    """Each metric's squared conditional residual given the others: ``w_i² / (A^-1)_ii`` with
+    ``A = R + ridge I`` (its Cholesky factor ``chol``, packed) and ``w = A^-1 z`` (how far the
+    metric is from what the other metrics say it should be, in its conditional deviations). Both
+    metrics of a pair that broke apart carry it, as does a stuck metric's partner that kept moving."""
+    w = _solve(chol, z, k)
+    parts = []
+    for i in range(k):
+        unit = [0.0] * k
+        unit[i] = 1.0
+        u = _forward(chol, unit, k)  # (A^-1)_ii = |L^-1 e_i|²
+        inverse = 0.0
+        for value in u:
+            inverse = inverse + value * value
+        parts.append(w[i] * w[i] / inverse)
+    return parts
+
+
+def _forward(chol: Sequence[float], b: Sequence[float], k: int) -> list[float]:
     """``y`` solving ``L y = b`` for the packed lower-triangular ``L``."""
     y = [0.0] * k
     for i in range(k):
@@ -274,7 +277,7 @@ def _forward(chol: list[float], b: Sequence[float], k: int) -> list[float]:
     return y
 
 
-def _solve(chol: list[float], b: Sequence[float], k: int) -> list[float]:
+def _solve(chol: Sequence[float], b: Sequence[float], k: int) -> list[float]:
     """``w`` solving ``L L' w = b``."""
     y = _forward(chol, b, k)
     w = [0.0] * k

@@ -26,3 +26,16 @@ def step_rows(
     led: Any,
     /,
 ) -> tuple[int, int]: ...
+def relation_rows(
+    floats: Any,
+    ints: Any,
+    slots: Any,
+    given: Any,
+    shape: Any,
+    knobs: Any,
+    tails: Any,
+    scored: Any,
+    z: Any,
+    chol: Any,
+    /,
+) -> None: ...

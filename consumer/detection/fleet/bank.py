@@ -17,9 +17,10 @@ Contract:
 * A device has at most :data:`MAX_METRICS` metrics in the bank, in the order of its first reading
   (:meth:`FleetBank.add_new`) or of its ``DeviceModel``; a new metric moves it back to a
   ``DeviceModel``, which can grow.
-* A device's relation test (:mod:`~consumer.detection.device.relation`) is kept per slot as the
-  ``RelationModel`` object the per-device path uses (:attr:`FleetBank.relations`, None until the
-  device's first reading with 2 to ``relate`` metrics), moved, not copied, on check-in.
+* A device's relation test (:mod:`~consumer.detection.device.relation`) is a row of
+  :attr:`FleetBank.relations` (:mod:`~consumer.detection.fleet.relation_rows`: the numbers of the
+  ``RelationModel`` the per-device path uses; none until the device's first reading with 2 to
+  ``relate`` metrics).
 * From the first :meth:`FleetBank.clear_written` on (the first state save), the bank records which
   counter cells the waves wrote (:meth:`FleetBank.written_cells`) since the last one: what a
   state patch (:mod:`~consumer.detection.formats.row_state`) holds. Its size follows the readings between
@@ -41,6 +42,7 @@ from consumer.detection.detectors.context import ContextDetector
 from consumer.detection.device.model import DeviceModel, device_seed
 from consumer.detection.device.relation import RelationModel
 from consumer.detection.errors import IncompatibleState
+from consumer.detection.fleet.relation_rows import RelationRows
 from consumer.detection.formats.row_chains import Rows
 from consumer.detection.spec import DetectorSpec
 
@@ -127,7 +129,7 @@ class FleetBank:
         self.relate = int(spec["relate"])
         self.relation_args = (self.short, self.horizon, self.grace)
         #: per slot: the device's relation test, stepped by :mod:`~consumer.detection.fleet.wave_relations`
-        self.relations: list[RelationModel | None] = []
+        self.relations = RelationRows(self.short, self.relation_args)
         self.slot_of: dict[str, int] = {}
         self.free: list[int] = []
         self.names: list[list[str]] = []  # per slot: the device's metric names, in order
@@ -163,6 +165,7 @@ class FleetBank:
         self.prev_red: Bools = _grown(getattr(self, "prev_red", None), (rows,), np.bool_)
         self.novel: Bools = _grown(getattr(self, "novel", None), (rows,), np.bool_)
         self.metrics: Ints = _grown(getattr(self, "metrics", None), (rows,), np.int64)  # metrics per device
+        self.relations.grow(rows)
         self.columns = columns
         self.rows = rows
 
@@ -185,7 +188,6 @@ class FleetBank:
         self.index.append({})
         self.kept.append({})
         self.getters.append(_no_metrics)
-        self.relations.append(None)
         return slot
 
     def __len__(self) -> int:
@@ -201,7 +203,7 @@ class FleetBank:
         """Bytes of the array rows taken so far (by devices, or free for the next ones); rows
         allocated ahead by doubling are not counted: zeroed pages nobody wrote take no memory."""
         arrays: list[npt.NDArray[Any]] = [self.floats, self.ring, self.ints, self.counts, self.totals]
-        arrays += [self.seen, self.prev_red, self.novel, self.metrics]
+        arrays += [self.seen, self.prev_red, self.novel, self.metrics, self.relations.floats, self.relations.ints]
         return sum(int(a.nbytes) for a in arrays) * len(self.names) // self.rows
 
     # ------------------------------------------------------------------ moving devices in and out
@@ -396,7 +398,6 @@ class FleetBank:
             self.index[slot] = {}
             self.getters[slot] = _no_metrics
             self.kept[slot] = {}
-            self.relations[slot] = None
             self.free.append(slot)
 
     # ------------------------------------------------------------------ state

@@ -79,8 +79,7 @@ def row_block(
 
 
 def _relation_state(bank: FleetBank, slot: int) -> dict[str, Any] | None:
-    relation = bank.relations[slot]
-    return relation.state() if relation is not None else None
+    return bank.relations.state(slot)
 
 
 def patch_cells(bank: FleetBank, ids: Sequence[str]) -> tuple[Written, Written]:

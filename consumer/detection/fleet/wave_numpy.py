@@ -354,10 +354,11 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
     floats, ints, run = _rows(bank, slots, metrics)
     rows: Ints | slice = slots if run is None else run
     cells = _Cells(bank, slots, metrics)
-    extra = relation_tails(bank, slots, given, metrics)
+    relation = relation_tails(bank, slots, given, metrics, None)
     x, novel = _preprocess(bank, given, floats, ints)
     surprise = _surprise(bank, cells, x, ints, floats)
     raws = surprise[:, 0] if metrics == 1 else np.maximum.reduce(surprise, axis=1)
+    extra = None if relation is None else relation.tails
     scores, led = _combine(bank, slots, _calibrate(bank, slots, surprise, floats, ints), metrics, extra)
     if _some(novel):
         scores[novel] = 1.0
@@ -392,8 +393,8 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
             # test led; else the detector's surprises
             if novel[row]:
                 parts = [0.0 if math.isnan(v) else v for v in excess[row].tolist()]
-            elif led[row]:
-                parts = relation_parts(bank, slot)
+            elif led[row] and relation is not None:
+                parts = relation_parts(relation, row)
                 related.add(row)
             else:
                 parts = after[row].tolist()

@@ -60,9 +60,8 @@ def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> Wave
     rows = len(slots)
     slots = np.ascontiguousarray(slots, dtype=np.int64)
     given = np.ascontiguousarray(given, dtype=np.float64)
-    extra = relation_tails(bank, slots, given, metrics)
-    if extra is None:
-        extra = np.full(rows, np.nan)
+    relation = relation_tails(bank, slots, given, metrics, _kernel)
+    extra = np.full(rows, np.nan) if relation is None else relation.tails
     record = bank.record_written
     # room for every cell a wave can write: each (row, metric) counts one cell, and halves its
     # context's row of counters when that row's total reaches the cap
@@ -108,8 +107,8 @@ def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> Wave
             # test led; else the detector's surprises
             if novel[row]:
                 parts = [0.0 if math.isnan(v) else v for v in excess[slot, :metrics].tolist()]
-            elif led[row]:
-                parts = relation_parts(bank, slot)
+            elif led[row] and relation is not None:
+                parts = relation_parts(relation, row)
                 related.add(row)
             else:
                 parts = surprise[row].tolist()
