@@ -4,7 +4,7 @@
   a format-3 record (:mod:`~consumer.detection.formats.row_state`): the bank's rows are encoded many at a
   time; a ``DeviceModel`` is first put in a scratch bank, so its bytes are exactly those it would
   have in the fleet bank. A ``DeviceModel`` the bank cannot hold (more than
-  :data:`~consumer.detection.fleet.bank.MAX_METRICS` metrics, or none yet) is written in format 2.
+  :data:`~consumer.detection.fleet.layout.MAX_METRICS` metrics, or none yet) is written in format 2.
 * Other detectors write format 2 (JSON, :mod:`~consumer.detection.formats.json_state`); older snapshots
   in formats 1 and 2 are read by every engine of the same detector.
 

@@ -54,7 +54,8 @@ from consumer.detection.device.model import DeviceModel, device_seed
 from consumer.detection.device_state_codec import DeviceStates
 from consumer.detection.explain import bank_views, explain, explain_bank, explain_model, model_views
 from consumer.detection.fleet import wave_step
-from consumer.detection.fleet.bank import MAX_METRICS, FleetBank, bankable
+from consumer.detection.fleet.bank import FleetBank, bankable
+from consumer.detection.fleet.layout import MAX_METRICS
 from consumer.detection.fleet.wave_batch import gather_rows, plan_waves
 from consumer.detection.fleet.wave_result import WaveResult
 from consumer.detection.fleet.wave_step import step_wave

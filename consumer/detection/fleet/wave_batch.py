@@ -18,7 +18,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection.fleet.bank import MAX_METRICS, FleetBank
+from consumer.detection.fleet.bank import FleetBank
+from consumer.detection.fleet.layout import MAX_METRICS
 
 Row = tuple[float | None, ...]
 

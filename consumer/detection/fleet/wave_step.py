@@ -26,12 +26,12 @@ from collections.abc import Mapping
 from types import ModuleType
 
 import numpy as np
-import numpy.typing as npt
 
 from consumer.detection.device.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
 from consumer.detection.device.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
-from consumer.detection.fleet import wave_numpy
-from consumer.detection.fleet.bank import P_EXCESS, FleetBank
+from consumer.detection.fleet import layout, wave_numpy
+from consumer.detection.fleet.bank import FleetBank
+from consumer.detection.fleet.layout import Floats, Ints
 from consumer.detection.fleet.wave_result import WaveResult, attribute
 
 _kernel: ModuleType | None
@@ -44,8 +44,6 @@ except ImportError:  # installed without a C compiler: numpy's step
 #: same results).
 COMPILED = _kernel is not None
 
-Floats = npt.NDArray[np.float64]
-Ints = npt.NDArray[np.int64]
 
 _count = np.count_nonzero
 
@@ -94,7 +92,7 @@ def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> Wave
         bank.written_totals.append(written_totals[:totalled].copy())
     contributions: dict[int, Mapping[str, float]] = {}
     if _count(anomalous):
-        excess = bank.floats[P_EXCESS]
+        excess = bank.floats[layout.P_EXCESS]
         for row in np.flatnonzero(anomalous).tolist():
             slot = int(slots[row])
             # beyond its range: how far each metric went; else the detector's surprises
