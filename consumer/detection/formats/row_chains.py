@@ -30,7 +30,7 @@ from consumer.detection.formats.row_state import (
     Counters,
     Floats,
     Ints,
-    full_records,
+    full_row_states,
     header_of,
     is_patch,
     meta_bytes,
@@ -263,5 +263,5 @@ def merge_chain(device_id: str, records: Sequence[bytes]) -> bytes:
     if len(records) == 1 and not is_patch(records[0]):
         return records[0]
     (rows,) = decode_chains({device_id: records}, {})
-    (record,) = full_records(header_of(records[0]), rows.block())
+    (record,) = full_row_states(header_of(records[0]), rows.block())
     return record

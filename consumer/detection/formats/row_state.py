@@ -73,13 +73,13 @@ class Written:
     bounds: list[int]
 
 
-def is_record(data: bytes) -> bool:
-    """Whether ``data`` is a format-3 record (else it is an older JSON state)."""
+def is_row_state(data: bytes) -> bool:
+    """Whether ``data`` is a format-3 row state, whole or patch (else it is an older JSON state)."""
     return data[:4] == MAGIC
 
 
 def is_patch(data: bytes) -> bool:
-    return is_record(data) and data[4] == PATCH
+    return is_row_state(data) and data[4] == PATCH
 
 
 def meta_bytes(names: list[str], kept: dict[str, Any], last_seen: int | None) -> bytes:
@@ -134,7 +134,7 @@ class _Rows:
         return out
 
 
-def full_records(header: bytes, block: Block) -> list[bytes]:
+def full_row_states(header: bytes, block: Block) -> list[bytes]:
     """A full record for each device of ``block``, in order."""
     n = len(block.metas)
     if n == 0:
@@ -164,7 +164,7 @@ def full_records(header: bytes, block: Block) -> list[bytes]:
     return out
 
 
-def patch_records(header: bytes, block: Block, counts: Written, totals: Written) -> list[bytes]:
+def patch_row_states(header: bytes, block: Block, counts: Written, totals: Written) -> list[bytes]:
     """A patch record for each device of ``block``: its row without the counters, and the
     counter cells written since its previous record (:class:`Written`, devices in block order)."""
     n = len(block.metas)
