@@ -1,9 +1,9 @@
 """The fleet bank: every device's default-pipeline model in shared numpy arrays, one row per device.
 
-A :class:`~consumer.detection.device.model.DeviceModel` keeps its numbers in Python lists, so one
-reading costs a few microseconds per metric in the interpreter. The bank holds the same numbers for
-many devices as rows of a few arrays (structure of arrays), so :mod:`~consumer.detection.fleet.wave_step`
-can step hundreds of devices with one numpy operation per stage. It serves the specs
+A :class:`~consumer.detection.device.model.DeviceModel` keeps its numbers in Python lists, so every
+reading costs interpreter work per metric. The bank holds the same numbers for many devices as
+rows of a few arrays (structure of arrays), so :mod:`~consumer.detection.fleet.wave_step` can step
+hundreds of devices in one call (the C kernel, or one numpy operation per stage). It serves the specs
 :func:`bankable` accepts: the ``context`` detector on one grid, per-metric calibration, and no
 denoising (the defaults), where everything a reading changes is a number per metric or per device.
 
@@ -20,8 +20,8 @@ Contract:
 * From the first :meth:`FleetBank.clear_written` on (the first state save), the bank records which
   counter cells the waves wrote (:meth:`FleetBank.written_cells`) since the last one: what a
   state patch (:mod:`~consumer.detection.formats.row_state`) holds. Its size follows the readings between
-  two saves (about 40 bytes per 4-metric reading); an engine whose state is never saved records
-  nothing.
+  two saves (a count cell and a total cell per metric and reading, a context's whole row when it
+  is halved); an engine whose state is never saved records nothing.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ reference: the same IEEE-754 double operations in the same order (numpy's elemen
 and ``sqrt`` round exactly like Python's), counters rounded to float32 where the scalar path stores
 them, ring sums left to right, and the transcendental functions (``erfc``, ``expm1``, ``log1p``,
 ``log10``) taken from Python's ``math`` module, element by element, because numpy's own may differ
-in the last bit.
-About 210 µs per wave plus 1.1 µs per reading on the benchmarks' VM, against 15-20 µs per wave
-(with the engine's planning) plus 0.6-0.7 µs per 4-metric reading for the compiled kernel.
+in the last bit. That costs more than the compiled kernel, per wave (each numpy call has its fixed
+overhead) and per reading (the ``math`` functions run once per element in the interpreter):
+``python -m benchmarks.bench_waves`` measures both steps.
 
 A wave never holds two readings of one device, so every scatter into the bank's arrays (``+=``
 through an index array included) writes distinct cells. When the (ascending) slots are a

@@ -2,9 +2,10 @@
 
 Under the default pipeline (:func:`~consumer.detection.fleet.bank.bankable`) a device's model is a
 row of the fleet bank: a few numbers per metric, the calibration ring, and two counter tables per
-metric (the ``context`` detector's counts and totals, float32). Format 2 wrote that as JSON, about
-10 KB per device after 300 readings and 36 KB after 10,000, re-encoded and compressed at every
-checkpoint although a reading changes only two counters per metric. Format 3 is binary, built from
+metric (the ``context`` detector's counts and totals, float32). Format 2 wrote that as JSON, whose
+size grows with the device's history (every counter cell set so far), re-encoded and compressed at
+every checkpoint although a reading changes only two counters per metric
+(``python -m benchmarks.bench_state`` measures both formats). Format 3 is binary, built from
 the bank's arrays for many devices at once, and comes in two kinds:
 
 * a **full** record holds the whole row, counters as a bitmap of the non-zero cells and their values;
