@@ -16,7 +16,7 @@ the warm-up from the ``COLD_MIN``-th reading on, and then protected from learnin
 all but the ``context:ewma=0.5,median=3`` case, whose filters damp its spikes below that. To
 record new digests after an intended change, run this file
 (``PYTHONPATH=. python tests/detection/test_engine_golden.py``) and paste what it prints. The
-batches here are too narrow for waves, so this is the per-device path; ``test_fleet_bank`` runs
+batches here are too narrow for waves, so this is the per-device path; ``fleet/test_bank.py`` runs
 the same cases in waves and expects the same digests. Any change to a score, a raw score, a
 decision, a contribution or one byte of exported state (the model's numbers, their order, their
 types) changes a digest. Cases: a seeded multi-metric fleet
