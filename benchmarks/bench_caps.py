@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.harness import Table, emit_tables, log
+from benchmarks.support.harness import Table, emit_tables, log
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 START_MS = 1_700_000_000_000

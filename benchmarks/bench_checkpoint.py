@@ -19,7 +19,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-from benchmarks.harness import Table, emit_tables, log, make_streams, moto, percentile
+from benchmarks.support.harness import Table, emit_tables, log, make_streams, moto, percentile
 from consumer.aws.clients import make_clients
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_parse import response_body
-from benchmarks.mature_fleet import trained_engine
+from benchmarks.support.trained_fleet import trained_engine
 from consumer.aws.response_parser import GET_RECORDS_OUTPUT, ShardRecordsParser
 from consumer.detection import DetectionEngine
 from consumer.emitter.events import OutgoingRecord

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.harness import (
+from benchmarks.support.harness import (
     DEFAULT_METRICS,
     OUTPUT,
     Table,

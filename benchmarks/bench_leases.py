@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.harness import (
+from benchmarks.support.harness import (
     OUTPUT,
     Table,
     emit_tables,

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.harness import Table, emit_tables, log
+from benchmarks.support.harness import Table, emit_tables, log
 from consumer.detection import DETECTORS
 
 HEAVY = {"hst", "loda"}

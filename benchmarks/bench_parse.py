@@ -39,7 +39,16 @@ import botocore.parsers
 import botocore.session
 import orjson
 
-from benchmarks.harness import REGION, Table, emit_tables, log, make_streams, moto, put_payloads, sensor_payloads
+from benchmarks.support.harness import (
+    REGION,
+    Table,
+    emit_tables,
+    log,
+    make_streams,
+    moto,
+    put_payloads,
+    sensor_payloads,
+)
 from consumer.aws.clients import epoch_seconds, make_clients
 from consumer.aws.response_parser import FastParserFactory
 from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber

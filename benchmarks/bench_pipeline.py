@@ -47,9 +47,9 @@ from typing import Any
 
 import orjson
 
-from benchmarks import yardsticks
 from benchmarks.bench_parse import botocore_parser, cpu_per_call, response_body
-from benchmarks.harness import (
+from benchmarks.support import reference_costs as yardsticks
+from benchmarks.support.harness import (
     OUTPUT,
     Streams,
     Table,
@@ -67,7 +67,7 @@ from benchmarks.harness import (
     sensor_payloads,
     start_worker,
 )
-from benchmarks.mature_fleet import MatureFleet, train, trained_engine
+from benchmarks.support.trained_fleet import MatureFleet, train, trained_engine
 from consumer.detection import DetectionEngine
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.processor.reading import Reading, decode_reading, decode_readings

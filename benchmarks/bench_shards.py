@@ -27,7 +27,7 @@ import argparse
 import time
 from typing import Any
 
-from benchmarks.harness import (
+from benchmarks.support.harness import (
     OUTPUT,
     Table,
     count_lines,

@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable
 
-from benchmarks.harness import Table, emit_tables, median, moto, sensor_payloads
+from benchmarks.support.harness import Table, emit_tables, median, moto, sensor_payloads
 from consumer.aws.clients import make_clients
 from consumer.detection import DetectionEngine
 from consumer.detection.bank_export import bank_states

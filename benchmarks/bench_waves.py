@@ -17,7 +17,7 @@ import argparse
 import random
 import time
 
-from benchmarks.harness import Table, emit_tables
+from benchmarks.support.harness import Table, emit_tables
 from consumer.detection import DetectionEngine, wave_step
 from consumer.detection.engine import wave_min_width
 from consumer.processor.reading import Reading

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from benchmarks.harness import Streams, sensor_payloads
+from benchmarks.support.harness import Streams, sensor_payloads
 from consumer.detection import DetectionEngine
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease

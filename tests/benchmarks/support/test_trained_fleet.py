@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.harness import fresh_application, make_streams, put_payloads, sensor_payloads
-from benchmarks.mature_fleet import stream_shards, train
+from benchmarks.support.harness import fresh_application, make_streams, put_payloads, sensor_payloads
+from benchmarks.support.trained_fleet import stream_shards, train
 from consumer.detection import DetectionEngine
 from consumer.leases.lease_table import LeaseTable
 from consumer.processor.reading import decode_reading

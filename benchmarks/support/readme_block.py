@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.harness import Table
+from benchmarks.support.harness import Table
 
 BEGIN = "<!-- make bench: generated tables begin -->"
 END = "<!-- make bench: generated tables end -->"

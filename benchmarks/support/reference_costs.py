@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from benchmarks.bench_parse import botocore_parser, cpu_seconds, response_body
-from benchmarks.harness import sensor_payloads
+from benchmarks.support.harness import sensor_payloads
 from consumer.devenv.kclpy_source import KclpySourceMissing, kclpy_path
 
 BOTOCORE_US = 11.0

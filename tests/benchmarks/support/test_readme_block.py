@@ -7,10 +7,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from benchmarks.harness import Table
-from benchmarks.readme_block import BEGIN, END, BlockMissing, render, replace_block
+from benchmarks.support.harness import Table
+from benchmarks.support.readme_block import BEGIN, END, BlockMissing, render, replace_block
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def write_json(directory: Path, name: str, tables: list[Table]) -> None:

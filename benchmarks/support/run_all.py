@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.readme_block import render, write_readme
+from benchmarks.support.readme_block import render, write_readme
 
 OUTPUT = Path("bench-output")
 README = Path("README.md")
