@@ -40,7 +40,7 @@ class Shard:
 
 
 @dataclass
-class MatureFleet:
+class TrainedFleet:
     history: int
     engines: dict[tuple[str, str, str], DetectionEngine]  # by (shard id, starting and ending hash key)
 
@@ -118,7 +118,7 @@ def trained_engine(devices: int, readings: int, stream_start_ms: int) -> Detecti
     return engine
 
 
-def train(streams: Streams, devices: int, readings: int, stream_start_ms: int) -> MatureFleet:
+def train(streams: Streams, devices: int, readings: int, stream_start_ms: int) -> TrainedFleet:
     """One engine per shard of ``streams``' stream (and of any stream with the same shards), each
     holding :func:`history` (``readings`` per device) of the devices whose partition keys hash into
     its range."""
@@ -137,6 +137,6 @@ def train(streams: Streams, devices: int, readings: int, stream_start_ms: int) -
         for shard_id, datas in by_shard.items():
             if datas:
                 engines[shard_id].process_batch(_decoded(datas))
-    return MatureFleet(
+    return TrainedFleet(
         readings, {(s.shard_id, s.starting_hash_key, s.ending_hash_key): engines[s.shard_id] for s in shards}
     )
