@@ -34,13 +34,16 @@ import argparse
 import itertools
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_parse import response_body
+from benchmarks.support.script import UsageError, bench_main
 from benchmarks.support.trained_fleet import trained_engine
 from consumer.aws.response_parser import GET_RECORDS_OUTPUT, ShardRecordsParser
 from consumer.detection import DetectionEngine
@@ -173,8 +176,7 @@ def run(
     return 1e6 * spent / (shards * batches * PER_BATCH)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batches", type=int, default=4, help="timed batches of 10,000 (after 2 untimed)")
     parser.add_argument("--devices", type=int, default=250, help="devices in the shard (default 250: 40 waves)")
     parser.add_argument("--score-log", action="store_true", help="write the score log too")
@@ -184,9 +186,11 @@ def main() -> None:
     )
     parser.add_argument("--shards", type=int, default=1, help="shards in as many threads at once (default 1)")
     parser.add_argument("--unlocked", action="store_true", help="with --shards: without the worker's CPU lock")
-    args = parser.parse_args()
+
+
+def _run(args: argparse.Namespace) -> None:
     if args.callgrind and args.shards != 1:
-        parser.error("--callgrind counts one shard")
+        raise UsageError("--callgrind counts one shard")
     per_record = run(
         args.batches,
         args.devices,
@@ -205,5 +209,9 @@ def main() -> None:
         print(f"instructions per record: callgrind's PROGRAM TOTALS / {records:,}")
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, _run, arguments=_arguments, argv=argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -41,8 +41,10 @@ Usage: ``python -m benchmarks.bench_pipeline [--quick] [--records N] [--devices 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -57,7 +59,6 @@ from benchmarks.support.harness import (
     checkpoints_reached,
     count_lines,
     crashes,
-    emit_tables,
     fresh_application,
     log,
     make_streams,
@@ -67,6 +68,7 @@ from benchmarks.support.harness import (
     sensor_payloads,
     start_worker,
 )
+from benchmarks.support.script import bench_main
 from benchmarks.support.trained_fleet import TrainedFleet, train, trained_engine
 from consumer.detection import DetectionEngine
 from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
@@ -404,16 +406,23 @@ def run(
     return [table, parts]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", type=int, default=None, help="default 100000 (quick 30000)")
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=None, help="default 3 (quick 1)")
-    args = parser.parse_args()
-    emit_tables("bench_pipeline", run(args.quick, args.records, args.devices, args.shards, args.repeat))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(
+        __doc__,
+        lambda args: run(args.quick, args.records, args.devices, args.shards, args.repeat),
+        name="bench_pipeline",
+        arguments=_arguments,
+        quick=True,
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
