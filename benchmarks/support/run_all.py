@@ -1,72 +1,43 @@
-"""``make bench``: every system benchmark in turn; their tables go to ``bench-output/benchmarks.md``,
-and their headline tables into the README's generated block (``benchmarks.readme_block``).
+"""``make bench``: every system benchmark in turn, then the generated table of current figures.
 
 Runs, in this order: parse (GetRecords parsing), pipeline (worker CPU per record end to end),
 waves (the detector's two paths by wave width), latency (put-to-event), shards (one worker
 against 1-256 shards), leases (failover, DynamoDB requests per minute), memory (per device, per
-detector), caps (what the per-device caps bound: memory per new device, a device's cost by its
-metrics), checkpoint (lease-table write latency) and state (model-state checkpoint cost and
-restore). Each writes its own ``bench-output/bench_<name>.md`` and ``.json`` too.
-The detection engine's own benchmark (``bench_detection.py``) and the producer's
-(``bench_producer.py``) are run separately by their owners.
+detector), caps (what the per-device caps bound), checkpoint (lease-table write latency) and state
+(model-state checkpoint cost and restore). Each runs in its own process and writes
+``bench-output/bench_<name>.md``, ``.json`` and ``.provenance.json``; every table of the run goes to
+``bench-output/benchmarks.md``. The detector benchmark (``bench_detection``), the hot path's
+(``bench_hot_path``) and the producer's (``bench_producer``, ``bench_producer_quality``) are run
+by hand.
 
-Usage: ``python -m benchmarks.run_all [--quick] [--only parse,pipeline,...] [--skip ...] [--readme|--no-readme]``.
-Full: about 17 minutes on 2 shared cores; ``--quick``: about 5 minutes. The README's block is
-rewritten after a full run (every benchmark, not ``--quick``) unless ``--no-readme``; ``--readme``
-writes it after any run, from the benchmarks that ran.
+After a full run (every benchmark, not ``--quick``), the generated table in ``docs/performance.md``
+and the README's headline are rewritten from ``bench-output/`` (:mod:`benchmarks.support.performance_table`);
+``--docs`` rewrites them after any run (each figure is labelled with its own run), ``--no-docs`` never.
+
+Usage: ``python -m benchmarks.support.run_all [--quick] [--only parse,pipeline,...] [--skip ...] [--docs|--no-docs]``.
+Full: about 20 minutes on 2 shared cores; ``--quick``: about 5 minutes.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from benchmarks.support.readme_block import render, write_readme
-
-OUTPUT = Path("bench-output")
-README = Path("README.md")
+from benchmarks.support import performance_table
+from benchmarks.support.harness import OUTPUT
+from benchmarks.support.script import provenance
 
 BENCHES = ["parse", "pipeline", "waves", "latency", "shards", "leases", "memory", "caps", "checkpoint", "state"]
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()
-    return (
-        f"{os.cpu_count()} cores ({cpu}), shared with other users; load average at start "
-        f"{load[0]:.2f}; Python {platform.python_version()}"
-    )
-
-
-def commit() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "consumer"], capture_output=True, text=True, check=False
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head.stdout.strip() + (" (consumer/ has uncommitted changes)" if dirty.stdout.strip() else "")
 
 
 def run_bench(name: str, quick: bool) -> str:
     """Run ``benchmarks.bench_<name>`` in its own process (a fresh import of the code under test,
     isolated memory) and return the markdown it wrote to ``bench-output/bench_<name>.md``."""
     target = OUTPUT / f"bench_{name}.md"
-    target.unlink(missing_ok=True)
-    (OUTPUT / f"bench_{name}.json").unlink(missing_ok=True)  # a failed run leaves no stale tables behind
+    for suffix in (".md", ".json", ".provenance.json"):  # a failed run leaves no stale figures behind
+        (OUTPUT / f"bench_{name}{suffix}").unlink(missing_ok=True)
     argv = [sys.executable, "-m", f"benchmarks.bench_{name}", *(["--quick"] if quick else [])]
     completed = subprocess.run(argv, check=False, timeout=1800)
     if completed.returncode != 0 or not target.exists():
@@ -76,29 +47,24 @@ def run_bench(name: str, quick: bool) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller runs (about 3-4 minutes in all)")
+    parser.add_argument("--quick", action="store_true", help="smaller runs (about 5 minutes in all)")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(BENCHES)}")
     parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
-    parser.add_argument("--readme", dest="readme", action="store_true", default=None, help="write the README's block")
-    parser.add_argument("--no-readme", dest="readme", action="store_false", help="leave the README as it is")
+    parser.add_argument("--docs", dest="docs", action="store_true", default=None, help="write the generated table")
+    parser.add_argument("--no-docs", dest="docs", action="store_false", help="leave docs and README as they are")
     args = parser.parse_args()
     chosen = [name for name in BENCHES if not args.only or name in args.only.split(",")]
     chosen = [name for name in chosen if name not in args.skip.split(",")]
     began = time.monotonic()
-    header = [
-        f"- generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m benchmarks.run_all"
-        f"{' --quick' if args.quick else ''}`",
-        f"- machine: {machine()}",
-        f"- commit: {commit()}",
-    ]
-    sections = ["# Benchmark figures", "", *header, ""]
+    facts = provenance(f"python -m benchmarks.support.run_all{' --quick' if args.quick else ''}")
+    sections = ["# Benchmark figures", "", *(f"- {key}: {text}" for key, text in facts.items()), ""]
     failures = []
     for name in chosen:
         print(f"\n## {name}\n", flush=True)
         started = time.monotonic()
         try:
             text = run_bench(name, args.quick)
-        except (RuntimeError, OSError, subprocess.SubprocessError, ImportError) as error:
+        except (RuntimeError, OSError, subprocess.SubprocessError) as error:
             failures.append(name)
             text = f"**{name} failed**: {type(error).__name__}: {error}\n"
             print(text, file=sys.stderr, flush=True)
@@ -108,10 +74,9 @@ def main() -> None:
     (OUTPUT / "benchmarks.md").write_text("\n".join(sections))
     print(f"\nwrote {OUTPUT / 'benchmarks.md'}", flush=True)
     full = chosen == BENCHES and not args.quick
-    if args.readme or (args.readme is None and full):
-        header.append(f"- total {time.monotonic() - began:.0f} s; every table of the run: `{OUTPUT / 'benchmarks.md'}`")
-        write_readme(README, render(chosen, OUTPUT, header))
-        print(f"wrote the generated block of {README}", flush=True)
+    if args.docs or (args.docs is None and full):
+        performance_table.write(OUTPUT)
+        print(f"wrote the generated table of {performance_table.PERFORMANCE} and the README's headline", flush=True)
     sys.exit(1 if failures else 0)
 
 
