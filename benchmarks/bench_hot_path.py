@@ -7,9 +7,9 @@ with the default detector (decode, detect, the score log with ``--score-log``). 
 checkpoints and no emitter I/O (events and dead letters are counted, not sent): those are measured
 end to end by ``bench_pipeline``.
 
-This machine's timings vary by ±25% from run to run, so the script also counts *instructions* when
-run under callgrind: back-to-back runs of the same code and inputs give the same count, and runs hours
-apart differed by up to 0.2% here, so compare two trees run one after the other:
+Timings on a shared host vary by tens of percent from run to run, so the script also counts
+*instructions* when run under callgrind: back-to-back runs of the same code and inputs give the same
+count, while runs hours apart drift slightly, so compare two trees run one after the other:
 
     PYTHONHASHSEED=0 valgrind --tool=callgrind --instr-atstart=no \\
         .venv/bin/python -m benchmarks.bench_hot_path --callgrind

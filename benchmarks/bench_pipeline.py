@@ -8,17 +8,17 @@ put on its shard (idle polls checkpoint due work, so the tail is checkpointed wi
 interval, 5 s, of the last batch). The worker's CPU is utime + stime from ``/proc/<pid>/stat`` at that
 moment, minus the CPU of an idle worker started the same way on an *empty* stream just before it and
 read at the same moment (start-up imports, lease sync, idle polling). The two run side by side so the
-baseline is taken in the same phase of this VM's host as the drain: taken in separate runs minutes
-apart, the start-up alone moved by a few tenths of a second, 2-3 µs per record of a 100,000-record
-drain. Around each drain (5 calls just before, 5 just after, the fastest taken), this process times
+baseline is taken in the same phase of the host as the drain: a shared host's speed drifts over
+minutes, and a baseline taken apart would carry that drift into the per-record figure. Around each
+drain (5 calls just before, 5 just after, the fastest taken), this process times
 the two costs the target was set beside, botocore's default GetRecords parse and amazon-kclpy's
-Python side (``benchmarks.support.reference_costs``), so each drain's figure can also be read on the target's
-machine. Each mode runs without and with
+Python side (``benchmarks.support.reference_costs``), so each drain's figure can also be read on
+the target's machine. Each mode runs without and with
 ``--score-log``, and in steady state two ways: young (``--warmup 50``: calibrated scoring and anomaly
 events for most of the drain, from calibrations of a few dozen readings) and mature (default settings
 on a fleet whose models have seen 1,000 readings per device, restored by the worker from the lease's
-snapshot: :mod:`benchmarks.support.trained_fleet`); the median of ``--repeat`` runs is reported, with the range
-(this VM's host is noisy: the same code has measured 12 to 21 µs per record on the same day).
+snapshot: :mod:`benchmarks.support.trained_fleet`); the median of ``--repeat`` runs is reported, with
+the range (a shared host runs the same code at different speeds from run to run).
 
 Beside it, the cost *at the margin*: every run also drains a second stream holding the first fifth of
 the same readings, and the difference of the two net CPU figures is divided by the difference of
