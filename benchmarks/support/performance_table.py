@@ -212,7 +212,7 @@ def render(output_dir: Path, figures: Sequence[Figure] = FIGURES) -> tuple[str, 
     when = f"measured {dates[0]}" + (f" to {dates[-1]}" if len(dates) > 1 else "") if dates else "date unknown"
     headline_lines = [
         *headline,
-        "",
+        *([""] if headline else []),
         f"From the generated table in [docs/performance.md](docs/performance.md) ({when}).",
     ]
     return "\n".join(lines) + "\n", "\n".join(headline_lines) + "\n"
