@@ -20,7 +20,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml setup.py consumer/detection/_wave_kernel.c
+$(INSTALLED): pyproject.toml setup.py consumer/detection/fleet/_wave_kernel.c
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[dev]'

@@ -39,7 +39,7 @@ def rss_bytes() -> int:
 
 def new_devices_here(devices: int, metrics: int) -> dict[str, Any]:
     from consumer.detection import DetectionEngine
-    from consumer.processor.reading import Reading
+    from consumer.values.reading import Reading
 
     engine = DetectionEngine.from_spec(None)
     gc.collect()
@@ -60,7 +60,7 @@ def new_devices_here(devices: int, metrics: int) -> dict[str, Any]:
 
 def wide_device_here(metrics: int, timed: int) -> dict[str, Any]:
     from consumer.detection import DetectionEngine
-    from consumer.processor.reading import Reading
+    from consumer.values.reading import Reading
 
     engine = DetectionEngine.from_spec(None, max_metrics=0)
     gc.collect()

@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 from benchmarks.support.harness import Table, log, make_streams, moto, percentile
 from benchmarks.support.script import bench_main
 from consumer.aws.clients import make_clients
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 
 def timed(calls: int, warm: int, function: Callable[[int], None]) -> tuple[list[float], list[float]]:

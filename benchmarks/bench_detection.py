@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from benchmarks.support.script import bench_main
 from consumer.detection import DETECTORS, DetectionEngine
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 
 SLOW = {"hst", "svm", "loda", "gaussian", "pad"}
 

@@ -48,12 +48,12 @@ from benchmarks.support.trained_fleet import trained_engine
 from consumer.aws.response_parser import GET_RECORDS_OUTPUT, ShardRecordsParser
 from consumer.detection import DetectionEngine
 from consumer.emitter.events import OutgoingRecord
-from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput
 from consumer.processor.score_log import ScoreLog
 from consumer.shards.shard_reader import ShardReader
+from consumer.values.sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 from consumer.worker.garbage_collection import tune_for_throughput
 
 PER_BATCH = 10_000

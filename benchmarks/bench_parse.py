@@ -52,10 +52,10 @@ from benchmarks.support.harness import (
 from benchmarks.support.script import bench_main
 from consumer.aws.clients import epoch_seconds, make_clients
 from consumer.aws.response_parser import FastParserFactory
-from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 from consumer.processor.reading import decode_reading, decode_readings
 from consumer.settings import Settings
 from consumer.shards.shard_reader import ShardReader
+from consumer.values.sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 
 FIRST_SEQUENCE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
 

@@ -71,9 +71,10 @@ from benchmarks.support.harness import (
 from benchmarks.support.script import bench_main
 from benchmarks.support.trained_fleet import TrainedFleet, train, trained_engine
 from consumer.detection import DetectionEngine
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
-from consumer.processor.reading import Reading, decode_reading, decode_readings
+from consumer.processor.reading import decode_reading, decode_readings
 from consumer.shards.shard_reader import ShardReader
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import ExtendedSequenceNumber
 from consumer.worker.garbage_collection import tune_for_throughput
 
 LOGS = OUTPUT / "pipeline-logs"

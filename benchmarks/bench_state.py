@@ -22,17 +22,18 @@ from benchmarks.support.harness import Table, median, moto, sensor_payloads
 from benchmarks.support.script import bench_main
 from consumer.aws.clients import make_clients
 from consumer.detection import DetectionEngine
-from consumer.detection.bank_export import bank_states
-from consumer.detection.fleet_bank import FleetBank
-from consumer.detection.state_codec import encode_state
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.detection.fleet.bank import FleetBank
+from consumer.detection.fleet.bank_export import bank_states
+from consumer.detection.formats.json_state import encode_state
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
-from consumer.processor.reading import Reading, decode_reading
+from consumer.processor.reading import decode_reading
 from consumer.settings import Settings
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_codec import encode_segment
 from consumer.state.snapshot_store import SnapshotStore
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import ExtendedSequenceNumber
 from consumer.worker.garbage_collection import tune_for_throughput
 
 READINGS_PER_DEVICE = 40

@@ -20,9 +20,10 @@ from collections.abc import Sequence
 
 from benchmarks.support.harness import Table
 from benchmarks.support.script import bench_main
-from consumer.detection import DetectionEngine, wave_step
+from consumer.detection import DetectionEngine
 from consumer.detection.engine import wave_min_width
-from consumer.processor.reading import Reading
+from consumer.detection.fleet import wave_step
+from consumer.values.reading import Reading
 from consumer.worker.garbage_collection import tune_for_throughput
 
 PER_DEVICE = 40  # readings per device per batch: 40 waves per batch

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 
 from benchmarks.support.harness import Streams, sensor_payloads
 from consumer.detection import DetectionEngine
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
-from consumer.processor.reading import Reading, decode_readings
+from consumer.processor.reading import decode_readings
 from consumer.state.shard_state import ShardState, partition_hash
 from consumer.state.snapshot_store import SnapshotStore
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 STEP_MS = 60_000  # sensor_payloads: one reading per device per minute of event time
 CHUNK = 10  # readings per device alive at a time while training (a large heap slows the engine)

@@ -11,9 +11,9 @@ Contract:
 * State is per device and bounded (O(metrics) numbers for ``zscore``, the river model's own bound
   otherwise). :meth:`export_device_states` / :meth:`import_device_states` move it as bytes; an
   importing engine built from the same spec continues bit-identically. Under the default pipeline
-  the bytes are format 3 (:mod:`~consumer.detection.row_state`), and
+  the bytes are format 3 (:mod:`~consumer.detection.formats.row_state`), and
   :meth:`export_device_changes` writes *patches* (only the counters written since the last save)
-  that import as chains; :mod:`~consumer.detection.device_states` has the formats.
+  that import as chains; :mod:`~consumer.detection.device_state_codec` has the formats.
 * :meth:`dirty_devices` are those whose state changed since :meth:`clear_dirty` (or were imported);
   :meth:`clear_dirty` declares the current state saved (the base of the next patches).
 * :meth:`evict_idle` drops devices whose last reading is older than ``now_ms - idle_ms``; export
@@ -30,12 +30,12 @@ Contract:
   runs before those steps only and a batch run in waves pays nothing for it.
 
 Two execution paths, one result. Under the default pipeline
-(:func:`~consumer.detection.fleet_bank.bankable`), a batch wide enough (:func:`wave_min_width`
+(:func:`~consumer.detection.fleet.bank.bankable`), a batch wide enough (:func:`wave_min_width`
 readings per wave on average, or the engine's ``wave_min_width``) runs in *waves*: each wave takes
-one reading of each device and steps all of them together (:mod:`~consumer.detection.wave_step`),
-their state living in a :class:`~consumer.detection.fleet_bank.FleetBank`. Anything else (other
+one reading of each device and steps all of them together (:mod:`~consumer.detection.fleet.wave_step`),
+their state living in a :class:`~consumer.detection.fleet.bank.FleetBank`. Anything else (other
 detectors, narrow batches such as one device's series, a device that gains a metric) runs through
-per-device :class:`~consumer.detection.device_model.DeviceModel` objects. Verdicts and exported
+per-device :class:`~consumer.detection.device.model.DeviceModel` objects. Verdicts and exported
 bytes are bit-identical either way; devices move between the two without loss.
 """
 
@@ -50,19 +50,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection import wave_step
-from consumer.detection.device_model import DeviceModel, device_seed
-from consumer.detection.device_states import DeviceStates
+from consumer.detection.device.model import DeviceModel, device_seed
+from consumer.detection.device_state_codec import DeviceStates
 from consumer.detection.explain import bank_views, explain, explain_bank, explain_model, model_views
-from consumer.detection.fleet_bank import MAX_METRICS, FleetBank, bankable
+from consumer.detection.fleet import wave_step
+from consumer.detection.fleet.bank import MAX_METRICS, FleetBank, bankable
+from consumer.detection.fleet.wave_batch import gather_rows, plan_waves
+from consumer.detection.fleet.wave_result import WaveResult
+from consumer.detection.fleet.wave_step import step_wave
 from consumer.detection.sizeof import deep_sizeof
 from consumer.detection.spec import DetectorSpec, parse_detector_spec
 from consumer.detection.verdict import NO_CONTRIBUTIONS, REFUSED, Verdict, Verdicts, _new_verdict
-from consumer.detection.wave_batch import gather_rows, plan_waves
-from consumer.detection.wave_result import WaveResult
-from consumer.detection.wave_step import step_wave
-from consumer.processor.reading import MAX_METRICS as MAX_READING_METRICS
-from consumer.processor.reading import Reading
+from consumer.values.reading import MAX_METRICS as MAX_READING_METRICS
+from consumer.values.reading import Reading
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_WARMUP = 750
@@ -396,7 +396,7 @@ class DetectionEngine:
         """Like :meth:`export_device_states`, except that a device whose last saved state (named
         in ``saved``) this engine's model still extends (it stayed in the fleet bank since
         :meth:`clear_dirty` or its import) gets a *patch* on it: its row and only the counters
-        written since (:mod:`~consumer.detection.row_state`). Apply the patches of a device in
+        written since (:mod:`~consumer.detection.formats.row_state`). Apply the patches of a device in
         order to its last whole state to get its state now."""
         ids = list(device_ids)
         bank = self._bank

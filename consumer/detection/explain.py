@@ -1,8 +1,8 @@
 """What an anomaly's metrics were against what the model expected, and what kind of anomaly it was.
 
 Read only, and only for anomalies (rare): nothing here runs on the hot path. The statistics come
-from wherever the device lives, a :class:`~consumer.detection.device_model.DeviceModel` or a row of
-the :class:`~consumer.detection.fleet_bank.FleetBank`; both hold the same numbers (the bank's
+from wherever the device lives, a :class:`~consumer.detection.device.model.DeviceModel` or a row of
+the :class:`~consumer.detection.fleet.bank.FleetBank`; both hold the same numbers (the bank's
 state contract), each path is read into the same :class:`MetricView`, and one function decides,
 so an explanation does not depend on the path.
 
@@ -35,9 +35,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from consumer.detection.context import ContextDetector
-from consumer.detection.device_model import DeviceModel
-from consumer.detection.fleet_bank import (
+from consumer.detection.detectors.context import ContextDetector
+from consumer.detection.device.model import DeviceModel
+from consumer.detection.device.preprocess import FLAT_FACTOR, FLAT_MIN_RUN
+from consumer.detection.fleet.bank import (
     D_HI,
     D_HISTORY,
     D_LO,
@@ -50,7 +51,6 @@ from consumer.detection.fleet_bank import (
     P_RUN,
     FleetBank,
 )
-from consumer.detection.preprocess import FLAT_FACTOR, FLAT_MIN_RUN
 
 OUT_OF_RANGE, FLATLINE, SPIKE, BROKEN_RELATION = "out_of_range", "flatline", "spike", "broken_relation"
 #: the metrics an anomaly is explained for when it is scored: the largest shares (as many as an

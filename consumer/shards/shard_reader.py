@@ -17,7 +17,7 @@ Contract:
   handed on as user records (see :mod:`~consumer.shards.deaggregation`, ``max_aggregate_records``
   the cap per aggregate) comes whole, with ``defect_code`` set, for the processor to dead-letter.
 - Any Kinesis client will do: records come as botocore's dicts, or already as
-  :class:`~consumer.shards.record.KinesisRecord` structs from the worker's reader client
+  :class:`~consumer.values.kinesis_record.KinesisRecord` structs from the worker's reader client
   (``consumer.aws.clients``), which the reader then hands on as they are.
 """
 
@@ -33,12 +33,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from consumer.aws.backoff import Backoff
+from consumer.aws.error_counters import count_get_records_error
 from consumer.aws.errors import ErrorKind, FatalAwsError, classify, error_code
-from consumer.leases.extended_sequence_number import AT_TIMESTAMP, ExtendedSequenceNumber
 from consumer.logs import get_logger
-from consumer.observability.aws_errors import count_get_records_error
 from consumer.shards.deaggregation import DEFAULT_MAX_AGGREGATE_RECORDS, KPL_MAGIC, UserRecords
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.sequence_number import AT_TIMESTAMP, ExtendedSequenceNumber
 
 MIN_SECONDS_BETWEEN_CALLS = 0.2  # five GetRecords per second per shard
 

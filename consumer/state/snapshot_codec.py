@@ -2,7 +2,7 @@
 
 A *segment* holds the states of some devices, framed as (u16 id length, id, u32 state length,
 state) in device-id order, then compressed (:func:`compress`). A state is whole or a
-patch on the device's previous one (:mod:`consumer.detection.row_state`). A *manifest* names the
+patch on the device's previous one (:mod:`consumer.detection.formats.row_state`). A *manifest* names the
 snapshot's position, format and river versions, the detector, its segments (with their digests)
 and each device's *chain*: the segments holding its last whole state and the patches after it,
 oldest first (since format 2; format 1 named one segment per device, a chain of one). Format 3
