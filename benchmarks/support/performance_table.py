@@ -132,7 +132,7 @@ FIGURES: list[Figure] = [
     ),
     Figure(
         "memory per new device id (4 metrics), what `--max-devices-per-shard` multiplies",
-        "caps", 0, ("4",), ("RSS growth/device", "at "), "{} KiB; {} MiB at the default cap",
+        "caps", 0, ("4",), ("RSS growth/device", "at "), "{} KiB; {} MiB at 50,000 devices (the default cap)",
     ),
     Figure(
         "a reading of a device with 1,024 metrics, what `--max-metrics-per-device` bounds",
@@ -197,19 +197,29 @@ def render(output_dir: Path, figures: Sequence[Figure] = FIGURES) -> tuple[str, 
         rows.append(f"| {figure.what} | {text or 'not measured in this run'} | `bench_{figure.bench}` |")
         if figure.headline and text:
             headline.append(f"- {figure.what}: **{text}**")
-    measured = []
+    by_run: dict[tuple[str, str, str, str], list[str]] = {}  # benchmarks measured by one run together
     for bench, run in runs.items():
         if run is not None:
             facts = run[1]
-            when, commit = facts.get("generated", "date unknown"), facts.get("commit", "unknown")
-            command, machine = facts.get("command", "command unknown"), facts.get("machine", "machine unknown")
-            measured.append(f"- `bench_{bench}`: {when}, commit {commit}, `{command}`; {machine}")
+            key = (
+                facts.get("generated", "date unknown"),
+                facts.get("commit", "unknown"),
+                facts.get("command", "command unknown"),
+                facts.get("machine", "machine unknown"),
+            )
+            by_run.setdefault(key, []).append(f"`bench_{bench}`")
+    measured = [
+        f"- {', '.join(benches)}: {when}, commit {commit}, `{command}`; {machine}"
+        for (when, commit, command, machine), benches in by_run.items()
+    ]
     missing = [f"`bench_{bench}`" for bench, run in runs.items() if run is None]
-    lines = [*rows, "", "Measured (each benchmark's own run):", "", *measured]
+    lines = [*rows, "", "Measured (one line per run):", "", *measured]
     if missing:
         lines += ["", f"Not in this table (no output in `{output_dir}`): {', '.join(missing)}."]
     dates = sorted({run[1].get("generated", "") for run in runs.values() if run is not None} - {""})
+    commits = sorted({run[1].get("commit", "") for run in runs.values() if run is not None} - {""})
     when = f"measured {dates[0]}" + (f" to {dates[-1]}" if len(dates) > 1 else "") if dates else "date unknown"
+    when += f" at {', '.join(commits)}" if commits else ""
     headline_lines = [
         *headline,
         *([""] if headline else []),

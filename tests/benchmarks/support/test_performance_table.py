@@ -68,7 +68,7 @@ def test_each_benchmark_is_listed_with_its_own_provenance(tmp_path: Path) -> Non
     assert "- `bench_latency`: day one, commit aaa, `cmd a`" in table
     assert "- `bench_checkpoint`: day two, commit bbb, `cmd b`" in table
     assert "| lease checkpoint write | p50 7.60 ms | `bench_checkpoint` |" in table
-    assert "measured day one to day two" in headline
+    assert "measured day one to day two at aaa, bbb" in headline
 
 
 def test_a_benchmark_without_output_is_left_out_and_named(tmp_path: Path) -> None:
