@@ -8,7 +8,7 @@ own time included, on the same shared cores); the client-side CPU per call (``ti
 is what the worker spends. The lease renewal (same shape of write) is measured the same way.
 
 This is the lease checkpoint only; the model-state snapshot written with a checkpoint (for 100, 1k,
-10k devices) is measured by ``benchmarks/bench_state.py`` when present (``run_all`` picks it up).
+10k devices) is measured by ``benchmarks.bench_state``.
 
 Usage: ``python -m benchmarks.bench_checkpoint [--quick] [--calls N]``.
 """
