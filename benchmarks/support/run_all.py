@@ -15,7 +15,7 @@ and the README's headline are rewritten from ``bench-output/`` (:mod:`benchmarks
 ``--docs`` rewrites them after any run (each figure is labelled with its own run), ``--no-docs`` never.
 
 Usage: ``python -m benchmarks.support.run_all [--quick] [--only parse,pipeline,...] [--skip ...] [--docs|--no-docs]``.
-Full: about 20 minutes on 2 shared cores; ``--quick``: about 5 minutes.
+Full: 20 to 35 minutes on 2 shared cores, depending on their load; ``--quick``: about 5 minutes.
 """
 
 from __future__ import annotations
