@@ -13,11 +13,13 @@ Usage: ``python -m benchmarks.bench_waves [--quick]``.
 
 from __future__ import annotations
 
-import argparse
 import random
+import sys
 import time
+from collections.abc import Sequence
 
-from benchmarks.harness import Table, emit_tables
+from benchmarks.support.harness import Table
+from benchmarks.support.script import bench_main
 from consumer.detection import DetectionEngine
 from consumer.detection.fleet import wave_step
 from consumer.detection.fleet.wave_batch import wave_min_width
@@ -84,12 +86,9 @@ def run(quick: bool) -> list[Table]:
     return [table]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    emit_tables("bench_waves", run(args.quick))
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, lambda args: run(args.quick), name="bench_waves", quick=True, argv=argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
