@@ -49,7 +49,7 @@ test: $(INSTALLED) $(EMULATORS) $(KCLPY)
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 bench: $(INSTALLED)
-	$(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.support.run_all
 
 clean:
 	rm -rf $(VENV) .emulators .kclpy .mypy_cache .ruff_cache .pytest_cache

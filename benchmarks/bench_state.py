@@ -13,12 +13,13 @@ readings), in format 2 (the JSON the worker wrote before) and format 3, whole an
 
 from __future__ import annotations
 
-import argparse
 import math
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from benchmarks.harness import Table, emit_tables, median, moto, sensor_payloads
+from benchmarks.support.harness import Table, median, moto, sensor_payloads
+from benchmarks.support.script import bench_main
 from consumer.aws.clients import make_clients
 from consumer.detection import DetectionEngine
 from consumer.detection.fleet.bank import FleetBank
@@ -218,12 +219,9 @@ def run(quick: bool = False) -> list[Table]:
     return [table, by_age(100 if quick else 250, (300, 3000) if quick else (300, 3000, 10_000), 3 if quick else 5)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    emit_tables("bench_state", run(args.quick))
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, lambda args: run(args.quick), name="bench_state", quick=True, argv=argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

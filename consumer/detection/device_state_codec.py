@@ -4,7 +4,7 @@
   a format-3 record (:mod:`~consumer.detection.formats.row_state`): the bank's rows are encoded many at a
   time; a ``DeviceModel`` is first put in a scratch bank, so its bytes are exactly those it would
   have in the fleet bank. A ``DeviceModel`` the bank cannot hold (more than
-  :data:`~consumer.detection.fleet.bank.MAX_METRICS` metrics, or none yet) is written in format 2.
+  :data:`~consumer.detection.fleet.layout.MAX_METRICS` metrics, or none yet) is written in format 2.
 * Other detectors write format 2 (JSON, :mod:`~consumer.detection.formats.json_state`); older snapshots
   in formats 1 and 2 are read by every engine of the same detector.
 
@@ -23,7 +23,7 @@ from consumer.detection.fleet.bank import FleetBank
 from consumer.detection.fleet.bank_export import CHUNK, patch_cells, row_block
 from consumer.detection.formats.json_state import decode_state, encode_state
 from consumer.detection.formats.row_chains import Rows, decode_chains
-from consumer.detection.formats.row_state import FORMAT, full_records, is_record, patch_records
+from consumer.detection.formats.row_state import FORMAT, full_row_states, is_row_state, patch_row_states
 from consumer.detection.spec import DetectorSpec
 
 #: detectors whose state is pickled river objects (``river_adapters.PER_METRIC`` and
@@ -38,7 +38,12 @@ def pickles_state(spec: DetectorSpec) -> bool:
     return spec.name in PICKLED_DETECTORS
 
 
-class DeviceStates:
+class DeviceStateCodec:
+    """Encodes an engine's devices (in ``DeviceModel`` objects or in its fleet bank) as state
+    bytes, and decodes state bytes back, for one engine configuration (spec, seed, threshold,
+    warm-up, and whether the engine has a bank): the format is chosen by where the device lives
+    and what the bank can hold, never by the caller."""
+
     def __init__(self, spec: DetectorSpec, *, seed: int, threshold: float, warmup: int, banked: bool) -> None:
         self.spec = spec
         self.seed = seed
@@ -85,9 +90,9 @@ class DeviceStates:
                 chunk = same_width[start : start + CHUNK]
                 block = row_block(bank, chunk, width, last_seen, counters=not patches)
                 if patches:
-                    records = patch_records(self.row_header, block, *patch_cells(bank, chunk))
+                    records = patch_row_states(self.row_header, block, *patch_cells(bank, chunk))
                 else:
-                    records = full_records(self.row_header, block)
+                    records = full_row_states(self.row_header, block)
                 out.update(zip(chunk, records, strict=True))
         return out
 
@@ -99,7 +104,9 @@ class DeviceStates:
             scratch.check_in(device_id, model)
             seen = {device_id: last_seen} if last_seen is not None else {}
             try:
-                (record,) = full_records(self.row_header, row_block(scratch, [device_id], len(model.pre.names), seen))
+                (record,) = full_row_states(
+                    self.row_header, row_block(scratch, [device_id], len(model.pre.names), seen)
+                )
             finally:
                 scratch.drop(device_id)
             return record
@@ -118,7 +125,7 @@ class DeviceStates:
         models: dict[str, tuple[DeviceModel, int | None]] = {}
         for device_id, data in states.items():
             records = [bytes(data)] if isinstance(data, bytes | bytearray | memoryview) else [bytes(r) for r in data]
-            if records and is_record(records[0]):
+            if records and is_row_state(records[0]):
                 chains[device_id] = records
             elif len(records) != 1:
                 raise IncompatibleState(

@@ -21,7 +21,7 @@ digests of the multi-metric cases under per-metric calibration (``context``, its
 and the multivariate river detectors kept theirs. To
 record new digests after an intended change, run this file
 (``PYTHONPATH=. python tests/detection/test_engine_golden.py``) and paste what it prints. The
-batches here are too narrow for waves, so this is the per-device path; ``test_fleet_bank`` runs
+batches here are too narrow for waves, so this is the per-device path; ``fleet/test_bank.py`` runs
 the same cases in waves and expects the same digests. Any change to a score, a raw score, a
 decision, a contribution or one byte of exported state (the model's numbers, their order, their
 types) changes a digest. Cases: a seeded multi-metric fleet

@@ -40,7 +40,7 @@ def _dumps(obj: object) -> str:
 
 def _loads(text: str) -> Any:
     # Runs whatever code the pickle names: the state layer loads a river detector's state only
-    # from snapshots signed with the state key (device_states.pickles_state, ShardState).
+    # from snapshots signed with the state key (device_state_codec.pickles_state, ShardState).
     return pickle.loads(base64.b64decode(text))
 
 

@@ -242,7 +242,11 @@ class JointLikelihood:
     def _tails(self, metrics: list[AnomalyLikelihood], raws: list[float]) -> float:
         """The smallest of the metrics' :meth:`AnomalyLikelihood.tail` of bounded raw scores (the
         first of equal ones, as ``min``): the same arithmetic in one loop (the multi-metric hot
-        path), with the settings every metric shares in locals."""
+        path), with the settings every metric shares in locals. It repeats ``tail`` on purpose, to
+        spare a method call and the attribute reads per metric on the per-device path
+        (``python -m benchmarks.bench_hot_path`` measures it). Change the two together: one-metric
+        devices go through ``tail``, multi-metric ones through this, and the golden digests
+        (``tests/detection/test_engine_golden.py``) cover both."""
         grace, short, horizon = self.grace, self.short, self.long
         low = 1.0
         for i, raw in enumerate(raws):

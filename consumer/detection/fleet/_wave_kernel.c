@@ -5,9 +5,10 @@
  * a wave's devices, reading and writing the fleet bank's arrays in place: impute, track flatlines
  * and the seen range (novelty), score every metric with the context detector, calibrate each
  * metric and combine (Sidak) with the relation test's tail when the device has one (computed before
- * the call, consumer/detection/fleet/wave_relations.py), decide (during the warm-up, only gross outliers), learn unless protected. consumer/detection/fleet/wave_step.py
- * calls it and documents the arguments; consumer/detection/fleet/wave_numpy.py is the same step in
- * numpy, used when this module was not built.
+ * the call, consumer/detection/fleet/wave_relations.py), decide (during the warm-up, only gross
+ * outliers), learn unless protected. consumer/detection/fleet/wave_step.py calls it and documents
+ * the arguments; consumer/detection/fleet/wave_numpy.py is the same step in numpy, used when this
+ * module was not built.
  *
  * Bit-identical to the scalar path, which is the reference: the same IEEE-754 double operations
  * in the same order (built with -ffp-contract=off, so no multiply and add are fused, and without
@@ -25,7 +26,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* float64 fields (floats[field, slot, metric]), as consumer/detection/fleet/bank.py numbers them */
+/* float64 fields (floats[field, slot, metric]), as consumer/detection/fleet/layout.py numbers them */
 enum { P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR, FLOAT_FIELDS };
 /* int64 fields (ints[field, slot, metric]) */
 enum { P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE, INT_FIELDS };

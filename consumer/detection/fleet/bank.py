@@ -1,9 +1,9 @@
 """The fleet bank: every device's default-pipeline model in shared numpy arrays, one row per device.
 
-A :class:`~consumer.detection.device.model.DeviceModel` keeps its numbers in Python lists, so one
-reading costs a few microseconds per metric in the interpreter. The bank holds the same numbers for
-many devices as rows of a few arrays (structure of arrays), so :mod:`~consumer.detection.fleet.wave_step`
-can step hundreds of devices with one numpy operation per stage. It serves the specs
+A :class:`~consumer.detection.device.model.DeviceModel` keeps its numbers in Python lists, so every
+reading costs interpreter work per metric. The bank holds the same numbers for many devices as
+rows of a few arrays (structure of arrays), so :mod:`~consumer.detection.fleet.wave_step` can step
+hundreds of devices in one call (the C kernel, or one numpy operation per stage). It serves the specs
 :func:`bankable` accepts: the ``context`` detector on one grid, per-metric calibration, and no
 denoising (the defaults), where everything a reading changes is a number per metric or per device.
 
@@ -24,8 +24,8 @@ Contract:
 * From the first :meth:`FleetBank.clear_written` on (the first state save), the bank records which
   counter cells the waves wrote (:meth:`FleetBank.written_cells`) since the last one: what a
   state patch (:mod:`~consumer.detection.formats.row_state`) holds. Its size follows the readings between
-  two saves (about 40 bytes per 4-metric reading); an engine whose state is never saved records
-  nothing.
+  two saves (a count cell and a total cell per metric and reading, a context's whole row when it
+  is halved); an engine whose state is never saved records nothing.
 """
 
 from __future__ import annotations
@@ -42,24 +42,12 @@ from consumer.detection.detectors.context import ContextDetector
 from consumer.detection.device.model import DeviceModel, device_seed
 from consumer.detection.device.relation import RelationModel
 from consumer.detection.errors import IncompatibleState
+from consumer.detection.fleet import layout
+from consumer.detection.fleet.bank_export import bank_states
+from consumer.detection.fleet.layout import MAX_METRICS, Bools, Counters, Floats, Ints
 from consumer.detection.fleet.relation_rows import RelationRows
 from consumer.detection.formats.row_chains import Rows
 from consumer.detection.spec import DetectorSpec
-
-MAX_METRICS = 16
-
-# float64 fields (``floats[field, slot, metric]``)
-P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR = range(10)
-FLOAT_FIELDS = 10
-# int64 fields (``ints[field, slot, metric]``)
-P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE = range(9)
-INT_FIELDS = 9
-
-
-Floats = npt.NDArray[np.float64]
-Ints = npt.NDArray[np.int64]
-Bools = npt.NDArray[np.bool_]
-Counters = npt.NDArray[np.float32]
 
 
 def _grown(old: Any, shape: tuple[int, ...], dtype: type[Any]) -> Any:
@@ -154,11 +142,11 @@ class FleetBank:
         if columns != getattr(self, "columns", columns):  # flat counter indexes change with the columns
             self.written_counts = [_recolumned(w, table, self.columns, columns) for w in self.written_counts]
             self.written_totals = [_recolumned(w, totals, self.columns, columns) for w in self.written_totals]
-        self.floats: Floats = _grown(getattr(self, "floats", None), (FLOAT_FIELDS, rows, columns), np.float64)
+        self.floats: Floats = _grown(getattr(self, "floats", None), (layout.FLOAT_FIELDS, rows, columns), np.float64)
         # the calibration's rings of recent raw scores (``ring[position, slot, metric]``): apart from
         # the other numbers, since a reading touches one position of each
         self.ring: Floats = _grown(getattr(self, "ring", None), (self.short, rows, columns), np.float64)
-        self.ints: Ints = _grown(getattr(self, "ints", None), (INT_FIELDS, rows, columns), np.int64)
+        self.ints: Ints = _grown(getattr(self, "ints", None), (layout.INT_FIELDS, rows, columns), np.int64)
         self.counts: Counters = _grown(getattr(self, "counts", None), (rows, columns, table), np.float32)
         self.totals: Counters = _grown(getattr(self, "totals", None), (rows, columns, totals), np.float32)
         self.seen: Ints = _grown(getattr(self, "seen", None), (rows,), np.int64)  # readings per device
@@ -262,10 +250,10 @@ class FleetBank:
             "raw": [(0, 0.0, 0.0, False)] * m,  # AnomalyLikelihood's unused squash statistics
         }
         floats = self.floats[:, slot]
-        floats[P_LO, :m] = math.inf
-        floats[P_HI, :m] = -math.inf
-        floats[P_LAST, :m] = math.nan  # no value given yet
-        floats[P_EXCESS, :m] = math.nan
+        floats[layout.P_LO, :m] = math.inf
+        floats[layout.P_HI, :m] = -math.inf
+        floats[layout.P_LAST, :m] = math.nan  # no value given yet
+        floats[layout.P_EXCESS, :m] = math.nan
         return slot
 
     def check_in(self, device_id: str, model: DeviceModel) -> int:
@@ -285,33 +273,33 @@ class FleetBank:
         }
         floats = self.floats[:, slot]  # views: [field, metric]
         ints = self.ints[:, slot]
-        floats[P_IMP_MEAN, :m] = pre.imp_mean
-        floats[P_LO, :m] = pre.lo
-        floats[P_HI, :m] = pre.hi
-        floats[P_LAST, :m] = [math.nan if v is None else v for v in pre.last_given]
-        floats[P_EXCESS, :m] = math.nan
+        floats[layout.P_IMP_MEAN, :m] = pre.imp_mean
+        floats[layout.P_LO, :m] = pre.lo
+        floats[layout.P_HI, :m] = pre.hi
+        floats[layout.P_LAST, :m] = [math.nan if v is None else v for v in pre.last_given]
+        floats[layout.P_EXCESS, :m] = math.nan
         for i, excess in pre.novel_excess.items():
-            floats[P_EXCESS, i] = excess
-        floats[D_LO, :m] = detector.lo
-        floats[D_HI, :m] = detector.hi
-        ints[P_IMP_COUNT, :m] = pre.imp_count
-        ints[P_RUN, :m] = pre.run
-        ints[P_LONGEST, :m] = pre.longest
-        ints[D_N, :m] = detector.n
-        ints[D_HISTORY, :m] = detector.history
+            floats[layout.P_EXCESS, i] = excess
+        floats[layout.D_LO, :m] = detector.lo
+        floats[layout.D_HI, :m] = detector.hi
+        ints[layout.P_IMP_COUNT, :m] = pre.imp_count
+        ints[layout.P_RUN, :m] = pre.run
+        ints[layout.P_LONGEST, :m] = pre.longest
+        ints[layout.D_N, :m] = detector.n
+        ints[layout.D_HISTORY, :m] = detector.history
         for i in range(m):
             self.counts[slot, i] = np.frombuffer(detector.counts[i], dtype=np.float32)
             self.totals[slot, i] = np.frombuffer(detector.totals[i], dtype=np.float32)
             calibration = joint.metrics[i]
             ring = calibration.ring
             self.ring[: len(ring), slot, i] = ring
-            floats[L_TOTAL, i] = calibration.total
-            floats[L_MEAN, i] = calibration.mean
-            floats[L_VAR, i] = calibration.var
-            ints[L_SEEN, i] = calibration.seen
-            ints[L_N, i] = calibration.n
-            ints[L_POS, i] = calibration.pos
-            ints[L_SIZE, i] = len(ring)
+            floats[layout.L_TOTAL, i] = calibration.total
+            floats[layout.L_MEAN, i] = calibration.mean
+            floats[layout.L_VAR, i] = calibration.var
+            ints[layout.L_SEEN, i] = calibration.seen
+            ints[layout.L_N, i] = calibration.n
+            ints[layout.L_POS, i] = calibration.pos
+            ints[layout.L_SIZE, i] = len(ring)
         self.seen[slot] = model.seen
         self.prev_red[slot] = joint.prev_red
         self.novel[slot] = pre.novel
@@ -322,8 +310,8 @@ class FleetBank:
         """Raise :class:`IncompatibleState` when decoded rows do not have this bank's shape."""
         _, fields, m = rows.floats.shape
         shapes = (rows.ints.shape[1:], rows.ring.shape[1:], rows.counts.shape[1:], rows.totals.shape[1:])
-        expected = ((INT_FIELDS, m), (self.short, m), (m, self.cells[0]), (m, self.cells[1]))
-        if not 0 < m <= MAX_METRICS or fields != FLOAT_FIELDS or shapes != expected:
+        expected = ((layout.INT_FIELDS, m), (self.short, m), (m, self.cells[0]), (m, self.cells[1]))
+        if not 0 < m <= MAX_METRICS or fields != layout.FLOAT_FIELDS or shapes != expected:
             raise IncompatibleState(
                 f"devices {rows.ids[:3]}...: state rows of shape {(fields, *shapes)}, this bank holds {expected}"
             )
@@ -404,7 +392,5 @@ class FleetBank:
     def state(self, device_id: str) -> dict[str, Any]:
         """Exactly ``DeviceModel.state()`` for the device (see the module contract); for many
         devices, :func:`~consumer.detection.fleet.bank_export.bank_states` is cheaper."""
-        from consumer.detection.fleet.bank_export import bank_states  # it reads this module's layout
-
         ((_, state),) = bank_states(self, [device_id])
         return state

@@ -16,46 +16,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection.fleet.bank import (
-    D_HI,
-    D_HISTORY,
-    D_LO,
-    D_N,
-    L_MEAN,
-    L_N,
-    L_POS,
-    L_SEEN,
-    L_SIZE,
-    L_TOTAL,
-    L_VAR,
-    P_EXCESS,
-    P_HI,
-    P_IMP_COUNT,
-    P_IMP_MEAN,
-    P_LAST,
-    P_LO,
-    P_LONGEST,
-    P_RUN,
-)
+from consumer.detection.fleet import layout
+from consumer.detection.fleet.layout import BankRows
 from consumer.detection.formats.row_state import Block, Written, meta_bytes
 
 #: devices read from the arrays at once: enough to spread numpy's per-call cost, few enough that
 #: the lists ``tolist`` builds for them stay a small young heap for the garbage collector
 CHUNK = 256
 
-if TYPE_CHECKING:
-    from consumer.detection.fleet.bank import FleetBank
-
-Ints = npt.NDArray[np.int64]
-
 
 def row_block(
-    bank: FleetBank, ids: Sequence[str], m: int, last_seen: Mapping[str, int], *, counters: bool = True
+    bank: BankRows, ids: Sequence[str], m: int, last_seen: Mapping[str, int], *, counters: bool = True
 ) -> Block:
     """The rows of ``ids`` (banked, all with ``m`` metrics) as a :class:`~consumer.detection.formats.row_state.Block`;
     without ``counters`` its counter tables are empty (a block for patches)."""
@@ -78,11 +54,11 @@ def row_block(
     )
 
 
-def _relation_state(bank: FleetBank, slot: int) -> dict[str, Any] | None:
+def _relation_state(bank: BankRows, slot: int) -> dict[str, Any] | None:
     return bank.relations.state(slot)
 
 
-def patch_cells(bank: FleetBank, ids: Sequence[str]) -> tuple[Written, Written]:
+def patch_cells(bank: BankRows, ids: Sequence[str]) -> tuple[Written, Written]:
     """The count and total cells of ``ids`` (banked) written since the bank's ``clear_written``,
     for all of them at once: each device's cells as ``metric * cells + cell`` of its own tables,
     ascending, with their values now. ``ids`` in ascending slot order (as the engine passes them)
@@ -108,7 +84,7 @@ def patch_cells(bank: FleetBank, ids: Sequence[str]) -> tuple[Written, Written]:
     return out[0], out[1]
 
 
-def bank_states(bank: FleetBank, device_ids: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def bank_states(bank: BankRows, device_ids: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(device id, DeviceModel.state())`` for each of ``device_ids`` (all banked), one at a
     time: a caller that encodes each and lets it go keeps the young heap small (building every
     document first makes each young-generation collection walk all of them)."""
@@ -133,7 +109,7 @@ def _sparse_tables(tables: npt.NDArray[np.float32]) -> list[list[dict[str, list[
     return [sparse[d * metrics : (d + 1) * metrics] for d in range(devices)]
 
 
-def _states_of_width(bank: FleetBank, ids: list[str], m: int) -> Iterator[tuple[str, dict[str, Any]]]:
+def _states_of_width(bank: BankRows, ids: list[str], m: int) -> Iterator[tuple[str, dict[str, Any]]]:
     slot_list = [bank.slot_of[device_id] for device_id in ids]
     slots = np.array(slot_list, dtype=np.int64)
     floats = bank.floats[:, slots, :m].tolist()  # [field][device][metric]
@@ -142,10 +118,16 @@ def _states_of_width(bank: FleetBank, ids: list[str], m: int) -> Iterator[tuple[
     counts = _sparse_tables(bank.counts[slots, :m])
     totals = _sparse_tables(bank.totals[slots, :m])
     seen, prev_red, novel = bank.seen[slots].tolist(), bank.prev_red[slots].tolist(), bank.novel[slots].tolist()
-    imp_mean, lo, hi, last, excess = (floats[f] for f in (P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS))
-    d_lo, d_hi, l_total, l_mean, l_var = (floats[f] for f in (D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR))
-    imp_count, run, longest, d_n, history = (ints[f] for f in (P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY))
-    l_seen, l_n, l_pos, l_size = (ints[f] for f in (L_SEEN, L_N, L_POS, L_SIZE))
+    imp_mean, lo, hi, last, excess = (
+        floats[f] for f in (layout.P_IMP_MEAN, layout.P_LO, layout.P_HI, layout.P_LAST, layout.P_EXCESS)
+    )
+    d_lo, d_hi, l_total, l_mean, l_var = (
+        floats[f] for f in (layout.D_LO, layout.D_HI, layout.L_TOTAL, layout.L_MEAN, layout.L_VAR)
+    )
+    imp_count, run, longest, d_n, history = (
+        ints[f] for f in (layout.P_IMP_COUNT, layout.P_RUN, layout.P_LONGEST, layout.D_N, layout.D_HISTORY)
+    )
+    l_seen, l_n, l_pos, l_size = (ints[f] for f in (layout.L_SEEN, layout.L_N, layout.L_POS, layout.L_SIZE))
     isinf, isnan = math.isinf, math.isnan
     for d, device_id in enumerate(ids):
         slot = slot_list[d]

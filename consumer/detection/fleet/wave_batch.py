@@ -18,9 +18,25 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection.fleet.bank import MAX_METRICS, FleetBank
+from consumer.detection.fleet import wave_step
+from consumer.detection.fleet.bank import FleetBank
+from consumer.detection.fleet.layout import MAX_METRICS
 
 Row = tuple[float | None, ...]
+
+
+def wave_min_width(metrics: int) -> int:
+    """The narrowest average wave worth a wave's fixed cost for readings of ``metrics`` metrics;
+    narrower, stepping each reading through its ``DeviceModel`` is cheaper. A wave costs a fixed
+    amount (gathering the rows, one kernel call) plus a little per reading, far less per reading
+    than a ``DeviceModel`` step, whose cost grows with the metrics: so the more metrics, the
+    narrower the wave that pays. numpy's wave step (a package built without a C compiler) spends a
+    few dozen numpy calls per wave, a much larger fixed cost, so its widths are larger. The widths
+    are those from which waves measured faster past the warm-up
+    (``python -m benchmarks.bench_waves`` measures both paths)."""
+    if wave_step.COMPILED:
+        return {1: 8, 2: 4}.get(metrics, 2)
+    return {1: 96, 2: 64}.get(metrics, 32)
 
 
 class Wave(NamedTuple):

@@ -10,9 +10,9 @@ reference: the same IEEE-754 double operations in the same order (numpy's elemen
 and ``sqrt`` round exactly like Python's), counters rounded to float32 where the scalar path stores
 them, ring sums left to right, and the transcendental functions (``erfc``, ``expm1``, ``log1p``,
 ``log10``) taken from Python's ``math`` module, element by element, because numpy's own may differ
-in the last bit.
-About 210 µs per wave plus 1.1 µs per reading on the benchmarks' VM, against 15-20 µs per wave
-(with the engine's planning) plus 0.6-0.7 µs per 4-metric reading for the compiled kernel.
+in the last bit. That costs more than the compiled kernel, per wave (each numpy call has its fixed
+overhead) and per reading (the ``math`` functions run once per element in the interpreter):
+``python -m benchmarks.bench_waves`` measures both steps.
 
 A wave never holds two readings of one device, so every scatter into the bank's arrays (``+=``
 through an index array included) writes distinct cells. When the (ascending) slots are a
@@ -28,38 +28,14 @@ from collections.abc import Callable, Mapping
 from math import erfc, expm1, log1p, log10
 
 import numpy as np
-import numpy.typing as npt
 
 from consumer.detection.device.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
 from consumer.detection.device.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
-from consumer.detection.fleet.bank import (
-    D_HI,
-    D_HISTORY,
-    D_LO,
-    D_N,
-    L_MEAN,
-    L_N,
-    L_POS,
-    L_SEEN,
-    L_SIZE,
-    L_TOTAL,
-    L_VAR,
-    P_EXCESS,
-    P_HI,
-    P_IMP_COUNT,
-    P_IMP_MEAN,
-    P_LAST,
-    P_LO,
-    P_LONGEST,
-    P_RUN,
-    FleetBank,
-)
+from consumer.detection.fleet import layout
+from consumer.detection.fleet.bank import FleetBank
+from consumer.detection.fleet.layout import Bools, Floats, Ints
 from consumer.detection.fleet.wave_relations import relation_parts, relation_tails
 from consumer.detection.fleet.wave_result import WaveResult, attribute
-
-Floats = npt.NDArray[np.float64]
-Ints = npt.NDArray[np.int64]
-Bools = npt.NDArray[np.bool_]
 
 
 def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResult:
@@ -117,9 +93,9 @@ def _bin(bank: FleetBank, x: Floats, lo: Floats, hi: Floats) -> Ints:
 
 def _surprise(bank: FleetBank, cells: _Cells, x: Floats, ints: Ints, floats: Floats) -> Floats:
     """``ContextDetector.contributions`` for every row and metric."""
-    history = ints[D_HISTORY]
+    history = ints[layout.D_HISTORY]
     channel_total = cells.totals[cells.total_base + history].astype(np.float64)
-    key = cells.count_base + history * bank.width + _bin(bank, x, floats[D_LO], floats[D_HI]) + 1
+    key = cells.count_base + history * bank.width + _bin(bank, x, floats[layout.D_LO], floats[layout.D_HI]) + 1
     counts = cells.counts
     after = counts[key - 1].astype(np.float64) + counts[key + 1].astype(np.float64)
     near = counts[key].astype(np.float64) + 0.5 * after
@@ -127,7 +103,7 @@ def _surprise(bank: FleetBank, cells: _Cells, x: Floats, ints: Ints, floats: Flo
     # np.maximum(1 - p, 0) is ``0.0 if p >= 1.0 else 1.0 - p`` (1 - 1 is +0.0); rows without a
     # count (p not finite) take 1.0 from the outer select
     surprise = np.where(channel_total <= 0.0, 1.0, np.maximum(1.0 - p, 0.0))
-    return np.where(ints[D_N] > bank.order, surprise, 0.0)
+    return np.where(ints[layout.D_N] > bank.order, surprise, 0.0)
 
 
 def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> tuple[Floats, Bools]:
@@ -135,10 +111,10 @@ def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> t
     ``reach`` and ``grow`` there), and which rows are novel. Updates ``floats`` and
     ``ints`` (the wave's copies of the rows) in place."""
     present = ~np.isnan(given)
-    imp_mean = floats[P_IMP_MEAN]
-    imp_count = ints[P_IMP_COUNT] + present
-    ints[P_IMP_COUNT] = imp_count
-    last, run, longest = floats[P_LAST], ints[P_RUN], ints[P_LONGEST]
+    imp_mean = floats[layout.P_IMP_MEAN]
+    imp_count = ints[layout.P_IMP_COUNT] + present
+    ints[layout.P_IMP_COUNT] = imp_count
+    last, run, longest = floats[layout.P_LAST], ints[layout.P_RUN], ints[layout.P_LONGEST]
     same = given == last  # never where missing (NaN)
     every = _every(present)
     if every:
@@ -153,11 +129,11 @@ def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> t
     flat = same & (run_next >= FLAT_MIN_RUN) & (run_next == np.maximum(FLAT_MIN_RUN, FLAT_FACTOR * longest + 1))
     if novelty <= 0.0:
         flat[:] = False
-    ints[P_LONGEST] = np.where(changed & (run > longest), run, longest)
-    floats[P_LAST] = np.where(changed, given, last)
-    ints[P_RUN] = run_next
+    ints[layout.P_LONGEST] = np.where(changed & (run > longest), run, longest)
+    floats[layout.P_LAST] = np.where(changed, given, last)
+    ints[layout.P_RUN] = run_next
 
-    lo, hi = floats[P_LO], floats[P_HI]
+    lo, hi = floats[layout.P_LO], floats[layout.P_HI]
     below, above = value < lo, value > hi
     novel = _any_per_row(flat)
     if _some(below) or _some(above):
@@ -179,29 +155,29 @@ def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> t
             low_glitch = known & below & (value < lo - reach * spread) & (value < low_edge)
             high_glitch = known & above & (value > hi + reach * spread) & (value > high_edge)
             value = np.where(low_glitch, low_edge, np.where(high_glitch, high_edge, value))
-        floats[P_LO] = np.where(below, value, lo)
-        floats[P_HI] = np.where(above, value, hi)
+        floats[layout.P_LO] = np.where(below, value, lo)
+        floats[layout.P_HI] = np.where(above, value, hi)
     else:
         excess = np.where(flat, 1.0, math.nan)
-    floats[P_EXCESS] = excess
+    floats[layout.P_EXCESS] = excess
     # the imputer learns each present value as the range did (winsorised)
     if every:
-        floats[P_IMP_MEAN] = imp_mean + (value - imp_mean) / imp_count
+        floats[layout.P_IMP_MEAN] = imp_mean + (value - imp_mean) / imp_count
     else:
-        floats[P_IMP_MEAN] = np.where(present, imp_mean + (value - imp_mean) / imp_count, imp_mean)
+        floats[layout.P_IMP_MEAN] = np.where(present, imp_mean + (value - imp_mean) / imp_count, imp_mean)
     return value, novel
 
 
 def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: Ints) -> Floats:
     """``AnomalyLikelihood.tail`` of every metric's raw score (bounded), learning in place; returns
     each row's smallest tail (what ``JointLikelihood`` combines)."""
-    seen = ints[L_SEEN] + 1
-    ints[L_SEEN] = seen
+    seen = ints[layout.L_SEEN] + 1
+    ints[layout.L_SEEN] = seen
     active = seen > bank.grace
     if not _some(active):
         return np.ones(raw.shape[0])
     every = _every(active)
-    size, pos, total = ints[L_SIZE], ints[L_POS], floats[L_TOTAL]
+    size, pos, total = ints[layout.L_SIZE], ints[layout.L_POS], floats[layout.L_TOTAL]
     growing = size < bank.short
     rows, cols = slots[:, None], np.arange(raw.shape[1])
     ring = bank.ring
@@ -230,7 +206,7 @@ def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: 
         new_total[where_rows, where_cols] = exact
     average = new_total / new_size
 
-    n, mean, var = ints[L_N], floats[L_MEAN], floats[L_VAR]
+    n, mean, var = ints[layout.L_N], floats[layout.L_MEAN], floats[layout.L_VAR]
     scored = active & (n >= 2)
     # np.maximum and np.minimum pick exactly what ``x if x > floor else floor`` picks (no NaN here)
     z = (average - np.maximum(mean, MEAN_FLOOR)) / np.sqrt(np.maximum(var, VAR_FLOOR))
@@ -240,15 +216,15 @@ def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: 
     new_mean = mean + rate * delta
     new_var = (1.0 - rate) * (var + rate * delta * delta)
     if every:
-        floats[L_MEAN], floats[L_VAR], floats[L_TOTAL] = new_mean, new_var, new_total
-        ints[L_N], ints[L_SIZE], ints[L_POS] = new_n, new_size, new_pos
+        floats[layout.L_MEAN], floats[layout.L_VAR], floats[layout.L_TOTAL] = new_mean, new_var, new_total
+        ints[layout.L_N], ints[layout.L_SIZE], ints[layout.L_POS] = new_n, new_size, new_pos
     else:
-        floats[L_MEAN] = np.where(active, new_mean, mean)
-        floats[L_VAR] = np.where(active, new_var, var)
-        floats[L_TOTAL] = np.where(active, new_total, total)
-        ints[L_N] = np.where(active, new_n, n)
-        ints[L_SIZE] = np.where(active, new_size, size)
-        ints[L_POS] = np.where(active, new_pos, pos)
+        floats[layout.L_MEAN] = np.where(active, new_mean, mean)
+        floats[layout.L_VAR] = np.where(active, new_var, var)
+        floats[layout.L_TOTAL] = np.where(active, new_total, total)
+        ints[layout.L_N] = np.where(active, new_n, n)
+        ints[layout.L_SIZE] = np.where(active, new_size, size)
+        ints[layout.L_POS] = np.where(active, new_pos, pos)
     return _lowest_tail(z, scored)
 
 
@@ -296,7 +272,7 @@ def _learn(bank: FleetBank, cells: _Cells, x: Floats, learn: Bools, *, floats: F
     rest in the wave's copies."""
     every = _every(learn)
     learning = learn[:, None]  # broadcasts over the metrics
-    n, lo, hi, history = ints[D_N], floats[D_LO], floats[D_HI], ints[D_HISTORY]
+    n, lo, hi, history = ints[layout.D_N], floats[layout.D_LO], floats[layout.D_HI], ints[layout.D_HISTORY]
     first = n == 0
     new_lo = np.where(first, x, np.where(x < lo, x, lo))
     new_hi = np.where(first, x, np.where(x < lo, hi, np.where(x > hi, x, hi)))
@@ -329,12 +305,17 @@ def _learn(bank: FleetBank, cells: _Cells, x: Floats, learn: Bools, *, floats: F
             bank.written_totals.append(at_total.ravel())
     new_history = (history * bank.width + b) % bank.span
     if every:
-        floats[D_LO], floats[D_HI], ints[D_HISTORY], ints[D_N] = new_lo, new_hi, new_history, n + 1
+        floats[layout.D_LO], floats[layout.D_HI], ints[layout.D_HISTORY], ints[layout.D_N] = (
+            new_lo,
+            new_hi,
+            new_history,
+            n + 1,
+        )
     else:
-        floats[D_LO] = np.where(learning, new_lo, lo)
-        floats[D_HI] = np.where(learning, new_hi, hi)
-        ints[D_HISTORY] = np.where(learning, new_history, history)
-        ints[D_N] = np.where(learning, n + 1, n)
+        floats[layout.D_LO] = np.where(learning, new_lo, lo)
+        floats[layout.D_HI] = np.where(learning, new_hi, hi)
+        ints[layout.D_HISTORY] = np.where(learning, new_history, history)
+        ints[layout.D_N] = np.where(learning, n + 1, n)
 
 
 def _rows(bank: FleetBank, slots: Ints, metrics: int) -> tuple[Floats, Ints, slice | None]:
@@ -370,7 +351,7 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
         # cold start: a gross outlier (some metric more than ``reach`` ranges out) is anomalous
         cold = warming & novel & (seen >= COLD_MIN)
         if _some(cold):
-            cold &= _any_per_row(floats[P_EXCESS] > bank.reach)  # NaN (not out) compares false
+            cold &= _any_per_row(floats[layout.P_EXCESS] > bank.reach)  # NaN (not out) compares false
             scores[cold] = 1.0
             anomalous |= cold
     learn = ~(anomalous & bank.protect)
@@ -386,7 +367,7 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
         # the detector's surprises as the scalar path attributes them: after learning (only
         # non-protected rows learned; protected anomalies are unchanged, so the same numbers)
         after = surprise if bank.protect else _surprise(bank, cells, x, ints, floats)
-        excess = floats[P_EXCESS]
+        excess = floats[layout.P_EXCESS]
         for row in np.flatnonzero(anomalous).tolist():
             slot = int(slots[row])
             # beyond its range: how far each metric went; else the relation's T² shares when its

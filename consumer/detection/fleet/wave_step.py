@@ -2,11 +2,12 @@
 
 :func:`step_wave` does for every row what ``DeviceModel.step`` does for one reading (see
 :mod:`~consumer.detection.device.model`). The rows go through the compiled loop of
-``_wave_kernel.c``, which reads and writes the bank's arrays in place: 0.6-0.7 µs per 4-metric
-reading, and about 15-20 µs per wave with the engine's planning around the call, where numpy's
-one operation per stage (:mod:`~consumer.detection.fleet.wave_numpy`) costs about 210 µs per wave plus
-1.1 µs per reading. Both are bit-identical to the scalar path, which is the reference
-(``tests/detection/fleet/test_bank.py`` checks each). The package installs without a C compiler,
+``_wave_kernel.c``, which reads and writes the bank's arrays in place in one call per wave.
+numpy's step (:mod:`~consumer.detection.fleet.wave_numpy`) does the same in a few dozen numpy
+calls per wave, each with its fixed overhead, and calls Python's ``math`` functions element by
+element, so it costs several times more per wave and per reading (``python -m
+benchmarks.bench_waves`` measures both). Both are bit-identical to the scalar path, which is the
+reference (``tests/detection/fleet/test_bank.py`` checks each). The package installs without a C compiler,
 then without the kernel (:data:`COMPILED` is false; the worker's ``worker_starting`` log says
 which step runs) and with numpy's step.
 
@@ -15,8 +16,8 @@ once someone saves state) and the attribution of its anomalies, which builds Pyt
 
 A wave never holds two readings of one device (each device's readings go into successive waves),
 so every row writes distinct cells. Its slots are in ascending order
-(:func:`~consumer.detection.fleet.wave_batch.plan_waves`), so the kernel walks the bank's rows in memory
-order.
+(:func:`~consumer.detection.fleet.wave_batch.plan_waves`), so the kernel walks the bank's rows in
+memory order.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from collections.abc import Mapping
 from types import ModuleType
 
 import numpy as np
-import numpy.typing as npt
 
 from consumer.detection.device.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
 from consumer.detection.device.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
-from consumer.detection.fleet import wave_numpy
-from consumer.detection.fleet.bank import P_EXCESS, FleetBank
+from consumer.detection.fleet import layout, wave_numpy
+from consumer.detection.fleet.bank import FleetBank
+from consumer.detection.fleet.layout import Floats, Ints
 from consumer.detection.fleet.wave_relations import relation_parts, relation_tails
 from consumer.detection.fleet.wave_result import WaveResult, attribute
 
@@ -45,8 +46,6 @@ except ImportError:  # installed without a C compiler: numpy's step
 #: same results).
 COMPILED = _kernel is not None
 
-Floats = npt.NDArray[np.float64]
-Ints = npt.NDArray[np.int64]
 
 _count = np.count_nonzero
 
@@ -100,7 +99,7 @@ def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> Wave
     contributions: dict[int, Mapping[str, float]] = {}
     related: set[int] = set()
     if _count(anomalous):
-        excess = bank.floats[P_EXCESS]
+        excess = bank.floats[layout.P_EXCESS]
         for row in np.flatnonzero(anomalous).tolist():
             slot = int(slots[row])
             # beyond its range: how far each metric went; else the relation's T² shares when its

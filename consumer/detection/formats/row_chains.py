@@ -30,7 +30,7 @@ from consumer.detection.formats.row_state import (
     Counters,
     Floats,
     Ints,
-    full_records,
+    full_row_states,
     header_of,
     is_patch,
     meta_bytes,
@@ -189,9 +189,10 @@ def _whole_tables(
 ) -> tuple[Counters, Counters]:
     """The counter tables of whole records: ``bitmap, values`` for the counts, then for the totals.
 
-    The values go in by flat index: for 250 mature devices (some 40% of their cells set) a
-    boolean-mask assignment over the whole table took 4.9 ms, finding the indexes and assigning
-    by them 2.1."""
+    The values go in by flat index: a mature device sets only a part of its cells, and finding
+    their indexes then assigning by them touches fewer cells than a boolean-mask assignment over
+    the whole table (the restore columns of ``python -m benchmarks.bench_state`` measure
+    decoding)."""
     n = len(ids)
     count_bits, total_bits = m * ((count_cells + 7) // 8), m * ((total_cells + 7) // 8)
     for device_id, tail in zip(ids, tails, strict=True):
@@ -267,5 +268,5 @@ def merge_chain(device_id: str, records: Sequence[bytes]) -> bytes:
     if len(records) == 1 and not is_patch(records[0]):
         return records[0]
     (rows,) = decode_chains({device_id: records}, {})
-    (record,) = full_records(header_of(records[0]), rows.block())
+    (record,) = full_row_states(header_of(records[0]), rows.block())
     return record

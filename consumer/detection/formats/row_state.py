@@ -2,9 +2,10 @@
 
 Under the default pipeline (:func:`~consumer.detection.fleet.bank.bankable`) a device's model is a
 row of the fleet bank: a few numbers per metric, the calibration ring, and two counter tables per
-metric (the ``context`` detector's counts and totals, float32). Format 2 wrote that as JSON, about
-10 KB per device after 300 readings and 36 KB after 10,000, re-encoded and compressed at every
-checkpoint although a reading changes only two counters per metric. Format 3 is binary, built from
+metric (the ``context`` detector's counts and totals, float32). Format 2 wrote that as JSON, whose
+size grows with the device's history (every counter cell set so far), re-encoded and compressed at
+every checkpoint although a reading changes only two counters per metric
+(``python -m benchmarks.bench_state`` measures both formats). Format 3 is binary, built from
 the bank's arrays for many devices at once, and comes in two kinds:
 
 * a **full** record holds the whole row, counters as a bitmap of the non-zero cells and their values;
@@ -73,13 +74,13 @@ class Written:
     bounds: list[int]
 
 
-def is_record(data: bytes) -> bool:
-    """Whether ``data`` is a format-3 record (else it is an older JSON state)."""
+def is_row_state(data: bytes) -> bool:
+    """Whether ``data`` is a format-3 row state, whole or patch (else it is an older JSON state)."""
     return data[:4] == MAGIC
 
 
 def is_patch(data: bytes) -> bool:
-    return is_record(data) and data[4] == PATCH
+    return is_row_state(data) and data[4] == PATCH
 
 
 def meta_bytes(
@@ -142,7 +143,7 @@ class _Rows:
         return out
 
 
-def full_records(header: bytes, block: Block) -> list[bytes]:
+def full_row_states(header: bytes, block: Block) -> list[bytes]:
     """A full record for each device of ``block``, in order."""
     n = len(block.metas)
     if n == 0:
@@ -172,7 +173,7 @@ def full_records(header: bytes, block: Block) -> list[bytes]:
     return out
 
 
-def patch_records(header: bytes, block: Block, counts: Written, totals: Written) -> list[bytes]:
+def patch_row_states(header: bytes, block: Block, counts: Written, totals: Written) -> list[bytes]:
     """A patch record for each device of ``block``: its row without the counters, and the
     counter cells written since its previous record (:class:`Written`, devices in block order)."""
     n = len(block.metas)

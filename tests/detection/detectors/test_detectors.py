@@ -108,7 +108,7 @@ def test_state_from_another_spec_or_format_is_refused_without_changing_anything(
     source.process_batch(readings)
     json_source.process_batch(readings)
     good, good_json = source.export_device_states(), json_source.export_device_states()
-    assert row_state.is_record(good["d1"]) and not row_state.is_record(good_json["d1"])
+    assert row_state.is_row_state(good["d1"]) and not row_state.is_row_state(good_json["d1"])
     target = _engine("zscore")
     with pytest.raises(IncompatibleState, match="spec"):
         target.import_device_states(good)

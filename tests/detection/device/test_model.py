@@ -91,7 +91,7 @@ def test_a_fresh_fleet_raises_at_most_one_event_per_10000_readings_in_its_first_
     """1,000 of the producer's clean devices (4 metrics: seasonality, a shared AR load, noise,
     rounding), each through its first 500 readings under the default warm-up, on the engine's
     own path (waves; the three paths give the same verdicts, as the tests above and
-    ``test_fleet_bank`` hold them to)."""
+    ``tests/detection/fleet/test_bank.py`` hold them to)."""
     devices, readings = 1000, 500
     fleet = Fleet(devices, DEFAULT_METRICS, seed=7, day_period=288)
     engine = DetectionEngine.from_spec(None)

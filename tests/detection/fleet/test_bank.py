@@ -18,9 +18,10 @@ import pytest
 
 from consumer.detection import DetectionEngine, Verdict
 from consumer.detection.device.model import DeviceModel
-from consumer.detection.engine import wave_min_width
 from consumer.detection.fleet import wave_step
-from consumer.detection.fleet.bank import D_HISTORY, FleetBank, bankable
+from consumer.detection.fleet.bank import FleetBank, bankable
+from consumer.detection.fleet.layout import D_HISTORY
+from consumer.detection.fleet.wave_batch import wave_min_width
 from consumer.detection.spec import parse_detector_spec
 from consumer.values.reading import Reading
 from tests.detection.device.test_relation import BREAK_AT, correlated

@@ -11,7 +11,7 @@ import pytest
 from consumer.detection import DetectionEngine, IncompatibleState
 from consumer.detection.fleet.bank_export import patch_cells
 from consumer.detection.formats.row_chains import merge_chain
-from consumer.detection.formats.row_state import FULL, PATCH, is_patch, is_record
+from consumer.detection.formats.row_state import FULL, PATCH, is_patch, is_row_state
 from consumer.values.reading import Reading
 
 LIVE = ("temperature", "vibration", "pressure", "current")
@@ -185,7 +185,7 @@ def test_whole_records_and_patches_are_told_apart() -> None:
     saver = Saver(live)
     live.process_batch(batch([f"d{d}" for d in range(40)], 0, 30))
     record = saver.save()["d0"]
-    assert is_record(record) and record[4] == FULL and not is_patch(record)
+    assert is_row_state(record) and record[4] == FULL and not is_patch(record)
     live.process_batch(batch([f"d{d}" for d in range(40)], 30, 30))
     patch = saver.save()["d0"]
     assert patch[4] == PATCH and is_patch(patch)

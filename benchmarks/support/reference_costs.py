@@ -1,13 +1,13 @@
-"""The two costs issue 7 sets its target beside, timed on this host, to read a figure on that machine.
+"""Two reference costs timed on this host, to read a worker's figure on the machine the target was set on.
 
-The issue asks for <= 10 µs of worker CPU per record and gives, for reference, "botocore's default
-GetRecords parsing alone costs about 11 µs per record, and amazon-kclpy's Python side about 3 µs
-per record before any user code". Timing both here, around each measurement, tells how much
-slower or faster this host is than the machine those figures came from, at that moment: a figure
-times ``11 / botocore here`` or ``3 / kclpy here`` is that figure on the reference machine. The two
-need not agree (they weigh different kinds of Python work: botocore's shape walk and datetimes,
-kclpy's ``json`` object hook and ``Record`` objects), so both are given. Each is the fastest of 5
-calls, the host at its best at that moment, so a scaled figure errs high.
+The performance target (at most 10 µs of worker CPU per record) was set beside two costs measured on
+another machine: botocore's default GetRecords parsing (about 11 µs per record) and amazon-kclpy's
+Python side before any user code (about 3 µs per record). Timing both here, around each
+measurement, tells how much slower or faster this host is than that machine at that moment: a
+figure times ``11 / botocore here`` or ``3 / kclpy here`` is that figure on the reference machine.
+The two need not agree (they weigh different kinds of Python work: botocore's shape walk and
+datetimes, kclpy's ``json`` object hook and ``Record`` objects), so both are given. Each is the
+fastest of 5 calls, the host at its best at that moment, so a scaled figure errs high.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from benchmarks.bench_parse import botocore_parser, cpu_seconds, response_body
-from benchmarks.harness import sensor_payloads
+from benchmarks.support.harness import sensor_payloads
 from consumer.devenv.kclpy_source import KclpySourceMissing, kclpy_path
 
 BOTOCORE_US = 11.0
@@ -29,7 +29,7 @@ KCLPY_US = 3.0
 RECORDS = 10_000
 
 
-#: each yardstick's name in a drain's results, and its cost per record on the reference machine
+#: each reference cost's name in a drain's results, and its cost per record on the reference machine
 REFERENCE_US = {"botocore_us": BOTOCORE_US, "kclpy_us": KCLPY_US}
 
 
@@ -90,5 +90,5 @@ def kclpy_timer() -> Callable[[], float] | None:
 
 
 def timers() -> dict[str, Callable[[], float] | None]:
-    """A timer per yardstick, named as in :data:`REFERENCE_US` (None where it cannot run here)."""
+    """A timer per reference cost, named as in :data:`REFERENCE_US` (None where it cannot run here)."""
     return {"botocore_us": botocore_timer(), "kclpy_us": kclpy_timer()}

@@ -45,6 +45,15 @@ DEFAULT_METRICS = ("temperature", "vibration", "pressure", "current")
 
 
 # ---------------------------------------------------------------------------------------- tables
+def cell(value: Any) -> str:
+    """A table cell as printed: floats to two decimals (none from 1,000 up), None as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
 @dataclass
 class Table:
     """A titled markdown table, with notes printed under it."""
@@ -58,13 +67,6 @@ class Table:
         self.rows.append(list(cells))
 
     def markdown(self) -> str:
-        def cell(value: Any) -> str:
-            if value is None:
-                return "-"
-            if isinstance(value, float):
-                return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
-            return str(value)
-
         lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |"]
         lines.append("|" + "|".join("---" for _ in self.columns) + "|")
         lines.extend("| " + " | ".join(cell(value) for value in row) + " |" for row in self.rows)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from benchmarks.harness import Streams, sensor_payloads
+from benchmarks.support.harness import Streams, sensor_payloads
 from consumer.detection import DetectionEngine
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
@@ -41,7 +41,7 @@ class Shard:
 
 
 @dataclass
-class MatureFleet:
+class TrainedFleet:
     history: int
     engines: dict[tuple[str, str, str], DetectionEngine]  # by (shard id, starting and ending hash key)
 
@@ -119,7 +119,7 @@ def trained_engine(devices: int, readings: int, stream_start_ms: int) -> Detecti
     return engine
 
 
-def train(streams: Streams, devices: int, readings: int, stream_start_ms: int) -> MatureFleet:
+def train(streams: Streams, devices: int, readings: int, stream_start_ms: int) -> TrainedFleet:
     """One engine per shard of ``streams``' stream (and of any stream with the same shards), each
     holding :func:`history` (``readings`` per device) of the devices whose partition keys hash into
     its range."""
@@ -138,6 +138,6 @@ def train(streams: Streams, devices: int, readings: int, stream_start_ms: int) -
         for shard_id, datas in by_shard.items():
             if datas:
                 engines[shard_id].process_batch(_decoded(datas))
-    return MatureFleet(
+    return TrainedFleet(
         readings, {(s.shard_id, s.starting_hash_key, s.ending_hash_key): engines[s.shard_id] for s in shards}
     )

@@ -1,11 +1,11 @@
-"""The mature fleet of bench_pipeline: what it installs is what a worker restores, exactly."""
+"""The trained fleet of bench_pipeline: what it installs is what a worker restores, exactly."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks.harness import fresh_application, make_streams, put_payloads, sensor_payloads
-from benchmarks.mature_fleet import stream_shards, train
+from benchmarks.support.harness import fresh_application, make_streams, put_payloads, sensor_payloads
+from benchmarks.support.trained_fleet import stream_shards, train
 from consumer.detection import DetectionEngine
 from consumer.leases.lease_table import LeaseTable
 from consumer.processor.reading import decode_reading
@@ -18,11 +18,11 @@ HISTORY = 800  # past the default warm-up (750): the restored models calibrate a
 
 
 def test_each_shard_restores_the_trained_models_at_its_first_record(moto_endpoint: str) -> None:
-    filled = make_streams(moto_endpoint, 2, "mature")
+    filled = make_streams(moto_endpoint, 2, "trained")
     last = put_payloads(filled.kinesis, filled.stream, sensor_payloads(4 * DEVICES, DEVICES, start_ms=START_MS))
     fleet = train(filled, DEVICES, HISTORY, START_MS)
     assert fleet.skipped == 2
-    app = fresh_application(filled, "mature")
+    app = fresh_application(filled, "trained")
     fleet.install(app)
 
     leases = {lease.lease_key: lease for lease in LeaseTable(app.dynamodb, app.settings.lease_table).list_leases()}
