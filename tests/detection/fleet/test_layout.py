@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from consumer.detection import parse_detector_spec
-from consumer.detection.fleet import layout, wave_step
+from consumer.detection.fleet import layout, relation_rows, wave_step
 from consumer.detection.fleet.bank import FleetBank
 
 KERNEL = Path(layout.__file__).with_name("_wave_kernel.c")
@@ -55,3 +55,42 @@ def test_the_parameters_wave_step_packs_fill_the_kernels_shape_and_knobs() -> No
     bank = _bank()
     assert len(wave_step._shape(bank, record=False)) == len(_enum_ending_with("SHAPE_FIELDS"))
     assert len(wave_step._knobs(bank, metrics=2)) == len(_enum_ending_with("KNOB_FIELDS"))
+
+
+def _enum_values(first: str) -> dict[str, int]:
+    """The kernel enum that starts with ``first``, as names and values (explicit or counted on)."""
+    (names,) = [names for names in _kernel_enums() if names[0].split("=")[0].strip() == first]
+    values: dict[str, int] = {}
+    at = 0
+    for entry in names:
+        name, _, given = entry.partition("=")
+        if given:
+            given = given.strip()
+            base, _, offset = given.partition("+")  # a number, or an earlier name plus a number
+            at = int(base) if base.strip().isdigit() else values[base.strip()] + int(offset)
+        values[name.strip()] = at
+        at += 1
+    return values
+
+
+def test_the_kernel_numbers_the_relation_rows_as_relation_rows_does() -> None:
+    floats, ints = _enum_values("RF_MEAN"), _enum_values("RI_K")
+    python = {
+        "RF_MEAN": relation_rows.F_MEAN,
+        "RF_COV": relation_rows.F_COV,
+        "RF_TOTAL": relation_rows.F_TOTAL,
+        "RF_CAL_MEAN": relation_rows.F_CAL_MEAN,
+        "RF_CAL_VAR": relation_rows.F_CAL_VAR,
+        "RF_RING": relation_rows.F_RING,
+    }
+    assert floats == python
+    assert ints == {
+        "RI_K": relation_rows.I_K,
+        "RI_N": relation_rows.I_N,
+        "RI_SEEN": relation_rows.I_SEEN,
+        "RI_CAL_N": relation_rows.I_CAL_N,
+        "RI_POS": relation_rows.I_POS,
+        "RI_SIZE": relation_rows.I_SIZE,
+        "RI_OUT": relation_rows.I_OUT,
+        "RI_FIELDS": relation_rows.INT_FIELDS,
+    }
