@@ -17,8 +17,7 @@ at least that), so with independent metrics one metric's lasting shift or glitch
 here, while two correlated metrics moving apart (each a few deviations out, their difference many)
 keep nearly all of their ``T²``. That becomes a bounded surprise as the ``context`` detector's
 does, ``max(0, 1 - sharp * p)`` with ``p`` the chi-squared upper tail on ``k - 1`` degrees of
-freedom (closed forms for
-integer ``k``: ``exp`` and ``erfc``), then is calibrated like one metric's score (its own
+freedom (closed forms for integer ``k``: ``exp`` and ``erfc``), then is calibrated like one metric's score (its own
 :class:`~consumer.detection.device.likelihood.AnomalyLikelihood`: short average, long-run Gaussian,
 tail; a tail in the red zone is not learned by the long-run mean and variance, so a long broken
 relation does not teach the calibration that broken relations are normal, which hid the next one).
@@ -64,9 +63,9 @@ MATURE = 100
 #: once mature, a deviation is learned winsorised to this many of the metric's deviations
 CLIP = 8.0
 #: the surprise is ``max(0, 1 - SHARP * p)``, as the ``context`` detector's (its ``sharp``): only
-#: the upper 2% of T² counts at all, since T² of slowly varying metrics (a daily cycle, a shared
-#: load) wanders far more than independent readings would, and a milder surprise made the
-#: calibrated test raise false alarms (measured on the producer's fleet, docs/detection.md)
+#: the upper 5% of the statistic counts at all, since T² of slowly varying metrics (a daily cycle, a
+#: shared load) wanders far more than independent readings would, and the ``context`` detector's
+#: milder 4 made the calibrated test raise false alarms (docs/detection.md: how it was chosen)
 SHARP = 20.0
 #: a metric beyond CLIP deviations this many complete readings in a row has shifted: its mean jumps
 #: to the new level (as the preprocessor's range takes a lasting shift in a few readings)
