@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from benchmarks import bench_detection
+from benchmarks.support.script import bench_main
 from consumer.detection.engine import DetectionEngine
 from consumer.processor.reading import decode_reading
 from producers.anomalies import ANOMALY_KINDS, AnomalyKind
@@ -111,13 +112,14 @@ def speed(spec: str, records: int) -> str:
     return bench_detection.bench(spec, args)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default=",".join(str(s) for s in range(1, 17)))
     parser.add_argument("--devices", type=int, default=8)
     parser.add_argument("--readings", type=int, default=3000, help="readings per device")
     parser.add_argument("--speed-records", type=int, default=100_000)
-    args = parser.parse_args(argv)
+
+
+def _run(args: argparse.Namespace) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     others = tuple(kind for kind in ANOMALY_KINDS if kind != BREAK)
     print(
@@ -137,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for spec in (BEFORE, AFTER):
             print(speed(spec, args.speed_records), flush=True)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, _run, arguments=_arguments, argv=argv)
 
 
 if __name__ == "__main__":
