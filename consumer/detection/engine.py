@@ -55,6 +55,7 @@ from consumer.detection.device_model import DeviceModel, device_seed
 from consumer.detection.device_states import DeviceStates
 from consumer.detection.explain import bank_views, explain, explain_bank, explain_model, model_views
 from consumer.detection.fleet_bank import MAX_METRICS, FleetBank, bankable
+from consumer.detection.preprocess import COLD_MIN
 from consumer.detection.sizeof import deep_sizeof
 from consumer.detection.spec import DetectorSpec, parse_detector_spec
 from consumer.detection.verdict import NO_CONTRIBUTIONS, REFUSED, Verdict, Verdicts, _new_verdict
@@ -65,7 +66,13 @@ from consumer.processor.reading import MAX_METRICS as MAX_READING_METRICS
 from consumer.processor.reading import Reading
 
 DEFAULT_THRESHOLD = 0.5
-DEFAULT_WARMUP = 750
+#: readings per device before it may raise anything but a gross outlier: the cold-start rule's own
+#: start (``COLD_MIN``). A short warm-up is safe because a model's maturity is its own (a young
+#: device's wider novelty tolerance, a calibration that raises nothing before it is mature; see
+#: ``device_model``), not the warm-up's: ``python -m benchmarks.bench_cold_start`` measures a fresh
+#: fleet of the producer's devices (false events over its first 500 readings and later) and NAB with
+#: one warm-up for every file, for this and longer warm-ups.
+DEFAULT_WARMUP = COLD_MIN
 #: the default lifetime cap on one device's metrics: four readings' worth of the most one reading
 #: may bring, so a device may replace its whole set of metrics three times. A ``DeviceModel``'s
 #: cost per reading and its size grow with its metrics, so the cap bounds both

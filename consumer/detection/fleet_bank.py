@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from consumer.detection.context import ContextDetector
-from consumer.detection.device_model import DeviceModel, device_seed
+from consumer.detection.device_model import DeviceModel, device_seed, settle_count
 from consumer.detection.errors import IncompatibleState
 from consumer.detection.row_chains import Rows
 from consumer.detection.spec import DetectorSpec
@@ -117,7 +117,9 @@ class FleetBank:
         self.reach = float(spec["reach"])
         self.short = int(spec["short"])
         self.horizon = int(spec["long"])
-        self.grace = int(warmup * float(spec["settle"]))
+        self.grace = settle_count(spec)
+        self.mature = int(spec["mature"])
+        self.youth = float(spec["youth"])
         self.protect = bool(spec["protect"])
         self.dedupe = bool(spec["dedupe"])
         self.slot_of: dict[str, int] = {}

@@ -13,8 +13,13 @@ the scale learn it, and the scale no longer learns protected anomalies); with ``
 engine still gives the earlier verdict digests. Every digest changed again, on purpose, with the
 cold-start rule (a gross outlier, more than ``reach`` ranges beyond the range, is anomalous during
 the warm-up from the ``COLD_MIN``-th reading on, and then protected from learning as any anomaly),
-all but the ``context:ewma=0.5,median=3`` case, whose filters damp its spikes below that. To
-record new digests after an intended change, run this file
+all but the ``context:ewma=0.5,median=3`` case, whose filters damp its spikes below that. Every
+digest changed again, on purpose, when maturity became the model's own: the calibration learns
+from ``settle x mature`` readings and raises only after ``mature`` (750) whatever the warm-up, a
+young device's novelty tolerance is at least ``youth / seen`` ranges, protection starts at
+maturity and a protected anomaly widens the range by at most ``grow`` ranges (so a second
+identical spike is flagged again), and the default warm-up is 20 readings (the exported states
+record it). To record new digests after an intended change, run this file
 (``PYTHONPATH=. python tests/detection/test_engine_golden.py``) and paste what it prints. The
 batches here are too narrow for waves, so this is the per-device path; ``test_fleet_bank`` runs
 the same cases in waves and expects the same digests. Any change to a score, a raw score, a
@@ -143,64 +148,64 @@ def run(
 
 GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
     "context/fleet": (
-        "62d9ab4b595d41e841656bf66ee5a7aef036dbc55002623d6236d425117ae56c",
-        "f1751a29c2483429cba59d5b9935968b90be43599db9ca36bd29755afaa071b3",
+        "92d34d03b6198dfa4b8ed8f424222f5c3a8630d6acbe0779f6ca2f9870164c0a",
+        "42c68c908e264e85829eace026b0a12049fbe4a271626963e3ee5ac2ed59b4b5",
     ),
     "context/fleet/resumed": (
-        "62d9ab4b595d41e841656bf66ee5a7aef036dbc55002623d6236d425117ae56c",
-        "f1751a29c2483429cba59d5b9935968b90be43599db9ca36bd29755afaa071b3",
+        "92d34d03b6198dfa4b8ed8f424222f5c3a8630d6acbe0779f6ca2f9870164c0a",
+        "42c68c908e264e85829eace026b0a12049fbe4a271626963e3ee5ac2ed59b4b5",
     ),
     "context/fleet/warmup=300": (
-        "4b07bb64cbe6a99629093ef61bd6ec25fdafdaee7697ad696fb056bb4d8d2f77",
-        "c3787bb52da7c0237ed882c07c3d2faf094de3c7491f6ccfd73a51077198b2f7",
+        "017b7e55e37c1fdb7b9d96db6c84652f3ed48d86105de7f8deb6a26adc97aaf7",
+        "083325b5c8497c85e60ad28171bf4bf03d78f9b97b242b069522e231387d72fe",
     ),
     "context/nab": (
-        "dc7928dbd5c945c3f46374d97e0dbac87bf4fcfa9ab255a40e735676c75a6f9f",
-        "2f0767392d2cb1f52f85a04cbec2eb711a598f1db7c3a6eb6151a9b0bf9a09cb",
+        "811a14959c11b68d76f20cdb615c49912f6b4ff6e109e78cae489aa1bd8e2cc2",
+        "7a9f033fe9f1219fb0a6f06720334ee3873a6ea3518390472c83888b0011386a",
     ),
     "context:ewma=0.5,median=3/fleet": (
-        "96415dcdb1880916408720013a2144db9dff0aad4500b51a83c2e875670cf5e1",
-        "845f9f368384aaed78250942067bf1e41d96cf84a8fec48a1574d743fb85ed8d",
+        "ea7f0dfb5865a3bc3980ada27be3b9df2287c8df651c2cc3e482e9a0296b4502",
+        "4dc2d4241d63a0fe15f4d8860351194828aecca97e08900aef41d06cfa28c2ea",
     ),
     "context:grids=2/fleet": (
-        "4f7ca9be0c5a090ed0b1d322f2f9019b9dfa4e1ee43809236d62e924ad09f855",
-        "a426df72a00f440645ca8ed10d9234feed35a9902c1ecb77e77629bd34ac7e25",
+        "5011bcfe7dd1b4dfa4aeb5ac098500151cfa14f36e0885d0d6aaf14d99feb086",
+        "1e527914c0af867e1bd52bd02b82abdefa1a8294797fd5e584ebe4a3a9eef7e0",
     ),
     "context:per_metric=false/fleet": (
-        "ad89d22cfd258dfed8f064b8374105ea3f2cbc61624decf0aad091b5cb8995d6",
-        "b56145d64535efeee32664355c30673a4756ff5f4e7d19437254a59a6e424eae",
+        "7e7ed496f22b8cea6069b520bda65271746679a53da342b30f70cb655ea0a6f0",
+        "8605d93a61ce6021d682436b90beb9da9605eeb56b2eb41ed8310199d1e6433e",
     ),
     "context:protect=false,dedupe=false/fleet": (
-        "94cbfbb7378db9457800aff63a13d2406ac2d86c5ad19b6e6bf49c7863fe8974",
-        "1f626238da77a5331ea76be32c7094f845cfa7add5a2c9711b562af91a0e3f48",
+        "5c6d4dfe2b70e8e94c77b49eee47abf794d025ccda75b592e2365e9682483d4b",
+        "ee6a9a782032658e95c5ee3f490654d693c7f795188a011dd8926d96a53ec697",
     ),
     "hst:n_trees=3,height=4/small": (
-        "dc839420832fc8b453509d1ff9cd90d3fce3ccc25b502263d416eaecd676385e",
-        "165250b9620c79da90962aed5f14a2569da55083a206f3e91f51f268462cdace",
+        "9f5f889d9155d318f3c39401ff589154302e023be7399eb7d269dd33d337d61c",
+        "b1922b517f40622e54a9907ccecb852c428e22514a6d8f009d1a5a117566d23f",
     ),
     "sad/small": (
-        "7bbe1435879431ccc521665de3daa87d477ad7fe6345cf5575d680550d4fe866",
-        "32fc58200b4d80b8d29eeea39123450e486ad25002e8f1d3cb484325b8965a1d",
+        "42ac2921bbfa74515d0e207e745ba9d74a56ad60ace648dc25b3f6d1be5494a6",
+        "9a7013aafa26d169d51d1ecaa79626f7de6ec10b58be558984e85252cc47f32a",
     ),
     "svm/small": (
-        "b6652303697d07b7c5445c250dea95aed7ac31f5c732ddb5273eeebb73aa55a4",
-        "7d626f4e13211026e2e8e8f148e8191f4849783785462a94318925bebfe60681",
+        "1c9f6da4b84f4aced8f32ec7d45bb2f0a9daffd76a767ba9125bfd0ded3ef4aa",
+        "8373e560a8f45b68be63ede1be5656e0b31633978a607b4a3a99c6c2bbdedcd7",
     ),
     "zscore/fleet": (
-        "4c831a9862abefe8ed238c1dc9eb8cbce9f46d0d035521baa0a8918e9d62a4c6",
-        "90e3223dcc2e2f1f7298a6240751b7704eed8bc9319e737c980c684b461f2c41",
+        "5224d8fcd2e830bf2773cf36b05ad291ea019babbbe63446101ca94b5a0879f9",
+        "d43b5496c681a583e629bdd4b3be0215a142d1a3899b8a68aeef24d136c37bc8",
     ),
     "zscore/fleet/resumed": (
-        "4c831a9862abefe8ed238c1dc9eb8cbce9f46d0d035521baa0a8918e9d62a4c6",
-        "90e3223dcc2e2f1f7298a6240751b7704eed8bc9319e737c980c684b461f2c41",
+        "5224d8fcd2e830bf2773cf36b05ad291ea019babbbe63446101ca94b5a0879f9",
+        "d43b5496c681a583e629bdd4b3be0215a142d1a3899b8a68aeef24d136c37bc8",
     ),
     "zscore/nab": (
-        "560e742155bd11a9defb3edf13b0894cd8f24ea92c131f7f9154d70b880259e2",
-        "78027eebb02bdea4952d1b247286f3e553719bae6298f64e65439bea3fd2bb6f",
+        "32d3daebd5f72c669ddb95dfc5a8e63e5b39873a99563794f7dca63408bda349",
+        "b62a07f0643ef777a7f88e1fa8509daa1e86a93f3b2160d75b9944477dd944f1",
     ),
     "zscore:diff=1/fleet": (
-        "b468c4f8d98bc891b6e0bef5718c3a3343ad940fa1e042c0b9b26574d0257027",
-        "a4c6982e7d91aa02aadfcd7365f4913eef914be3b576e06d5ea40a989a092304",
+        "703f8f56c372338302a55789600afdec6933dc9ff980b604ba0fa4d275f3be93",
+        "020745115448e3f9604c94423bd4d7c4de5e630f9c448880e23bbb8b5b838231",
     ),
 }
 
