@@ -5,13 +5,15 @@ Runs, in this order: parse (GetRecords parsing), pipeline (worker CPU per record
 waves (the detector's two paths by wave width), latency (put-to-event), shards (one worker
 against 1-256 shards), leases (failover, DynamoDB requests per minute), memory (per device, per
 detector), caps (what the per-device caps bound: memory per new device, a device's cost by its
-metrics), checkpoint (lease-table write latency) and state (model-state checkpoint cost and
-restore). Each writes its own ``bench-output/bench_<name>.md`` and ``.json`` too.
+metrics), checkpoint (lease-table write latency), state (model-state checkpoint cost and
+restore) and cold_start (a new device's first readings: a gross outlier at its 25th reading on each
+path, a fresh fleet's false events per 10,000 readings by warm-up, NAB by warm-up). Each writes
+its own ``bench-output/bench_<name>.md`` and ``.json`` too.
 The detection engine's own benchmark (``bench_detection.py``) and the producer's
 (``bench_producer.py``) are run separately by their owners.
 
 Usage: ``python -m benchmarks.run_all [--quick] [--only parse,pipeline,...] [--skip ...] [--readme|--no-readme]``.
-Full: about 17 minutes on 2 shared cores; ``--quick``: about 5 minutes. The README's block is
+Full: about 19 minutes on 2 shared cores; ``--quick``: about 6 minutes. The README's block is
 rewritten after a full run (every benchmark, not ``--quick``) unless ``--no-readme``; ``--readme``
 writes it after any run, from the benchmarks that ran.
 """
@@ -31,7 +33,19 @@ from benchmarks.readme_block import render, write_readme
 OUTPUT = Path("bench-output")
 README = Path("README.md")
 
-BENCHES = ["parse", "pipeline", "waves", "latency", "shards", "leases", "memory", "caps", "checkpoint", "state"]
+BENCHES = [
+    "parse",
+    "pipeline",
+    "waves",
+    "latency",
+    "shards",
+    "leases",
+    "memory",
+    "caps",
+    "checkpoint",
+    "state",
+    "cold_start",
+]
 
 
 def machine() -> str:
