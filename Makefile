@@ -20,7 +20,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml setup.py consumer/detection/_wave_kernel.c
+$(INSTALLED): pyproject.toml setup.py consumer/detection/fleet/_wave_kernel.c
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[dev]'
@@ -49,7 +49,7 @@ test: $(INSTALLED) $(EMULATORS) $(KCLPY)
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 bench: $(INSTALLED)
-	$(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.support.run_all
 
 clean:
 	rm -rf $(VENV) .emulators .kclpy .mypy_cache .ruff_cache .pytest_cache

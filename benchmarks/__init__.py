@@ -1,1 +1,1 @@
-"""Benchmark scripts (`make bench` runs `python -m benchmarks.run_all`); figures go to bench-output/."""
+"""Benchmark scripts (`make bench` runs `python -m benchmarks.support.run_all`); figures go to bench-output/."""

@@ -20,11 +20,13 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from benchmarks.harness import Table, emit_tables, log
+from benchmarks.support.harness import Table, log
+from benchmarks.support.script import bench_main
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 START_MS = 1_700_000_000_000
@@ -37,7 +39,7 @@ def rss_bytes() -> int:
 
 def new_devices_here(devices: int, metrics: int) -> dict[str, Any]:
     from consumer.detection import DetectionEngine
-    from consumer.processor.reading import Reading
+    from consumer.values.reading import Reading
 
     engine = DetectionEngine.from_spec(None)
     gc.collect()
@@ -58,7 +60,7 @@ def new_devices_here(devices: int, metrics: int) -> dict[str, Any]:
 
 def wide_device_here(metrics: int, timed: int) -> dict[str, Any]:
     from consumer.detection import DetectionEngine
-    from consumer.processor.reading import Reading
+    from consumer.values.reading import Reading
 
     engine = DetectionEngine.from_spec(None, max_metrics=0)
     gc.collect()
@@ -117,19 +119,23 @@ def run(quick: bool = False) -> list[Table]:
     return [memory, cost]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one:
+
+
+def _run(args: argparse.Namespace) -> list[Table] | None:
+    if args.one:  # a child process measuring one figure
         kind, *numbers = args.one
         values = [int(n) for n in numbers]
         result = new_devices_here(*values) if kind == "new" else wide_device_here(*values)
         print(orjson.dumps(result).decode(), flush=True)
-        return
-    emit_tables("bench_caps", run(args.quick))
+        return None
+    return run(args.quick)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, _run, name="bench_caps", arguments=_arguments, quick=True, argv=argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,7 +8,7 @@ own time included, on the same shared cores); the client-side CPU per call (``ti
 is what the worker spends. The lease renewal (same shape of write) is measured the same way.
 
 This is the lease checkpoint only; the model-state snapshot written with a checkpoint (for 100, 1k,
-10k devices) is measured by ``benchmarks/bench_state.py`` when present (``run_all`` picks it up).
+10k devices) is measured by ``benchmarks.bench_state``.
 
 Usage: ``python -m benchmarks.bench_checkpoint [--quick] [--calls N]``.
 """
@@ -16,14 +16,16 @@ Usage: ``python -m benchmarks.bench_checkpoint [--quick] [--calls N]``.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from benchmarks.harness import Table, emit_tables, log, make_streams, moto, percentile
+from benchmarks.support.harness import Table, log, make_streams, moto, percentile
+from benchmarks.support.script import bench_main
 from consumer.aws.clients import make_clients
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 
 def timed(calls: int, warm: int, function: Callable[[int], None]) -> tuple[list[float], list[float]]:
@@ -70,13 +72,16 @@ def run(quick: bool = False, calls: int | None = None) -> list[Table]:
     return [table]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calls", type=int, default=None, help="timed calls per write (default 1000; quick 200)")
-    args = parser.parse_args()
-    emit_tables("bench_checkpoint", run(args.quick, args.calls))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(
+        __doc__, lambda args: run(args.quick, args.calls), name="bench_checkpoint", arguments=_arguments, quick=True,
+        argv=argv,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -20,14 +20,17 @@ Usage: ``python -m benchmarks.bench_cold_start [--quick] [--devices N] [--readin
 from __future__ import annotations
 
 import argparse
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.harness import DEFAULT_METRICS, Table, emit_tables
-from consumer.detection import DetectionEngine, wave_step
+from benchmarks.support.harness import DEFAULT_METRICS, Table, log
+from benchmarks.support.script import bench_main
+from consumer.detection import DetectionEngine
 from consumer.detection.engine import DEFAULT_WARMUP
+from consumer.detection.fleet import wave_step
 from consumer.processor.reading import Reading
 from producers.signals import Fleet
 
@@ -35,10 +38,6 @@ WARMUPS = (20, 50, 100, 200, 750)
 SPAN = 500  # readings per column of the false-event table
 COLD_DEVICES, COLD_DEVICE, COLD_AT, COLD_METRIC = 40, 7, 25, "vibration"
 NAB = Path("/work/shared/data/nab")
-
-
-def log(message: str) -> None:
-    print(f"[bench_cold_start] {message}", flush=True)
 
 
 @contextmanager
@@ -140,13 +139,13 @@ def nab_table(data: Path) -> Table:
     return table
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="200 devices, 1,000 readings")
-    parser.add_argument("--devices", type=int, default=None)
-    parser.add_argument("--readings", type=int, default=None)
-    parser.add_argument("--nab", type=Path, default=NAB, help="the NAB corpus (skipped when absent)")
-    args = parser.parse_args()
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--devices", type=int, default=None, help="fresh fleet's devices (default 1,000; quick 200)")
+    parser.add_argument("--readings", type=int, default=None, help="readings per device (default 2,000; quick 1,000)")
+    parser.add_argument("--nab", type=Path, default=NAB, help="the NAB corpus (its table is left out when absent)")
+
+
+def _run(args: argparse.Namespace) -> list[Table]:
     devices = args.devices or (200 if args.quick else 1000)
     readings = args.readings or (1000 if args.quick else 2000)
     tables = [cold_table(), fleet_table(devices, readings)]
@@ -154,8 +153,12 @@ def main() -> None:
         tables.append(nab_table(args.nab))
     else:
         log(f"no NAB corpus at {args.nab}: its table is left out")
-    emit_tables("bench_cold_start", tables)
+    return tables
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, _run, name="bench_cold_start", arguments=_arguments, quick=True, argv=argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

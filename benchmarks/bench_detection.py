@@ -20,10 +20,13 @@ import argparse
 import math
 import random
 import statistics
+import sys
 import time
+from collections.abc import Sequence
 
+from benchmarks.support.script import bench_main
 from consumer.detection import DETECTORS, DetectionEngine
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 
 SLOW = {"hst", "svm", "loda", "gaussian", "pad"}
 
@@ -75,8 +78,7 @@ def bench(spec: str, args: argparse.Namespace) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--detector", action="append", dest="detectors", help="a detector spec; repeat it (default: every detector)"
     )
@@ -86,10 +88,16 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000, help="timed records")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+
+
+def _run(args: argparse.Namespace) -> None:
     for spec in args.detectors or list(DETECTORS):
         print(bench(spec, args), flush=True)
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, _run, arguments=_arguments, argv=argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,9 +7,9 @@ with the default detector (decode, detect, the score log with ``--score-log``). 
 checkpoints and no emitter I/O (events and dead letters are counted, not sent): those are measured
 end to end by ``bench_pipeline``.
 
-This machine's timings vary by ±25% from run to run, so the script also counts *instructions* when
-run under callgrind: back-to-back runs of the same code and inputs give the same count, and runs hours
-apart differed by up to 0.2% here, so compare two trees run one after the other:
+Timings on a shared host vary by tens of percent from run to run, so the script also counts
+*instructions* when run under callgrind: back-to-back runs of the same code and inputs give the same
+count, while runs hours apart drift slightly, so compare two trees run one after the other:
 
     PYTHONHASHSEED=0 valgrind --tool=callgrind --instr-atstart=no \\
         .venv/bin/python -m benchmarks.bench_hot_path --callgrind
@@ -34,23 +34,26 @@ import argparse
 import itertools
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_parse import response_body
-from benchmarks.mature_fleet import trained_engine
+from benchmarks.support.script import UsageError, bench_main
+from benchmarks.support.trained_fleet import trained_engine
 from consumer.aws.response_parser import GET_RECORDS_OUTPUT, ShardRecordsParser
 from consumer.detection import DetectionEngine
 from consumer.emitter.events import OutgoingRecord
-from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput
 from consumer.processor.score_log import ScoreLog
 from consumer.shards.shard_reader import ShardReader
+from consumer.values.sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 from consumer.worker.garbage_collection import tune_for_throughput
 
 PER_BATCH = 10_000
@@ -173,8 +176,7 @@ def run(
     return 1e6 * spent / (shards * batches * PER_BATCH)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batches", type=int, default=4, help="timed batches of 10,000 (after 2 untimed)")
     parser.add_argument("--devices", type=int, default=250, help="devices in the shard (default 250: 40 waves)")
     parser.add_argument("--score-log", action="store_true", help="write the score log too")
@@ -184,9 +186,11 @@ def main() -> None:
     )
     parser.add_argument("--shards", type=int, default=1, help="shards in as many threads at once (default 1)")
     parser.add_argument("--unlocked", action="store_true", help="with --shards: without the worker's CPU lock")
-    args = parser.parse_args()
+
+
+def _run(args: argparse.Namespace) -> None:
     if args.callgrind and args.shards != 1:
-        parser.error("--callgrind counts one shard")
+        raise UsageError("--callgrind counts one shard")
     per_record = run(
         args.batches,
         args.devices,
@@ -205,5 +209,9 @@ def main() -> None:
         print(f"instructions per record: callgrind's PROGRAM TOTALS / {records:,}")
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, _run, arguments=_arguments, argv=argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

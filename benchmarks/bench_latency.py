@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from benchmarks.harness import (
+from benchmarks.support.harness import (
     DEFAULT_METRICS,
     OUTPUT,
     Table,
     count_lines,
     crashes,
-    emit_tables,
     log,
     make_streams,
     moto,
@@ -41,6 +42,7 @@ from benchmarks.harness import (
     start_worker,
     wait_until,
 )
+from benchmarks.support.script import bench_main
 
 LOGS = OUTPUT / "latency-logs"
 WARM_READINGS = 800
@@ -191,14 +193,20 @@ def run(quick: bool = False, **overrides: Any) -> list[Table]:
     return [table]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=None, help="default 20 (quick 5)")
-    args = parser.parse_args()
-    tables = run(args.quick, devices=args.devices)
-    emit_tables("bench_latency", tables)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(
+        __doc__,
+        lambda args: run(args.quick, devices=args.devices),
+        name="bench_latency",
+        arguments=_arguments,
+        quick=True,
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from benchmarks.harness import (
+from benchmarks.support.harness import (
     OUTPUT,
     Table,
-    emit_tables,
     log,
     make_streams,
     median,
@@ -42,6 +43,7 @@ from benchmarks.harness import (
     start_worker,
     wait_until,
 )
+from benchmarks.support.script import bench_main
 from consumer import logs
 from consumer.aws.clients import make_clients
 from consumer.worker.worker import Worker
@@ -240,15 +242,22 @@ def run(
     return [failover_table, request_table]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=None, help="failover runs per setting (default 2; quick 1)")
     parser.add_argument("--seconds", type=float, default=None, help="request counting window (default 20; quick 10)")
     parser.add_argument("--traffic", type=float, default=40.0, help="readings/s during request counting")
-    args = parser.parse_args()
-    emit_tables("bench_leases", run(args.quick, args.repeat, args.seconds, args.traffic))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(
+        __doc__,
+        lambda args: run(args.quick, args.repeat, args.seconds, args.traffic),
+        name="bench_leases",
+        arguments=_arguments,
+        quick=True,
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

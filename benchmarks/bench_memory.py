@@ -25,11 +25,13 @@ import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from benchmarks.harness import Table, emit_tables, log
+from benchmarks.support.harness import Table, log
+from benchmarks.support.script import bench_main
 from consumer.detection import DETECTORS
 
 HEAVY = {"hst", "loda"}
@@ -125,20 +127,24 @@ def run(
     return [table]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", action="append", dest="detectors", help="repeat; default: every detector")
     parser.add_argument("--readings", type=int, default=None, help="readings per device (default 150; quick 100)")
     parser.add_argument("--metrics", type=int, choices=(1, 2, 3), default=3)
     parser.add_argument("--one", nargs=4, metavar=("SPEC", "DEVICES", "READINGS", "METRICS"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one:
+
+
+def _run(args: argparse.Namespace) -> list[Table] | None:
+    if args.one:  # a child process measuring one figure
         spec, devices, readings, metrics = args.one
         print(orjson.dumps(measure_here(spec, int(devices), int(readings), int(metrics))).decode(), flush=True)
-        return
-    emit_tables("bench_memory", run(args.quick, args.detectors, args.readings, args.metrics))
+        return None
+    return run(args.quick, args.detectors, args.readings, args.metrics)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, _run, name="bench_memory", arguments=_arguments, quick=True, argv=argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

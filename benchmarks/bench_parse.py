@@ -30,8 +30,9 @@ from __future__ import annotations
 import argparse
 import base64
 import statistics
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import boto3
@@ -39,13 +40,22 @@ import botocore.parsers
 import botocore.session
 import orjson
 
-from benchmarks.harness import REGION, Table, emit_tables, log, make_streams, moto, put_payloads, sensor_payloads
+from benchmarks.support.harness import (
+    REGION,
+    Table,
+    log,
+    make_streams,
+    moto,
+    put_payloads,
+    sensor_payloads,
+)
+from benchmarks.support.script import bench_main
 from consumer.aws.clients import epoch_seconds, make_clients
 from consumer.aws.response_parser import FastParserFactory
-from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 from consumer.processor.reading import decode_reading, decode_readings
 from consumer.settings import Settings
 from consumer.shards.shard_reader import ShardReader
+from consumer.values.sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 
 FIRST_SEQUENCE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
 
@@ -215,15 +225,22 @@ def run(
     return tables
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", type=int, default=None, help="records per response (default 10000; quick 2000)")
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--no-moto", action="store_true", help="skip the whole-call rows")
-    args = parser.parse_args()
-    emit_tables("bench_parse", run(args.quick, args.records, args.repeat, not args.no_moto))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(
+        __doc__,
+        lambda args: run(args.quick, args.records, args.repeat, not args.no_moto),
+        name="bench_parse",
+        arguments=_arguments,
+        quick=True,
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,17 +8,17 @@ put on its shard (idle polls checkpoint due work, so the tail is checkpointed wi
 interval, 5 s, of the last batch). The worker's CPU is utime + stime from ``/proc/<pid>/stat`` at that
 moment, minus the CPU of an idle worker started the same way on an *empty* stream just before it and
 read at the same moment (start-up imports, lease sync, idle polling). The two run side by side so the
-baseline is taken in the same phase of this VM's host as the drain: taken in separate runs minutes
-apart, the start-up alone moved by a few tenths of a second, 2-3 µs per record of a 100,000-record
-drain. Around each drain (5 calls just before, 5 just after, the fastest taken), this process times
+baseline is taken in the same phase of the host as the drain: a shared host's speed drifts over
+minutes, and a baseline taken apart would carry that drift into the per-record figure. Around each
+drain (5 calls just before, 5 just after, the fastest taken), this process times
 the two costs the target was set beside, botocore's default GetRecords parse and amazon-kclpy's
-Python side (``benchmarks.yardsticks``), so each drain's figure can also be read on the target's
-machine. Each mode runs without and with
+Python side (``benchmarks.support.reference_costs``), so each drain's figure can also be read on
+the target's machine. Each mode runs without and with
 ``--score-log``, and in steady state two ways: young (``--warmup 50``: decisions and anomaly events
 for most of the drain from models not yet mature, whose calibration raises nothing) and mature (default settings
 on a fleet whose models have seen 1,000 readings per device, restored by the worker from the lease's
-snapshot: :mod:`benchmarks.mature_fleet`); the median of ``--repeat`` runs is reported, with the range
-(this VM's host is noisy: the same code has measured 12 to 21 µs per record on the same day).
+snapshot: :mod:`benchmarks.support.trained_fleet`); the median of ``--repeat`` runs is reported, with
+the range (a shared host runs the same code at different speeds from run to run).
 
 Beside it, the cost *at the margin*: every run also drains a second stream holding the first fifth of
 the same readings, and the difference of the two net CPU figures is divided by the difference of
@@ -41,15 +41,17 @@ Usage: ``python -m benchmarks.bench_pipeline [--quick] [--records N] [--devices 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from benchmarks import yardsticks
 from benchmarks.bench_parse import botocore_parser, cpu_per_call, response_body
-from benchmarks.harness import (
+from benchmarks.support import reference_costs
+from benchmarks.support.harness import (
     OUTPUT,
     Streams,
     Table,
@@ -57,7 +59,6 @@ from benchmarks.harness import (
     checkpoints_reached,
     count_lines,
     crashes,
-    emit_tables,
     fresh_application,
     log,
     make_streams,
@@ -67,11 +68,13 @@ from benchmarks.harness import (
     sensor_payloads,
     start_worker,
 )
-from benchmarks.mature_fleet import MatureFleet, train, trained_engine
+from benchmarks.support.script import bench_main
+from benchmarks.support.trained_fleet import TrainedFleet, train, trained_engine
 from consumer.detection import DetectionEngine
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
-from consumer.processor.reading import Reading, decode_reading, decode_readings
+from consumer.processor.reading import decode_reading, decode_readings
 from consumer.shards.shard_reader import ShardReader
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import ExtendedSequenceNumber
 from consumer.worker.garbage_collection import tune_for_throughput
 
 LOGS = OUTPUT / "pipeline-logs"
@@ -88,7 +91,7 @@ CONFIGURATIONS: dict[str, tuple[str, ...]] = {
     # a warm-up of 50 makes most of the drain decisions with events, from models not yet mature (the
     # calibration raises from a device's 751st reading: only the mature row below has it)
     STEADY: ("--warmup", "50"),
-    # default settings on a fleet past its warm-up, restored from the lease's snapshot (mature_fleet)
+    # default settings on a fleet past its warm-up, restored from the lease's snapshot (trained_fleet)
     MATURE: (),
 }
 
@@ -113,7 +116,7 @@ def drain_once(
     configuration: str,
     index: int,
     timeout: float,
-    fleet: MatureFleet | None = None,
+    fleet: TrainedFleet | None = None,
 ) -> dict[str, Any]:
     """One worker drains ``filled`` while an identical worker idles on ``empty`` beside it (started
     just before it, same flags): the idle one's CPU when the drain completes is the baseline, read
@@ -213,7 +216,7 @@ def in_process_rows(
             1e6 * (time.process_time() - began) / len(payloads),
         )
     )
-    # the engine of one shard holding every device, past the warm-up (mature_fleet's history)
+    # the engine of one shard holding every device, past the warm-up (trained_fleet's history)
     engine = trained_engine(steady_devices, steady_warm, START_MS)
     timed = [
         decode_reading(data)
@@ -263,7 +266,7 @@ def run(
         began = time.monotonic()
         fleet = train(filled, devices, MATURE_HISTORY, START_MS)
         log(f"mature fleet: {devices:,} devices x {MATURE_HISTORY:,} readings in {time.monotonic() - began:.1f} s")
-        timers = yardsticks.timers()
+        timers = reference_costs.timers()
         before = {name: timer() if timer else None for name, timer in timers.items()}  # before the first drain
         index = 0
         for attempt in range(repeat):
@@ -300,9 +303,9 @@ def run(
             "range µs/record",
             f"at the margin µs/record ({records:,} - {short:,})",
             "range at the margin",
-            f"in the reference machine's µs, by botocore (parse = {yardsticks.BOTOCORE_US:g} µs)",
+            f"in the reference machine's µs, by botocore (parse = {reference_costs.BOTOCORE_US:g} µs)",
             "range (by botocore)",
-            f"in the reference machine's µs, by kclpy (Python side = {yardsticks.KCLPY_US:g} µs)",
+            f"in the reference machine's µs, by kclpy (Python side = {reference_costs.KCLPY_US:g} µs)",
             "range (by kclpy)",
             "at the margin, by botocore (range)",
             "at the margin, by kclpy (range)",
@@ -320,9 +323,9 @@ def run(
     )
     for configuration in CONFIGURATIONS:
         nets, margins, gross, base, walls = [], [], [], [], []
-        here: dict[str, list[float]] = {name: [] for name in yardsticks.REFERENCE_US}  # the yardsticks here
-        scaled: dict[str, list[float]] = {name: [] for name in yardsticks.REFERENCE_US}  # the drains by each
-        scaled_margins: dict[str, list[float]] = {name: [] for name in yardsticks.REFERENCE_US}
+        here: dict[str, list[float]] = {name: [] for name in reference_costs.REFERENCE_US}  # the reference costs here
+        scaled: dict[str, list[float]] = {name: [] for name in reference_costs.REFERENCE_US}  # the drains by each
+        scaled_margins: dict[str, list[float]] = {name: [] for name in reference_costs.REFERENCE_US}
         for result, shorter in zip(results[configuration], shorts[configuration], strict=True):
             baseline = result["idle_cpu"]
             net = result["cpu"] - baseline
@@ -330,8 +333,8 @@ def run(
             margins.append(
                 1e6 * (net - (shorter["cpu"] - shorter["idle_cpu"])) / (result["records"] - shorter["records"])
             )
-            for name, reference in yardsticks.REFERENCE_US.items():
-                if result[name]:  # the yardstick around the longer drain
+            for name, reference in reference_costs.REFERENCE_US.items():
+                if result[name]:  # the reference cost around the longer drain
                     here[name].append(result[name])
                     scaled[name].append(nets[-1] * reference / result[name])
                     scaled_margins[name].append(margins[-1] * reference / result[name])
@@ -368,20 +371,21 @@ def run(
         f"drain) / {records - short:,}. One-time costs cancel out (first use of each shard's engine, bank and "
         "state table, the first whole snapshot of every device, the tail before the last checkpoint), which a "
         "long-running worker pays once; the per-record column includes them.",
-        "In the reference machine's µs: issue 7 sets the target beside botocore's default GetRecords parse at about "
-        f"{yardsticks.BOTOCORE_US:g} µs per record and amazon-kclpy's Python side at about {yardsticks.KCLPY_US:g}; "
+        "In the reference machine's µs: the target was set beside botocore's default GetRecords parse at about "
+        f"{reference_costs.BOTOCORE_US:g} µs per record and amazon-kclpy's Python side at about "
+        f"{reference_costs.KCLPY_US:g}; "
         "each is timed in this process (10,000 records, the fastest of 5 calls just before and 5 just after the "
         "drain, nothing else of the benchmark running), and each drain's figure is scaled by reference / here "
-        "(each run's margin by the yardstick around its longer drain). "
-        "The fastest call stands for the host at its best, so a scaled figure errs high. The two yardsticks need "
+        "(each run's margin by the reference cost around its longer drain). "
+        "The fastest call stands for the host at its best, so a scaled figure errs high. The two reference costs need "
         "not agree (they weigh different Python work); kclpy's needs its sources (`make kclpy`).",
         "With 100 readings per device no model is mature (750 readings): the calibration raises nothing; the "
         "first two rows have the default warm-up (20 readings), --warmup 50 a longer one; every row runs "
         "decisions and anomaly events, and only the mature row calibrated scores.",
         f"Mature models: default settings; before the drain each shard's lease is checkpointed at its first record, "
         f"with the model snapshot of {MATURE_HISTORY:,} readings per device of the same signal (trained in this "
-        "process, benchmarks/mature_fleet.py). The worker restores it when it takes the lease (a one-time cost, in "
-        "the per-record column and cancelled at the margin) and reads every record but each shard's first.",
+        "process, benchmarks/support/trained_fleet.py). The worker restores it when it takes the lease (a one-time "
+        "cost, in the per-record column and cancelled at the margin) and reads every record but each shard's first.",
         "Drain of a backlog: GetRecords returns full 10,000-record batches (the cheapest case per record); "
         "default checkpoint cadence (5 s), each checkpoint with its model-state snapshot.",
         f"Idle baseline: a worker on an empty {shards}-shard stream, same flags, started just before the draining "
@@ -402,16 +406,23 @@ def run(
     return [table, parts]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", type=int, default=None, help="default 100000 (quick 30000)")
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=None, help="default 3 (quick 1)")
-    args = parser.parse_args()
-    emit_tables("bench_pipeline", run(args.quick, args.records, args.devices, args.shards, args.repeat))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(
+        __doc__,
+        lambda args: run(args.quick, args.records, args.devices, args.shards, args.repeat),
+        name="bench_pipeline",
+        arguments=_arguments,
+        quick=True,
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 import orjson
 
+from benchmarks.support.script import bench_main
 from consumer.devenv.emulators import moto_server
 from producers.runner import make_client, run
 from producers.settings import Settings
@@ -89,15 +90,16 @@ def bench(endpoint: str, *, rate: float, aggregate: bool, seconds: float, shards
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each run (default 4)")
     parser.add_argument("--rates", type=_rates, default=_rates("200,1000,2000,5000,0"), help="plain targets")
     parser.add_argument("--aggregate-rates", type=_rates, default=_rates("5000,0"), help="aggregated targets")
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--devices", type=int, default=50)
     parser.add_argument("--json", type=Path, help="also write the summaries as JSON to this file")
-    args = parser.parse_args(argv)
+
+
+def _run(args: argparse.Namespace) -> int:
     for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
         os.environ.setdefault(name, value)  # moto takes any credentials; never real ones here
     plan = [(rate, False) for rate in args.rates] + [(rate, True) for rate in args.aggregate_rates]
@@ -123,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_bytes(orjson.dumps(summaries, option=orjson.OPT_INDENT_2))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, _run, arguments=_arguments, argv=argv)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks.support.script import bench_main
 from consumer.detection.engine import DetectionEngine
 from consumer.processor.reading import decode_reading
 from producers.anomalies import ANOMALY_KINDS
@@ -151,8 +152,7 @@ class Totals:
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default="1,2,3,4,5,6,7,8", help="comma-separated producer seeds (demo: 1)")
     parser.add_argument("--spec", default=None, help="detector spec (default: the engine's default)")
     parser.add_argument("--warmup", type=int, default=None, help="engine warm-up (default: the demo's)")
@@ -165,7 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet-start", type=int, default=None, help="readings per device without episodes")
     parser.add_argument("--report", action="store_true", help="print each seed's per-kind table")
     parser.add_argument("--false-positives", type=int, default=0, help="print up to N false positives per seed")
-    args = parser.parse_args(argv)
+
+
+def _run(args: argparse.Namespace) -> int:
     for name, value in DEMO_DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -198,6 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(pooled.line("pooled"))
     print(f"({len(seeds)} seeds in {time.perf_counter() - started:.1f} s; headline excludes missing_values)")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, _run, arguments=_arguments, argv=argv)
 
 
 if __name__ == "__main__":

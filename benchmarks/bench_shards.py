@@ -24,15 +24,16 @@ Usage: ``python -m benchmarks.bench_shards [--quick] [--shards 1,8,64,256]``.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.harness import (
+from benchmarks.support.harness import (
     OUTPUT,
     Table,
     count_lines,
     crashes,
-    emit_tables,
     log,
     make_streams,
     moto,
@@ -43,6 +44,7 @@ from benchmarks.harness import (
     start_worker,
     wait_until,
 )
+from benchmarks.support.script import bench_main
 from consumer.shards.idle_polling import QUIET_SECONDS
 
 LOGS = OUTPUT / "shards-logs"
@@ -182,18 +184,22 @@ def run(quick: bool = False, shard_counts: list[int] | None = None, **overrides:
     return [table]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shards", default=None, help="comma-separated shard counts (default 1,8,64,256; quick 1,8,64)"
     )
     parser.add_argument("--backlog", type=int, default=None)
     parser.add_argument("--rate", type=float, default=None)
-    args = parser.parse_args()
+
+
+def _run(args: argparse.Namespace) -> list[Table]:
     counts = [int(part) for part in args.shards.split(",")] if args.shards else None
-    emit_tables("bench_shards", run(args.quick, counts, backlog=args.backlog, rate=args.rate))
+    return run(args.quick, counts, backlog=args.backlog, rate=args.rate)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, _run, name="bench_shards", arguments=_arguments, quick=True, argv=argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -13,25 +13,27 @@ readings), in format 2 (the JSON the worker wrote before) and format 3, whole an
 
 from __future__ import annotations
 
-import argparse
 import math
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from benchmarks.harness import Table, emit_tables, median, moto, sensor_payloads
+from benchmarks.support.harness import Table, median, moto, sensor_payloads
+from benchmarks.support.script import bench_main
 from consumer.aws.clients import make_clients
 from consumer.detection import DetectionEngine
-from consumer.detection.bank_export import bank_states
-from consumer.detection.fleet_bank import FleetBank
-from consumer.detection.state_codec import encode_state
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.detection.fleet.bank import FleetBank
+from consumer.detection.fleet.bank_export import bank_states
+from consumer.detection.formats.json_state import encode_state
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
-from consumer.processor.reading import Reading, decode_reading
+from consumer.processor.reading import decode_reading
 from consumer.settings import Settings
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_codec import encode_segment
 from consumer.state.snapshot_store import SnapshotStore
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import ExtendedSequenceNumber
 from consumer.worker.garbage_collection import tune_for_throughput
 
 READINGS_PER_DEVICE = 40
@@ -217,12 +219,9 @@ def run(quick: bool = False) -> list[Table]:
     return [table, by_age(100 if quick else 250, (300, 3000) if quick else (300, 3000, 10_000), 3 if quick else 5)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    emit_tables("bench_state", run(args.quick))
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, lambda args: run(args.quick), name="bench_state", quick=True, argv=argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,8 +2,8 @@
 
 The engine steps a batch in waves (one reading per device, all of them in one call of the compiled
 wave step, or of numpy's where the kernel was not built) or through one ``DeviceModel`` per device;
-``consumer.detection.engine.wave_min_width`` picks waves when the batch's average wave is at least
-as wide as this benchmark shows they pay off. For each metric count and width (devices in the
+``consumer.detection.fleet.wave_batch.wave_min_width`` picks waves when the batch's average wave
+is at least as wide as this benchmark shows they pay off. For each metric count and width (devices in the
 batch): an engine forced to waves and one forced to per-device models, both past the warm-up
 (calibration active), fed the same batches of 40 readings per device; process CPU time of the
 timed batches, the worker's garbage-collector settings.
@@ -13,14 +13,17 @@ Usage: ``python -m benchmarks.bench_waves [--quick]``.
 
 from __future__ import annotations
 
-import argparse
 import random
+import sys
 import time
+from collections.abc import Sequence
 
-from benchmarks.harness import Table, emit_tables
-from consumer.detection import DetectionEngine, wave_step
-from consumer.detection.engine import wave_min_width
-from consumer.processor.reading import Reading
+from benchmarks.support.harness import Table
+from benchmarks.support.script import bench_main
+from consumer.detection import DetectionEngine
+from consumer.detection.fleet import wave_step
+from consumer.detection.fleet.wave_batch import wave_min_width
+from consumer.values.reading import Reading
 from consumer.worker.garbage_collection import tune_for_throughput
 
 PER_DEVICE = 40  # readings per device per batch: 40 waves per batch
@@ -83,12 +86,9 @@ def run(quick: bool) -> list[Table]:
     return [table]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    emit_tables("bench_waves", run(args.quick))
+def main(argv: Sequence[str] | None = None) -> int:
+    return bench_main(__doc__, lambda args: run(args.quick), name="bench_waves", quick=True, argv=argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

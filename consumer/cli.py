@@ -87,14 +87,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return worker.run()
 
 
-_WHERE = ["endpoint_url", "kinesis_endpoint_url", "dynamodb_endpoint_url", "region", "log_format", "log_level"]
-# the settings each command reads (``run``: all of them); its --help lists only these
-COMMAND_OPTIONS = {
-    "init": ["stream", "output_stream", "dead_letter_stream", "application_name", "shard_count", *_WHERE],
-    "status": ["application_name", "stream", "retrieval_mode", "detector", "threshold", "warmup", "seed", *_WHERE],
-}
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anomaly-consumer",
@@ -111,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(
             name, help=text, description=text, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
         )
-        add_options(sub, COMMAND_OPTIONS.get(name), shown_defaults=detection_defaults())
+        # run takes and lists every option; init and status list theirs (the option table says which)
+        add_options(sub, None if name == "run" else name, shown_defaults=detection_defaults())
         sub.set_defaults(handler=handler)
     register_events(commands)
     register_evaluate(commands)

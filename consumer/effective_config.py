@@ -24,8 +24,8 @@ from consumer.detection import (
     InvalidDetectorSpec,
 )
 from consumer.detection.spec import PIPELINE_PARAMS
-from consumer.processor.reading import Reading
 from consumer.settings import Settings, SettingsError
+from consumer.values.reading import Reading
 
 # a device id no fleet uses; the engine that sees it is thrown away
 _CHECK_READINGS = (Reading("startup-check", 0, {"value": 1.0}), Reading("startup-check", 1000, {"value": 2.0}))

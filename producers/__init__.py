@@ -11,5 +11,6 @@ Module map, in the order a record travels: ``signals`` (clean fleet signals) -> 
 (labelled episodes) -> ``synthetic`` / ``replay`` (sources) -> ``badinput`` (malformed records) ->
 ``token_bucket`` (rate) -> ``aggregation`` (KPL) -> ``batching`` (PutRecords limits) ->
 ``pipeline`` (sender thread) -> ``sender`` (retries) -> ``summary`` / ``progress``. ``runner``
-ties them together, ``cli`` is ``sensor-producer``, ``quality`` and ``report`` score a run.
+ties them together, ``cli`` is ``sensor-producer``, ``quality`` and ``report`` score a run;
+``export_csv`` writes the fleet as labelled CSVs for ``anomaly-consumer evaluate``.
 """

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.state.snapshot_store import position_key
+from consumer.values.sequence_number import ExtendedSequenceNumber
 from tests.fixtures.iam import ACCOUNT, REGION, Credentials, IamMoto, doc_policy, policy_for, without_action
 from tests.fixtures.workers import StreamSet, processed, put_readings, wait_for
 from tests.kcl.daemon import DaemonPeer, checkpoint_reply, checkpoint_request, record_message, status

@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal, get_args, get_origin, get_type_hints
 
 import pytest
 
+from consumer.processor.reading import TS_UNITS
 from consumer.settings import (
+    COMMANDS,
+    OPTIONS,
     Settings,
     SettingsError,
+    TsUnit,
     add_options,
     default_worker_id,
     describe,
@@ -64,7 +70,7 @@ def test_flag_beats_env_beats_default() -> None:
 def test_env_names_are_prefixed_twins() -> None:
     assert env_name("dead_letter_stream") == "ANOMALY_DEAD_LETTER_STREAM"
     parser = argparse.ArgumentParser()
-    add_options(parser, ["dead_letter_stream"])
+    add_options(parser, "events")
     assert "ANOMALY_DEAD_LETTER_STREAM" in parser.format_help()
 
 
@@ -232,3 +238,58 @@ def test_the_reading_format_defaults_to_the_documented_shape_and_a_generous_skew
 def test_a_bad_reading_format_is_refused(argv: list[str], environ: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load(argv, environ)
+
+
+def test_the_option_table_and_the_settings_fields_agree_exactly() -> None:
+    hints = get_type_hints(Settings)
+    assert [row.field for row in OPTIONS] == [field.name for field in dataclasses.fields(Settings)]
+    assert [row.default for row in OPTIONS] == [field.default for field in dataclasses.fields(Settings)]
+    for row in OPTIONS:
+        literal = [arg for arg in get_args(hints[row.field]) if get_origin(arg) is Literal] or [hints[row.field]]
+        assert row.choices == (get_args(literal[0]) if get_origin(literal[0]) is Literal else ()), row.field
+    assert len({row.flag for row in OPTIONS}) == len({env_name(row.dest) for row in OPTIONS}) == len(OPTIONS)
+    assert {command for row in OPTIONS for command in row.commands} == set(COMMANDS)
+
+
+def test_the_ts_units_are_the_reading_decoders() -> None:
+    assert get_args(TsUnit) == TS_UNITS
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("initial_position", "--initial-position must be one of TRIM_HORIZON, LATEST, AT_TIMESTAMP"),
+        ("retrieval_mode", "--retrieval-mode must be one of polling, fanout"),
+        ("log_format", "--log-format must be one of auto, json, console"),
+        ("state", "--state must be on or off"),
+        ("state_on_incompatible", "--state-on-incompatible must be fail or fresh"),
+        ("ts_unit", "--ts-unit must be one of ms, s, auto"),
+    ],
+)
+def test_an_option_with_fixed_values_refuses_another_from_flag_or_env_by_name(name: str, message: str) -> None:
+    flag = "--" + name.replace("_", "-")
+    with pytest.raises(SettingsError) as from_flag:
+        load([flag, "bogus"])
+    with pytest.raises(SettingsError) as from_env:
+        load([], {env_name(name): "bogus"})
+    assert str(from_flag.value) == str(from_env.value) == message
+
+
+def test_each_command_lists_the_options_the_table_gives_it() -> None:
+    for command in COMMANDS:
+        parser = argparse.ArgumentParser()
+        add_options(parser, command)
+        listed = {action.dest for action in parser._actions if action.help not in (None, argparse.SUPPRESS)}
+        assert listed - {"help"} == {row.dest for row in OPTIONS if command in row.commands}
+    with pytest.raises(ValueError, match="no options are listed for 'evaluate'"):
+        add_options(argparse.ArgumentParser(), "evaluate")
+
+
+def test_the_readme_flag_table_names_every_option_and_only_real_flags_and_twins() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("| flag | env | default |")
+    rows = readme[start : readme.index("\n\n", start)].splitlines()[2:]
+    flags = {flag for row in rows for flag in re.findall(r"`(--[a-z-]+)`", row.split(" | ")[0])}
+    twins = {twin for row in rows for twin in re.findall(r"ANOMALY_[A-Z_]*[A-Z]", row.split(" | ")[1])}
+    assert flags == {row.flag for row in OPTIONS}
+    assert twins <= {env_name(row.dest) for row in OPTIONS}

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
 from consumer.settings import Settings
 from consumer.shards.stream_consumer import ensure_stream_consumer
 from consumer.status import NoLeaseTable, lease_rows, render, retrieval_summary, status_table
+from consumer.values.sequence_number import ExtendedSequenceNumber
 from tests.fixtures.aws import make_lease_table
 from tests.leases.kcl_rows import put_kcl_metadata_rows
 

@@ -1,4 +1,4 @@
-"""boto3 clients for Kinesis and DynamoDB, built once per worker from the settings.
+"""boto3 clients for Kinesis and DynamoDB, built once per worker from the settings' endpoints.
 
 GetRecords is the hot path: botocore's default parser turns every ``ApproximateArrivalTimestamp``
 into a timezone-aware datetime and walks the output shape per record (``bench_parse`` measures it).
@@ -7,7 +7,7 @@ documented session component) parses GetRecords and PutRecords bodies with msgsp
 (``response_parser``) and keeps timestamps as the epoch seconds the JSON protocol carries
 (``timestamp_parser``). Code that reads those timestamps must expect a float, not a datetime.
 The shard readers get a Kinesis client of their own (``kinesis_reader``) whose GetRecords
-records come decoded as the reader's :class:`~consumer.shards.record.KinesisRecord` structs;
+records come decoded as the reader's :class:`~consumer.values.kinesis_record.KinesisRecord` structs;
 ``kinesis`` returns botocore's shapes for everything else.
 
 The Kinesis client skips botocore's client-side parameter validation, which walks every entry of
@@ -34,8 +34,8 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
+from consumer.aws.endpoints import Endpoints
 from consumer.aws.response_parser import FastParserFactory
-from consumer.settings import Settings
 
 
 def epoch_seconds(value: Any) -> Any:
@@ -100,7 +100,7 @@ class AwsClients:
     kinesis_reader: Any  # the shard readers': GetRecords records as KinesisRecord structs
 
 
-def kinesis_client(settings: Settings, max_pool: int, *, shard_records: bool = False) -> Any:
+def kinesis_client(settings: Endpoints, max_pool: int, *, shard_records: bool = False) -> Any:
     client = fast_session(settings.region, shard_records=shard_records).client(
         "kinesis",
         endpoint_url=settings.endpoint_for("kinesis"),
@@ -109,7 +109,7 @@ def kinesis_client(settings: Settings, max_pool: int, *, shard_records: bool = F
     return _tidy_errors(client)
 
 
-def make_clients(settings: Settings, max_pool: int = 1024) -> AwsClients:
+def make_clients(settings: Endpoints, max_pool: int = 1024) -> AwsClients:
     dynamodb = boto3.session.Session(region_name=settings.region).client(
         "dynamodb", endpoint_url=settings.endpoint_for("dynamodb"), config=_config(max_pool)
     )

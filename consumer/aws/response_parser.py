@@ -15,7 +15,7 @@ types, in one C-level pass, returning the plain dicts and lists botocore would:
   member, say, which botocore drops) goes to botocore's own parser.
 
 :class:`ShardRecordsParser`, the parser of the shard readers' own Kinesis client, decodes the
-records of a GetRecords body straight into :class:`~consumer.shards.record.KinesisRecord` structs
+records of a GetRecords body straight into :class:`~consumer.values.kinesis_record.KinesisRecord` structs
 instead (:class:`ShardRecordsBody`): the reader's record type, built in the same pass, where a
 dict per record would be turned into one in Python. Its tolerant route returns dicts, as above.
 
@@ -33,7 +33,7 @@ import msgspec
 import orjson
 from botocore import parsers
 
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
 
 GET_RECORDS_OUTPUT = "GetRecordsOutput"
 PUT_RECORDS_OUTPUT = "PutRecordsOutput"
@@ -65,7 +65,7 @@ class GetRecordsBody(_GetRecordsRest, total=False):
 
 class ShardRecordsBody(_GetRecordsRest, total=False):
     """A GetRecords body for a shard reader: :class:`GetRecordsBody` with its records as
-    :class:`~consumer.shards.record.KinesisRecord` structs (fields renamed from the wire's)."""
+    :class:`~consumer.values.kinesis_record.KinesisRecord` structs (fields renamed from the wire's)."""
 
     Records: list[KinesisRecord]
 
@@ -125,7 +125,8 @@ class FastJsonParser(parsers.JSONParser):
 
 
 class ShardRecordsParser(FastJsonParser):
-    """:class:`FastJsonParser` whose GetRecords records are :class:`~consumer.shards.record.KinesisRecord` structs."""
+    """:class:`FastJsonParser` whose GetRecords records are
+    :class:`~consumer.values.kinesis_record.KinesisRecord` structs."""
 
     _get_records = staticmethod(_decode_shard_records)
 

@@ -11,9 +11,9 @@ Contract:
 * State is per device and bounded (O(metrics) numbers for ``zscore``, the river model's own bound
   otherwise). :meth:`export_device_states` / :meth:`import_device_states` move it as bytes; an
   importing engine built from the same spec continues bit-identically. Under the default pipeline
-  the bytes are format 3 (:mod:`~consumer.detection.row_state`), and
+  the bytes are format 3 (:mod:`~consumer.detection.formats.row_state`), and
   :meth:`export_device_changes` writes *patches* (only the counters written since the last save)
-  that import as chains; :mod:`~consumer.detection.device_states` has the formats.
+  that import as chains; :mod:`~consumer.detection.device_state_codec` has the formats.
 * :meth:`dirty_devices` are those whose state changed since :meth:`clear_dirty` (or were imported);
   :meth:`clear_dirty` declares the current state saved (the base of the next patches).
 * :meth:`evict_idle` drops devices whose last reading is older than ``now_ms - idle_ms``; export
@@ -30,19 +30,23 @@ Contract:
   runs before those steps only and a batch run in waves pays nothing for it.
 
 Two execution paths, one result. Under the default pipeline
-(:func:`~consumer.detection.fleet_bank.bankable`), a batch wide enough (:func:`wave_min_width`
-readings per wave on average, or the engine's ``wave_min_width``) runs in *waves*: each wave takes
-one reading of each device and steps all of them together (:mod:`~consumer.detection.wave_step`),
-their state living in a :class:`~consumer.detection.fleet_bank.FleetBank`. Anything else (other
-detectors, narrow batches such as one device's series, a device that gains a metric) runs through
-per-device :class:`~consumer.detection.device_model.DeviceModel` objects. Verdicts and exported
-bytes are bit-identical either way; devices move between the two without loss.
+(:func:`~consumer.detection.fleet.bank.bankable`), a batch wide enough
+(:func:`~consumer.detection.fleet.wave_batch.wave_min_width` readings per wave on average, or the
+engine's ``wave_min_width``) runs in *waves*: each wave takes one reading of each device and steps
+all of them together (:mod:`~consumer.detection.fleet.wave_step`), their state living in a
+:class:`~consumer.detection.fleet.bank.FleetBank`. Anything else (other detectors, narrow batches
+such as one device's series, a device that gains a metric) runs through per-device
+:class:`~consumer.detection.device.model.DeviceModel` objects. Verdicts and exported bytes are
+bit-identical either way; devices move between the two without loss.
+
+The state methods (export, import, the dirty set) are in :mod:`~consumer.detection.engine_state`,
+which the engine inherits.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 from operator import attrgetter
 from typing import Any
@@ -50,20 +54,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection import wave_step
-from consumer.detection.device_model import DeviceModel, device_seed
-from consumer.detection.device_states import DeviceStates
+from consumer.detection.device.model import DeviceModel, device_seed
+from consumer.detection.device.preprocess import COLD_MIN
+from consumer.detection.device_state_codec import DeviceStateCodec
+from consumer.detection.engine_state import EngineState
 from consumer.detection.explain import bank_views, explain, explain_bank, explain_model, model_views
-from consumer.detection.fleet_bank import MAX_METRICS, FleetBank, bankable
-from consumer.detection.preprocess import COLD_MIN
+from consumer.detection.fleet.bank import FleetBank, bankable
+from consumer.detection.fleet.layout import MAX_METRICS
+from consumer.detection.fleet.wave_batch import gather_rows, plan_waves, wave_min_width
+from consumer.detection.fleet.wave_result import WaveResult, batch_verdicts
+from consumer.detection.fleet.wave_step import step_wave
 from consumer.detection.sizeof import deep_sizeof
 from consumer.detection.spec import DetectorSpec, parse_detector_spec
-from consumer.detection.verdict import NO_CONTRIBUTIONS, REFUSED, Verdict, Verdicts, _new_verdict
-from consumer.detection.wave_batch import gather_rows, plan_waves
-from consumer.detection.wave_result import WaveResult
-from consumer.detection.wave_step import step_wave
-from consumer.processor.reading import MAX_METRICS as MAX_READING_METRICS
-from consumer.processor.reading import Reading
+from consumer.detection.verdict import REFUSED, Verdict, Verdicts
+from consumer.values.reading import MAX_METRICS as MAX_READING_METRICS
+from consumer.values.reading import Reading
 
 DEFAULT_THRESHOLD = 0.5
 #: readings per device before it may raise anything but a gross outlier: the cold-start rule's own
@@ -85,20 +90,7 @@ _DEVICE_ID, _TS_MS, _METRICS = attrgetter("device_id"), attrgetter("ts_ms"), att
 _NO_CAP = 1 << 62  # max_metrics 0: a bound no device reaches
 
 
-def wave_min_width(metrics: int) -> int:
-    """The narrowest average wave worth a wave's fixed cost for readings of ``metrics`` metrics.
-    Measured past the warm-up (``python -m benchmarks.bench_waves``), against a reading through a
-    ``DeviceModel`` (4-7 µs with one metric, 8-12 with two, 14-30 with four): with the compiled
-    kernel a wave costs about 15-20 µs plus under 1 µs per reading, and waves won from 8 readings
-    wide with one metric (4 wide was a tie), from 4 with two and from 2 with more; with numpy's
-    wave step (a package built without a C compiler) about 250 µs plus 1-3 µs per reading, and
-    waves won from 96 readings wide with one metric, 64 with two and 32 with more."""
-    if wave_step.COMPILED:
-        return {1: 8, 2: 4}.get(metrics, 2)
-    return {1: 96, 2: 64}.get(metrics, 32)
-
-
-class DetectionEngine:
+class DetectionEngine(EngineState):
     def __init__(
         self,
         spec: DetectorSpec,
@@ -128,8 +120,10 @@ class DetectionEngine:
         self._bank = FleetBank(spec, seed=seed, threshold=threshold, warmup=warmup) if bankable(spec) else None
         # banked devices whose bank row is their last saved state plus the counters the bank
         # recorded as written since (see export_device_changes)
-        self._based: set[str] = set()
-        self._states = DeviceStates(spec, seed=seed, threshold=threshold, warmup=warmup, banked=self._bank is not None)
+        self._patchable: set[str] = set()
+        self._codec = DeviceStateCodec(
+            spec, seed=seed, threshold=threshold, warmup=warmup, banked=self._bank is not None
+        )
 
     @classmethod
     def from_spec(
@@ -160,7 +154,7 @@ class DetectionEngine:
         if model is None:
             if self._bank is not None and device_id in self._bank:
                 model = self._bank.check_out(device_id)
-                self._based.discard(device_id)
+                self._patchable.discard(device_id)
             else:
                 model = DeviceModel(self.spec, device_seed(self.seed, device_id), self.threshold, self.warmup)
             self._models[device_id] = model
@@ -265,27 +259,7 @@ class DetectionEngine:
                 reading = readings[int(wave.positions[row])]
                 explained = explain_bank(bank, int(wave.slots[row]), reading.metrics, share)
                 self._explained[id(reading)] = (reading, explained)
-        if not results:
-            return Verdicts.of(verdicts)  # type: ignore[arg-type]  # every position was filled
-        done = np.concatenate(positions_done)
-        shares: dict[int, Mapping[str, float]] = {}  # batch position -> an anomaly's contributions
-        offset = 0
-        for result in results:
-            for row, share in result.contributions.items():
-                shares[int(done[offset + row])] = share
-            offset += len(result.scores)
-        columns = [np.concatenate([result[field] for result in results]) for field in range(4)]
-        if len(done) == len(verdicts):  # all in waves: each column in the batch's order, C-level
-            order = np.argsort(done)
-            scores, raws, anomalous, warming = (column[order].tolist() for column in columns)
-            return Verdicts(scores, raws, anomalous, warming, dict(sorted(shares.items())))
-        positions = done.tolist()
-        made = zip(
-            *(column.tolist() for column in columns), (shares.get(i, NO_CONTRIBUTIONS) for i in positions), strict=True
-        )
-        for i, fields in zip(positions, made, strict=True):
-            verdicts[i] = _new_verdict(Verdict, fields)
-        return Verdicts.of(verdicts)  # type: ignore[arg-type]  # every position was filled
+        return batch_verdicts(results, positions_done, verdicts)
 
     def _admit(
         self,
@@ -388,73 +362,6 @@ class DetectionEngine:
             banked = bank.nbytes() + deep_sizeof((bank.slot_of, bank.names, bank.index, bank.kept, bank.free))
         return deep_sizeof(self._models) + deep_sizeof(self._last_seen) + banked
 
-    def export_device_states(self, device_ids: Iterable[str] | None = None) -> dict[str, bytes]:
-        """Deterministic bytes per device, each a whole state (all devices when ``device_ids`` is
-        None; unknown ids are skipped): the same bytes wherever the device lived (bank or not)."""
-        bank = self._bank
-        if device_ids is None:
-            ids = sorted([*self._models, *(bank.device_ids() if bank is not None else ())])
-        else:
-            ids = [d for d in device_ids if d in self._models or (bank is not None and d in bank)]
-        out = self._states.full(self._models, bank, ids, self._last_seen)
-        return {device_id: out[device_id] for device_id in ids}
-
-    def export_device_changes(self, device_ids: Iterable[str], saved: Container[str]) -> dict[str, bytes]:
-        """Like :meth:`export_device_states`, except that a device whose last saved state (named
-        in ``saved``) this engine's model still extends (it stayed in the fleet bank since
-        :meth:`clear_dirty` or its import) gets a *patch* on it: its row and only the counters
-        written since (:mod:`~consumer.detection.row_state`). Apply the patches of a device in
-        order to its last whole state to get its state now."""
-        ids = list(device_ids)
-        bank = self._bank
-        based = self._based
-        patched = [d for d in ids if d in based and d in saved] if bank is not None else []
-        whole = set(ids).difference(patched)
-        out = self.export_device_states(d for d in ids if d in whole)
-        if bank is not None and patched:
-            out.update(self._states.patches(bank, patched, self._last_seen))
-        return {device_id: out[device_id] for device_id in ids if device_id in out}
-
-    def import_device_states(self, states: Mapping[str, bytes | Sequence[bytes]]) -> None:
-        """Replace the named devices' state, each a whole state or a chain (a whole state, then
-        the patches of :meth:`export_device_changes` in order); raises :class:`IncompatibleState`
-        before changing anything.
-
-        Scoring continues bit-identically to the exporting engine when seed, threshold and warm-up
-        are also the same (only the spec is required to match)."""
-        groups, models = self._states.decode(states)
-        bank = self._bank
-        for rows in groups:
-            assert bank is not None  # decode refuses rows for an engine without a bank
-            bank.check_rows(rows)
-        for device_id in states:
-            self._models.pop(device_id, None)
-            self._based.discard(device_id)
-            if bank is not None:
-                bank.drop(device_id)
-        for rows in groups:
-            assert bank is not None
-            bank.load_rows(rows)
-            for device_id, last_seen in zip(rows.ids, rows.last_seen, strict=True):
-                if last_seen is not None:
-                    self._last_seen[device_id] = int(last_seen)
-        for device_id, (model, last_seen) in models.items():
-            self._models[device_id] = model
-            if last_seen is not None:
-                self._last_seen[device_id] = last_seen
-        self._dirty.update(states)
-
-    def dirty_devices(self) -> set[str]:
-        return set(self._dirty)
-
-    def clear_dirty(self) -> None:
-        """Declare every device's current state saved: nothing is dirty, and the banked devices'
-        next :meth:`export_device_changes` are patches on what they are now."""
-        self._dirty.clear()
-        if self._bank is not None:
-            self._based = set(self._bank.slot_of)
-            self._bank.clear_written()
-
     def idle_devices(self, now_ms: int, idle_ms: int) -> list[str]:
         """Devices whose last reading is older than ``now_ms - idle_ms``, sorted."""
         cutoff = now_ms - idle_ms
@@ -488,4 +395,4 @@ class DetectionEngine:
                 bank.drop(device_id)
             self._last_seen.pop(device_id, None)
             self._dirty.discard(device_id)
-            self._based.discard(device_id)
+            self._patchable.discard(device_id)

@@ -1,8 +1,8 @@
 """What an anomaly's metrics were against what the model expected, and what kind of anomaly it was.
 
 Read only, and only for anomalies (rare): nothing here runs on the hot path. The statistics come
-from wherever the device lives, a :class:`~consumer.detection.device_model.DeviceModel` or a row of
-the :class:`~consumer.detection.fleet_bank.FleetBank`; both hold the same numbers (the bank's
+from wherever the device lives, a :class:`~consumer.detection.device.model.DeviceModel` or a row of
+the :class:`~consumer.detection.fleet.bank.FleetBank`; both hold the same numbers (the bank's
 state contract), each path is read into the same :class:`MetricView`, and one function decides,
 so an explanation does not depend on the path.
 
@@ -35,22 +35,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from consumer.detection.context import ContextDetector
-from consumer.detection.device_model import DeviceModel
-from consumer.detection.fleet_bank import (
-    D_HI,
-    D_HISTORY,
-    D_LO,
-    D_N,
-    P_EXCESS,
-    P_HI,
-    P_LAST,
-    P_LO,
-    P_LONGEST,
-    P_RUN,
-    FleetBank,
-)
-from consumer.detection.preprocess import FLAT_FACTOR, FLAT_MIN_RUN
+from consumer.detection.detectors.context import ContextDetector
+from consumer.detection.device.model import DeviceModel
+from consumer.detection.device.preprocess import FLAT_FACTOR, FLAT_MIN_RUN
+from consumer.detection.fleet import layout
+from consumer.detection.fleet.bank import FleetBank
 
 OUT_OF_RANGE, FLATLINE, SPIKE, BROKEN_RELATION = "out_of_range", "flatline", "spike", "broken_relation"
 #: the metrics an anomaly is explained for when it is scored: the largest shares (as many as an
@@ -133,24 +122,24 @@ def bank_views(bank: FleetBank, slot: int, names: Iterable[str]) -> dict[str, Me
         i = index.get(name)
         if i is None:
             continue
-        ctx = int(ints[D_HISTORY, slot, i])
+        ctx = int(ints[layout.D_HISTORY, slot, i])
         context = context_span(
             bank.counts[slot, i, ctx * width : ctx * width + width + 2].tolist(),
             float(bank.totals[slot, i, ctx]),
-            int(ints[D_N, slot, i]),
-            float(floats[D_LO, slot, i]),
-            float(floats[D_HI, slot, i]),
+            int(ints[layout.D_N, slot, i]),
+            float(floats[layout.D_LO, slot, i]),
+            float(floats[layout.D_HI, slot, i]),
             bins=bank.bins,
             order=bank.order,
             sharp=bank.sharp,
         )
-        last, excess = float(floats[P_LAST, slot, i]), float(floats[P_EXCESS, slot, i])
+        last, excess = float(floats[layout.P_LAST, slot, i]), float(floats[layout.P_EXCESS, slot, i])
         views[name] = MetricView(
-            float(floats[P_LO, slot, i]),
-            float(floats[P_HI, slot, i]),
+            float(floats[layout.P_LO, slot, i]),
+            float(floats[layout.P_HI, slot, i]),
             None if math.isnan(last) else last,
-            int(ints[P_RUN, slot, i]),
-            int(ints[P_LONGEST, slot, i]),
+            int(ints[layout.P_RUN, slot, i]),
+            int(ints[layout.P_LONGEST, slot, i]),
             None if math.isnan(excess) else excess,
             context,
         )

@@ -119,6 +119,19 @@ def parse_detector_spec(spec: str | None) -> DetectorSpec:
     """Parse ``name[:key=value,...]``; ``None`` or empty means the default detector.
 
     Raises :class:`InvalidDetectorSpec` (a ``ValueError``) naming the valid detectors and parameters.
+
+    >>> spec = parse_detector_spec("HST: n_trees=20, protect=off")
+    >>> spec.name, spec["n_trees"], spec["height"], spec["protect"]
+    ('hst', 20, 8, False)
+    >>> spec.canonical()
+    'hst:n_trees=20,protect=false'
+    >>> parse_detector_spec(None).canonical()
+    'context'
+    >>> parse_detector_spec("hst:depth=3")
+    Traceback (most recent call last):
+    ...
+    consumer.detection.errors.InvalidDetectorSpec: detector 'hst': bad parameter 'depth=3'; valid detectors:
+    ...
     """
     text = (spec or DEFAULT_DETECTOR).strip()
     name, _, rest = text.partition(":")

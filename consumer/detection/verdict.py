@@ -15,7 +15,7 @@ NO_CONTRIBUTIONS: Mapping[str, float] = MappingProxyType({})
 class Verdict(NamedTuple):
     """``score`` is calibrated to [0, 1] (comparable across devices and detectors); ``raw_score`` is
     the detector's own. ``is_anomaly`` is ``score >= threshold`` outside the warm-up, and within it a gross outlier
-    (see :mod:`~consumer.detection.device_model`).
+    (see :mod:`~consumer.detection.device.model`).
     ``contributions`` maps each metric to its share (summing to 1) and is filled only for anomalies
     (:data:`NO_CONTRIBUTIONS` otherwise).
     """

@@ -29,16 +29,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
 from consumer.aws.backoff import RetriesExhausted, call_with_retries
+from consumer.aws.endpoints import Endpoints
 from consumer.aws.errors import error_code
 from consumer.logs import get_logger
-from consumer.settings import Settings
 
 log = get_logger(__name__)
 
@@ -46,6 +46,19 @@ MAX_PENDING = 1000
 PUBLISH_ATTEMPTS = 5
 MAX_SUBJECT_CHARS = 100  # SNS's limit for an email subject
 _TOP_METRICS = 3
+
+
+class AlertSettings(Endpoints, Protocol):
+    """What :meth:`AlertSink.from_settings` reads (:class:`~consumer.settings.Settings` has it).
+
+    Contract: ``alert_sns_topic`` is the topic ARN, or ``None`` (or empty) when alerts are off;
+    ``alert_episode_gap`` is in seconds and positive; the endpoints as :class:`Endpoints` says."""
+
+    @property
+    def alert_sns_topic(self) -> str | None: ...
+
+    @property
+    def alert_episode_gap(self) -> float: ...
 
 
 @dataclass
@@ -115,7 +128,7 @@ class AlertSink:
         self._thread.start()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AlertSink | None:
+    def from_settings(cls, settings: AlertSettings) -> AlertSink | None:
         """The sink ``--alert-sns-topic`` asks for, or ``None`` when alerts are off. The SNS client
         uses ``--endpoint-url`` and ``--region``, or the topic ARN's region."""
         if not settings.alert_sns_topic:

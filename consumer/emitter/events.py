@@ -36,7 +36,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -45,12 +44,13 @@ from consumer.detection import Verdicts
 from consumer.emitter.limits import (
     MAX_BYTES_PER_RECORD,
     MAX_PARTITION_KEY_CHARS,
-    bounded_text,
     key_chars,
     partition_key,
 )
-from consumer.processor.reading import Reading
-from consumer.shards.record import KinesisRecord
+from consumer.text import bounded_text
+from consumer.timefmt import iso_ms
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.reading import Reading
 
 EVENT_NAMESPACE = uuid.UUID("5d1c7a52-4a2b-4a59-9f33-1f0c7e3e6a10")
 _NAMESPACE = EVENT_NAMESPACE.bytes
@@ -76,15 +76,6 @@ class OutgoingRecord:
 
     partition_key: str
     data: bytes
-
-
-_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - naive on purpose: UTC arithmetic, formatted with a literal Z
-
-
-def iso_ms(epoch_ms: int) -> str:
-    """``epoch_ms`` as ISO-8601 UTC with milliseconds, exactly: in integer milliseconds (through a
-    float of seconds, times far from 1970 came out a millisecond early)."""
-    return (_EPOCH + timedelta(milliseconds=epoch_ms)).isoformat(timespec="milliseconds") + "Z"
 
 
 def source_of(stream: str, shard_id: str, record: KinesisRecord) -> dict[str, Any]:

@@ -9,7 +9,8 @@ downstream therefore passes through here:
   code units (a character outside the Basic Multilingual Plane counts twice), the stricter
   reading, so a key we accept is accepted however the service counts;
 - text quoted from input (a reason naming a metric, an original partition key) is cut to a short
-  prefix with its non-printable characters escaped, so its size no longer depends on the input.
+  prefix with its non-printable characters escaped (:func:`consumer.text.bounded_text`), so its
+  size no longer depends on the input.
 """
 
 from __future__ import annotations
@@ -57,40 +58,3 @@ def hashed_key(key: str) -> str:
 def partition_key(key: str) -> str:
     """``key`` itself when Kinesis accepts it, else :func:`hashed_key` of it."""
     return key if is_valid_partition_key(key) else hashed_key(key)
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    if char == "\n":
-        return "\\n"
-    if char == "\t":
-        return "\\t"
-    if char == "\r":
-        return "\\r"
-    if code <= 0xFF:
-        return f"\\x{code:02x}"
-    if code <= 0xFFFF:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def bounded_text(text: str, limit: int) -> str:
-    """``text`` with its non-printable characters escaped (``\\x7f``, ``\\n``, ``\\u2028``...), at
-    most ``limit`` characters long (``limit`` >= 32). When the text had to be cut, it ends with
-    ``…[N chars]``, N being the original length, so a reader knows it is a prefix. Reads at most
-    ``limit`` characters of ``text``, whatever its length: the cost is bounded too."""
-    if len(text) <= limit and text.isprintable():
-        return text
-    suffix = f"…[{len(text)} chars]"
-    budget = limit - len(suffix)
-    pieces: list[str] = []
-    used = 0
-    for char in text[:limit]:
-        piece = char if char.isprintable() else _escape(char)
-        if used + len(piece) > budget:
-            return "".join(pieces) + suffix
-        pieces.append(piece)
-        used += len(piece)
-    if len(text) <= limit:
-        return "".join(pieces)  # every character kept, escapes included: nothing was cut
-    return "".join(pieces) + suffix

@@ -33,11 +33,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from consumer.aws.backoff import Backoff
+from consumer.aws.error_counters import count_put_records_error
 from consumer.aws.errors import ErrorKind, classify_code, error_code, is_retryable
 from consumer.emitter.events import OutgoingRecord
 from consumer.emitter.limits import MAX_BYTES_PER_RECORD, is_valid_partition_key
 from consumer.logs import get_logger
-from consumer.observability.aws_errors import count_put_records_error
 
 __all__ = [
     "INVALID_PARTITION_KEY",

@@ -20,7 +20,7 @@ from pathlib import Path
 from consumer.detection import DetectionEngine
 from consumer.evaluation.nab_corpus import Series
 from consumer.evaluation.nab_scorer import PROFILES, ProfileResult, ScoredFile, probation_rows, score_corpus
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 
 BATCH_SIZE = 500
 

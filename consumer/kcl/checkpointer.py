@@ -24,9 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 from consumer.aws.backoff import Backoff
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import LeaseLost
 from consumer.logs import get_logger
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 LEASE_LOST_ERRORS = frozenset({"ShutdownException", "InvalidStateException"})
 RETRYABLE_ERRORS = frozenset({"ThrottlingException", "KinesisClientLibDependencyException"})

@@ -1,12 +1,12 @@
 """kclpy's message objects → the processor's types.
 
-- a kclpy ``Record`` (``processRecords``) → :class:`~consumer.shards.record.KinesisRecord`: the
+- a kclpy ``Record`` (``processRecords``) → :class:`~consumer.values.kinesis_record.KinesisRecord`: the
   base64 ``data`` decoded to bytes, ``sequenceNumber`` (a decimal string, kept a string),
   ``subSequenceNumber`` (0 when absent), ``partitionKey`` and ``approximateArrivalTimestamp``
   (epoch milliseconds → epoch seconds, as the native reader gives it). The daemon has already
   de-aggregated KPL records; ``aggregated`` is set when the sub-sequence number is non-zero.
 - ``initialize``'s ``sequenceNumber``/``subSequenceNumber`` → an
-  :class:`~consumer.leases.extended_sequence_number.ExtendedSequenceNumber`: a real checkpoint,
+  :class:`~consumer.values.sequence_number.ExtendedSequenceNumber`: a real checkpoint,
   or a sentinel (``TRIM_HORIZON``, ``LATEST``, ``AT_TIMESTAMP``, ``SHARD_END``); a missing one
   means the lease was never checkpointed and resumes at the configured initial position.
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 
 def to_kinesis_record(record: Any) -> KinesisRecord:

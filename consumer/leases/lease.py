@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
+from consumer.values.sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 
 ENTITY_TYPE = "entityType"
 LEASE_ENTITY = "LEASE"

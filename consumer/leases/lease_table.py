@@ -35,9 +35,10 @@ from botocore.exceptions import ClientError
 
 from consumer.aws.backoff import call_with_retries
 from consumer.aws.errors import ErrorKind, classify
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.aws.tables import create_table_if_missing
 from consumer.leases.lease import CheckpointRegression, Lease, LeaseLost, is_lease_item
 from consumer.logs import get_logger
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 log = get_logger(__name__)
 
@@ -85,21 +86,7 @@ class LeaseTable:
     # ----------------------------------------------------------------- table
     def create_table_if_missing(self) -> bool:
         """Create the table (hash key ``leaseKey``, on-demand billing); True when it was created."""
-        try:
-            self._ddb.create_table(
-                TableName=self.table_name,
-                KeySchema=[{"AttributeName": "leaseKey", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "leaseKey", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ResourceInUseException":
-                return False
-            raise
-        self._ddb.get_waiter("table_exists").wait(
-            TableName=self.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-        )
-        return True
+        return create_table_if_missing(self._ddb, self.table_name, [("leaseKey", "HASH")])
 
     # ----------------------------------------------------------------- reads
     def list_leases(self) -> list[Lease]:

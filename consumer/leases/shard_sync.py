@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from consumer.aws.backoff import call_with_retries
-from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
 from consumer.logs import get_logger
+from consumer.values.sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 
 log = get_logger(__name__)
 

@@ -5,7 +5,7 @@ readings, anomalies, dead letters, checkpoints and their duration (``ProcessorSt
 worker sums finished shards into ``totals``, each shard consumer knows its
 ``millis_behind_latest`` and the lease coordinator knows what it holds. :class:`WorkerCollector`
 reads those when Prometheus scrapes. The exceptions are the AWS error counters
-(:mod:`consumer.observability.aws_errors`), incremented on error paths only, and the shard
+(:mod:`consumer.aws.error_counters`), incremented on error paths only, and the shard
 failures the worker records when it reaps a failed shard consumer
 (:mod:`consumer.observability.shard_failures`).
 
@@ -31,13 +31,12 @@ Exposed (all prefixed ``anomaly_consumer_``):
 | ``fanout_subscriptions`` | gauge | ``state`` | running shards' fan-out subscriptions by state |
 
 Counters are monotonic: the worker moves a finished shard's counts into its totals under the
-same lock :meth:`~consumer.worker.worker.Worker.stats_snapshot` reads them with.
+same lock :meth:`~consumer.observability.observed_worker.ObservedWorker.stats_snapshot` reads them with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -48,16 +47,14 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from consumer.observability import aws_errors
-
-if TYPE_CHECKING:
-    from consumer.worker.worker import Worker
+from consumer.aws import error_counters
+from consumer.observability.observed_worker import ObservedWorker
 
 PREFIX = "anomaly_consumer_"
 
 
 class WorkerCollector(Collector):
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: ObservedWorker) -> None:
         self._worker = worker
 
     def collect(self) -> Iterator[Metric]:
@@ -147,9 +144,9 @@ def _by_label(name: str, text: str, label: str, counts: dict[str, int]) -> Count
     return family
 
 
-def worker_registry(worker: Worker) -> CollectorRegistry:
+def worker_registry(worker: ObservedWorker) -> CollectorRegistry:
     """A registry with the worker's collector and the process's AWS error counters."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(WorkerCollector(worker))
-    aws_errors.register(registry)
+    error_counters.register(registry)
     return registry

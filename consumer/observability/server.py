@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from consumer.observability.http import ObservabilityServer
 from consumer.observability.metrics import worker_registry
+from consumer.observability.observed_worker import ObservedWorker
 from consumer.observability.readiness import ReadinessProbe, probe_client
 
-if TYPE_CHECKING:
-    from consumer.worker.worker import Worker
 
-
-def serve_worker(worker: Worker) -> ObservabilityServer:
+def serve_worker(worker: ObservedWorker) -> ObservabilityServer:
     """Bind ``settings.metrics_host:settings.metrics_port`` and serve; raises
     :class:`~consumer.observability.http.ObservabilityUnavailable` when it cannot bind."""
     settings = worker.settings

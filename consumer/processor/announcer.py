@@ -19,8 +19,8 @@ import orjson
 from consumer.detection import Verdicts
 from consumer.emitter.alerts import AlertSink
 from consumer.emitter.events import OutgoingRecord
-from consumer.emitter.limits import bounded_text
-from consumer.processor.reading import Reading
+from consumer.text import bounded_text
+from consumer.values.reading import Reading
 
 #: how many of an anomaly's metrics its log line names (the largest shares)
 TOP_METRICS = 3

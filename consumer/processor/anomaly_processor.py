@@ -32,13 +32,12 @@ from consumer.detection import DetectionEngine, Verdicts
 from consumer.emitter.alerts import AlertSink
 from consumer.emitter.events import OutgoingRecord, anomaly_events, dead_letters
 from consumer.emitter.put_records import Emitter
-from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.logs import get_logger
 from consumer.processor.announcer import Announcer
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.intake import Intake
 from consumer.processor.isolation import PROCESSING_FAILED, ProcessorClosed, bisect, describe, is_infrastructure
-from consumer.processor.reading import DEFAULT_DECODER, Reading, ReadingDecoder, quoted
+from consumer.processor.reading import DEFAULT_DECODER, ReadingDecoder, quoted
 from consumer.processor.record_processor import (
     Checkpointer,
     InitializationInput,
@@ -48,8 +47,10 @@ from consumer.processor.residency import Residency
 from consumer.processor.rewind import Rewind
 from consumer.processor.score_log import ScoreLog, audit_lines, dead_letter_line
 from consumer.processor.stats import ProcessorStats
-from consumer.shards.record import KinesisRecord
 from consumer.state.shard_state import ShardState
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 
 _DATA = attrgetter("data")
 _ARRIVAL = attrgetter("approximate_arrival")

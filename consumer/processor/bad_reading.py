@@ -6,8 +6,10 @@ of any input text, escaped, and its detail is cut to :data:`MAX_DETAIL_CHARS`.
 
 from __future__ import annotations
 
-#: the most characters of input text a reason quotes (before escaping)
-QUOTE_CHARS = 64
+from consumer.text import QUOTE_CHARS, quoted
+
+__all__ = ["MAX_DETAIL_CHARS", "QUOTE_CHARS", "BadReading", "quoted", "shown"]
+
 #: a reason's detail is cut to this many characters, whatever produced it
 MAX_DETAIL_CHARS = 400
 
@@ -24,14 +26,6 @@ class BadReading(ValueError):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
-
-
-def quoted(text: str, limit: int = QUOTE_CHARS) -> str:
-    """``text`` as a reason quotes it: at most ``limit`` characters, non-printable ones escaped
-    (``repr``), and the full length when it was cut."""
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def shown(value: object) -> str:

@@ -20,9 +20,10 @@ from typing import Any
 
 from consumer.processor.isolation import is_infrastructure
 from consumer.processor.plausibility import IMPLAUSIBLE_TS, implausible
-from consumer.processor.reading import BadReading, Reading, ReadingDecoder
+from consumer.processor.reading import BadReading, ReadingDecoder
 from consumer.processor.stats import ProcessorStats
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.reading import Reading
 
 _DATA = attrgetter("data")
 _ARRIVAL = attrgetter("approximate_arrival")

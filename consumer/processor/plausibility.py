@@ -10,16 +10,16 @@ arrival is unknown (``None``) is never implausible.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
 from operator import attrgetter
 
 import numpy as np
 
-from consumer.processor.reading import AUTO_SECONDS_BELOW, Reading
+from consumer.processor.reading import AUTO_SECONDS_BELOW
+from consumer.timefmt import iso_seconds
+from consumer.values.reading import Reading
 
 IMPLAUSIBLE_TS = "implausible_ts"
 _TS_MS = attrgetter("ts_ms")
-_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - naive on purpose: UTC arithmetic for the dates a reason shows
 _DAY_MS = 86_400_000
 
 
@@ -42,17 +42,12 @@ def implausible(
     return [(i, _reason(readings[i].ts_ms, seconds[i], max_skew_ms, ts_unit)) for i in far]  # type: ignore[arg-type]
 
 
-def _iso(epoch_ms: int) -> str:
-    """``epoch_ms`` as ISO-8601 UTC to the second (any time within the years 1-9999)."""
-    return (_EPOCH + timedelta(seconds=epoch_ms // 1000)).isoformat() + "Z"
-
-
 def _reason(ts_ms: int, arrival: float, max_skew_ms: int, ts_unit: str) -> str:
     arrival_ms = int(arrival * 1000)
     days = abs(ts_ms - arrival_ms) / _DAY_MS
     when = "before" if ts_ms < arrival_ms else "after"
     text = (
-        f"ts {_iso(ts_ms)} is {days:,.1f} days {when} the record's arrival {_iso(arrival_ms)}, more than "
+        f"ts {iso_seconds(ts_ms)} is {days:,.1f} days {when} the record's arrival {iso_seconds(arrival_ms)}, more than "
         f"--max-ts-skew {max_skew_ms / 1000:g} s"
     )
     if ts_unit == "ms" and -AUTO_SECONDS_BELOW < ts_ms < AUTO_SECONDS_BELOW:

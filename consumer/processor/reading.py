@@ -1,4 +1,4 @@
-"""A sensor reading, and how one is decoded from a Kinesis record's bytes.
+"""How a sensor reading (:class:`~consumer.values.reading.Reading`) is decoded from a Kinesis record's bytes.
 
 The data contract: a record is UTF-8 JSON
 ``{"device_id": str, "ts": ISO-8601 string or epoch milliseconds, "metrics": {name: number or null}}``.
@@ -17,6 +17,21 @@ arrival (:mod:`~consumer.processor.plausibility`): seconds read as milliseconds 
 Decoding is a failure boundary per record: for any bytes at all, :meth:`ReadingDecoder.decode`
 returns a :class:`Reading` or raises :class:`BadReading`, never another exception, and a reason
 quotes at most a short, escaped prefix of the input (a reason is bounded whatever the record holds).
+
+:func:`decode_reading` is that boundary under the default settings:
+
+>>> decode_reading(b'{"device_id": "pump-7", "ts": 1700000000000, "metrics": {"rpm": 1450, "temp": null}}')
+Reading(device_id='pump-7', ts_ms=1700000000000, metrics={'rpm': 1450.0, 'temp': None})
+>>> decode_reading(b'{"device_id": 42, "ts": "2023-11-14T22:13:20Z", "metrics": {"rpm": 1450.5}}')
+Reading(device_id='42', ts_ms=1700000000000, metrics={'rpm': 1450.5})
+>>> decode_reading(b'{"device_id": "pump-7", "ts": 1700000000000, "metrics": {"temp": null}}')
+Traceback (most recent call last):
+...
+consumer.processor.bad_reading.BadReading: no_values: every metric is null
+>>> decode_reading(b'{"device": "pump-7", "ts": 1700000000000, "metrics": {"rpm": 1}}')
+Traceback (most recent call last):
+...
+consumer.processor.bad_reading.BadReading: missing_device_id: ...
 """
 
 from __future__ import annotations
@@ -25,7 +40,6 @@ import math
 from collections.abc import Sequence
 from itertools import chain
 from operator import attrgetter, is_
-from typing import Annotated
 
 import msgspec
 import orjson
@@ -41,39 +55,15 @@ from consumer.processor.reading_mapping import (
     lookup,
     number_of,
 )
-from consumer.processor.timestamps import AUTO_SECONDS_BELOW, MAX_TS_MS, MIN_TS_MS, TS_UNITS, in_seconds, parse_ts
-
-MAX_DEVICE_ID_LENGTH = 256
-MAX_METRICS = 256
-#: the default cap on a metric name's length, in characters (code points); ``--max-metric-name-length``
-DEFAULT_MAX_METRIC_NAME_LENGTH = 128
-
-# The contract as msgspec constraints, checked in C while the JSON is decoded. A metric needs no
-# bound of its own to be finite: JSON has no NaN or infinity, and msgspec refuses a literal that
-# overflows a double ("Number out of range"), which bounds on the value only cost time to repeat.
-# A metric name's bounds (not empty, at most the default cap) are a constraint on the dict's keys:
-# checked in C in the same pass, it costs less than a Python-level pass over the decoded names
-# would. A decoder with a lower cap adds that pass; one with a higher cap sends a reading with a
-# name past the default to the checks one by one (correct, only slower).
-_DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DEVICE_ID_LENGTH)]
-_EpochMs = Annotated[int, msgspec.Meta(ge=MIN_TS_MS, le=MAX_TS_MS)]
-_MetricName = Annotated[str, msgspec.Meta(min_length=1, max_length=DEFAULT_MAX_METRIC_NAME_LENGTH)]
-_Metrics = Annotated[dict[_MetricName, float | None], msgspec.Meta(min_length=1, max_length=MAX_METRICS)]
-
-
-class Reading(msgspec.Struct, frozen=True, gc=False):
-    """One decoded reading. ``metrics`` values are floats, or ``None`` for a missing value.
-
-    A msgspec Struct whose field types carry the data contract: :func:`decode_reading` decodes
-    the common reading (epoch-millisecond ``ts``, numeric or null metrics) straight into it in one
-    C-level pass (an integer metric becomes the float ``float()`` makes of it, as in the checks one
-    by one). ``gc=False``: a reading holds no reference back to anything that holds it, so the
-    cyclic collector need not track the one built per record."""
-
-    device_id: _DeviceId
-    ts_ms: _EpochMs = msgspec.field(name="ts")
-    metrics: _Metrics
-
+from consumer.processor.timestamps import AUTO_SECONDS_BELOW, TS_UNITS, in_seconds, parse_ts
+from consumer.values.reading import (
+    DEFAULT_MAX_METRIC_NAME_LENGTH,
+    MAX_DEVICE_ID_LENGTH,
+    MAX_METRICS,
+    MAX_TS_MS,
+    MIN_TS_MS,
+    Reading,
+)
 
 _decoder = msgspec.json.Decoder(Reading)
 _decode = _decoder.decode
@@ -83,20 +73,15 @@ _TS_MS = attrgetter("ts_ms")
 
 log = get_logger(__name__)
 
-# BadReading and the timestamp rules live in their own modules and are part of this one's API.
+# BadReading and the timestamp rules live in their own modules and are part of this one's API;
+# the Reading type and its bounds are a value type's (:mod:`consumer.values.reading`).
 __all__ = [
     "AUTO_SECONDS_BELOW",
     "DEFAULT_DECODER",
-    "DEFAULT_MAX_METRIC_NAME_LENGTH",
     "MAX_DETAIL_CHARS",
-    "MAX_DEVICE_ID_LENGTH",
-    "MAX_METRICS",
-    "MAX_TS_MS",
-    "MIN_TS_MS",
     "QUOTE_CHARS",
     "TS_UNITS",
     "BadReading",
-    "Reading",
     "ReadingDecoder",
     "decode_reading",
     "decode_readings",

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 
 class Checkpointer(Protocol):

@@ -27,8 +27,8 @@ from typing import Any
 
 from consumer.detection import DetectionEngine
 from consumer.logs import get_logger
-from consumer.processor.reading import Reading
 from consumer.state.shard_state import ShardState
+from consumer.values.reading import Reading
 
 _DEVICE_ID = attrgetter("device_id")
 _TS_MS = attrgetter("ts_ms")

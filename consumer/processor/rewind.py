@@ -28,8 +28,8 @@ from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from consumer.detection import DetectionEngine
-from consumer.processor.reading import Reading
 from consumer.state.shard_state import ShardState
+from consumer.values.reading import Reading
 
 T = TypeVar("T")
 

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from consumer.detection import Verdicts
-from consumer.processor.reading import Reading
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.reading import Reading
 
 
 class ScoreLog:

@@ -1,6 +1,9 @@
-"""The counters of one shard processor; the worker sums them for its summary and metrics."""
+"""The counters of one shard processor, and their sum over processors (the worker's summary and
+metrics)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
 
 
 class ProcessorStats:
@@ -25,3 +28,36 @@ class ProcessorStats:
         self.quarantined = 0
         self.decode_fallbacks = 0
         self.isolations = 0
+
+
+@dataclass
+class ProcessorTotals:
+    """The sum of many processors' counters: the worker's finished shards, and in a snapshot the
+    running ones too. Only :meth:`add` changes it, and only upwards (every counter is monotonic);
+    :meth:`copy` is a snapshot that shares nothing with the original."""
+
+    records: int = 0
+    readings: int = 0
+    anomalies: int = 0
+    dead_letters: int = 0
+    checkpoints: int = 0
+    checkpoint_seconds: float = 0.0
+    state_bytes: int = 0
+    quarantined: int = 0
+    dead_letters_by_code: dict[str, int] = field(default_factory=dict)
+
+    def add(self, stats: ProcessorStats) -> None:
+        self.records += stats.records
+        self.readings += stats.readings
+        self.anomalies += stats.anomalies
+        self.dead_letters += stats.dead_letters
+        self.checkpoints += stats.checkpoints
+        self.checkpoint_seconds += stats.checkpoint_seconds
+        self.state_bytes += stats.state_bytes
+        self.quarantined += stats.quarantined
+        by_code = self.dead_letters_by_code
+        for code, count in stats.dead_letters_by_code.items():
+            by_code[code] = by_code.get(code, 0) + count
+
+    def copy(self) -> ProcessorTotals:
+        return replace(self, dead_letters_by_code=dict(self.dead_letters_by_code))

@@ -11,9 +11,8 @@ import math
 from datetime import UTC, datetime
 
 from consumer.processor.bad_reading import BadReading, quoted, shown
+from consumer.values.reading import MAX_TS_MS, MIN_TS_MS
 
-MIN_TS_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
-MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 #: what a numeric ``ts`` counts: epoch milliseconds (the default), seconds, or decided by magnitude
 TS_UNITS = ("ms", "s", "auto")
 #: under ``auto``, a numeric ts below this in magnitude is seconds: as milliseconds it would be

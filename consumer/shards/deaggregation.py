@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import msgspec
 
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
 
 KPL_MAGIC = b"\xf3\x89\x9a\xc2"
 _DIGEST_SIZE = 16

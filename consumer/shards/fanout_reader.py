@@ -42,9 +42,9 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from consumer.aws.backoff import Backoff
 from consumer.aws.errors import ErrorKind, FatalAwsError, classify, error_code
-from consumer.leases.extended_sequence_number import AT_TIMESTAMP, ExtendedSequenceNumber
 from consumer.logs import get_logger
 from consumer.shards.shard_reader import ShardReader
+from consumer.values.sequence_number import AT_TIMESTAMP, ExtendedSequenceNumber
 
 MIN_SECONDS_BETWEEN_SUBSCRIBES = 1.0
 DEFAULT_BUFFER_EVENTS = 4

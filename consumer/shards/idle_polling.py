@@ -6,8 +6,9 @@ been silent for :data:`QUIET_SECONDS` (its empty polls counted at their waits, o
 0.2 s spacing when the wait is shorter) it counts as idle, and each further empty poll doubles the
 wait, up to ``max_idle_time_between_reads``. The first records end the backoff.
 
-Why: every empty poll costs the worker 1.5-4 ms of CPU, mostly botocore's per-request work, so a
-worker holding hundreds of quiet shards spends a large part of a core asking for nothing. The
+Why: every empty poll costs the worker botocore's per-request work (milliseconds of CPU, whatever
+the batch), so a worker holding hundreds of quiet shards spends a large part of a core asking for
+nothing (``python -m benchmarks.bench_shards`` measures idle CPU before and after the backoff). The
 price is latency on a shard that wakes up after a silence: its first new record is seen up to the
 cap later instead of up to the base wait. A shard that reports at least every few seconds never
 reaches the backoff, whatever the base wait. With the cap equal to the base wait there is no

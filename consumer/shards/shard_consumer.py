@@ -24,7 +24,6 @@ from typing import Any
 
 from consumer.aws.errors import FatalAwsError
 from consumer.emitter.put_records import EmitFailed
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease, LeaseLost
 from consumer.leases.lease_table import LeaseTable
 from consumer.logs import get_logger
@@ -32,6 +31,7 @@ from consumer.processor.record_processor import InitializationInput, ProcessReco
 from consumer.shards.idle_polling import QUIET_SECONDS, IdlePolling
 from consumer.shards.shard_reader import ShardReader
 from consumer.state.snapshot_codec import SnapshotError
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 log = get_logger(__name__)
 

@@ -26,36 +26,26 @@ Contract:
   after a merge, the union of both parents.
 - Pickled river state is only accepted when snapshots are signed (``state_key``). Whether state
   is pickled is decided by the engine's detector
-  (:func:`~consumer.detection.device_states.pickles_state`), never by the bytes: with such a
+  (:func:`~consumer.detection.device_state_codec.pickles_state`), never by the bytes: with such a
   detector and no key, :meth:`save` and :meth:`restore` raise :class:`SnapshotUntrusted` before
   reading or writing anything (and the settings refuse the combination at start-up).
 
-Fencing: every item this instance writes is keyed by its *epoch* (:func:`new_epoch`: the time,
-the lease owner and the ``leaseCounter`` it restored under, and a random tag), so two owners
-never write the same item: a former owner that wakes after a takeover and saves at the position
-the new owner committed writes items of its own, beside the committed ones. The conditional
-checkpoint write records the snapshot it commits (:attr:`SaveResult.snapshot`, the lease row's
-``stateManifest``), and :meth:`restore` reads that one. Without it (the KCL runtime, whose
-checkpoint cannot carry it, a row written before fencing, or a parent's ``SHARD_END``) a restore
-reads the snapshots at the checkpoint's position newest epoch first, then the unfenced one of
-older versions, and uses the first that is whole and verifies.
+Fencing: every item this instance writes is keyed by its epoch (:mod:`consumer.state.fencing`),
+so two owners never write the same item, and a restore reads the snapshot the checkpoint committed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-import secrets
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from consumer.detection import DetectionEngine, IncompatibleState
-from consumer.detection.device_states import pickles_state
-from consumer.detection.row_chains import merge_chain
-from consumer.detection.row_state import is_patch
-from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
+from consumer.detection.device_state_codec import pickles_state
+from consumer.detection.formats.row_chains import merge_chain
+from consumer.detection.formats.row_state import is_patch
 from consumer.logs import get_logger
+from consumer.state.fencing import new_epoch
 from consumer.state.snapshot_codec import (
     RIVER_VERSION,
     Manifest,
@@ -69,6 +59,7 @@ from consumer.state.snapshot_codec import (
     verify,
 )
 from consumer.state.snapshot_store import SHARD_END_KEY, SnapshotStore, position_key, snapshot_position
+from consumer.values.sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 
 log = get_logger(__name__)
 #: commits between listings of the partition by garbage collection (one keys-only Query each)
@@ -90,22 +81,6 @@ class SaveResult:
     bytes_written: int
     full: bool
     snapshot: str
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
-
-
-def new_epoch(owner: str | None = None, lease_counter: int | None = None) -> str:
-    """A writer's epoch, unique to one owner's tenure: the time in milliseconds (so epochs sort
-    by age), the lease owner and counter when the runtime knows them, and a random tag. Safe in
-    an item key (no ``#`` or ``/``)."""
-    parts = [f"{int(time.time() * 1000):013d}"]
-    if owner is not None:
-        parts.append(_UNSAFE.sub("_", owner)[:64])
-    if lease_counter is not None:
-        parts.append(str(lease_counter))
-    parts.append(secrets.token_hex(3))
-    return ".".join(parts)
 
 
 def partition_hash(partition_key: str) -> int:

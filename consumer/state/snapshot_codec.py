@@ -2,7 +2,7 @@
 
 A *segment* holds the states of some devices, framed as (u16 id length, id, u32 state length,
 state) in device-id order, then compressed (:func:`compress`). A state is whole or a
-patch on the device's previous one (:mod:`consumer.detection.row_state`). A *manifest* names the
+patch on the device's previous one (:mod:`consumer.detection.formats.row_state`). A *manifest* names the
 snapshot's position, format and river versions, the detector, its segments (with their digests)
 and each device's *chain*: the segments holding its last whole state and the patches after it,
 oldest first (since format 2; format 1 named one segment per device, a chain of one). Format 3
@@ -42,10 +42,9 @@ READABLE_VERSIONS = (1, 2, 3, 4)
 RIVER_VERSION = version("river")
 CHUNK_BYTES = 350_000  # under moto's 405,000-byte and AWS's 409,600-byte item limits, with room for keys
 #: zstd level 1. A checkpoint of a busy shard compresses every device that reported since the last
-#: one, on the shard's own thread, so CPU wins: on the patches of 250 mature 4-metric ``context``
-#: devices (1,000 readings, then 36 more; 2.97 KB per device raw) zstd level 1 took 2.3 ms for 1.00 KB
-#: per device, zlib level 1 (formats 1-2) 10-12 ms for 1.12 KB, zlib level 6 35 ms for 0.98 KB;
-#: decompressing, 0.85 against 3.8 ms.
+#: one, on the shard's own thread, so CPU wins: on mature devices' patches zstd level 1 compresses
+#: several times faster than zlib level 1 (formats 1-2) to slightly fewer bytes, and decompresses
+#: faster too (``python -m benchmarks.bench_state`` measures the encoding per device).
 COMPRESSION_LEVEL = 1
 #: the most raw bytes one blob may decompress to: a full rewrite of some 300,000 mature devices
 #: (about 3 KB each raw, as above) in one segment, and a bound a forged frame cannot push past
@@ -71,7 +70,7 @@ class SnapshotMissing(SnapshotError):
 
 def compress(raw: bytes) -> bytes:
     """A blob's bytes as format 3 stores them: one zstd frame, its content size in its header.
-    (A compression context per call: they must not be shared between threads, and one costs ~10 µs.)"""
+    (A compression context per call: they must not be shared between threads, and one is cheap to make.)"""
     return zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(raw)
 
 

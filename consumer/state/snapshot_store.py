@@ -26,11 +26,10 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from consumer.aws.backoff import Backoff, call_with_retries
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.aws.tables import create_table_if_missing
 from consumer.state.snapshot_codec import SnapshotCorrupt, chunks
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 SHARD_END_KEY = "~end"
 BATCH_ITEMS = 25  # BatchWriteItem's limit
@@ -62,24 +61,10 @@ class SnapshotStore:
         self.items_written = 0
 
     def create_table_if_missing(self) -> bool:
-        try:
-            self._ddb.create_table(
-                TableName=self.table_name,
-                KeySchema=[
-                    {"AttributeName": "shardId", "KeyType": "HASH"},
-                    {"AttributeName": "itemKey", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "shardId", "AttributeType": "S"},
-                    {"AttributeName": "itemKey", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ResourceInUseException":
-                return False
-            raise
-        self._ddb.get_waiter("table_exists").wait(TableName=self.table_name, WaiterConfig={"Delay": 1})
+        """Create the table (items keyed by shard and item key, on-demand billing, expiring by
+        ``expiresAt``); True when it was created."""
+        if not create_table_if_missing(self._ddb, self.table_name, [("shardId", "HASH"), ("itemKey", "RANGE")]):
+            return False
         self._ddb.update_time_to_live(
             TableName=self.table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
         )

@@ -18,12 +18,11 @@ from typing import Any, TextIO
 
 from consumer import logs
 from consumer.aws.clients import kinesis_client
-from consumer.settings import Settings, add_options, from_namespace
+from consumer.settings import EVENTS, Settings, add_options, from_namespace
 from consumer.tail.follower import START_POSITIONS, StreamFollower
 from consumer.tail.render import FORMATS, document_of, renderer
 
 DESCRIPTION = "print anomaly events (or dead letters) from every shard as they arrive, until Ctrl-C or --seconds"
-_SETTINGS = ["output_stream", "dead_letter_stream", "endpoint_url", "kinesis_endpoint_url", "region"]
 
 
 def register(subparsers: Any) -> None:
@@ -60,7 +59,7 @@ def register(subparsers: Any) -> None:
         metavar="ID",
         help="only anomaly events of this device; repeat for several (default: every device)",
     )
-    add_options(parser, _SETTINGS)
+    add_options(parser, EVENTS)
     parser.set_defaults(handler=run)
 
 

@@ -4,9 +4,10 @@ CPython's cyclic collector runs its youngest generation every 700 net allocation
 then walks every tracked object. A worker allocates a few objects per record (the parsed record,
 its reading, its verdict) that refcounting frees without any help, while start-up leaves hundreds
 of thousands of long-lived objects (botocore's service models, river, numpy) for every full
-collection to walk again. Measured on the detector with 10,000-record batches: 4.5-5.7 µs per
-reading with the default settings, 2.9-3.4 µs with :func:`tune_for_throughput`, 2.8 µs with no
-collector at all.
+collection to walk again. With the default thresholds the collector's walks are a large share of
+the detector's CPU per reading on 10,000-record batches; with :func:`tune_for_throughput` the
+detector runs nearly as fast as with no collector at all (``python -m benchmarks.bench_waves``
+and ``benchmarks.bench_state`` run under these settings, as the worker does).
 
 Only cycles need the collector, and the consumer's hot path creates none, so collecting less
 often costs little memory; cyclic garbage is still collected.

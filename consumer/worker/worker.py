@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from consumer.aws.backoff import RetriesExhausted
 from consumer.aws.clients import AwsClients, make_clients
 from consumer.aws.errors import FatalAwsError
-from consumer.detection import DetectionEngine, wave_step
+from consumer.detection import DetectionEngine
+from consumer.detection.fleet import wave_step
 from consumer.emitter.alerts import AlertSink
 from consumer.emitter.put_records import Emitter
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease, RenewalStalled
 from consumer.leases.lease_coordinator import LeaseCoordinator, RenewalOutcome
 from consumer.leases.lease_table import LeaseTable
@@ -37,11 +36,12 @@ from consumer.leases.shard_sync import sync_shards
 from consumer.logs import get_logger
 from consumer.observability.server import serve_worker
 from consumer.observability.shard_failures import ShardFailures
-from consumer.processor.anomaly_processor import AnomalyProcessor, ProcessorStats
+from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.reading import ReadingDecoder
 from consumer.processor.record_processor import RecordProcessor
 from consumer.processor.score_log import ScoreLog
+from consumer.processor.stats import ProcessorTotals
 from consumer.settings import Settings, describe
 from consumer.shards.fanout_reader import FanoutReader
 from consumer.shards.shard_consumer import FailureKind, ShardConsumer, ShardOutcome
@@ -49,40 +49,12 @@ from consumer.shards.shard_reader import ShardReader
 from consumer.shards.stream_consumer import ensure_stream_consumer
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_store import SnapshotStore
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 log = get_logger(__name__)
 
 SHUTDOWN_JOIN_SECONDS = 60.0
 FINISHED_LEASE_RETENTION = 60.0
-
-
-@dataclass
-class WorkerTotals:
-    records: int = 0
-    readings: int = 0
-    anomalies: int = 0
-    dead_letters: int = 0
-    checkpoints: int = 0
-    checkpoint_seconds: float = 0.0
-    state_bytes: int = 0
-    quarantined: int = 0
-    dead_letters_by_code: dict[str, int] = field(default_factory=dict)
-
-    def add(self, stats: ProcessorStats) -> None:
-        self.records += stats.records
-        self.readings += stats.readings
-        self.anomalies += stats.anomalies
-        self.dead_letters += stats.dead_letters
-        self.checkpoints += stats.checkpoints
-        self.checkpoint_seconds += stats.checkpoint_seconds
-        self.state_bytes += stats.state_bytes
-        self.quarantined += stats.quarantined
-        by_code = self.dead_letters_by_code
-        for code, count in stats.dead_letters_by_code.items():
-            by_code[code] = by_code.get(code, 0) + count
-
-    def copy(self) -> WorkerTotals:
-        return replace(self, dead_letters_by_code=dict(self.dead_letters_by_code))
 
 
 class Worker:
@@ -110,7 +82,7 @@ class Worker:
             max_ts_skew_ms=round(settings.max_ts_skew * 1000),
         )
         self._alerts = AlertSink.from_settings(settings)  # None unless --alert-sns-topic
-        self.totals = WorkerTotals()
+        self.totals = ProcessorTotals()
         self.shard_failures = ShardFailures()
         self._score_log = ScoreLog(settings.score_log, settings.worker_id) if settings.score_log else None
         self._finished_since: dict[str, float] = {}
@@ -365,7 +337,7 @@ class Worker:
             except Exception as error:  # noqa: BLE001 - releasing is best effort: an unreleased lease expires for the peers
                 self._log.warning("release_failed", shard_id=key, error=repr(error))
 
-    def stats_snapshot(self) -> WorkerTotals:
+    def stats_snapshot(self) -> ProcessorTotals:
         """Finished shards' totals plus the live processors' counters, read under one lock."""
         with self._consumers_lock:
             snapshot = self.totals.copy()

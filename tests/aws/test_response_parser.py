@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from consumer.aws.clients import epoch_seconds
 from consumer.aws.response_parser import FastParserFactory
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
 
 
 def body(records: int) -> bytes:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 
 ReadingsFactory = Callable[..., list[Reading]]
 SeriesFactory = Callable[..., list[float]]

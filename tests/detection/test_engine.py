@@ -8,9 +8,10 @@ import random
 
 import pytest
 
-from consumer.detection import DetectionEngine, wave_step
-from consumer.detection.preprocess import Preprocessor
-from consumer.processor.reading import Reading
+from consumer.detection import DetectionEngine
+from consumer.detection.device.preprocess import Preprocessor
+from consumer.detection.fleet import wave_step
+from consumer.values.reading import Reading
 from tests.detection.conftest import ReadingsFactory, SeriesFactory
 
 

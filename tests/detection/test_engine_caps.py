@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consumer.detection import DetectionEngine
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 
 START_MS = 1_700_000_000_000
 

@@ -4,7 +4,7 @@ Two digests per case: one over every verdict, one over the exported states. The 
 were computed from the engine before its hot path was optimised (commit 3982718) and kept through
 it; the state digests changed twice, on purpose, with the verdicts unchanged: with state format 2
 (``context`` counters as an index list and a value list instead of pairs), and with format 3 for
-the fleet-bank pipeline (binary rows, :mod:`consumer.detection.row_state`: the cases ``context``,
+the fleet-bank pipeline (binary rows, :mod:`consumer.detection.formats.row_state`: the cases ``context``,
 ``context/...`` and ``context:protect=false,dedupe=false``; the other detectors and pipelines
 still write format 2, and their digests did not move). Every digest changed once more, on
 purpose, when glitches got bounded (the ``reach`` and ``grow`` pipeline parameters: a value
@@ -21,7 +21,7 @@ maturity and a protected anomaly widens the range by at most ``grow`` ranges (so
 identical spike is flagged again), and the default warm-up is 20 readings (the exported states
 record it). To record new digests after an intended change, run this file
 (``PYTHONPATH=. python tests/detection/test_engine_golden.py``) and paste what it prints. The
-batches here are too narrow for waves, so this is the per-device path; ``test_fleet_bank`` runs
+batches here are too narrow for waves, so this is the per-device path; ``fleet/test_bank.py`` runs
 the same cases in waves and expects the same digests. Any change to a score, a raw score, a
 decision, a contribution or one byte of exported state (the model's numbers, their order, their
 types) changes a digest. Cases: a seeded multi-metric fleet
@@ -42,7 +42,7 @@ from pathlib import Path
 import pytest
 
 from consumer.detection import DetectionEngine, Verdict
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 
 NAB = Path("/work/shared/data/nab")
 NAB_FILES = ("realKnownCause/nyc_taxi.csv", "artificialWithAnomaly/art_daily_flatmiddle.csv")

@@ -10,7 +10,7 @@ import pytest
 
 from consumer.detection import DetectionEngine
 from consumer.detection.explain import MetricView, context_span, explain
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 
 OUT_OF_RANGE_AT, FLAT_FROM = (5, 300), (7, 320)
 

@@ -22,14 +22,13 @@ from consumer.emitter.events import (
     anomaly_event,
     dead_letters,
     event_id,
-    iso_ms,
     short_name,
     uuid5,
 )
 from consumer.emitter.limits import hashed_key, is_valid_partition_key
 from consumer.emitter.put_records import MAX_BYTES_PER_RECORD
-from consumer.processor.reading import Reading
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.reading import Reading
 
 
 def record(data: bytes = b"{}", sequence: str = "42", sub: int = 0, key: str = "dev-1") -> KinesisRecord:
@@ -94,19 +93,6 @@ def test_anomaly_event_document() -> None:
         now=0.0,
     )
     assert orjson.loads(again.data)["event_id"] == document["event_id"]
-
-
-def test_iso_ms_is_utc_with_milliseconds() -> None:
-    assert iso_ms(0) == "1970-01-01T00:00:00.000Z"
-    assert iso_ms(1_700_000_000_007) == "2023-11-14T22:13:20.007Z"
-    assert iso_ms(-1) == "1969-12-31T23:59:59.999Z"
-
-
-def test_iso_ms_is_exact_far_from_1970() -> None:
-    # a float of seconds has about 30 µs of resolution in year 9999: the last millisecond must survive
-    assert iso_ms(253_402_300_799_999) == "9999-12-31T23:59:59.999Z"
-    assert iso_ms(-62_135_596_799_999) == "0001-01-01T00:00:00.001Z"
-    assert iso_ms(4_102_444_800_123) == "2100-01-01T00:00:00.123Z"
 
 
 def test_small_dead_letter_is_one_part_with_reason() -> None:

@@ -1,4 +1,4 @@
-"""Kinesis's record limits and the bounded forms of input text: keys, quoted prefixes."""
+"""Kinesis's record limits and the partition keys that keep inside them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from consumer.emitter.limits import (
     MAX_PARTITION_KEY_CHARS,
-    bounded_text,
     hashed_key,
     is_valid_partition_key,
     key_chars,
@@ -46,33 +45,6 @@ def test_characters_outside_the_bmp_count_twice() -> None:
 def test_a_key_with_a_lone_surrogate_is_replaced() -> None:
     replaced = partition_key("dev\ud800")
     assert replaced.startswith("sha256:") and replaced.isascii()
-
-
-def test_printable_text_within_the_limit_is_unchanged() -> None:
-    assert bounded_text("malformed_json: unexpected character at byte 3", 512) == (
-        "malformed_json: unexpected character at byte 3"
-    )
-
-
-def test_220000_del_characters_become_a_short_escaped_prefix() -> None:
-    text = "bad_metric: " + "\x7f" * 220_000
-    bounded = bounded_text(text, 512)
-    assert len(bounded) <= 512
-    assert bounded.startswith("bad_metric: \\x7f\\x7f")
-    assert bounded.endswith("…[220012 chars]")
-    assert bounded.isprintable()
-
-
-def test_short_text_with_non_printables_is_escaped_whole() -> None:
-    assert bounded_text("a\nb\tc\x00\u2028\U000e0001", 512) == "a\\nb\\tc\\x00\\u2028\\U000e0001"
-
-
-@given(st.text(), st.integers(min_value=32, max_value=2000))
-def test_any_text_is_bounded_and_printable(text: str, limit: int) -> None:
-    bounded = bounded_text(text, limit)
-    assert len(bounded) <= limit
-    assert bounded.isprintable()
-    bounded.encode("utf-8")  # no lone surrogate left
 
 
 @given(st.text(max_size=600))

@@ -28,8 +28,8 @@ from consumer.emitter.put_records import (
     next_call,
     unwritable,
 )
-from consumer.processor.reading import Reading
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.reading import Reading
 from tests.fixtures.aws import read_all
 
 

@@ -1,8 +1,9 @@
-"""Factories for small NAB-format corpora on disk."""
+"""Factories for small NAB-format corpora and labelled multi-metric CSVs on disk."""
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -52,3 +53,39 @@ def wave(n: int, jump_at: int | None = None) -> list[float]:
         50.0 + 10.0 * math.sin(2 * math.pi * i / 48) + (80.0 if jump_at is not None and i >= jump_at else 0.0)
         for i in range(n)
     ]
+
+
+LabelledFactory = Callable[..., Path]
+
+
+@pytest.fixture
+def make_labelled(tmp_path: Path) -> LabelledFactory:
+    """``make_labelled("name", ["timestamp,a,label", "2024-...,1.0,0", ...])``: writes ``tmp/labelled/name.csv``
+    from header and row lines (verbatim, so a test can write any bad row it needs) and returns its path."""
+
+    def factory(name: str, lines: Sequence[str]) -> Path:
+        path = tmp_path / "labelled" / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    return factory
+
+
+def correlated_rows(
+    n: int, fault: tuple[int, int] | None = None, *, seed: int = 0, step_seconds: int = 60
+) -> list[str]:
+    """Header and rows of a device with two correlated metrics (``temp`` follows ``power``'s load)
+    in epoch seconds; within ``fault`` (inclusive rows) ``temp`` breaks away from the load by a
+    step far past its noise, and those rows are labelled 1."""
+    rng = random.Random(seed)
+    lines = ["timestamp,power,temp,label"]
+    for i in range(n):
+        load = math.sin(2 * math.pi * i / 200)
+        power = 100.0 + 20.0 * load + rng.gauss(0.0, 0.5)
+        temp = 20.0 + 5.0 * load + rng.gauss(0.0, 0.2)
+        label = int(fault is not None and fault[0] <= i <= fault[1])
+        if label:
+            temp += 8.0
+        lines.append(f"{1_700_000_000 + step_seconds * i},{power:.3f},{temp:.3f},{label}")
+    return lines

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from consumer.kcl.checkpointer import CheckpointFailed, KclCheckpointer
-from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.leases.lease import LeaseLost
+from consumer.values.sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 
 SEQUENCE = "49680589586989582548054590145780845173588280049573822466"
 

@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.state.snapshot_store import position_key, snapshot_position
+from consumer.values.sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from tests.fixtures.workers import StreamSet, put_readings
 from tests.kcl.daemon import checkpoint_reply, checkpoint_request, record_message, status
 

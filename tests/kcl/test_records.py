@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from consumer.kcl.records import initial_checkpoint, to_kinesis_record
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 SEQUENCE = "49680589586989582548054590145780845173588280049573822466"
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.leases.lease import Lease, LeaseLost
 from consumer.leases.lease_coordinator import LeaseCoordinator
 from consumer.leases.lease_table import LeaseTable
 from consumer.shards.shard_consumer import LeaseCheckpointer
+from consumer.values.sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 
 MakeTable = Callable[[], LeaseTable]
 

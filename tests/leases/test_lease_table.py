@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.leases.lease import CheckpointRegression, Lease, LeaseLost
 from consumer.leases.lease_table import LeaseTable
+from consumer.values.sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from tests.leases.kcl_rows import put_kcl_metadata_rows
 
 MakeTable = Callable[[], LeaseTable]

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 from consumer.leases.lease_table import LeaseTable
 from consumer.leases.shard_sync import is_open, list_shards, parents_of, sync_shards
+from consumer.values.sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 from tests.leases.kcl_rows import put_kcl_metadata_rows
 
 

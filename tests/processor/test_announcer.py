@@ -14,11 +14,11 @@ import structlog
 from consumer.detection import DetectionEngine
 from consumer.emitter.alerts import AlertSink
 from consumer.emitter.put_records import Emitter
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.sequence_number import ExtendedSequenceNumber
 from tests.fixtures.aws import read_all
 
 START_MS = 1_700_000_000_000

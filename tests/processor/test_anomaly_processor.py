@@ -16,12 +16,12 @@ import pytest
 from consumer.detection import DetectionEngine
 from consumer.emitter.events import event_id
 from consumer.emitter.put_records import Emitter
-from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput
 from consumer.processor.score_log import ScoreLog, read_score_log
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from tests.fixtures.aws import read_all
 
 SHARD = "shardId-000000000003"

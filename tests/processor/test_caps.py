@@ -15,15 +15,15 @@ import pytest
 
 from consumer.detection import DetectionEngine
 from consumer.emitter.put_records import Emitter
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
-from consumer.processor.reading import Reading
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput
 from consumer.processor.score_log import ScoreLog, read_score_log
-from consumer.shards.record import KinesisRecord
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_store import SnapshotStore
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import ExtendedSequenceNumber
 from tests.fixtures.aws import read_all
 
 SHARD = "shardId-000000000000"

@@ -20,19 +20,20 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from consumer.aws.errors import FatalAwsError
 from consumer.detection import DetectionEngine, IncompatibleState, Verdicts
 from consumer.emitter.put_records import EmitFailed, Emitter, InvalidPartitionKey, RecordTooLarge
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import LeaseLost
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.isolation import ProcessorClosed, bisect, describe, is_infrastructure
-from consumer.processor.reading import Reading, ReadingDecoder
+from consumer.processor.reading import ReadingDecoder
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput
 from consumer.processor.score_log import ScoreLog, read_score_log
 from consumer.shards.deaggregation import KPL_MAGIC
-from consumer.shards.record import KinesisRecord
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_codec import SnapshotMissing
 from consumer.state.snapshot_store import SnapshotStore
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import ExtendedSequenceNumber
 from tests.fixtures.aws import read_all
 
 SHARD = "shardId-000000000007"

@@ -10,13 +10,14 @@ import orjson
 
 from consumer.detection import DetectionEngine
 from consumer.emitter.put_records import Emitter
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.plausibility import implausible
-from consumer.processor.reading import Reading, ReadingDecoder
+from consumer.processor.reading import ReadingDecoder
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import ExtendedSequenceNumber
 from tests.fixtures.aws import read_all
 
 ARRIVAL = 1_796_648_242.5  # 2026-12-08, epoch seconds

@@ -10,22 +10,24 @@ import structlog.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer.emitter.events import iso_ms
 from consumer.processor import reading as reading_module
 from consumer.processor.reading import (
-    DEFAULT_MAX_METRIC_NAME_LENGTH,
     MAX_DETAIL_CHARS,
-    MAX_DEVICE_ID_LENGTH,
-    MAX_METRICS,
-    MAX_TS_MS,
-    MIN_TS_MS,
     BadReading,
-    Reading,
     ReadingDecoder,
     _checked_reading,
     decode_reading,
     decode_readings,
     parse_ts,
+)
+from consumer.timefmt import iso_ms
+from consumer.values.reading import (
+    DEFAULT_MAX_METRIC_NAME_LENGTH,
+    MAX_DEVICE_ID_LENGTH,
+    MAX_METRICS,
+    MAX_TS_MS,
+    MIN_TS_MS,
+    Reading,
 )
 
 

@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from consumer.processor.reading import BadReading, Reading, ReadingDecoder, decode_reading
+from consumer.processor.reading import BadReading, ReadingDecoder, decode_reading
 from consumer.processor.reading_mapping import DEFAULT_MAPPING, ReadingMapping
+from consumer.values.reading import Reading
 
 TS = "2026-12-07T12:00:00Z"
 TS_MS = 1_796_644_800_000

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from consumer.shards.deaggregation import deaggregate
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
 from producers.aggregation import (
     MAGIC,
     AggregationFormatError,

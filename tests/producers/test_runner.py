@@ -16,7 +16,7 @@ import pytest
 
 from consumer.processor.reading import BadReading, decode_reading
 from consumer.shards.deaggregation import deaggregate
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
 from producers import anomalies
 from producers.aggregation import hash_key
 from producers.ground_truth import read_episodes, read_json_lines

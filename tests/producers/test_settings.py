@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from producers.anomalies import ANOMALY_KINDS
-from producers.settings import DEFAULT_STREAM, Settings, SettingsError, build_parser, load_settings
+from producers.settings import DEFAULT_STREAM, OPTIONS, Settings, SettingsError, build_parser, load_settings
 
 
 def test_defaults_without_flags_or_environment() -> None:
@@ -107,3 +108,23 @@ def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
     ):
         assert flag in text, flag
     assert "SENSOR_PRODUCER_" in text
+
+
+def test_a_bad_flag_is_a_settings_error_naming_the_flag_not_an_argparse_exit() -> None:
+    with pytest.raises(SettingsError, match=r"^--devices: invalid value 'many'$"):
+        load_settings(["--devices", "many"], {})
+    with pytest.raises(SettingsError, match=r"^--anomaly-kinds: unknown anomaly kinds \['meteor'\]"):
+        load_settings(["--anomaly-kinds", "meteor"], {})
+
+
+def test_an_empty_flag_or_variable_counts_as_not_given() -> None:
+    settings = load_settings(["--rate", ""], {"SENSOR_PRODUCER_DEVICES": "", "ANOMALY_REGION": ""})
+    assert (settings.rate, settings.devices, settings.region) == (100.0, 10, None)
+
+
+def test_the_option_table_covers_every_field_and_the_help_names_each_twin(capsys: pytest.CaptureFixture[str]) -> None:
+    assert [row.field for row in OPTIONS] == [field.name for field in dataclasses.fields(Settings)]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(f"[env SENSOR_PRODUCER_{row.dest.upper()}" in text for row in OPTIONS)

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from consumer.shards.deaggregation import UserRecords, deaggregate, is_aggregated
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
 from producers.aggregation import MAGIC, aggregate_body, length_delimited, varint, varint_field
 from producers.aggregation import encode_aggregate as aggregate
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consumer.shards.deaggregation import UserRecords, deaggregate, is_aggregated
-from consumer.shards.record import KinesisRecord
+from consumer.values.kinesis_record import KinesisRecord
 from producers.aggregation import MAGIC, aggregate_body, length_delimited, varint_field
 
 PROPERTY = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

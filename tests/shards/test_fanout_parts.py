@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.shards.fanout_reader import BufferedEvent, EventBuffer, is_shard_end, starting_position
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 
 def event(number: int) -> BufferedEvent:

@@ -14,15 +14,15 @@ import pytest
 
 from consumer.aws.clients import kinesis_client
 from consumer.aws.errors import FatalAwsError
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
 from consumer.processor.record_processor import Checkpointer, InitializationInput, ProcessRecordsInput
 from consumer.settings import Settings
 from consumer.shards.fanout_reader import FanoutReader, SubscriptionState
-from consumer.shards.record import KinesisRecord
 from consumer.shards.shard_consumer import ShardConsumer, ShardOutcome
 from consumer.shards.stream_consumer import ensure_stream_consumer
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.sequence_number import ExtendedSequenceNumber
 from producers.aggregation import encode_aggregate
 from tests.fixtures.kinesis_mock import wait_until_active
 from tests.fixtures.subscribe_adapter import SubscribeAdapter

@@ -17,15 +17,15 @@ import pytest
 
 from consumer.detection import DetectionEngine, Verdicts
 from consumer.emitter.put_records import Emitter
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.leases.lease import Lease
 from consumer.leases.lease_table import LeaseTable
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
-from consumer.processor.reading import Reading
 from consumer.processor.score_log import ScoreLog, read_score_log
 from consumer.shards.shard_consumer import FailureKind, ShardConsumer, ShardOutcome
 from consumer.shards.shard_reader import ShardReader
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import ExtendedSequenceNumber
 from tests.fixtures.aws import read_all
 
 SHARD = "shardId-000000000000"

@@ -16,13 +16,13 @@ from consumer.aws.clients import fast_session
 from consumer.detection import DetectionEngine
 from consumer.devenv.kinesis_mock import REGION, KinesisMockServer
 from consumer.emitter.put_records import Emitter
-from consumer.leases.extended_sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from consumer.leases.lease_table import LeaseTable
 from consumer.leases.shard_sync import sync_shards
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.shards.shard_consumer import ShardConsumer, ShardOutcome
 from consumer.shards.shard_reader import ShardReader
+from consumer.values.sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from tests.fixtures.aws import NO_RETRIES
 from tests.fixtures.kinesis_mock import wait_until_active
 

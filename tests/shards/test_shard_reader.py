@@ -15,9 +15,9 @@ from botocore.exceptions import ClientError
 from consumer.aws.backoff import Backoff
 from consumer.aws.clients import fast_session
 from consumer.aws.errors import FatalAwsError
-from consumer.leases.extended_sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
-from consumer.shards.record import KinesisRecord
 from consumer.shards.shard_reader import MIN_SECONDS_BETWEEN_CALLS, ShardReader, records_after
+from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.sequence_number import TRIM_HORIZON, ExtendedSequenceNumber
 from producers.aggregation import encode_aggregate as aggregate
 from tests.fixtures.aws import NO_RETRIES, REGION
 

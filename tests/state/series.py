@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 
 def readings(devices: list[str], start: int, count: int) -> list[Reading]:

@@ -18,10 +18,10 @@ from consumer.leases.lease_table import LeaseTable
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput
-from consumer.shards.record import KinesisRecord
 from consumer.shards.shard_consumer import LeaseCheckpointer
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_store import SnapshotStore, position_key, snapshot_position
+from consumer.values.kinesis_record import KinesisRecord
 
 SHARD = "shardId-000000000000"
 #: enough 4-metric devices that a snapshot of them all spans two items (chunks)

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from consumer.detection import DetectionEngine
-from consumer.leases.extended_sequence_number import SHARD_END_POSITION, TRIM_HORIZON, ExtendedSequenceNumber
-from consumer.processor.reading import Reading
 from consumer.state.shard_state import ShardState, SnapshotUntrusted, partition_hash
 from consumer.state.snapshot_codec import SnapshotIncompatible
 from consumer.state.snapshot_store import SnapshotStore, snapshot_position
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import SHARD_END_POSITION, TRIM_HORIZON, ExtendedSequenceNumber
 from tests.state.series import position, readings
 
 MID = 2**127  # the middle of the 128-bit hash key space

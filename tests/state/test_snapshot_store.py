@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from consumer.detection import DetectionEngine
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
-from consumer.processor.reading import Reading
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_codec import CHUNK_BYTES
 from consumer.state.snapshot_store import SnapshotStore
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 
 class CountingClient:

@@ -16,12 +16,12 @@ import pytest
 import zstandard
 
 from consumer.detection import DetectionEngine
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
-from consumer.processor.reading import Reading
 from consumer.state import snapshot_codec
 from consumer.state.shard_state import ShardState, SnapshotUntrusted
 from consumer.state.snapshot_codec import Manifest, SnapshotError, digest, encode_segment
 from consumer.state.snapshot_store import SnapshotStore, position_key
+from consumer.values.reading import Reading
+from consumer.values.sequence_number import ExtendedSequenceNumber
 
 POSITION = ExtendedSequenceNumber(str(10**50 + 7))
 

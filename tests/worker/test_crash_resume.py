@@ -20,9 +20,9 @@ import pytest
 
 from consumer.detection import DetectionEngine
 from consumer.leases.lease import Lease
-from consumer.processor.reading import Reading
 from consumer.state.shard_state import ShardState
 from consumer.state.snapshot_store import SnapshotStore
+from consumer.values.reading import Reading
 from tests.fixtures.workers import StreamSet, WorkerProcess, processed, put_readings, read_stream, wait_for
 
 pytestmark = pytest.mark.slow

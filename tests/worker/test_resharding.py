@@ -19,7 +19,7 @@ import pytest
 
 from consumer.detection import DetectionEngine
 from consumer.leases.lease import Lease
-from consumer.processor.reading import Reading
+from consumer.values.reading import Reading
 from tests.fixtures.kinesis_mock import wait_until_active
 from tests.fixtures.workers import processed, put_readings, wait_for
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 
 from consumer.aws.clients import make_clients
-from consumer.leases.extended_sequence_number import ExtendedSequenceNumber
 from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.record_processor import InitializationInput
 from consumer.settings import Settings
+from consumer.values.sequence_number import ExtendedSequenceNumber
 from consumer.worker.worker import Worker
 
 

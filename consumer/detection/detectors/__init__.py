@@ -1,0 +1,2 @@
+"""The detectors: one module per detector, each behind one Protocol
+(:class:`~consumer.detection.detectors.protocol.Detector`)."""

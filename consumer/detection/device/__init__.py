@@ -1,0 +1,1 @@
+"""The per-device reference path: a device's model, its preprocessing and its score calibration."""

@@ -1,0 +1,308 @@
+"""Calibration: raw detector scores to an anomaly likelihood score in [0, 1].
+
+Numenta's anomaly likelihood, re-derived for bounded streaming state:
+
+1. Raw scores are put on a common [0, 1] scale: detectors whose raw score is already a bounded
+   surprise (``bounded=True``) pass through; others are standardised against their own running
+   mean and deviation and squashed, ``erf(max(0, z) / sqrt 2)``.
+2. The bounded scores are averaged over the last ``short`` readings.
+3. The long-run distribution of that average is a Gaussian whose mean and variance are
+   exponentially weighted with horizon ``long`` (a plain average until ``long`` values were seen),
+   floored at mean 0.03 and variance 0.0003 so that a quiet stream is not infinitely sure.
+4. ``p = P(N(mean, var) >= average)`` is the upper tail probability. With ``dedupe`` on, a reading
+   whose ``p`` is in the red zone (``<= 1e-5``) right after another red reading is lowered to the
+   yellow zone (``1e-3``): a sustained anomaly raises one alarm, not one per reading.
+5. ``score = min(1, -log10(p + 1e-10) / 10)``: ``p = 1e-5`` gives 0.5, ``1e-3`` gives 0.3.
+
+Because the score is a tail probability under the device's own history, one threshold serves
+devices and detectors of any raw scale. State is O(short). The first ``grace`` raw scores (the
+detector's own start-up) are neither scored nor learned.
+
+Maturity: the tail is 1 (no evidence of anything unusual) until the calibration has been given
+more than ``mature`` raw scores, whatever the engine's warm-up. The long-run mean and variance
+are then estimated from ``mature - grace`` averages at least; estimated from fewer (as happened
+when the calibration settled over a share of a short warm-up) they are so uncertain that ordinary
+readings fall in their tails and raise false alarms. A young model is therefore conservative,
+not blind: what it raises meanwhile comes from the range checks (novelty, with a tolerance that
+tightens as the device is seen longer, and gross outliers; see ``preprocess``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from math import erfc, expm1, log1p, log10, sqrt
+from typing import Any
+
+_SQRT2 = math.sqrt(2.0)
+_LOG_FLOOR = 1e-10
+MEAN_FLOOR = 0.03
+VAR_FLOOR = 0.0003
+RED_ZONE = 1e-5
+YELLOW_ZONE = 1e-3
+
+
+class AnomalyLikelihood:
+    __slots__ = (
+        "bounded",
+        "dedupe",
+        "grace",
+        "horizon",
+        "mature",
+        "mean",
+        "n",
+        "pos",
+        "prev_red",
+        "raw_mean",
+        "raw_n",
+        "raw_var",
+        "ring",
+        "seen",
+        "short",
+        "total",
+        "var",
+    )
+
+    def __init__(self, short: int, long: int, grace: int, *, bounded: bool, dedupe: bool, mature: int = 0) -> None:
+        self.short = short
+        self.horizon = long
+        self.grace = grace
+        self.mature = mature
+        self.bounded = bounded
+        self.dedupe = dedupe
+        self.ring: list[float] = []
+        self.pos = 0
+        self.total = 0.0
+        self.seen = 0
+        self.n = 0
+        self.mean = 0.0
+        self.var = 0.0
+        self.raw_n = 0
+        self.raw_mean = 0.0
+        self.raw_var = 0.0
+        self.prev_red = False
+
+    def _squash(self, raw: float) -> float:
+        n = self.raw_n
+        mean = self.raw_mean
+        squashed = 0.0
+        if n >= 2 and self.raw_var > 0.0:
+            z = (raw - mean) / math.sqrt(self.raw_var)
+            if z > 0.0:
+                squashed = math.erf(z / _SQRT2)
+        self.raw_n = n + 1
+        rate = 1.0 / min(n + 1, self.horizon)
+        delta = raw - mean
+        self.raw_mean = mean + rate * delta
+        self.raw_var = (1.0 - rate) * (self.raw_var + rate * delta * delta)
+        return squashed
+
+    def update(self, raw: float) -> float:
+        """Score ``raw`` against the history, then learn it; returns the calibrated score in [0, 1]."""
+        tail = self.tail(raw)
+        red = tail <= RED_ZONE
+        if red and self.prev_red and self.dedupe:
+            tail = YELLOW_ZONE
+        self.prev_red = red
+        return tail_score(tail)
+
+    def tail(self, raw: float) -> float:
+        """The upper tail probability of ``raw``'s short average under the history (1.0 while there
+        is none, and until more than ``mature`` raw scores were given), then learn it; no dedupe
+        (:meth:`update` and :class:`JointLikelihood` apply it)."""
+        seen = self.seen + 1
+        self.seen = seen
+        if seen <= self.grace:
+            return 1.0
+        if not self.bounded:
+            raw = self._squash(raw)
+        ring = self.ring
+        size = len(ring)
+        if size < self.short:
+            ring.append(raw)
+            size += 1
+            total = self.total + raw
+        else:
+            pos = self.pos
+            total = self.total + raw - ring[pos]
+            ring[pos] = raw
+            pos += 1
+            if pos == size:
+                pos = 0
+                total = ring_sum(ring)  # no drift of the running sum over long streams
+            self.pos = pos
+        self.total = total
+        average = total / size
+        tail = 1.0
+        mean = self.mean
+        var = self.var
+        n = self.n
+        if n >= 2 and seen > self.mature:
+            z = (average - (mean if mean > MEAN_FLOOR else MEAN_FLOOR)) / sqrt(var if var > VAR_FLOOR else VAR_FLOOR)
+            tail = 0.5 * erfc(z / _SQRT2)
+        n += 1
+        self.n = n
+        horizon = self.horizon
+        rate = 1.0 / (n if n < horizon else horizon)
+        delta = average - mean
+        self.mean = mean + rate * delta
+        self.var = (1.0 - rate) * (var + rate * delta * delta)
+        return tail
+
+    def state(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _STATE}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        for name in _STATE:
+            value = state[name]
+            setattr(self, name, list(value) if isinstance(value, list) else value)
+
+
+_STATE = ("ring", "pos", "total", "seen", "n", "mean", "var", "raw_n", "raw_mean", "raw_var", "prev_red")
+
+
+def ring_sum(ring: list[float]) -> float:
+    """``0.0 + ring[0] + ring[1] + ...`` strictly left to right: what ``sum`` does on Python 3.11,
+    written out so that results do not change with Python 3.12's compensated ``sum``, and so that
+    the fleet bank's column-by-column numpy sum (:mod:`~consumer.detection.fleet.wave_step`) matches."""
+    total = 0.0
+    for value in ring:
+        total += value
+    return total
+
+
+def tail_score(tail: float) -> float:
+    """``min(1, -log10(tail + 1e-10) / 10)``, at least 0."""
+    score = -math.log10(tail + _LOG_FLOOR) / 10.0
+    return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
+
+
+class JointLikelihood:
+    """One :class:`AnomalyLikelihood` per metric, combined into one device score.
+
+    Each metric's raw score is calibrated against that metric's own history (its tail probability
+    ``p_i``); the device's tail probability is Sidak's ``1 - (1 - min p_i) ** m`` over its ``m``
+    metrics, the chance that *any* of ``m`` independent calibrated metrics looks this unusual. So
+    a device with four metrics raises no more false alarms than a device with one, where a
+    calibration of the largest metric score (or the largest of four calibrated scores) would
+    raise about four times as many. With one metric it is exactly :meth:`AnomalyLikelihood.update`.
+    The red-zone dedupe applies to the device's combined tail.
+    """
+
+    __slots__ = ("bounded", "dedupe", "grace", "long", "mature", "metrics", "prev_red", "short")
+
+    def __init__(self, short: int, long: int, grace: int, *, bounded: bool, dedupe: bool, mature: int = 0) -> None:
+        self.short = short
+        self.long = long
+        self.grace = grace
+        self.mature = mature
+        self.bounded = bounded
+        self.dedupe = dedupe
+        self.metrics: list[AnomalyLikelihood] = []
+        self.prev_red = False
+
+    def _add(self) -> None:
+        self.metrics.append(
+            AnomalyLikelihood(self.short, self.long, self.grace, bounded=self.bounded, dedupe=False, mature=self.mature)
+        )
+
+    def update_one(self, raw: float) -> float:
+        """:meth:`update` for a device with one metric (the hot path, without a list)."""
+        if not self.metrics:
+            self._add()
+        tail = self.metrics[0].tail(raw)
+        red = tail <= RED_ZONE
+        if red and self.prev_red and self.dedupe:
+            tail = YELLOW_ZONE
+        self.prev_red = red
+        score = -log10(tail + _LOG_FLOOR) / 10.0
+        return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
+
+    def update(self, raws: list[float]) -> float:
+        """Calibrate each metric's raw score (in the device's metric order), combine, dedupe; learn."""
+        m = len(raws)
+        if m == 1:
+            return self.update_one(raws[0])
+        metrics = self.metrics
+        while len(metrics) < m:
+            self._add()
+        if self.bounded:
+            low = self._tails(metrics, raws)
+        else:
+            low = metrics[0].tail(raws[0])
+            for i in range(1, m):
+                tail = metrics[i].tail(raws[i])
+                if tail < low:  # noqa: PLR1730 (as min(): the first of equal tails; no call)
+                    low = tail
+        tail = -expm1(m * log1p(-low)) if low < 1.0 else 1.0
+        red = tail <= RED_ZONE
+        if red and self.prev_red and self.dedupe:
+            tail = YELLOW_ZONE
+        self.prev_red = red
+        score = -log10(tail + _LOG_FLOOR) / 10.0
+        return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
+
+    def _tails(self, metrics: list[AnomalyLikelihood], raws: list[float]) -> float:
+        """The smallest of the metrics' :meth:`AnomalyLikelihood.tail` of bounded raw scores (the
+        first of equal ones, as ``min``): the same arithmetic in one loop (the multi-metric hot
+        path), with the settings every metric shares in locals. It repeats ``tail`` on purpose, to
+        spare a method call and the attribute reads per metric on the per-device path
+        (``python -m benchmarks.bench_hot_path`` measures it). Change the two together: one-metric
+        devices go through ``tail``, multi-metric ones through this, and the golden digests
+        (``tests/detection/test_engine_golden.py``) cover both."""
+        grace, short, horizon, mature = self.grace, self.short, self.long, self.mature
+        low = 1.0
+        for i, raw in enumerate(raws):
+            calibration = metrics[i]
+            seen = calibration.seen + 1
+            calibration.seen = seen
+            if seen <= grace:
+                tail = 1.0
+            else:
+                ring = calibration.ring
+                size = len(ring)
+                if size < short:
+                    ring.append(raw)
+                    size += 1
+                    total = calibration.total + raw
+                else:
+                    pos = calibration.pos
+                    total = calibration.total + raw - ring[pos]
+                    ring[pos] = raw
+                    pos += 1
+                    if pos == size:
+                        pos = 0
+                        total = ring_sum(ring)  # no drift of the running sum over long streams
+                    calibration.pos = pos
+                calibration.total = total
+                average = total / size
+                tail = 1.0
+                mean = calibration.mean
+                var = calibration.var
+                n = calibration.n
+                if n >= 2 and seen > mature:
+                    z = (average - (mean if mean > MEAN_FLOOR else MEAN_FLOOR)) / sqrt(
+                        var if var > VAR_FLOOR else VAR_FLOOR
+                    )
+                    tail = 0.5 * erfc(z / _SQRT2)
+                n += 1
+                calibration.n = n
+                rate = 1.0 / (n if n < horizon else horizon)
+                delta = average - mean
+                calibration.mean = mean + rate * delta
+                calibration.var = (1.0 - rate) * (var + rate * delta * delta)
+            if i == 0 or tail < low:
+                low = tail
+        return low
+
+    def state(self) -> dict[str, Any]:
+        return {"metrics": [calibration.state() for calibration in self.metrics], "prev_red": self.prev_red}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        if "metrics" not in state:  # a state from before per-metric calibration: one metric's
+            state = {"metrics": [state], "prev_red": state["prev_red"]}
+        self.metrics = []
+        for metric_state in state["metrics"]:
+            self._add()
+            self.metrics[-1].load(metric_state)
+        self.prev_red = bool(state["prev_red"])

@@ -1,0 +1,61 @@
+"""The fleet bank's row layout: which field of which array holds which number.
+
+A banked device is one row (its slot) of a few arrays; a metric is one column of that row. Every
+module that reads or writes rows (the bank, its export, the numpy wave step, the explanations)
+names fields by these constants, and the C kernel's field enums (``_wave_kernel.c``) number them
+the same way: ``tests/detection/fleet/test_layout.py`` compares the two.
+
+:class:`BankRows` is what a reader of rows sees of a :class:`~consumer.detection.fleet.bank.FleetBank`:
+its arrays and the map from device to slot, so the export reads rows without importing the bank
+(which imports the export to check devices out).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+#: metrics a banked device may have; a device with more lives in a ``DeviceModel``
+MAX_METRICS = 16
+
+# float64 fields (``floats[field, slot, metric]``)
+P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR = range(10)
+FLOAT_FIELDS = 10
+# int64 fields (``ints[field, slot, metric]``)
+P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE = range(9)
+INT_FIELDS = 9
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+Counters = npt.NDArray[np.float32]
+
+
+class BankRows(Protocol):
+    """The rows of a fleet bank: ``floats[field, slot, metric]``, ``ints[field, slot, metric]``,
+    ``ring[position, slot, metric]``, ``counts[slot, metric, cell]`` and ``totals[slot, metric,
+    cell]``, then one number per slot; ``names[slot]`` and ``kept[slot]`` hold the parts of a
+    device's state that are not numbers per metric."""
+
+    slot_of: dict[str, int]
+    names: list[list[str]]
+    kept: list[dict[str, Any]]
+    cells: tuple[int, int]
+    rows: int
+    columns: int
+    floats: Floats
+    ints: Ints
+    ring: Floats
+    counts: Counters
+    totals: Counters
+    seen: Ints
+    prev_red: Bools
+    novel: Bools
+    metrics: Ints
+
+    def written_cells(self) -> tuple[Ints, Ints]:
+        """The distinct flat indexes (sorted) of the count and total cells written since the
+        bank's ``clear_written``."""
+        ...

@@ -1,0 +1,61 @@
+"""What a wave step returns, how an anomaly's score is attributed to the device's metrics, and how
+the waves' results become the batch's verdicts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from consumer.detection.verdict import NO_CONTRIBUTIONS, Verdict, Verdicts, _new_verdict
+
+
+class WaveResult(NamedTuple):
+    """Per row: the verdict's fields, and the contributions of the rows that are anomalies."""
+
+    scores: npt.NDArray[np.float64]
+    raws: npt.NDArray[np.float64]
+    anomalous: npt.NDArray[np.bool_]
+    warming: npt.NDArray[np.bool_]
+    contributions: dict[int, Mapping[str, float]]  # row -> shares, anomalous rows only
+
+
+def attribute(names: list[str], parts: list[float]) -> dict[str, float]:
+    """``DeviceModel._attribute`` given the parts (novelty excess or the detector's surprises)."""
+    parts = [p if math.isfinite(p) and p > 0.0 else 0.0 for p in parts]
+    total = sum(parts)
+    if total <= 0.0:
+        return {name: 1.0 / len(names) for name in names}
+    return {name: p / total for name, p in zip(names, parts, strict=False)}
+
+
+def batch_verdicts(
+    results: Sequence[WaveResult], positions_done: Sequence[npt.NDArray[np.int64]], verdicts: list[Verdict | None]
+) -> Verdicts:
+    """The batch's verdicts: ``verdicts`` (one per reading of the batch, ``None`` where a wave
+    scored the reading) completed from the waves' ``results``, wave ``k``'s rows being the batch
+    positions ``positions_done[k]``. Every position must be filled by one or the other."""
+    if not results:
+        return Verdicts.of(verdicts)  # type: ignore[arg-type]  # every position was filled
+    done = np.concatenate(positions_done)
+    shares: dict[int, Mapping[str, float]] = {}  # batch position -> an anomaly's contributions
+    offset = 0
+    for result in results:
+        for row, share in result.contributions.items():
+            shares[int(done[offset + row])] = share
+        offset += len(result.scores)
+    columns = [np.concatenate([result[field] for result in results]) for field in range(4)]
+    if len(done) == len(verdicts):  # all in waves: each column in the batch's order, C-level
+        order = np.argsort(done)
+        scores, raws, anomalous, warming = (column[order].tolist() for column in columns)
+        return Verdicts(scores, raws, anomalous, warming, dict(sorted(shares.items())))
+    positions = done.tolist()
+    made = zip(
+        *(column.tolist() for column in columns), (shares.get(i, NO_CONTRIBUTIONS) for i in positions), strict=True
+    )
+    for i, fields in zip(positions, made, strict=True):
+        verdicts[i] = _new_verdict(Verdict, fields)
+    return Verdicts.of(verdicts)  # type: ignore[arg-type]  # every position was filled

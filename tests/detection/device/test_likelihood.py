@@ -1,0 +1,109 @@
+"""Calibration: one threshold across devices and detectors of very different raw scales."""
+
+from __future__ import annotations
+
+import random
+
+from consumer.detection import DetectionEngine
+from consumer.detection.device.likelihood import AnomalyLikelihood, JointLikelihood
+from tests.detection.conftest import ReadingsFactory, SeriesFactory
+
+
+def test_unbounded_raw_scores_calibrate_independently_of_their_scale() -> None:
+    rng = random.Random(11)
+    raw = [abs(rng.gauss(0.0, 1.0)) for _ in range(600)] + [8.0] * 5
+    small = AnomalyLikelihood(10, 2000, grace=0, bounded=False, dedupe=True)
+    large = AnomalyLikelihood(10, 2000, grace=0, bounded=False, dedupe=True)
+    scores_small = [small.update(r) for r in raw]
+    scores_large = [large.update(1e6 * r + 3e9) for r in raw]
+    assert max(abs(a - b) for a, b in zip(scores_small, scores_large, strict=True)) < 1e-6
+    assert max(scores_small[-5:]) >= 0.5 > max(scores_small[100:600])
+
+
+def test_a_sustained_anomaly_raises_one_red_score_then_yellow() -> None:
+    calibration = AnomalyLikelihood(10, 2000, grace=0, bounded=True, dedupe=True)
+    rng = random.Random(2)
+    for _ in range(500):
+        calibration.update(rng.random() * 0.1)
+    scores = [calibration.update(1.0) for _ in range(10)]
+    red = [s for s in scores if s >= 0.5]
+    assert len(red) == 1
+    assert all(abs(s - 0.3) < 1e-3 for s in scores[scores.index(red[0]) + 1 :])
+
+
+def test_devices_of_very_different_scales_share_one_threshold(
+    make_readings: ReadingsFactory, make_series: SeriesFactory
+) -> None:
+    engine = DetectionEngine.from_spec(None, warmup=200)
+    threshold = engine.threshold
+    tiny = make_readings("tiny", make_series(1500, seed=1, scale=1e-3, spike_at=1400))
+    huge = make_readings("huge", make_series(1500, seed=4, scale=5e5, offset=1e9, noise=0.3, spike_at=1400))
+    interleaved = [r for pair in zip(tiny, huge, strict=True) for r in pair]
+    verdicts = engine.process_batch(interleaved)
+    for offset in (0, 1):
+        device = verdicts[offset::2]
+        assert device[1400].is_anomaly and device[1400].score >= threshold
+        quiet = device[300:1400]
+        assert sum(v.is_anomaly for v in quiet) <= 3
+
+
+def test_joint_calibration_of_one_metric_is_the_plain_calibration() -> None:
+    rng = random.Random(5)
+    raw = [rng.random() * 0.2 for _ in range(800)] + [1.0] * 12 + [rng.random() * 0.2 for _ in range(100)]
+    plain = AnomalyLikelihood(10, 2000, grace=50, bounded=True, dedupe=True)
+    joint = JointLikelihood(10, 2000, grace=50, bounded=True, dedupe=True)
+    assert [joint.update([r]) for r in raw] == [plain.update(r) for r in raw]
+
+
+def test_more_metrics_do_not_mean_more_false_alarms() -> None:
+    """Four independent quiet metrics: the largest of four calibrated scores alarms about four
+    times as often as one metric; the joint (Sidak) calibration less than twice as often (the
+    calibration's Gaussian tail is only approximate, so the correction is not exact)."""
+    rng = random.Random(8)
+    rows = [[rng.random() ** 3 for _ in range(4)] for _ in range(60_000)]
+    one = AnomalyLikelihood(10, 2000, grace=0, bounded=True, dedupe=False)
+    each = [AnomalyLikelihood(10, 2000, grace=0, bounded=True, dedupe=False) for _ in range(4)]
+    joint = JointLikelihood(10, 2000, grace=0, bounded=True, dedupe=False)
+    single = largest = combined = 0
+    for k, row in enumerate(rows):
+        alarm_one = one.update(row[0]) >= 0.3
+        alarm_largest = max(c.update(v) for c, v in zip(each, row, strict=True)) >= 0.3
+        alarm_joint = joint.update(row) >= 0.3
+        if k >= 2000:
+            single += alarm_one
+            largest += alarm_largest
+            combined += alarm_joint
+    assert single > 20
+    assert largest > 2.5 * single, (single, largest, combined)
+    assert combined < 2 * single, (single, largest, combined)
+    assert combined < largest / 2, (single, largest, combined)
+
+
+def test_joint_calibration_still_finds_one_metric_that_moves() -> None:
+    rng = random.Random(9)
+    joint = JointLikelihood(10, 2000, grace=0, bounded=True, dedupe=True)
+    for _ in range(1000):
+        joint.update([rng.random() * 0.1 for _ in range(4)])
+    scores = [joint.update([rng.random() * 0.1, 1.0, rng.random() * 0.1, rng.random() * 0.1]) for _ in range(5)]
+    assert max(scores) >= 0.5
+
+
+def test_a_calibration_state_from_before_per_metric_calibration_still_loads() -> None:
+    rng = random.Random(3)
+    raw = [rng.random() * 0.2 for _ in range(600)]
+    old = AnomalyLikelihood(10, 2000, grace=0, bounded=True, dedupe=True)
+    for r in raw[:500]:
+        old.update(r)
+    joint = JointLikelihood(10, 2000, grace=0, bounded=True, dedupe=True)
+    joint.load(old.state())  # what a one-metric device exported before JointLikelihood
+    assert [joint.update([r]) for r in raw[500:]] == [old.update(r) for r in raw[500:]]
+
+
+def test_a_calibration_raises_nothing_until_it_is_mature() -> None:
+    calibration = AnomalyLikelihood(10, 2000, 0, bounded=True, dedupe=False, mature=100)
+    tails = [calibration.tail(0.1 if k % 2 else 0.0) for k in range(99)]
+    assert calibration.tail(1.0) == 1.0  # the 100th raw score: far out, but not yet mature
+    assert all(tail == 1.0 for tail in tails)
+    for k in range(10):
+        calibration.tail(0.1 if k % 2 else 0.0)
+    assert calibration.tail(1.0) < 1e-3  # the same surprise once mature: far in the tail
