@@ -14,8 +14,8 @@ drain (5 calls just before, 5 just after, the fastest taken), this process times
 the two costs the target was set beside, botocore's default GetRecords parse and amazon-kclpy's
 Python side (``benchmarks.support.reference_costs``), so each drain's figure can also be read on
 the target's machine. Each mode runs without and with
-``--score-log``, and in steady state two ways: young (``--warmup 50``: calibrated scoring and anomaly
-events for most of the drain, from calibrations of a few dozen readings) and mature (default settings
+``--score-log``, and in steady state two ways: young (``--warmup 50``: decisions and anomaly events
+for most of the drain from models not yet mature, whose calibration raises nothing) and mature (default settings
 on a fleet whose models have seen 1,000 readings per device, restored by the worker from the lease's
 snapshot: :mod:`benchmarks.support.trained_fleet`); the median of ``--repeat`` runs is reported, with
 the range (a shared host runs the same code at different speeds from run to run).
@@ -26,13 +26,13 @@ the record counts. What a worker pays once (the first batch through each shard's
 state table, every device's first whole snapshot, the idle tail before the last checkpoint)
 cancels; what every further record costs (GetRecords, decode, detection, emission, checkpoints at
 their 5 s cadence) stays. In the steady-state mode the shorter drain (20 readings per device) is all
-warm-up, so its margin covers readings 21-100 of each device, 50 of them calibrated.
+warm-up, so its margin covers readings 21-100 of each device, 50 of them past that warm-up.
 
 In-process rows on the same payloads (``time.process_time``): the worker's GetRecords parse
 (botocore, identity timestamps), the shard reader's per-record work, ``decode_reading``, and the
 default detector's ``process_batch`` over the same readings in the same order (one engine per shard,
-batches of up to 10,000 as GetRecords returns them). Note the detector's warm-up (750 readings per
-device): with 200 readings per device nothing is scored against a calibrated threshold yet, so a
+batches of up to 10,000 as GetRecords returns them). Note the model's maturity (750 readings per
+device): with 200 readings per device no calibrated score raises anything yet, so a
 steady-state detector row (after ``--steady-warm`` readings per device) is also given.
 
 Usage: ``python -m benchmarks.bench_pipeline [--quick] [--records N] [--devices N] [--shards N]``.
@@ -88,8 +88,8 @@ MATURE = f"steady state: mature models ({MATURE_HISTORY:,} readings per device, 
 CONFIGURATIONS: dict[str, tuple[str, ...]] = {
     "without --score-log": (),
     WITH_SCORE_LOG: (),
-    # with 100 readings per device the default warm-up (750) is never over; a warm-up of 50 (the
-    # calibration settles from reading 40) makes most of the drain steady-state scoring with events
+    # a warm-up of 50 makes most of the drain decisions with events, from models not yet mature (the
+    # calibration raises from a device's 751st reading: only the mature row below has it)
     STEADY: ("--warmup", "50"),
     # default settings on a fleet past its warm-up, restored from the lease's snapshot (trained_fleet)
     MATURE: (),
@@ -379,10 +379,9 @@ def run(
         "(each run's margin by the reference cost around its longer drain). "
         "The fastest call stands for the host at its best, so a scaled figure errs high. The two reference costs need "
         "not agree (they weigh different Python work); kclpy's needs its sources (`make kclpy`).",
-        "The first two rows score every reading within the default warm-up (750 readings: with 100 readings "
-        "per device the calibration never starts); the steady-state rows run the whole pipeline, calibration, "
-        "decisions and anomaly events included. --warmup 50 calibrates on a few dozen readings per device, so it "
-        "raises more (false) events than mature models do on this noise-only signal.",
+        "With 100 readings per device no model is mature (750 readings): the calibration raises nothing; the "
+        "first two rows have the default warm-up (20 readings), --warmup 50 a longer one; every row runs "
+        "decisions and anomaly events, and only the mature row calibrated scores.",
         f"Mature models: default settings; before the drain each shard's lease is checkpointed at its first record, "
         f"with the model snapshot of {MATURE_HISTORY:,} readings per device of the same signal (trained in this "
         "process, benchmarks/support/trained_fleet.py). The worker restores it when it takes the lease (a one-time "

@@ -122,6 +122,11 @@ FIGURES: list[Figure] = [
         "state", 1, ("3000", "3, patch"), ("CPU µs/device", "bytes/device"), "patch {} µs, {} bytes",
     ),
     Figure(
+        "a fresh fleet's false events per 10,000 readings, its first 500 readings / readings 1,501-2,000 "
+        "(default warm-up)",
+        "cold_start", 1, ("20",), ("readings 1-500", "readings 1,501-2,000"), "{} / {}",
+    ),
+    Figure(
         "memory per device, default detector (3 metrics, 1,000 devices): engine / resident set",
         "memory", 0, ("context", "1000"), ("engine memory_bytes()/device", "RSS growth/device"),
         "{} KiB / {} KiB", headline=True,

@@ -3,8 +3,10 @@
 Runs, in this order: parse (GetRecords parsing), pipeline (worker CPU per record end to end),
 waves (the detector's two paths by wave width), latency (put-to-event), shards (one worker
 against 1-256 shards), leases (failover, DynamoDB requests per minute), memory (per device, per
-detector), caps (what the per-device caps bound), checkpoint (lease-table write latency) and state
-(model-state checkpoint cost and restore). Each runs in its own process and writes
+detector), caps (what the per-device caps bound), checkpoint (lease-table write latency), state
+(model-state checkpoint cost and restore) and cold_start (a new device's first readings: a gross
+outlier at its 25th reading on each path, a fresh fleet's false events per 10,000 readings by
+warm-up, NAB by warm-up). Each runs in its own process and writes
 ``bench-output/bench_<name>.md``, ``.json`` and ``.provenance.json``; every table of the run goes to
 ``bench-output/benchmarks.md``. The detector benchmark (``bench_detection``), the hot path's
 (``bench_hot_path``) and the producer's (``bench_producer``, ``bench_producer_quality``) are run
@@ -29,7 +31,19 @@ from benchmarks.support import performance_table
 from benchmarks.support.harness import OUTPUT
 from benchmarks.support.script import provenance
 
-BENCHES = ["parse", "pipeline", "waves", "latency", "shards", "leases", "memory", "caps", "checkpoint", "state"]
+BENCHES = [
+    "parse",
+    "pipeline",
+    "waves",
+    "latency",
+    "shards",
+    "leases",
+    "memory",
+    "caps",
+    "checkpoint",
+    "state",
+    "cold_start",
+]
 
 
 def run_bench(name: str, quick: bool) -> str:

@@ -55,6 +55,7 @@ import numpy as np
 import numpy.typing as npt
 
 from consumer.detection.device.model import DeviceModel, device_seed
+from consumer.detection.device.preprocess import COLD_MIN
 from consumer.detection.device_state_codec import DeviceStateCodec
 from consumer.detection.engine_state import EngineState
 from consumer.detection.explain import bank_views, explain, explain_bank, explain_model, model_views
@@ -70,7 +71,13 @@ from consumer.values.reading import MAX_METRICS as MAX_READING_METRICS
 from consumer.values.reading import Reading
 
 DEFAULT_THRESHOLD = 0.5
-DEFAULT_WARMUP = 750
+#: readings per device before it may raise anything but a gross outlier: the cold-start rule's own
+#: start (``COLD_MIN``). A short warm-up is safe because a model's maturity is its own (a young
+#: device's wider novelty tolerance, a calibration that raises nothing before it is mature; see
+#: ``device_model``), not the warm-up's: ``python -m benchmarks.bench_cold_start`` measures a fresh
+#: fleet of the producer's devices (false events over its first 500 readings and later) and NAB with
+#: one warm-up for every file, for this and longer warm-ups.
+DEFAULT_WARMUP = COLD_MIN
 #: the default lifetime cap on one device's metrics: four readings' worth of the most one reading
 #: may bring, so a device may replace its whole set of metrics three times. A ``DeviceModel``'s
 #: cost per reading and its size grow with its metrics, so the cap bounds both

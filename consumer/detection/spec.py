@@ -22,10 +22,12 @@ PIPELINE_PARAMS: dict[str, ParamValue] = {
     "novelty": 0.03,  # a value beyond the seen range widened by this share of it scores 1; 0 = off
     "reach": 16.0,  # a value more than this many ranges beyond a metric's seen range is a glitch...
     "grow": 1.0,  # ...and widens the range by at most this many ranges; 0 = every value widens it fully
-    "settle": 0.5,  # calibration ignores raw scores for this share of the warm-up (detector settling)
+    "settle": 0.5,  # calibration ignores raw scores for this share of ``mature`` (detector settling)
+    "mature": 750,  # readings a device's model needs before its calibration may raise (its maturity)
+    "youth": 100.0,  # a device's novelty tolerance after s readings is at least youth / s ranges; 0 = off
     "short": 10,  # calibration: raw scores averaged over this many recent readings
     "long": 2000,  # calibration: horizon of the long-run distribution of those averages
-    "protect": True,  # do not learn from readings flagged anomalous
+    "protect": True,  # a mature model does not learn from readings flagged anomalous
     "dedupe": True,  # calibration: a sustained anomaly raises one alarm (Numenta's red-zone filter)
     "per_metric": True,  # calibrate each metric on its own, combine (Sidak); false: the largest metric score
     "relate": 8,  # with per-metric calibration: a relation test (T²) for devices with 2..relate metrics; 0 = off
@@ -35,7 +37,7 @@ DETECTORS: dict[str, dict[str, ParamValue]] = {
     # Pure-Python streaming statistics (no river): exponentially weighted z-scores.
     "zscore": {"alpha": 0.01, "diff": 0.0, "power": 4.0},
     # Pure-Python sequence model over quantised values: surprise of a value given the previous ones.
-    # (its counts need longer to settle: the calibration ignores the first 80% of the warm-up)
+    # (its counts need longer to settle: the calibration ignores the first 80% of ``mature``)
     "context": {"bins": 32, "order": 1, "cap": 128, "sharp": 4.0, "grids": 1, "settle": 0.8},
     # river.anomaly.StandardAbsoluteDeviation
     "sad": {},
@@ -162,6 +164,8 @@ def _validate(name: str, params: Mapping[str, ParamValue]) -> None:
         problems.append("settle must be in [0, 1)")
     if not 0 <= int(params["relate"]) <= 8:
         problems.append("relate must be in [0, 8]")
+    if int(params["mature"]) < 0 or float(params["youth"]) < 0.0:
+        problems.append("mature and youth must be >= 0")
     if int(params["short"]) < 1 or int(params["long"]) < 2:
         problems.append("short must be >= 1 and long >= 2")
     if name == "zscore" and not 0.0 < float(params["alpha"]) <= 1.0:

@@ -246,11 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the producer runs")
     parser.add_argument("--port", type=int, default=4566, help="moto server port on 127.0.0.1")
-    # 4 devices at 200 readings/s: 2,500 readings each in the 50 s the producer runs, so the engine's
-    # default warm-up (750 readings, over 2.5 compressed days) leaves 1,750 scored readings per device
+    # 4 devices at 200 readings/s: 2,500 readings each in the 50 s the producer runs; a warm-up of 750
+    # readings (2.5 compressed days, the producer's quiet start) leaves 1,750 scored readings per device
     parser.add_argument("--devices", type=int, default=4)
     parser.add_argument(
-        "--warmup", type=int, default=750, help="readings per device before events (default: the engine's own)"
+        "--warmup",
+        type=int,
+        default=750,
+        help="readings per device before events other than gross outliers (default 750)",
     )
     parser.add_argument("--rate", type=float, default=200.0, help="readings per second")
     parser.add_argument("--shards", type=int, default=4)

@@ -54,18 +54,18 @@ def test_missing_metrics_are_imputed_and_never_alarm_on_their_own(
 def test_an_anomaly_is_attributed_to_the_metric_that_moved(
     make_readings: ReadingsFactory, make_series: SeriesFactory
 ) -> None:
-    temperature = make_series(800, seed=1, offset=20.0)
-    vibration = make_series(800, seed=2, scale=0.01, period=13)
-    pressure = make_series(800, seed=3, offset=1000.0, scale=5.0, period=37)
-    vibration[700:720] = [5.0] * 20  # a sustained fault in one metric
+    temperature = make_series(1000, seed=1, offset=20.0)
+    vibration = make_series(1000, seed=2, scale=0.01, period=13)
+    pressure = make_series(1000, seed=3, offset=1000.0, scale=5.0, period=37)
+    vibration[900:920] = [5.0] * 20  # a sustained fault in one metric, once the calibration is mature
     rows: list[float | dict[str, float | None] | None] = [
         {"temperature": t, "vibration": v, "pressure": p}
         for t, v, p in zip(temperature, vibration, pressure, strict=True)
     ]
     for name in ("context", "zscore", "hst", "zscore:novelty=0", "loda:novelty=0"):
         verdicts = DetectionEngine.from_spec(name, warmup=200).process_batch(make_readings("d", rows))
-        assert not any(v.is_anomaly for v in verdicts[600:700]), name
-        verdict = next(v for v in verdicts[700:720] if v.is_anomaly)
+        assert not any(v.is_anomaly for v in verdicts[800:900]), name
+        verdict = next(v for v in verdicts[900:920] if v.is_anomaly)
         assert abs(sum(verdict.contributions.values()) - 1.0) < 1e-9
         assert max(verdict.contributions, key=verdict.contributions.__getitem__) == "vibration", name
 

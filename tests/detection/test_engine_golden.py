@@ -15,10 +15,14 @@ cold-start rule (a gross outlier, more than ``reach`` ranges beyond the range, i
 the warm-up from the ``COLD_MIN``-th reading on, and then protected from learning as any anomaly),
 all but the ``context:ewma=0.5,median=3`` case, whose filters damp its spikes below that. The
 digests of the multi-metric cases under per-metric calibration (``context``, its variants but
-``per_metric=false``, ``zscore``, ``sad``) changed again, on purpose, with the relation test
+``per_metric=false``, ``zscore``, ``sad``) changed, on purpose, with the relation test
 (:mod:`consumer.detection.device.relation`: one more test in the Šidák combination for devices with 2 to
-8 metrics, its state in the exported bytes); the single-metric NAB cases, ``per_metric=false``
-and the multivariate river detectors kept theirs. To
+8 metrics, its state in the exported bytes). Every digest changed again, on purpose, when
+maturity became the model's own: the calibrations (the relation test's too) learn from
+``settle x mature`` readings and raise only after ``mature`` (750) whatever the warm-up, a young
+device's novelty tolerance is at least ``youth / seen`` ranges, protection starts at maturity and
+a protected anomaly widens the range by at most ``grow`` ranges (so a second identical spike is
+flagged again), and the default warm-up is 20 readings (the exported states record it). To
 record new digests after an intended change, run this file
 (``PYTHONPATH=. python tests/detection/test_engine_golden.py``) and paste what it prints. The
 batches here are too narrow for waves, so this is the per-device path; ``fleet/test_bank.py`` runs
@@ -148,64 +152,64 @@ def run(
 
 GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
     "context/fleet": (
-        "9545be46f53866f1585b8644e9a1f9dfb361e70d5cdd82f66d1cb5e4345d63a7",
-        "db3f0cdf9e64d493e66eb85b1127fe66ba88eca5bfd11c318eee5783bae8fc03",
+        "042ae8528e94d51204a08d7f5f9c45f10473adcf874261141bddc306fae4f326",
+        "8b6e02eda47d111790a5d920941fa8b58aa0bef021b58f2d726698b5c6c29735",
     ),
     "context/fleet/resumed": (
-        "9545be46f53866f1585b8644e9a1f9dfb361e70d5cdd82f66d1cb5e4345d63a7",
-        "db3f0cdf9e64d493e66eb85b1127fe66ba88eca5bfd11c318eee5783bae8fc03",
+        "042ae8528e94d51204a08d7f5f9c45f10473adcf874261141bddc306fae4f326",
+        "8b6e02eda47d111790a5d920941fa8b58aa0bef021b58f2d726698b5c6c29735",
     ),
     "context/fleet/warmup=300": (
-        "6409d07f0b09fbf8de21d016d7d906754a34bda06666f168e5ca3beb908cbfcf",
-        "4c8f9555b4cdde940c493293f98a55208e8c213897f26552c6631dd9341233e3",
+        "14a327f3655c494128622b0f0df174070a7539fe15d207d464026de0944f39e1",
+        "5798e6609f89a90bef96995219a6dd3f74ad1799a7417ae9d6234286a02ac280",
     ),
     "context/nab": (
-        "dc7928dbd5c945c3f46374d97e0dbac87bf4fcfa9ab255a40e735676c75a6f9f",
-        "2f0767392d2cb1f52f85a04cbec2eb711a598f1db7c3a6eb6151a9b0bf9a09cb",
+        "811a14959c11b68d76f20cdb615c49912f6b4ff6e109e78cae489aa1bd8e2cc2",
+        "7a9f033fe9f1219fb0a6f06720334ee3873a6ea3518390472c83888b0011386a",
     ),
     "context:ewma=0.5,median=3/fleet": (
-        "30cd6c8f1590a6974a33bbe49673075cb5989d6e5ec0fe940b643ab05dabe801",
-        "41d0633b7b19f746ec6b0ce93a8bbcc7ccb789cdd6d4751c3ea3effd0ba79137",
+        "8cbadbfbcde2128f3c3eb088a2b891c9d37b9a210b398b2898cfae0552fbfbbd",
+        "370972749a1b386831b14d1b3569156b607703b9a6db6f9c91858f06ca68f2e1",
     ),
     "context:grids=2/fleet": (
-        "865f832dac53ae95af35b9649945e83080d89b8cb972e7456988fb9721dba33c",
-        "3c94c60090406c6a340cd91ad97a5313f081ff9e683e69b0d57ce953593eed15",
+        "f3099cf4d03eb345262b1d06beaed168a98d2cb6a61c19f2e6bf449d6e78082f",
+        "a2dd8cc3477978fa4064dc1675b956d5f720fd946565fc9c732090ca9294f9ae",
     ),
     "context:per_metric=false/fleet": (
-        "ad89d22cfd258dfed8f064b8374105ea3f2cbc61624decf0aad091b5cb8995d6",
-        "b56145d64535efeee32664355c30673a4756ff5f4e7d19437254a59a6e424eae",
+        "7e7ed496f22b8cea6069b520bda65271746679a53da342b30f70cb655ea0a6f0",
+        "8605d93a61ce6021d682436b90beb9da9605eeb56b2eb41ed8310199d1e6433e",
     ),
     "context:protect=false,dedupe=false/fleet": (
-        "8163725e028604277b292e5f19d50a056e561fa0fc7f857f7de68e3a837a009e",
-        "6b4c5327ee33c98dd6dd33aa4013c4a4798c6e78c18ac6fdb59c21e0147430f4",
+        "f39a9f8540b2b33cb5a4a33bb0a0efbdc45e589364c3e3adc1e13f0926054439",
+        "09bb3e3b51e53e8bad9735eb066c8c8f95edc3822ab51ac7a480cbd5d3082c64",
     ),
     "hst:n_trees=3,height=4/small": (
-        "dc839420832fc8b453509d1ff9cd90d3fce3ccc25b502263d416eaecd676385e",
-        "165250b9620c79da90962aed5f14a2569da55083a206f3e91f51f268462cdace",
+        "9f5f889d9155d318f3c39401ff589154302e023be7399eb7d269dd33d337d61c",
+        "b1922b517f40622e54a9907ccecb852c428e22514a6d8f009d1a5a117566d23f",
     ),
     "sad/small": (
-        "14831cf9154c96874d232911fbc63e3c64d677f232aa8dff7a0478577e2a52b2",
-        "36ea733804926b58669e3990797bff04a17bf156e63958e88116056f41ab133d",
+        "c5884006e58f12725f55995c70473893262cc759f268102b4d7772564060a194",
+        "6cfeaa5cea281d543daafc0b89d7f37d0bd51a49fb45c61fe2c09a7fa64f6246",
     ),
     "svm/small": (
-        "b6652303697d07b7c5445c250dea95aed7ac31f5c732ddb5273eeebb73aa55a4",
-        "7d626f4e13211026e2e8e8f148e8191f4849783785462a94318925bebfe60681",
+        "1c9f6da4b84f4aced8f32ec7d45bb2f0a9daffd76a767ba9125bfd0ded3ef4aa",
+        "8373e560a8f45b68be63ede1be5656e0b31633978a607b4a3a99c6c2bbdedcd7",
     ),
     "zscore/fleet": (
-        "73f4d1e61f51bec289a5607021e4a35bfdca1d03c6d6173bec0f60fdc3e6a556",
-        "ea997ee82e5ef62fea7bf1e622f855eccc5e04999a84e32d68493d4133528851",
+        "9668522766af62dbaf34b5f7fdeb9678dedc7cc830b98427a049f8f4abb9398c",
+        "bcae6a13ef5b114dbcea08f769ab993db56f0dccde25291d80e94fb993d93597",
     ),
     "zscore/fleet/resumed": (
-        "73f4d1e61f51bec289a5607021e4a35bfdca1d03c6d6173bec0f60fdc3e6a556",
-        "ea997ee82e5ef62fea7bf1e622f855eccc5e04999a84e32d68493d4133528851",
+        "9668522766af62dbaf34b5f7fdeb9678dedc7cc830b98427a049f8f4abb9398c",
+        "bcae6a13ef5b114dbcea08f769ab993db56f0dccde25291d80e94fb993d93597",
     ),
     "zscore/nab": (
-        "560e742155bd11a9defb3edf13b0894cd8f24ea92c131f7f9154d70b880259e2",
-        "78027eebb02bdea4952d1b247286f3e553719bae6298f64e65439bea3fd2bb6f",
+        "32d3daebd5f72c669ddb95dfc5a8e63e5b39873a99563794f7dca63408bda349",
+        "b62a07f0643ef777a7f88e1fa8509daa1e86a93f3b2160d75b9944477dd944f1",
     ),
     "zscore:diff=1/fleet": (
-        "f413865b423ab541450b067e0103407cf96311e5a9859af4c24a5559d9b05d3b",
-        "64d4bbc7b6627ed76107909d01d8f0636e16cd803d679e846e8102406e3f0b15",
+        "3e1598ed2de11c38b82aee72919a3ba12d2d280246974abbd55cd000a92d4861",
+        "132fc0f892091e3b6fd61ba6a5831beb749037894d0c2b1b4aede8cf86585e9f",
     ),
 }
 

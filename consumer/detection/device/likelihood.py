@@ -17,6 +17,14 @@ Numenta's anomaly likelihood, re-derived for bounded streaming state:
 Because the score is a tail probability under the device's own history, one threshold serves
 devices and detectors of any raw scale. State is O(short). The first ``grace`` raw scores (the
 detector's own start-up) are neither scored nor learned.
+
+Maturity: the tail is 1 (no evidence of anything unusual) until the calibration has been given
+more than ``mature`` raw scores, whatever the engine's warm-up. The long-run mean and variance
+are then estimated from ``mature - grace`` averages at least; estimated from fewer (as happened
+when the calibration settled over a share of a short warm-up) they are so uncertain that ordinary
+readings fall in their tails and raise false alarms. A young model is therefore conservative,
+not blind: what it raises meanwhile comes from the range checks (novelty, with a tolerance that
+tightens as the device is seen longer, and gross outliers; see ``preprocess``).
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ class AnomalyLikelihood:
         "dedupe",
         "grace",
         "horizon",
+        "mature",
         "mean",
         "n",
         "pos",
@@ -54,10 +63,11 @@ class AnomalyLikelihood:
         "var",
     )
 
-    def __init__(self, short: int, long: int, grace: int, *, bounded: bool, dedupe: bool) -> None:
+    def __init__(self, short: int, long: int, grace: int, *, bounded: bool, dedupe: bool, mature: int = 0) -> None:
         self.short = short
         self.horizon = long
         self.grace = grace
+        self.mature = mature
         self.bounded = bounded
         self.dedupe = dedupe
         self.ring: list[float] = []
@@ -98,7 +108,8 @@ class AnomalyLikelihood:
 
     def tail(self, raw: float) -> float:
         """The upper tail probability of ``raw``'s short average under the history (1.0 while there
-        is none), then learn it; no dedupe (:meth:`update` and :class:`JointLikelihood` apply it)."""
+        is none, and until more than ``mature`` raw scores were given), then learn it; no dedupe
+        (:meth:`update` and :class:`JointLikelihood` apply it)."""
         seen = self.seen + 1
         self.seen = seen
         if seen <= self.grace:
@@ -126,7 +137,7 @@ class AnomalyLikelihood:
         mean = self.mean
         var = self.var
         n = self.n
-        if n >= 2:
+        if n >= 2 and seen > self.mature:
             z = (average - (mean if mean > MEAN_FLOOR else MEAN_FLOOR)) / sqrt(var if var > VAR_FLOOR else VAR_FLOOR)
             tail = 0.5 * erfc(z / _SQRT2)
         n += 1
@@ -181,12 +192,13 @@ class JointLikelihood:
     smallest tail (strictly), which is what the anomaly is attributed to.
     """
 
-    __slots__ = ("bounded", "dedupe", "grace", "led", "long", "metrics", "prev_red", "short")
+    __slots__ = ("bounded", "dedupe", "grace", "led", "long", "mature", "metrics", "prev_red", "short")
 
-    def __init__(self, short: int, long: int, grace: int, *, bounded: bool, dedupe: bool) -> None:
+    def __init__(self, short: int, long: int, grace: int, *, bounded: bool, dedupe: bool, mature: int = 0) -> None:
         self.short = short
         self.long = long
         self.grace = grace
+        self.mature = mature
         self.bounded = bounded
         self.dedupe = dedupe
         self.metrics: list[AnomalyLikelihood] = []
@@ -194,7 +206,9 @@ class JointLikelihood:
         self.led = False  # the last update's extra test held the smallest tail (not state)
 
     def _add(self) -> None:
-        self.metrics.append(AnomalyLikelihood(self.short, self.long, self.grace, bounded=self.bounded, dedupe=False))
+        self.metrics.append(
+            AnomalyLikelihood(self.short, self.long, self.grace, bounded=self.bounded, dedupe=False, mature=self.mature)
+        )
 
     def update_one(self, raw: float) -> float:
         """:meth:`update` for a device with one metric (the hot path, without a list)."""
@@ -247,7 +261,7 @@ class JointLikelihood:
         (``python -m benchmarks.bench_hot_path`` measures it). Change the two together: one-metric
         devices go through ``tail``, multi-metric ones through this, and the golden digests
         (``tests/detection/test_engine_golden.py``) cover both."""
-        grace, short, horizon = self.grace, self.short, self.long
+        grace, short, horizon, mature = self.grace, self.short, self.long, self.mature
         low = 1.0
         for i, raw in enumerate(raws):
             calibration = metrics[i]
@@ -277,7 +291,7 @@ class JointLikelihood:
                 mean = calibration.mean
                 var = calibration.var
                 n = calibration.n
-                if n >= 2:
+                if n >= 2 and seen > mature:
                     z = (average - (mean if mean > MEAN_FLOOR else MEAN_FLOOR)) / sqrt(
                         var if var > VAR_FLOOR else VAR_FLOOR
                     )

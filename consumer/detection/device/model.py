@@ -9,17 +9,29 @@ decide, and only then learn (the detector and the running scale skip readings fl
 when ``protect`` is on). A value beyond the range seen so far (see ``novelty`` in
 :mod:`~consumer.detection.device.preprocess`) scores 1 (Numenta's spatial anomaly); a glitch far beyond
 it reaches the range, the imputer, the detector and the scale winsorised (``reach`` and ``grow``
-there), so one absurd value cannot blind the device. During the first ``warmup`` readings the
-model is conservative, not blind: the score is 0 and no event is raised, except for a gross
-outlier from the device's :data:`~consumer.detection.device.preprocess.COLD_MIN`-th reading on (a value
-more than ``reach`` ranges beyond the range seen so far on some metric), which scores 1 and is
-anomalous, attributed like any reading beyond its range. The calibration starts learning partway
-through the warm-up (``settle``), once the detector's own statistics have settled.
+there), so one absurd value cannot blind the device.
+
+Maturity is the model's own, not the warm-up's: the model counts its readings. Its novelty
+tolerance is at least ``youth / seen`` ranges (a young range is still filling), and its
+calibration learns from the ``settle x mature``-th reading and may raise only after the
+``mature``-th (:mod:`~consumer.detection.device.likelihood`), whatever the warm-up. So the warm-up can be
+short: during the first ``warmup`` readings the score is 0 and no event is raised, except for a
+gross outlier from the device's :data:`~consumer.detection.device.preprocess.COLD_MIN`-th reading on (a
+value more than ``reach`` ranges beyond the range seen so far on some metric), which scores 1 and
+is anomalous, attributed like any reading beyond its range; after it, a young model raises what
+its range checks find, and what its calibration finds once mature.
+
+Protection (``protect``) starts at maturity too: a young model learns every reading, flagged or
+not. Before its range and counts have filled, most of what stands out is the signal still
+showing its extent, and a young model that withheld it from learning kept flagging the same
+ordinary values; a mature model does not learn what it flags (the detector and the scale skip
+it, and the range widens by at most ``grow`` ranges, so a second identical spike is flagged too).
 
 A device with per-metric calibration and 2 to ``relate`` metrics also has a relation test
 (:class:`~consumer.detection.device.relation.RelationModel`, built at its first reading with that many
 metrics, afresh whenever the count changes): its tail is one more test in the combination, and an
-anomaly it led (its tail the smallest) is attributed to the metrics that broke the relation.
+anomaly it led (its tail the smallest) is attributed to the metrics that broke the relation. Its
+calibration matures with the device's: it raises nothing before the ``mature``-th reading either.
 """
 
 from __future__ import annotations
@@ -42,6 +54,12 @@ from consumer.detection.verdict import NO_CONTRIBUTIONS, Verdict, _new_verdict
 def device_seed(seed: int, device_id: str) -> int:
     """A device's detector seed: from the engine's seed and the device id (CRC-32), not arrival order."""
     return (seed * 1_000_003 + zlib.crc32(device_id.encode())) & 0x7FFFFFFF
+
+
+def settle_count(spec: DetectorSpec) -> int:
+    """How many raw scores a device's calibration ignores while the detector settles: ``settle``
+    of the model's maturity (``mature``), never of the warm-up."""
+    return int(int(spec["mature"]) * float(spec["settle"]))
 
 
 def build_detector(spec: DetectorSpec, seed: int) -> Detector:
@@ -67,6 +85,7 @@ class DeviceModel:
         "detector",
         "inputs",
         "joint",
+        "mature",
         "pre",
         "protect",
         "relate",
@@ -84,29 +103,34 @@ class DeviceModel:
             float(spec["novelty"]),
             grow=float(spec["grow"]),
             reach=float(spec["reach"]),
+            youth=float(spec["youth"]),
         )
         self.detector = build_detector(spec, seed)
         self.inputs = self.detector.inputs
         # per-metric calibration (combined, see JointLikelihood) when the detector has per-metric scores
-        args = (int(spec["short"]), int(spec["long"]), int(warmup * float(spec["settle"])))
+        mature = int(spec["mature"])
+        args = (int(spec["short"]), int(spec["long"]), settle_count(spec))
         bounded, dedupe = self.detector.bounded, bool(spec["dedupe"])
         self.joint: JointLikelihood | None = None
         self.calibration: AnomalyLikelihood | None = None
         if bool(spec["per_metric"]) and self.detector.per_metric:
-            self.joint = JointLikelihood(*args, bounded=bounded, dedupe=dedupe)
+            self.joint = JointLikelihood(*args, bounded=bounded, dedupe=dedupe, mature=mature)
         else:
-            self.calibration = AnomalyLikelihood(*args, bounded=bounded, dedupe=dedupe)
+            self.calibration = AnomalyLikelihood(*args, bounded=bounded, dedupe=dedupe, mature=mature)
         self.relate = int(spec["relate"]) if self.joint is not None else 0
-        self.relation_args = args
+        self.relation_args = (*args, mature)
         self.relation: RelationModel | None = None
         self.protect = bool(spec["protect"])
+        self.mature = mature
         self.threshold = threshold
         self.warmup = warmup
         self.seen = 0
 
     def step(self, metrics: Mapping[str, float | None]) -> Verdict:
         pre = self.pre
-        values = pre.transform(metrics)
+        seen = self.seen + 1
+        self.seen = seen
+        values = pre.transform(metrics, seen)
         inputs = self.inputs
         if inputs == "raw":
             x = values
@@ -135,18 +159,18 @@ class DeviceModel:
             score = joint.update_one(raw) if joint is not None else self._calibration().update(raw)
         if pre.novel:
             score = 1.0
-        seen = self.seen + 1
-        self.seen = seen
         warming = seen <= self.warmup
         if warming:  # conservative, not blind: only a gross outlier, once the range means something
             anomalous = seen >= COLD_MIN and pre.gross()
             score = 1.0 if anomalous else 0.0
         else:
             anomalous = score >= self.threshold
-        if not (anomalous and self.protect):
+        if not (anomalous and self.protect and seen > self.mature):  # a young model learns what it flags
             detector.learn(x)
             if inputs != "raw":
                 pre.learn_scale(values)
+        elif pre.widened:  # a protected anomaly widens the range by at most grow ranges
+            pre.bound_widening()
         contributions = self._attribute(x, values) if anomalous else NO_CONTRIBUTIONS
         return _new_verdict(Verdict, (score, raw, anomalous, warming, contributions))
 

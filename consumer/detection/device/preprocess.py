@@ -10,6 +10,10 @@
   lies outside the range seen so far, widened by ``novelty`` times that range (0 = off; times
   ``1 + ln m`` for a device with ``m`` metrics, see :func:`novelty_tolerance`);
   :attr:`Preprocessor.novel_excess` then holds how far each such metric went, in ranges.
+  Youth (``youth``): a device that has been seen ``s`` readings gets a tolerance of at least
+  ``youth / s`` ranges (:func:`young_tolerance`), so a range still growing through its first daily
+  cycle is not taken for novelty; the tolerance tightens with evidence to ``novelty`` (times
+  ``1 + ln m``) once ``s`` exceeds ``youth / tolerance``.
 * Glitches (``reach`` and ``grow``, robustness): a value more than ``reach`` ranges beyond a
   metric's range is taken for a glitch, and winsorised to ``grow`` ranges beyond it for everything
   that learns from it (the range, the imputer, the filters, the detector, the scale); ``grow=0``
@@ -67,9 +71,13 @@ class Preprocessor:
         "run",
         "smooth",
         "tolerance",
+        "widened",
+        "youth",
     )
 
-    def __init__(self, ewma: float, median: int, novelty: float, grow: float = 0.0, reach: float = 0.0) -> None:
+    def __init__(
+        self, ewma: float, median: int, novelty: float, *, grow: float = 0.0, reach: float = 0.0, youth: float = 0.0
+    ) -> None:
         self.ewma = ewma
         self.median = median
         self.smooth = ewma < 1.0 or median > 1  # any denoising at all
@@ -77,11 +85,14 @@ class Preprocessor:
         self.grow = grow  # a glitch widens the range by at most this many ranges (0: unbounded)
         self.reach = reach  # a value more than this many ranges beyond the range is a glitch
         self.tolerance = novelty  # novelty widened for the device's number of metrics
+        self.youth = youth  # ... and for a young device (see young_tolerance)
         self.last_given: list[float | None] = []  # per metric: the last observed value,
         self.run: list[int] = []  # how many readings in a row it has been exactly that value,
         self.longest: list[int] = []  # and the longest such run that has ended
         self.novel = False
         self.novel_excess: dict[int, float] = {}  # metric -> distance beyond the range, in ranges
+        # this reading's metrics that widened a known range: metric -> the range before (see bound_widening)
+        self.widened: dict[int, tuple[float, float]] = {}
         self.names: list[str] = []
         self.index: dict[str, int] = {}
         self.imp_count: list[int] = []
@@ -111,20 +122,26 @@ class Preprocessor:
         self.tolerance = novelty_tolerance(self.novelty, len(self.names))
         return self.index[name]
 
-    def transform(self, metrics: Mapping[str, float | None]) -> list[float]:
-        """Impute and denoise one reading into the device's metric order (learns imputer and filters)."""
+    def transform(self, metrics: Mapping[str, float | None], seen: int = 0) -> list[float]:
+        """Impute and denoise one reading into the device's metric order (learns imputer and filters);
+        ``seen`` is the reading's position in the device's life (1 for its first; 0: no youth)."""
         if self.novel:
             self.novel_excess = {}
             self.novel = False
+        if self.widened:
+            self.widened = {}
+        tolerance = self.tolerance
+        if seen > 0 and self.youth > 0.0:
+            tolerance = young_tolerance(tolerance, self.youth, seen)
         names = self.names
         size = len(names)
         if len(metrics) == size:  # the usual case: the same metrics in the same order
             if size == 1:
                 for name, given in metrics.items():
                     if name == names[0]:
-                        return self._clean((given,))
+                        return self._clean((given,), tolerance)
             elif list(metrics) == names:
-                return self._clean(metrics.values())
+                return self._clean(metrics.values(), tolerance)
         index = self.index
         raw: list[float | None] = [None] * size
         for name, value in metrics.items():
@@ -133,9 +150,11 @@ class Preprocessor:
                 i = self._add_metric(name)
                 raw.append(None)
             raw[i] = value
-        return self._clean(raw)
+        if seen > 0 and self.youth > 0.0:  # a new metric changed the multi-metric tolerance
+            return self._clean(raw, young_tolerance(self.tolerance, self.youth, seen))
+        return self._clean(raw, self.tolerance)
 
-    def _clean(self, givens: Iterable[float | None]) -> list[float]:
+    def _clean(self, givens: Iterable[float | None], tolerance: float) -> list[float]:
         """Impute, track flatlines, denoise and check the range of each metric, in metric order.
 
         A glitch (more than ``reach`` ranges beyond the range) is winsorised to ``grow`` ranges
@@ -181,7 +200,9 @@ class Preprocessor:
             hi = hi_of[i]
             if value < lo:
                 if hi > lo:
-                    if novelty > 0.0 and value < lo - self.tolerance * (hi - lo):
+                    if grow > 0.0:
+                        self.widened[i] = (lo, hi)
+                    if novelty > 0.0 and value < lo - tolerance * (hi - lo):
                         self.novel = True
                         self.novel_excess[i] = (lo - value) / (hi - lo)
                     if grow > 0.0 and value < lo - reach * (hi - lo):
@@ -191,7 +212,9 @@ class Preprocessor:
                 lo_of[i] = value
             if value > hi:
                 if hi > lo:
-                    if novelty > 0.0 and value > hi + self.tolerance * (hi - lo):
+                    if grow > 0.0:
+                        self.widened[i] = (lo, hi)
+                    if novelty > 0.0 and value > hi + tolerance * (hi - lo):
                         self.novel = True
                         self.novel_excess[i] = (value - hi) / (hi - lo)
                     if grow > 0.0 and value > hi + reach * (hi - lo):
@@ -206,6 +229,29 @@ class Preprocessor:
                 imp_mean[i] = mean + ((learned if smooth else value) - mean) / n
             out.append(value)
         return out
+
+    def bound_widening(self) -> None:
+        """Take back what the reading just transformed taught the range beyond ``grow`` ranges: the
+        device model calls it for a reading it flagged anomalous and protects (``protect``).
+
+        An anomaly is not learned (the detector and the scale skip it); the range, which the
+        novelty check reads before the decision, learns it in full within ``reach`` ranges. So
+        after a spike of a few ranges, the same spike again lay inside the range and only the
+        calibrated score saw it, one reading in its ``short`` average, far below the threshold:
+        the second spike was missed. Bounded to ``grow`` ranges, a repeated spike stays beyond
+        the range (flagged again), and a lasting level shift is absorbed in about
+        ``log2(shift in ranges)`` readings, each flagged, as a glitch is."""
+        grow = self.grow
+        lo_of, hi_of = self.lo, self.hi
+        for i, (lo, hi) in self.widened.items():
+            if hi_of[i] > hi:
+                edge = hi + grow * (hi - lo)
+                if hi_of[i] > edge:  # noqa: PLR1730 (the same comparison as the wave steps')
+                    hi_of[i] = edge
+            if lo_of[i] < lo:
+                edge = lo - grow * (hi - lo)
+                if lo_of[i] < edge:  # noqa: PLR1730 (the same comparison as the wave steps')
+                    lo_of[i] = edge
 
     def gross(self) -> bool:
         """Whether the reading just transformed went more than ``reach`` ranges beyond the range
@@ -318,3 +364,12 @@ def novelty_tolerance(novelty: float, metrics: int) -> float:
     One metric keeps ``novelty`` exactly.
     """
     return novelty if metrics <= 1 else novelty * (1.0 + math.log(metrics))
+
+
+def young_tolerance(tolerance: float, youth: float, seen: int) -> float:
+    """The novelty tolerance of a device at its ``seen``-th reading: ``max(tolerance, youth / seen)``
+    ranges. A young device's range is still growing towards its signal's (a daily cycle fills it
+    over a day), so a value a little beyond it is ordinary; how far beyond is ordinary shrinks as
+    the range has had more readings to fill. The wave steps compute it the same way."""
+    young = youth / seen
+    return young if young > tolerance else tolerance

@@ -105,15 +105,18 @@ class RelationModel:
 
     __slots__ = ("_chol", "_z", "calibration", "cov", "k", "mean", "n", "out")
 
-    def __init__(self, k: int, short: int, long: int, grace: int) -> None:
+    def __init__(self, k: int, short: int, long: int, grace: int, mature: int) -> None:
         self.k = k
         self.n = 0
         self.mean = [0.0] * k
         self.out = [0] * k  # readings in a row each metric has been beyond CLIP deviations
         self.cov = [0.0] * (k * (k + 1) // 2)  # lower triangle, row by row: (i, j) at i(i+1)/2 + j
         # the device's calibrations skip their first ``grace`` readings; this one is first asked
-        # at the device's MATURE-th complete reading, so it skips that many fewer
-        self.calibration = AnomalyLikelihood(short, long, max(0, grace - MATURE), bounded=True, dedupe=False)
+        # at the device's MATURE-th complete reading, so it skips that many fewer; and like them it
+        # raises nothing before the device's ``mature``-th reading
+        self.calibration = AnomalyLikelihood(
+            short, long, max(0, grace - MATURE), bounded=True, dedupe=False, mature=max(0, mature - MATURE)
+        )
         self._z: list[float] = []  # the last scored reading's z and Cholesky factor (for parts)
         self._chol: list[float] = []
 

@@ -3,10 +3,11 @@
  *
  * step_rows() is DeviceModel.step (consumer/detection/device/model.py) for one reading of each of
  * a wave's devices, reading and writing the fleet bank's arrays in place: impute, track flatlines
- * and the seen range (novelty), score every metric with the context detector, calibrate each
- * metric and combine (Sidak) with the relation test's tail when the device has one (computed before
- * the call, consumer/detection/fleet/wave_relations.py), decide (during the warm-up, only gross
- * outliers), learn unless protected. consumer/detection/fleet/wave_step.py calls it and documents
+ * and the seen range (novelty, with a young device's wider tolerance), score every metric with the
+ * context detector, calibrate each metric (once mature) and combine (Sidak) with the relation
+ * test's tail when the device has one (stepped before, by relation_rows), decide (during the
+ * warm-up, only gross outliers), learn unless protected (once mature; a protected anomaly widens
+ * the range by at most grow ranges). consumer/detection/fleet/wave_step.py calls it and documents
  * the arguments; consumer/detection/fleet/wave_numpy.py is the same step in numpy, used when this
  * module was not built.
  *
@@ -33,10 +34,10 @@ enum { P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE
 /* the integer parameters, in the order wave_step._shape packs them */
 enum { S_BINS, S_WIDTH, S_ORDER, S_COLUMNS, S_COUNT_CELLS, S_TOTAL_CELLS, S_SPAN, S_CAP, S_SHORT,
        S_HORIZON, S_GRACE, S_WARMUP, S_PROTECT, S_DEDUPE, S_RECORD, S_FLAT_MIN_RUN, S_FLAT_FACTOR,
-       S_COLD_MIN, SHAPE_FIELDS };
+       S_COLD_MIN, S_MATURE, SHAPE_FIELDS };
 /* the float parameters, in the order wave_step._knobs packs them */
-enum { K_SHARP, K_NOVELTY, K_TOLERANCE, K_GROW, K_REACH, K_THRESHOLD, K_MEAN_FLOOR, K_VAR_FLOOR, K_RED_ZONE,
-       K_YELLOW_ZONE, K_LOG_FLOOR, K_SQRT2, KNOB_FIELDS };
+enum { K_SHARP, K_NOVELTY, K_TOLERANCE, K_GROW, K_REACH, K_THRESHOLD, K_YOUTH, K_MEAN_FLOOR, K_VAR_FLOOR,
+       K_RED_ZONE, K_YELLOW_ZONE, K_LOG_FLOOR, K_SQRT2, KNOB_FIELDS };
 
 enum { A_FLOATS, A_INTS, A_RING, A_COUNTS, A_TOTALS, A_SEEN, A_PREV_RED, A_NOVEL_OF, A_SLOTS, A_GIVEN,
        A_SHAPE, A_KNOBS, A_WRITTEN_COUNTS, A_WRITTEN_TOTALS, A_SCORES, A_RAWS, A_ANOMALOUS, A_WARMING,
@@ -58,9 +59,9 @@ typedef struct {
 
 typedef struct {
     int64_t bins, width, order, columns, count_cells, total_cells, span, cap, short_, horizon, grace;
-    int64_t warmup, flat_min_run, flat_factor, cold_min;
+    int64_t warmup, flat_min_run, flat_factor, cold_min, mature;
     int protect, dedupe, record;
-    double sharp, novelty, tolerance, grow, reach, threshold, mean_floor, var_floor, red_zone, yellow_zone;
+    double sharp, novelty, tolerance, grow, reach, threshold, youth, mean_floor, var_floor, red_zone, yellow_zone;
     double log_floor, sqrt2;
     Py_ssize_t slots_allocated; /* rows of the bank's arrays */
     Py_ssize_t cells;           /* slots_allocated * columns */
@@ -97,7 +98,7 @@ static int corrupt(const char *what) {
 
 /* One row (one device's reading); 0, or -1 with an exception set. */
 static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t metrics, double *value, double *zs,
-                    Py_ssize_t *written, Py_ssize_t *totals_written) {
+                    double *before_lo, double *before_hi, Py_ssize_t *written, Py_ssize_t *totals_written) {
     int64_t s = a->slots[r];
     if (s < 0 || s >= p->slots_allocated) return corrupt("slot");
     Py_ssize_t base = (Py_ssize_t)s * p->columns;
@@ -106,6 +107,12 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
     /* --- preprocess: impute, flatlines, the seen range (a glitch, more than reach ranges beyond
        it, winsorised to grow ranges beyond it), and the imputer learns the value as the range did */
     int row_novel = 0, row_gross = 0; /* gross: some metric more than reach ranges out (cold start) */
+    int64_t device_seen = a->seen[s] + 1;
+    double tolerance = p->tolerance; /* young_tolerance: at least youth / seen ranges */
+    if (p->youth > 0.0) {
+        double young = p->youth / (double)device_seen;
+        if (young > tolerance) tolerance = young;
+    }
     for (Py_ssize_t i = 0; i < metrics; i++) {
         Py_ssize_t c = base + i;
         double g = given[i];
@@ -128,18 +135,20 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
         double lo = F(P_LO, c), hi = F(P_HI, c);
         int below = v < lo, above = v > hi;
         double excess = NAN;
+        before_lo[i] = NAN; /* the range before this reading, where it widens a known range */
         if (flat) {
             excess = 1.0;
             if (excess > p->reach) row_gross = 1;
         }
         if ((below || above) && hi > lo) {
             double spread = hi - lo;
+            before_lo[i] = lo, before_hi[i] = hi;
             if (p->novelty > 0.0) {
-                if (above && v > hi + p->tolerance * spread) {
+                if (above && v > hi + tolerance * spread) {
                     excess = (v - hi) / spread;
                     row_novel = 1;
                     if (excess > p->reach) row_gross = 1;
-                } else if (below && v < lo - p->tolerance * spread) {
+                } else if (below && v < lo - tolerance * spread) {
                     excess = (lo - v) / spread;
                     row_novel = 1;
                     if (excess > p->reach) row_gross = 1;
@@ -214,7 +223,7 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
         I(L_N, c) = new_n;
         I(L_SIZE, c) = new_size;
         I(L_POS, c) = new_pos;
-        if (n >= 2) {
+        if (n >= 2 && seen > p->mature) { /* a mature calibration */
             zs[i] = z;
             if (z > top) top = z;
         }
@@ -248,7 +257,6 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
     double score = -log10(tail + p->log_floor) / 10.0;
     score = score < 0.0 ? 0.0 : (score > 1.0 ? 1.0 : score);
     if (row_novel) score = 1.0;
-    int64_t device_seen = a->seen[s] + 1;
     a->seen[s] = device_seen;
     a->novel_of[s] = (char)row_novel;
     a->novel[r] = (char)row_novel;
@@ -262,7 +270,24 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
     }
     a->anomalous[r] = (char)flagged;
     a->scores[r] = score;
-    if (flagged && p->protect) return 0;
+    if (flagged && p->protect && device_seen > p->mature) { /* protected once mature */
+        if (p->grow > 0.0) { /* Preprocessor.bound_widening: the range widens by at most grow ranges */
+            for (Py_ssize_t i = 0; i < metrics; i++) {
+                if (isnan(before_lo[i])) continue;
+                Py_ssize_t c = base + i;
+                double lo = before_lo[i], hi = before_hi[i];
+                if (F(P_HI, c) > hi) {
+                    double edge = hi + p->grow * (hi - lo);
+                    if (F(P_HI, c) > edge) F(P_HI, c) = edge;
+                }
+                if (F(P_LO, c) < lo) {
+                    double edge = lo - p->grow * (hi - lo);
+                    if (F(P_LO, c) < edge) F(P_LO, c) = edge;
+                }
+            }
+        }
+        return 0;
+    }
     /* --- learn: the context detector's range, counters and history */
     for (Py_ssize_t i = 0; i < metrics; i++) {
         Py_ssize_t c = base + i;
@@ -297,7 +322,7 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
         I(D_HISTORY, c) = (history * p->width + b) % p->span;
         I(D_N, c) = n + 1;
     }
-    if (a->anomalous[r]) { /* not protected: the scalar path attributes the surprises after learning */
+    if (a->anomalous[r]) { /* not protected (or young): the scalar path attributes the surprises after learning */
         for (Py_ssize_t i = 0; i < metrics; i++) {
             double contribution = surprise_of(a, p, base + i, value[i]);
             if (contribution < 0.0) return corrupt("context");
@@ -319,9 +344,9 @@ static int params_of(const Arrays *a, Params *p, Py_ssize_t rows, Py_ssize_t met
     p->cap = s[S_CAP], p->short_ = s[S_SHORT], p->horizon = s[S_HORIZON], p->grace = s[S_GRACE];
     p->warmup = s[S_WARMUP], p->protect = s[S_PROTECT] != 0, p->dedupe = s[S_DEDUPE] != 0;
     p->record = s[S_RECORD] != 0, p->flat_min_run = s[S_FLAT_MIN_RUN], p->flat_factor = s[S_FLAT_FACTOR];
-    p->cold_min = s[S_COLD_MIN];
+    p->cold_min = s[S_COLD_MIN], p->mature = s[S_MATURE];
     p->sharp = k[K_SHARP], p->novelty = k[K_NOVELTY], p->tolerance = k[K_TOLERANCE], p->grow = k[K_GROW];
-    p->reach = k[K_REACH];
+    p->reach = k[K_REACH], p->youth = k[K_YOUTH];
     p->threshold = k[K_THRESHOLD], p->mean_floor = k[K_MEAN_FLOOR], p->var_floor = k[K_VAR_FLOOR];
     p->red_zone = k[K_RED_ZONE], p->yellow_zone = k[K_YELLOW_ZONE], p->log_floor = k[K_LOG_FLOOR];
     p->sqrt2 = k[K_SQRT2];
@@ -381,7 +406,7 @@ static PyObject *step_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
     Py_ssize_t metrics = views[A_GIVEN].shape[1];
     Params p;
     if (params_of(&a, &p, rows, metrics) < 0) goto done;
-    double *scratch = PyMem_Malloc(2 * (size_t)metrics * sizeof(double));
+    double *scratch = PyMem_Malloc(4 * (size_t)metrics * sizeof(double));
     if (scratch == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -389,7 +414,8 @@ static PyObject *step_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
     Py_ssize_t written = 0, totals_written = 0;
     int failed = 0;
     for (Py_ssize_t r = 0; r < rows && !failed; r++)
-        failed = step_row(&a, &p, r, metrics, scratch, scratch + metrics, &written, &totals_written) < 0;
+        failed = step_row(&a, &p, r, metrics, scratch, scratch + metrics, scratch + 2 * metrics, scratch + 3 * metrics,
+                          &written, &totals_written) < 0;
     PyMem_Free(scratch);
     if (!failed) result = Py_BuildValue("nn", written, totals_written);
 done:
@@ -405,7 +431,7 @@ done:
  */
 enum { RF_MEAN = 0, RF_COV = 8, RF_TOTAL = 44, RF_CAL_MEAN, RF_CAL_VAR, RF_RING };
 enum { RI_K, RI_N, RI_SEEN, RI_CAL_N, RI_POS, RI_SIZE, RI_OUT, RI_FIELDS = RI_OUT + 8 };
-enum { R_SHORT, R_LONG, R_GRACE, R_HORIZON, R_MATURE, R_SHIFTED, R_SHAPE_FIELDS };
+enum { R_SHORT, R_LONG, R_GRACE, R_HORIZON, R_MATURE, R_SHIFTED, R_CAL_MATURE, R_SHAPE_FIELDS };
 enum { RK_RIDGE, RK_CLIP, RK_SHARP, RK_RED_ZONE, RK_MEAN_FLOOR, RK_VAR_FLOOR, RK_SQRT2, RK_TWO_OVER_SQRT_PI,
        R_KNOB_FIELDS };
 enum { B_FLOATS, B_INTS, B_SLOTS, B_GIVEN, B_SHAPE, B_KNOBS, B_TAILS, B_SCORED, B_Z, B_CHOL, B_ARGS };
@@ -460,7 +486,7 @@ static double relation_calibrated(double *f, int64_t *n_i, const int64_t *shape,
     f[RF_TOTAL] = total;
     double average = total / (double)size, tail = 1.0, mean = mean0, var = var0;
     int64_t n = n0;
-    if (n >= 2) {
+    if (n >= 2 && seen > shape[R_CAL_MATURE]) { /* a mature calibration, as the device's */
         double z = (average - (mean > knobs[RK_MEAN_FLOOR] ? mean : knobs[RK_MEAN_FLOOR])) /
                    sqrt(var > knobs[RK_VAR_FLOOR] ? var : knobs[RK_VAR_FLOOR]);
         tail = 0.5 * erfc(z / knobs[RK_SQRT2]);

@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from consumer.detection.detectors.context import ContextDetector
-from consumer.detection.device.model import DeviceModel, device_seed
+from consumer.detection.device.model import DeviceModel, device_seed, settle_count
 from consumer.detection.device.relation import RelationModel
 from consumer.detection.errors import IncompatibleState
 from consumer.detection.fleet import layout
@@ -111,11 +111,13 @@ class FleetBank:
         self.reach = float(spec["reach"])
         self.short = int(spec["short"])
         self.horizon = int(spec["long"])
-        self.grace = int(warmup * float(spec["settle"]))
+        self.grace = settle_count(spec)
+        self.mature = int(spec["mature"])
+        self.youth = float(spec["youth"])
         self.protect = bool(spec["protect"])
         self.dedupe = bool(spec["dedupe"])
         self.relate = int(spec["relate"])
-        self.relation_args = (self.short, self.horizon, self.grace)
+        self.relation_args = (self.short, self.horizon, self.grace, self.mature)
         #: per slot: the device's relation test, stepped by :mod:`~consumer.detection.fleet.wave_relations`
         self.relations = RelationRows(self.short, self.relation_args)
         self.slot_of: dict[str, int] = {}

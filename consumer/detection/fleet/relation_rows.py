@@ -34,9 +34,9 @@ INT_FIELDS = I_OUT + MAX_RELATED
 class RelationRows:
     """Per slot of the bank, the device's relation test (or none), in ``floats`` and ``ints``."""
 
-    def __init__(self, short: int, args: tuple[int, int, int]) -> None:
+    def __init__(self, short: int, args: tuple[int, int, int, int]) -> None:
         self.short = short
-        self.args = args  # RelationModel's (short, long, grace) after k
+        self.args = args  # RelationModel's (short, long, grace, mature) after k
         self.floats: npt.NDArray[np.float64] = np.zeros((0, F_RING + short))
         self.ints: npt.NDArray[np.int64] = np.zeros((0, INT_FIELDS), dtype=np.int64)
 

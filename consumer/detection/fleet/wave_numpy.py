@@ -4,8 +4,9 @@ kernel (``_wave_kernel.c``) was not built, and the second implementation the tes
 :func:`step_wave` does for every row what ``DeviceModel.step`` does for one reading (see
 :mod:`~consumer.detection.device.model`), one numpy operation per stage for the whole wave: impute,
 track flatlines and the seen range (novelty), score every metric with the ``context`` detector,
-calibrate each metric and combine (Šidák), decide (during the warm-up, only gross outliers), learn
-unless protected, and attribute anomalies. It is bit-identical to that scalar path, which is the
+calibrate each metric (once mature) and combine (Šidák), decide (during the warm-up, only gross
+outliers), learn unless protected (once mature; a protected anomaly widens the range by at most
+``grow`` ranges), and attribute anomalies. It is bit-identical to that scalar path, which is the
 reference: the same IEEE-754 double operations in the same order (numpy's elementwise ``+ - * /``
 and ``sqrt`` round exactly like Python's), counters rounded to float32 where the scalar path stores
 them, ring sums left to right, and the transcendental functions (``erfc``, ``expm1``, ``log1p``,
@@ -106,10 +107,11 @@ def _surprise(bank: FleetBank, cells: _Cells, x: Floats, ints: Ints, floats: Flo
     return np.where(ints[layout.D_N] > bank.order, surprise, 0.0)
 
 
-def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> tuple[Floats, Bools]:
+def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints, seen: Ints) -> tuple[Floats, Bools]:
     """``Preprocessor.transform`` without denoising: imputed values (glitches winsorised, see
-    ``reach`` and ``grow`` there), and which rows are novel. Updates ``floats`` and
-    ``ints`` (the wave's copies of the rows) in place."""
+    ``reach`` and ``grow`` there), and which rows are novel; ``seen`` is each row's position in
+    its device's life (for the young tolerance). Updates ``floats`` and ``ints`` (the wave's
+    copies of the rows) in place."""
     present = ~np.isnan(given)
     imp_mean = floats[layout.P_IMP_MEAN]
     imp_count = ints[layout.P_IMP_COUNT] + present
@@ -140,7 +142,10 @@ def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> t
         spread = hi - lo
         known = hi > lo
         if novelty > 0.0:
-            tolerance = novelty_tolerance(novelty, given.shape[1])
+            tolerance: float | Floats = novelty_tolerance(novelty, given.shape[1])
+            if bank.youth > 0.0:  # young_tolerance, per row
+                young = bank.youth / seen
+                tolerance = np.where(young > tolerance, young, tolerance)[:, None]
             low = below & known & (value < lo - tolerance * spread)
             high = above & known & (value > hi + tolerance * spread)
         else:
@@ -170,7 +175,8 @@ def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints) -> t
 
 def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: Ints) -> Floats:
     """``AnomalyLikelihood.tail`` of every metric's raw score (bounded), learning in place; returns
-    each row's smallest tail (what ``JointLikelihood`` combines)."""
+    each row's smallest tail (what ``JointLikelihood`` combines; 1.0 until a metric's calibration
+    is mature)."""
     seen = ints[layout.L_SEEN] + 1
     ints[layout.L_SEEN] = seen
     active = seen > bank.grace
@@ -207,7 +213,7 @@ def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: 
     average = new_total / new_size
 
     n, mean, var = ints[layout.L_N], floats[layout.L_MEAN], floats[layout.L_VAR]
-    scored = active & (n >= 2)
+    scored = active & (n >= 2) & (seen > bank.mature)
     # np.maximum and np.minimum pick exactly what ``x if x > floor else floor`` picks (no NaN here)
     z = (average - np.maximum(mean, MEAN_FLOOR)) / np.sqrt(np.maximum(var, VAR_FLOOR))
     new_n = n + 1
@@ -318,6 +324,19 @@ def _learn(bank: FleetBank, cells: _Cells, x: Floats, learn: Bools, *, floats: F
         ints[layout.D_N] = np.where(learning, n + 1, n)
 
 
+def _bound_widening(bank: FleetBank, floats: Floats, before: tuple[Floats, Floats], anomalous: Bools) -> None:
+    """``Preprocessor.bound_widening`` for the rows in ``anomalous``: a known range (``before``,
+    the wave's ranges before preprocessing) that the row's value widened is widened by at most
+    ``grow`` ranges."""
+    lo, hi = before
+    known = (hi > lo) & anomalous[:, None]
+    high_edge = hi + bank.grow * (hi - lo)
+    low_edge = lo - bank.grow * (hi - lo)
+    new_lo, new_hi = floats[layout.P_LO], floats[layout.P_HI]
+    floats[layout.P_HI] = np.where(known & (new_hi > hi) & (new_hi > high_edge), high_edge, new_hi)
+    floats[layout.P_LO] = np.where(known & (new_lo < lo) & (new_lo < low_edge), low_edge, new_lo)
+
+
 def _rows(bank: FleetBank, slots: Ints, metrics: int) -> tuple[Floats, Ints, slice | None]:
     """The wave's per-metric numbers, ``[field, row, metric]``: views of the bank's rows when the
     (ascending) slots are a contiguous run over all columns, else copies (then with ``None``)."""
@@ -336,14 +355,16 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
     rows: Ints | slice = slots if run is None else run
     cells = _Cells(bank, slots, metrics)
     relation = relation_tails(bank, slots, given, metrics, None)
-    x, novel = _preprocess(bank, given, floats, ints)
+    seen = bank.seen[rows] + 1
+    bounding = bank.protect and bank.grow > 0.0
+    before = (floats[layout.P_LO].copy(), floats[layout.P_HI].copy()) if bounding else None
+    x, novel = _preprocess(bank, given, floats, ints, seen)
     surprise = _surprise(bank, cells, x, ints, floats)
     raws = surprise[:, 0] if metrics == 1 else np.maximum.reduce(surprise, axis=1)
     extra = None if relation is None else relation.tails
     scores, led = _combine(bank, slots, _calibrate(bank, slots, surprise, floats, ints), metrics, extra)
     if _some(novel):
         scores[novel] = 1.0
-    seen = bank.seen[rows] + 1
     warming = seen <= bank.warmup
     anomalous = ~warming & (scores >= bank.threshold)
     if _some(warming):
@@ -354,7 +375,10 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
             cold &= _any_per_row(floats[layout.P_EXCESS] > bank.reach)  # NaN (not out) compares false
             scores[cold] = 1.0
             anomalous |= cold
-    learn = ~(anomalous & bank.protect)
+    protected = anomalous & (seen > bank.mature) if bank.protect else np.zeros_like(anomalous)
+    learn = ~protected  # a young model learns what it flags
+    if before is not None and _some(protected):
+        _bound_widening(bank, floats, before, protected)
     _learn(bank, cells, x, learn, floats=floats, ints=ints)
     if run is None:  # copies: write them back
         bank.floats[:, slots, :metrics] = floats
@@ -366,7 +390,7 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
     if _some(anomalous):
         # the detector's surprises as the scalar path attributes them: after learning (only
         # non-protected rows learned; protected anomalies are unchanged, so the same numbers)
-        after = surprise if bank.protect else _surprise(bank, cells, x, ints, floats)
+        after = surprise if _every(protected | ~anomalous) else _surprise(bank, cells, x, ints, floats)
         excess = floats[layout.P_EXCESS]
         for row in np.flatnonzero(anomalous).tolist():
             slot = int(slots[row])

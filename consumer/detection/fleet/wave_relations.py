@@ -65,8 +65,10 @@ def relation_tails(
         np.empty(rows), np.zeros((rows, metrics)), np.zeros((rows, metrics * (metrics + 1) // 2)), np.zeros(rows, bool)
     )
     if kernel is not None:
-        short, long, grace = bank.relation_args
-        shape = np.array((short, long, max(0, grace - MATURE), HORIZON, MATURE, SHIFTED), dtype=np.int64)
+        short, long, grace, mature = bank.relation_args
+        shape = np.array(
+            (short, long, max(0, grace - MATURE), HORIZON, MATURE, SHIFTED, max(0, mature - MATURE)), dtype=np.int64
+        )
         knobs = np.array((RIDGE, CLIP, SHARP, RED_ZONE, MEAN_FLOOR, VAR_FLOOR, _SQRT2, _TWO_OVER_SQRT_PI))
         kernel.relation_rows(
             relations.floats,

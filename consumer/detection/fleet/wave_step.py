@@ -120,12 +120,12 @@ def _shape(bank: FleetBank, record: bool) -> Ints:
     count_cells, total_cells = bank.cells
     counters = (bank.bins, bank.width, bank.order, bank.columns, count_cells, total_cells, bank.span, bank.cap)
     pipeline = (bank.short, bank.horizon, bank.grace, bank.warmup, bank.protect, bank.dedupe, record)
-    return np.array((*counters, *pipeline, FLAT_MIN_RUN, FLAT_FACTOR, COLD_MIN), dtype=np.int64)
+    return np.array((*counters, *pipeline, FLAT_MIN_RUN, FLAT_FACTOR, COLD_MIN, bank.mature), dtype=np.int64)
 
 
 def _knobs(bank: FleetBank, metrics: int) -> Floats:
     """The float parameters, in the order the kernel reads them (its ``K_*``)."""
     tolerance = novelty_tolerance(bank.novelty, metrics)
-    detector = (bank.sharp, bank.novelty, tolerance, bank.grow, bank.reach, bank.threshold)
+    detector = (bank.sharp, bank.novelty, tolerance, bank.grow, bank.reach, bank.threshold, bank.youth)
     calibration = (MEAN_FLOOR, VAR_FLOOR, RED_ZONE, YELLOW_ZONE, _LOG_FLOOR, _SQRT2)
     return np.array((*detector, *calibration), dtype=np.float64)

@@ -73,7 +73,7 @@ def test_each_reading_is_scored_before_it_is_learned(name: str, make_series: Ser
 @pytest.mark.parametrize("name", ["context", "zscore", "sad"])
 def test_readings_flagged_anomalous_are_not_learned_when_protected(name: str, make_series: SeriesFactory) -> None:
     model = _model(name)
-    for value in make_series(200):
+    for value in make_series(800):  # past the model's maturity (750 readings), where protection starts
         model.step({"value": value})
     before = model.detector.state()
     verdict = model.step({"value": 1e6})

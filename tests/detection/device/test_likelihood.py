@@ -97,3 +97,13 @@ def test_a_calibration_state_from_before_per_metric_calibration_still_loads() ->
     joint = JointLikelihood(10, 2000, grace=0, bounded=True, dedupe=True)
     joint.load(old.state())  # what a one-metric device exported before JointLikelihood
     assert [joint.update([r]) for r in raw[500:]] == [old.update(r) for r in raw[500:]]
+
+
+def test_a_calibration_raises_nothing_until_it_is_mature() -> None:
+    calibration = AnomalyLikelihood(10, 2000, 0, bounded=True, dedupe=False, mature=100)
+    tails = [calibration.tail(0.1 if k % 2 else 0.0) for k in range(99)]
+    assert calibration.tail(1.0) == 1.0  # the 100th raw score: far out, but not yet mature
+    assert all(tail == 1.0 for tail in tails)
+    for k in range(10):
+        calibration.tail(0.1 if k % 2 else 0.0)
+    assert calibration.tail(1.0) < 1e-3  # the same surprise once mature: far in the tail

@@ -1,9 +1,11 @@
-"""Cold start: during its warm-up a device is conservative, not blind.
+"""Cold start: a young device is conservative, not blind.
 
-A gross outlier (more than ``reach`` ranges beyond the range seen so far on some metric) is
-anomalous from the device's ``COLD_MIN``-th reading on; everything else in the warm-up scores 0.
-Each behaviour is checked on the three implementations: the per-device model (``scalar``), and
-waves through the compiled kernel (``compiled``) and through numpy's step (``numpy``).
+During the warm-up a gross outlier (more than ``reach`` ranges beyond the range seen so far on
+some metric) is anomalous from the device's ``COLD_MIN``-th reading on; everything else in the
+warm-up scores 0. After it, a young device's novelty tolerance is at least ``youth / seen``
+ranges, and a protected anomaly widens the range by at most ``grow`` ranges. Each behaviour is
+checked on the three implementations: the per-device model (``scalar``), and waves through the
+compiled kernel (``compiled``) and through numpy's step (``numpy``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from producers.signals import DEFAULT_METRICS, Fleet
 EngineFactory = Callable[..., DetectionEngine]
 SCALAR_ONLY = 10**9
 WIDE = 40  # devices per batch: wide enough for waves on both wave paths with 4 metrics
+MATURE = 750  # the default model's maturity (the ``mature`` pipeline parameter)
 
 
 @pytest.fixture(params=["scalar", "compiled", "numpy"])
@@ -32,8 +35,8 @@ def make_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
         pytest.skip("the compiled wave kernel is not built")
     monkeypatch.setattr(wave_step, "COMPILED", path == "compiled")
 
-    def factory() -> DetectionEngine:
-        return DetectionEngine.from_spec(None, wave_min_width=SCALAR_ONLY if path == "scalar" else 1)
+    def factory(warmup: int | None = None) -> DetectionEngine:
+        return DetectionEngine.from_spec(None, warmup=warmup, wave_min_width=SCALAR_ONLY if path == "scalar" else 1)
 
     return factory
 
@@ -56,16 +59,30 @@ def _verdicts_for(engine: DetectionEngine, values: Values, device: int) -> list[
     return out
 
 
-def test_a_reading_100_ranges_out_at_the_25th_reading_is_an_anomaly(make_engine: EngineFactory) -> None:
-    values = _noise_fleet(WIDE, 30, seed=1)
+def _hundred_ranges_out_at_the_25th(seed: int) -> Values:
+    values = _noise_fleet(WIDE, 30, seed=seed)
     seen = [row[7]["vibration"] for row in values[:24]]
     values[24][7]["vibration"] = max(seen) + 100.0 * (max(seen) - min(seen))  # 100 ranges beyond its range
-    verdicts = _verdicts_for(make_engine(), values, 7)  # default warm-up: all 30 readings warm up
-    assert all(v.warming_up for v in verdicts)
+    return values
+
+
+def test_a_reading_100_ranges_out_at_the_25th_reading_is_an_anomaly(make_engine: EngineFactory) -> None:
+    verdicts = _verdicts_for(make_engine(), _hundred_ranges_out_at_the_25th(seed=1), 7)  # the default warm-up
     flagged = [k for k, v in enumerate(verdicts) if v.is_anomaly]
     assert flagged == [24]
     assert verdicts[24].score == 1.0
     assert verdicts[24].contributions["vibration"] == 1.0  # the only metric beyond its range
+
+
+def test_a_reading_100_ranges_out_at_the_25th_reading_is_an_anomaly_inside_a_long_warmup(
+    make_engine: EngineFactory,
+) -> None:
+    verdicts = _verdicts_for(make_engine(warmup=750), _hundred_ranges_out_at_the_25th(seed=1), 7)
+    assert all(v.warming_up for v in verdicts)
+    flagged = [k for k, v in enumerate(verdicts) if v.is_anomaly]
+    assert flagged == [24]
+    assert verdicts[24].score == 1.0
+    assert verdicts[24].contributions["vibration"] == 1.0
 
 
 def test_a_gross_outlier_before_the_cold_minimum_raises_nothing(make_engine: EngineFactory) -> None:
@@ -81,9 +98,43 @@ def test_an_outlier_within_reach_scores_nothing_during_the_warmup(make_engine: E
     seen = [row[5]["current"] for row in values[:49]]
     # 5 ranges beyond: novel (it would score 1 after the warm-up), not gross
     values[49][5]["current"] = max(seen) + 5.0 * (max(seen) - min(seen))
-    verdicts = _verdicts_for(make_engine(), values, 5)
+    verdicts = _verdicts_for(make_engine(warmup=750), values, 5)
     assert not any(v.is_anomaly for v in verdicts)
     assert all(v.score == 0.0 for v in verdicts)
+
+
+def test_a_young_device_takes_a_value_just_beyond_its_range_for_ordinary(make_engine: EngineFactory) -> None:
+    values = _noise_fleet(WIDE, 60, seed=4)
+    seen = [row[2]["temperature"] for row in values[:49]]
+    # half a range beyond: novel for a mature device (tolerance 0.072 ranges with 4 metrics),
+    # within a 50-reading device's young tolerance (youth / 50 = 2 ranges)
+    values[49][2]["temperature"] = max(seen) + 0.5 * (max(seen) - min(seen))
+    verdicts = _verdicts_for(make_engine(), values, 2)
+    assert not verdicts[49].warming_up
+    assert not any(v.is_anomaly for v in verdicts)
+
+
+def _two_spikes(first: int, seed: int) -> Values:
+    """Device 9's ``pressure`` 5 ranges beyond its range (within ``reach``, so learned in full by
+    an unbounded range) at reading ``first`` and again 30 readings later."""
+    values = _noise_fleet(WIDE, first + 40, seed=seed)
+    seen = [row[9]["pressure"] for row in values[:first]]
+    spike = max(seen) + 5.0 * (max(seen) - min(seen))
+    values[first][9]["pressure"] = values[first + 30][9]["pressure"] = spike
+    return values
+
+
+def test_a_second_identical_spike_30_readings_after_the_first_is_an_anomaly(make_engine: EngineFactory) -> None:
+    verdicts = _verdicts_for(make_engine(), _two_spikes(MATURE + 50, seed=5), 9)
+    flagged = [k for k, v in enumerate(verdicts) if v.is_anomaly]
+    assert flagged == [MATURE + 50, MATURE + 80]
+    assert verdicts[MATURE + 80].contributions["pressure"] == 1.0
+
+
+def test_a_young_device_learns_the_spike_it_flags(make_engine: EngineFactory) -> None:
+    verdicts = _verdicts_for(make_engine(), _two_spikes(100, seed=6), 9)
+    flagged = [k for k, v in enumerate(verdicts) if v.is_anomaly]
+    assert flagged == [100]  # its range took the first spike in: not novel the second time
 
 
 @pytest.mark.slow

@@ -102,7 +102,7 @@ def test_a_single_metric_device_scores_exactly_as_without_the_relation_test(wave
 
 
 def test_a_reading_with_a_missing_metric_is_no_test_and_teaches_nothing() -> None:
-    relation = RelationModel(2, 10, 2000, 0)
+    relation = RelationModel(2, 10, 2000, 0, 0)
     for t in range(MATURE + 50):
         relation.tail([math.sin(t / 10), math.sin(t / 10) + 0.01 * (t % 3)])
     before = relation.state()
@@ -125,7 +125,7 @@ def test_the_chi_squared_tail_matches_its_closed_forms() -> None:
 
 def _trained_relation(k: int, readings: int) -> tuple[RelationModel, random.Random]:
     rng = random.Random(k)
-    relation = RelationModel(k, 10, 2000, 50)
+    relation = RelationModel(k, 10, 2000, 50, 0)
     for t in range(readings):
         common = math.sin(t / 15)
         relation.tail([common + rng.gauss(0, 0.2) for _ in range(k)])
@@ -134,7 +134,7 @@ def _trained_relation(k: int, readings: int) -> tuple[RelationModel, random.Rand
 
 def test_a_relation_restored_from_its_state_continues_bit_identically() -> None:
     relation, rng = _trained_relation(4, 400)
-    copy = RelationModel(4, 10, 2000, 50)
+    copy = RelationModel(4, 10, 2000, 50, 0)
     copy.load(relation.state())
     for t in range(400, 700):
         values = [math.sin(t / 15) + rng.gauss(0, 0.2) for _ in range(4)]
@@ -148,7 +148,7 @@ def test_a_relation_restored_from_its_state_continues_bit_identically() -> None:
 def test_a_relation_state_of_another_metric_count_is_refused() -> None:
     relation, _ = _trained_relation(3, 10)
     with pytest.raises(ValueError, match="relation state"):
-        RelationModel(4, 10, 2000, 50).load(relation.state())
+        RelationModel(4, 10, 2000, 50, 0).load(relation.state())
 
 
 @pytest.mark.parametrize("spec", [None, "zscore"])
