@@ -167,3 +167,33 @@ def test_an_engine_restored_mid_break_continues_bit_identically(spec: str | None
     got += list(second.process_batch(readings[cut:]))
     assert got == expected
     assert second.export_device_states() == whole.export_device_states()
+
+
+def _pair_breaking_from(start: int, n: int, seed: int) -> list[list[float | None]]:
+    """Two metrics that move together, drifting apart from ``start`` on (each by at most 0.3, well
+    inside its range of about +-1)."""
+    rng = random.Random(seed)
+    rows: list[list[float | None]] = []
+    for t in range(n):
+        common = math.sin(2 * math.pi * t / 200)
+        shift = min(0.3, 0.01 * (t - start)) if t >= start else 0.0
+        rows.append([common + rng.gauss(0.0, 0.05) + shift, common + rng.gauss(0.0, 0.05) - shift])
+    return rows
+
+
+def test_the_relation_calibration_raises_nothing_before_the_device_is_mature() -> None:
+    rows = _pair_breaking_from(680, 750, seed=5)
+    young = RelationModel(2, 10, 2000, 600, 750)
+    assert min(young.tail(values) for values in rows) == 1.0
+    unbounded = RelationModel(2, 10, 2000, 600, 0)  # the same test without the device's maturity
+    assert min(unbounded.tail(values) for values in rows) < 1e-3
+
+
+@pytest.mark.parametrize("wave_min_width", [1, 10**9])
+def test_a_young_device_breaking_a_relation_raises_no_event_on_either_path(wave_min_width: int) -> None:
+    rows = _pair_breaking_from(680, 750, seed=6)
+    readings = [
+        Reading("dev", 60_000 * t, {"a": round(a or 0.0, 4), "b": round(b or 0.0, 4)}) for t, (a, b) in enumerate(rows)
+    ]
+    engine = DetectionEngine.from_spec(None, wave_min_width=wave_min_width)
+    assert not list(engine.process_batch(readings).anomalies())
