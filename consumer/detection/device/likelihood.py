@@ -231,14 +231,11 @@ class JointLikelihood:
         metrics = self.metrics
         while len(metrics) < m:
             self._add()
-        if self.bounded:
-            low = self._tails(metrics, raws)
-        else:
-            low = metrics[0].tail(raws[0])
-            for i in range(1, m):
-                tail = metrics[i].tail(raws[i])
-                if tail < low:  # noqa: PLR1730 (as min(): the first of equal tails; no call)
-                    low = tail
+        low = metrics[0].tail(raws[0])
+        for i in range(1, m):
+            tail = metrics[i].tail(raws[i])
+            if tail < low:  # noqa: PLR1730 (as min(): the first of equal tails; no call)
+                low = tail
         self.led = False
         if extra is not None:
             m += 1
@@ -252,59 +249,6 @@ class JointLikelihood:
         self.prev_red = red
         score = -log10(tail + _LOG_FLOOR) / 10.0
         return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
-
-    def _tails(self, metrics: list[AnomalyLikelihood], raws: list[float]) -> float:
-        """The smallest of the metrics' :meth:`AnomalyLikelihood.tail` of bounded raw scores (the
-        first of equal ones, as ``min``): the same arithmetic in one loop (the multi-metric hot
-        path), with the settings every metric shares in locals. It repeats ``tail`` on purpose, to
-        spare a method call and the attribute reads per metric on the per-device path
-        (``python -m benchmarks.bench_hot_path`` measures it). Change the two together: one-metric
-        devices go through ``tail``, multi-metric ones through this, and the golden digests
-        (``tests/detection/test_engine_golden.py``) cover both."""
-        grace, short, horizon, mature = self.grace, self.short, self.long, self.mature
-        low = 1.0
-        for i, raw in enumerate(raws):
-            calibration = metrics[i]
-            seen = calibration.seen + 1
-            calibration.seen = seen
-            if seen <= grace:
-                tail = 1.0
-            else:
-                ring = calibration.ring
-                size = len(ring)
-                if size < short:
-                    ring.append(raw)
-                    size += 1
-                    total = calibration.total + raw
-                else:
-                    pos = calibration.pos
-                    total = calibration.total + raw - ring[pos]
-                    ring[pos] = raw
-                    pos += 1
-                    if pos == size:
-                        pos = 0
-                        total = ring_sum(ring)  # no drift of the running sum over long streams
-                    calibration.pos = pos
-                calibration.total = total
-                average = total / size
-                tail = 1.0
-                mean = calibration.mean
-                var = calibration.var
-                n = calibration.n
-                if n >= 2 and seen > mature:
-                    z = (average - (mean if mean > MEAN_FLOOR else MEAN_FLOOR)) / sqrt(
-                        var if var > VAR_FLOOR else VAR_FLOOR
-                    )
-                    tail = 0.5 * erfc(z / _SQRT2)
-                n += 1
-                calibration.n = n
-                rate = 1.0 / (n if n < horizon else horizon)
-                delta = average - mean
-                calibration.mean = mean + rate * delta
-                calibration.var = (1.0 - rate) * (var + rate * delta * delta)
-            if i == 0 or tail < low:
-                low = tail
-        return low
 
     def state(self) -> dict[str, Any]:
         return {"metrics": [calibration.state() for calibration in self.metrics], "prev_red": self.prev_red}
