@@ -20,7 +20,9 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml setup.py consumer/detection/fleet/_wave_kernel.c
+KERNEL_SOURCES := $(addprefix consumer/detection/fleet/,_wave_kernel.c step_kernel.c relation_kernel.c wave_kernel.h)
+
+$(INSTALLED): pyproject.toml setup.py $(KERNEL_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[dev]'

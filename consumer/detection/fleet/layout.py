@@ -2,7 +2,7 @@
 
 A banked device is one row (its slot) of a few arrays; a metric is one column of that row. Every
 module that reads or writes rows (the bank, its export, the numpy wave step, the explanations)
-names fields by these constants, and the C kernel's field enums (``_wave_kernel.c``) number them
+names fields by these constants, and the C kernel's field enums (``step_kernel.c``) number them
 the same way: ``tests/detection/fleet/test_layout.py`` compares the two.
 
 :class:`BankRows` is what a reader of rows sees of a :class:`~consumer.detection.fleet.bank.FleetBank`:

@@ -8,7 +8,7 @@ returns exactly ``RelationModel.state()``. A row whose ``K`` is 0 holds no test 
 
 Layout (per slot): floats ``[mean (8), cov (36, the packed lower triangle), total, calibration
 mean, calibration variance, ring (short)]``; ints ``[k, n, seen, calibration n, position, ring
-size, out (8)]``. The kernel (``_wave_kernel.c``) numbers them the same way.
+size, out (8)]``. The kernel (``relation_kernel.c``) numbers them the same way.
 """
 
 from __future__ import annotations

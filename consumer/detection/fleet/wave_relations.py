@@ -5,7 +5,7 @@ The relation test reads only the values as given (a reading with a missing metri
 learns every complete reading whatever the decision, so it can run ahead of the rest of the step:
 its tails go into the wave step (the compiled kernel or numpy's) as one more test of the Šidák
 combination, exactly as ``JointLikelihood.update`` takes them on the per-device path. With the
-compiled kernel, ``relation_rows`` steps every row in C (``_wave_kernel.c``: the scalar path's
+compiled kernel, ``relation_rows`` steps every row in C (``relation_kernel.c``: the scalar path's
 operations in its order); without it, each row goes through the scalar
 :class:`~consumer.detection.device.relation.RelationModel` itself, read from its row and written
 back. Both are bit-identical to the per-device path (``tests/detection/fleet/test_bank.py``).

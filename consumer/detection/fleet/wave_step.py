@@ -2,7 +2,8 @@
 
 :func:`step_wave` does for every row what ``DeviceModel.step`` does for one reading (see
 :mod:`~consumer.detection.device.model`). The rows go through the compiled loop of
-``_wave_kernel.c``, which reads and writes the bank's arrays in place in one call per wave.
+``step_kernel.c`` (in the extension ``_wave_kernel``), which reads and writes the bank's arrays in
+place in one call per wave.
 numpy's step (:mod:`~consumer.detection.fleet.wave_numpy`) does the same in a few dozen numpy
 calls per wave, each with its fixed overhead, and calls Python's ``math`` functions element by
 element, so it costs several times more per wave and per reading (``python -m

@@ -1,7 +1,8 @@
 """The C kernel numbers the bank's fields and parameters as the Python side does.
 
-The kernel (``consumer/detection/fleet/_wave_kernel.c``) cannot import the layout: it repeats the
-field numbering in C enums. These tests parse those enums and compare them with
+The kernel (``consumer/detection/fleet/_wave_kernel.c`` with ``step_kernel.c``, ``relation_kernel.c``
+and ``wave_kernel.h``) cannot import the layout: it repeats the field numbering in C enums. These
+tests parse the enums of every kernel source and compare them with
 :mod:`consumer.detection.fleet.layout` and with the parameter arrays ``wave_step`` packs, so a field
 added or reordered on one side only fails here instead of stepping the wrong numbers.
 """
@@ -17,12 +18,16 @@ from consumer.detection import parse_detector_spec
 from consumer.detection.fleet import layout, relation_rows, wave_step
 from consumer.detection.fleet.bank import FleetBank
 
-KERNEL = Path(layout.__file__).with_name("_wave_kernel.c")
+KERNEL_SOURCES = [
+    Path(layout.__file__).with_name(name)
+    for name in ("_wave_kernel.c", "step_kernel.c", "relation_kernel.c", "wave_kernel.h")
+]
 
 
 def _kernel_enums() -> list[list[str]]:
-    """Every ``enum { A, B, ... }`` of the kernel source, as its list of names."""
-    source = re.sub(r"/\*.*?\*/", "", KERNEL.read_text(), flags=re.S)
+    """Every ``enum { A, B, ... }`` of the kernel's sources, as its list of names."""
+    text = "\n".join(path.read_text() for path in KERNEL_SOURCES)
+    source = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     return [
         [name.strip() for name in body.split(",") if name.strip()]
         for body in re.findall(r"\benum\s*\{(.*?)\}", source, flags=re.S)
@@ -94,3 +99,8 @@ def test_the_kernel_numbers_the_relation_rows_as_relation_rows_does() -> None:
         "RI_OUT": relation_rows.I_OUT,
         "RI_FIELDS": relation_rows.INT_FIELDS,
     }
+
+
+def test_the_enums_are_read_from_every_kernel_source() -> None:
+    folder = Path(layout.__file__).parent
+    assert sorted(KERNEL_SOURCES) == sorted([*folder.glob("*.c"), *folder.glob("*.h")])

@@ -1,0 +1,59 @@
+/*
+ * What the wave kernel's sources share: the module (_wave_kernel.c) registers two entry points,
+ * step_rows (step_kernel.c: the per-metric wave step) and relation_rows (relation_kernel.c: the
+ * relation test), which take their arguments the same way and report a corrupted state the same way.
+ *
+ * Bit-identical to the scalar path, which is the reference: the same IEEE-754 double operations
+ * in the same order (every source is built with -ffp-contract=off, so no multiply and add are
+ * fused, and without fast-math, so nothing is reassociated), and the transcendental functions from
+ * the C library, as Python's math module takes them. Nothing here computes a number.
+ *
+ * The arrays come from the bank; every index a loop derives from their contents (a slot, a
+ * context, a ring position) is checked against the arrays' sizes, so a corrupted state raises
+ * ValueError instead of writing out of bounds.
+ */
+#ifndef WAVE_KERNEL_H
+#define WAVE_KERNEL_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+
+/* ValueError for an index out of range in the bank's state; -1 for the caller to return */
+static inline int wave_kernel_corrupt(const char *what) {
+    PyErr_Format(PyExc_ValueError, "wave step: %s out of range (corrupted bank state)", what);
+    return -1;
+}
+
+/*
+ * Takes a writable C-contiguous buffer of each of the count arguments and its length in items,
+ * checking the arity and each item size (names and itemsize, per argument). 0, or -1 with an
+ * exception set; either way *got buffers were taken and the caller releases them.
+ */
+static inline int wave_kernel_views(const char *who, PyObject *const *args, Py_ssize_t nargs, int count,
+                                    const char *const *names, const Py_ssize_t *itemsize, Py_buffer *views,
+                                    Py_ssize_t *length, int *got) {
+    *got = 0;
+    if (nargs != count) {
+        PyErr_Format(PyExc_TypeError, "%s takes %d arguments (%zd given)", who, count, nargs);
+        return -1;
+    }
+    for (int i = 0; i < count; i++) {
+        if (PyObject_GetBuffer(args[i], &views[i], PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) return -1;
+        *got = i + 1; /* taken: the caller releases it, whatever its item size */
+        if (views[i].itemsize != itemsize[i]) {
+            PyErr_Format(PyExc_TypeError, "%s: %s has items of %zd bytes, not %zd", who, names[i], views[i].itemsize,
+                         itemsize[i]);
+            return -1;
+        }
+        length[i] = views[i].len / views[i].itemsize;
+    }
+    return 0;
+}
+
+/* the entry points, METH_FASTCALL: one wave's rows in place (see wave_step.py, wave_relations.py) */
+PyObject *wave_kernel_step_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *wave_kernel_relation_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
+#endif
