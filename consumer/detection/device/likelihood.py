@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from math import erfc, expm1, log1p, log10, sqrt
+from functools import partial
+from math import erfc, expm1, log1p, sqrt
 from typing import Any
 
 _SQRT2 = math.sqrt(2.0)
@@ -99,12 +100,8 @@ class AnomalyLikelihood:
 
     def update(self, raw: float) -> float:
         """Score ``raw`` against the history, then learn it; returns the calibrated score in [0, 1]."""
-        tail = self.tail(raw)
-        red = tail <= RED_ZONE
-        if red and self.prev_red and self.dedupe:
-            tail = YELLOW_ZONE
-        self.prev_red = red
-        return tail_score(tail)
+        score, self.prev_red = deduped_score(self.tail(raw), self.prev_red, self.dedupe)
+        return score
 
     def tail(self, raw: float) -> float:
         """The upper tail probability of ``raw``'s short average under the history (1.0 while there
@@ -177,6 +174,13 @@ def tail_score(tail: float) -> float:
     return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
 
 
+def deduped_score(tail: float, prev_red: bool, dedupe: bool) -> tuple[float, bool]:
+    """The score of ``tail`` and whether it is in the red zone: with ``dedupe``, a red tail right
+    after a red one counts as yellow, so a sustained anomaly raises one alarm, not one per reading."""
+    red = tail <= RED_ZONE
+    return tail_score(YELLOW_ZONE if red and prev_red and dedupe else tail), red
+
+
 class JointLikelihood:
     """One :class:`AnomalyLikelihood` per metric, combined into one device score.
 
@@ -192,35 +196,26 @@ class JointLikelihood:
     smallest tail (strictly), which is what the anomaly is attributed to.
     """
 
-    __slots__ = ("bounded", "dedupe", "grace", "led", "long", "mature", "metrics", "prev_red", "short")
+    __slots__ = ("dedupe", "led", "metrics", "new_metric", "prev_red")
 
     def __init__(self, short: int, long: int, grace: int, *, bounded: bool, dedupe: bool, mature: int = 0) -> None:
-        self.short = short
-        self.long = long
-        self.grace = grace
-        self.mature = mature
-        self.bounded = bounded
+        # each metric's calibration has the device's settings and no dedupe of its own: the
+        # combined tail is deduped
+        self.new_metric = partial(AnomalyLikelihood, short, long, grace, bounded=bounded, dedupe=False, mature=mature)
         self.dedupe = dedupe
         self.metrics: list[AnomalyLikelihood] = []
         self.prev_red = False
         self.led = False  # the last update's extra test held the smallest tail (not state)
 
     def _add(self) -> None:
-        self.metrics.append(
-            AnomalyLikelihood(self.short, self.long, self.grace, bounded=self.bounded, dedupe=False, mature=self.mature)
-        )
+        self.metrics.append(self.new_metric())
 
     def update_one(self, raw: float) -> float:
         """:meth:`update` for a device with one metric (the hot path, without a list)."""
         if not self.metrics:
             self._add()
-        tail = self.metrics[0].tail(raw)
-        red = tail <= RED_ZONE
-        if red and self.prev_red and self.dedupe:
-            tail = YELLOW_ZONE
-        self.prev_red = red
-        score = -log10(tail + _LOG_FLOOR) / 10.0
-        return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
+        score, self.prev_red = deduped_score(self.metrics[0].tail(raw), self.prev_red, self.dedupe)
+        return score
 
     def update(self, raws: list[float], extra: float | None = None) -> float:
         """Calibrate each metric's raw score (in the device's metric order), combine with the
@@ -243,12 +238,8 @@ class JointLikelihood:
                 low = extra
                 self.led = True
         tail = -expm1(m * log1p(-low)) if low < 1.0 else 1.0
-        red = tail <= RED_ZONE
-        if red and self.prev_red and self.dedupe:
-            tail = YELLOW_ZONE
-        self.prev_red = red
-        score = -log10(tail + _LOG_FLOOR) / 10.0
-        return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
+        score, self.prev_red = deduped_score(tail, self.prev_red, self.dedupe)
+        return score
 
     def state(self) -> dict[str, Any]:
         return {"metrics": [calibration.state() for calibration in self.metrics], "prev_red": self.prev_red}

@@ -35,8 +35,8 @@ from consumer.detection.device.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN
 from consumer.detection.fleet import layout
 from consumer.detection.fleet.bank import FleetBank
 from consumer.detection.fleet.layout import Bools, Floats, Ints
-from consumer.detection.fleet.wave_relations import relation_parts, relation_tails
-from consumer.detection.fleet.wave_result import WaveResult, attribute
+from consumer.detection.fleet.wave_relations import relation_tails
+from consumer.detection.fleet.wave_result import WaveResult, wave_contributions
 
 
 def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResult:
@@ -386,22 +386,13 @@ def _step(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResu
     bank.seen[rows] = seen
     bank.novel[rows] = novel
     contributions: dict[int, Mapping[str, float]] = {}
-    related: set[int] = set()
+    related: frozenset[int] = frozenset()
     if _some(anomalous):
         # the detector's surprises as the scalar path attributes them: after learning (only
         # non-protected rows learned; protected anomalies are unchanged, so the same numbers)
         after = surprise if _every(protected | ~anomalous) else _surprise(bank, cells, x, ints, floats)
         excess = floats[layout.P_EXCESS]
-        for row in np.flatnonzero(anomalous).tolist():
-            slot = int(slots[row])
-            # beyond its range: how far each metric went; else the relation's T² shares when its
-            # test led; else the detector's surprises
-            if novel[row]:
-                parts = [0.0 if math.isnan(v) else v for v in excess[row].tolist()]
-            elif led[row] and relation is not None:
-                parts = relation_parts(relation, row)
-                related.add(row)
-            else:
-                parts = after[row].tolist()
-            contributions[row] = attribute(bank.names[slot], parts)
-    return WaveResult(scores, raws, anomalous, warming, contributions, frozenset(related))
+        contributions, related = wave_contributions(
+            bank.names, slots, anomalous, novel, led, excess=excess, surprise=after, relation=relation
+        )
+    return WaveResult(scores, raws, anomalous, warming, contributions, related)

@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from consumer.detection.fleet.wave_relations import RelationWave, relation_parts
 from consumer.detection.verdict import NO_CONTRIBUTIONS, Verdict, Verdicts, _new_verdict
 
 
@@ -31,6 +32,36 @@ def attribute(names: list[str], parts: list[float]) -> dict[str, float]:
     if total <= 0.0:
         return {name: 1.0 / len(names) for name in names}
     return {name: p / total for name, p in zip(names, parts, strict=False)}
+
+
+def wave_contributions(
+    names: Sequence[list[str]],
+    slots: npt.NDArray[np.int64],
+    anomalous: npt.NDArray[np.bool_],
+    novel: npt.NDArray[np.bool_],
+    led: npt.NDArray[np.bool_],
+    *,
+    excess: npt.NDArray[np.float64],
+    surprise: npt.NDArray[np.float64],
+    relation: RelationWave | None,
+) -> tuple[dict[int, Mapping[str, float]], frozenset[int]]:
+    """The anomalous rows' contributions, as ``DeviceModel`` attributes a reading: beyond its range,
+    how far each metric went (``excess[row]``); else, when the relation test led, its T² shares;
+    else the detector's surprises (``surprise[row]``). With them, the rows the relation test led.
+    Both wave steps (compiled and numpy) attribute through this one function, so they attribute
+    alike."""
+    contributions: dict[int, Mapping[str, float]] = {}
+    related: set[int] = set()
+    for row in np.flatnonzero(anomalous).tolist():
+        if novel[row]:
+            parts = [0.0 if math.isnan(v) else v for v in excess[row].tolist()]
+        elif led[row] and relation is not None:
+            parts = relation_parts(relation, row)
+            related.add(row)
+        else:
+            parts = surprise[row].tolist()
+        contributions[row] = attribute(names[int(slots[row])], parts)
+    return contributions, frozenset(related)
 
 
 def batch_verdicts(

@@ -23,7 +23,6 @@ memory order.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from types import ModuleType
 
@@ -34,8 +33,8 @@ from consumer.detection.device.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN
 from consumer.detection.fleet import layout, wave_numpy
 from consumer.detection.fleet.bank import FleetBank
 from consumer.detection.fleet.layout import Floats, Ints
-from consumer.detection.fleet.wave_relations import relation_parts, relation_tails
-from consumer.detection.fleet.wave_result import WaveResult, attribute
+from consumer.detection.fleet.wave_relations import relation_tails
+from consumer.detection.fleet.wave_result import WaveResult, wave_contributions
 
 _kernel: ModuleType | None
 try:
@@ -98,22 +97,13 @@ def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> Wave
         bank.written_counts.append(written_counts[:counted].copy())
         bank.written_totals.append(written_totals[:totalled].copy())
     contributions: dict[int, Mapping[str, float]] = {}
-    related: set[int] = set()
+    related: frozenset[int] = frozenset()
     if _count(anomalous):
-        excess = bank.floats[layout.P_EXCESS]
-        for row in np.flatnonzero(anomalous).tolist():
-            slot = int(slots[row])
-            # beyond its range: how far each metric went; else the relation's T² shares when its
-            # test led; else the detector's surprises
-            if novel[row]:
-                parts = [0.0 if math.isnan(v) else v for v in excess[slot, :metrics].tolist()]
-            elif led[row] and relation is not None:
-                parts = relation_parts(relation, row)
-                related.add(row)
-            else:
-                parts = surprise[row].tolist()
-            contributions[row] = attribute(bank.names[slot], parts)
-    return WaveResult(scores, raws, anomalous, warming, contributions, frozenset(related))
+        excess = bank.floats[layout.P_EXCESS][slots, :metrics]
+        contributions, related = wave_contributions(
+            bank.names, slots, anomalous, novel, led, excess=excess, surprise=surprise, relation=relation
+        )
+    return WaveResult(scores, raws, anomalous, warming, contributions, related)
 
 
 def _shape(bank: FleetBank, record: bool) -> Ints:
