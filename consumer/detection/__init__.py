@@ -14,11 +14,16 @@ Module map, from the bottom layer up (a module imports only its own layer and th
 * ``detectors/``: one module per detector behind the ``protocol.Detector`` Protocol: ``context``
   (the default), ``zscore``, ``river_adapters``;
 * ``device/``: the per-device path, the reference: ``model`` (one device's pipeline),
-  ``preprocess`` (imputation, ranges, flatlines, novelty), ``likelihood`` (score calibration);
+  ``preprocess`` (imputation, ranges, flatlines, novelty), ``likelihood`` (score calibration and
+  the combination of a device's tests), ``relation`` (the test of the relations between a
+  device's metrics);
 * ``fleet/``: the vectorised path: ``layout`` (which array field holds which number), ``bank``
-  (every banked device as a row of shared arrays), ``bank_export``, ``wave_batch`` (batches into
-  waves), ``wave_step`` (one wave through the C kernel ``_wave_kernel.c``, or else through
-  ``wave_numpy``), ``wave_result``;
+  (every banked device as a row of shared arrays), ``bank_export``, ``relation_rows`` (the
+  banked devices' relation tests), ``wave_batch`` (batches into waves), ``wave_step`` (one wave
+  through the C kernel, or else through ``wave_numpy``), ``wave_relations`` (a wave's relation
+  tests), ``wave_result`` (verdicts and attribution). The kernel is one extension built from
+  ``step_kernel.c`` (the per-metric step), ``relation_kernel.c`` and ``_wave_kernel.c`` (the
+  module);
 * top: ``engine`` (routes each device to a model or the bank, steps, evicts, caps),
   ``engine_state`` (the engine's export, import and dirty set), ``device_state_codec`` (device
   state to bytes and back, choosing the format), ``explain`` (why a verdict is anomalous),
