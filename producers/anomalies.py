@@ -47,6 +47,17 @@ ANOMALY_KINDS: tuple[AnomalyKind, ...] = (
 #: kinds that need at least two metrics (one is never all of a reading, or a relation needs a pair)
 PAIR_KINDS: frozenset[AnomalyKind] = frozenset({"missing_values", "correlation_break"})
 KIND_BY_NAME: dict[str, AnomalyKind] = {kind: kind for kind in ANOMALY_KINDS}
+
+
+def parse_kinds(text: str) -> tuple[AnomalyKind, ...]:
+    """Comma-separated kind names, each once, in the order given; ``ValueError`` names the unknown."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in KIND_BY_NAME]
+    if unknown:
+        raise ValueError(f"unknown anomaly kinds {unknown}; choose from {', '.join(ANOMALY_KINDS)}")
+    return tuple(dict.fromkeys(KIND_BY_NAME[name] for name in names))
+
+
 DURATIONS: dict[AnomalyKind, tuple[int, int]] = {
     "spike": (1, 3),
     "level_shift": (20, 60),

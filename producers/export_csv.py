@@ -24,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from producers.anomalies import ANOMALY_KINDS, KIND_BY_NAME, AnomalyKind
+from producers.anomalies import ANOMALY_KINDS, AnomalyKind, parse_kinds
 from producers.ground_truth import Episode, JsonLinesWriter, iso_from_ms
 from producers.signals import DEFAULT_METRICS
 from producers.synthetic import SyntheticSource
@@ -101,11 +101,10 @@ def export_fleet(
 
 
 def _kinds(text: str) -> tuple[AnomalyKind, ...]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [name for name in names if name not in KIND_BY_NAME]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown kinds {unknown}; choose from {', '.join(ANOMALY_KINDS)}")
-    return tuple(dict.fromkeys(KIND_BY_NAME[name] for name in names))
+    try:
+        return parse_kinds(text)
+    except ValueError as error:  # argparse shows an ArgumentTypeError's own message
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _positive(text: str) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from consumer.options import Option, Source, add_arguments, at_least, option, positive, read, switch, table, within
-from producers.anomalies import ANOMALY_KINDS, KIND_BY_NAME, AnomalyKind
+from producers.anomalies import ANOMALY_KINDS, AnomalyKind, parse_kinds
 from producers.signals import DEFAULT_METRICS
 
 ENV_PREFIX = "SENSOR_PRODUCER_"
@@ -35,11 +35,10 @@ class SettingsError(ValueError):
 
 
 def _kinds(text: str) -> tuple[AnomalyKind, ...]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [name for name in names if name not in ANOMALY_KINDS]
-    if unknown:
-        raise SettingsError(f"unknown anomaly kinds {unknown}; choose from {', '.join(ANOMALY_KINDS)}")
-    return tuple(dict.fromkeys(KIND_BY_NAME[name] for name in names))
+    try:
+        return parse_kinds(text)
+    except ValueError as error:  # worded as a settings error: the message names the kinds
+        raise SettingsError(str(error)) from None
 
 
 def _names(text: str) -> tuple[str, ...]:
