@@ -79,6 +79,17 @@ def build_detector(spec: DetectorSpec, seed: int) -> Detector:
     raise AssertionError(f"unregistered detector {spec.name}")  # parse_detector_spec rejects it first
 
 
+def attribute(names: list[str], parts: list[float]) -> dict[str, float]:
+    """Each metric's share of ``parts`` (how far beyond its range, the relation test's shares or
+    the detector's surprises): a part that is not a positive finite number counts as 0, and when
+    none is left every metric gets an equal share. The fleet path attributes through this too."""
+    parts = [p if math.isfinite(p) and p > 0.0 else 0.0 for p in parts]
+    total = sum(parts)
+    if total <= 0.0:
+        return {name: 1.0 / len(names) for name in names}
+    return {name: p / total for name, p in zip(names, parts, strict=False)}
+
+
 class DeviceModel:
     __slots__ = (
         "calibration",
@@ -205,12 +216,7 @@ class DeviceModel:
         if parts is None:
             z = x if self.inputs == "z" else self.pre.standardise(values)
             parts = [v * v for v in z]
-        parts = [p if math.isfinite(p) and p > 0.0 else 0.0 for p in parts]
-        total = sum(parts)
-        names = self.pre.names
-        if total <= 0.0:
-            return {name: 1.0 / len(names) for name in names}
-        return {name: p / total for name, p in zip(names, parts, strict=False)}
+        return attribute(self.pre.names, parts)
 
     def state(self) -> dict[str, Any]:
         """The model's numbers; ``relation`` only when the device has a relation test (so the state

@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from consumer.detection.device.model import attribute
 from consumer.detection.fleet.wave_relations import RelationWave, relation_parts
 from consumer.detection.verdict import NO_CONTRIBUTIONS, Verdict, Verdicts, _new_verdict
 
@@ -23,15 +24,6 @@ class WaveResult(NamedTuple):
     warming: npt.NDArray[np.bool_]
     contributions: dict[int, Mapping[str, float]]  # row -> shares, anomalous rows only
     relation: frozenset[int] = frozenset()  # anomalous rows the relation test led (T² shares)
-
-
-def attribute(names: list[str], parts: list[float]) -> dict[str, float]:
-    """``DeviceModel._attribute`` given the parts (novelty excess or the detector's surprises)."""
-    parts = [p if math.isfinite(p) and p > 0.0 else 0.0 for p in parts]
-    total = sum(parts)
-    if total <= 0.0:
-        return {name: 1.0 / len(names) for name in names}
-    return {name: p / total for name, p in zip(names, parts, strict=False)}
 
 
 def wave_contributions(
