@@ -119,7 +119,7 @@ class FleetBank:
         self.relate = int(spec["relate"])
         self.relation_args = (self.short, self.horizon, self.grace, self.mature)
         #: per slot: the device's relation test, stepped by :mod:`~consumer.detection.fleet.wave_relations`
-        self.relations = RelationRows(self.short, self.relation_args)
+        self.relations = RelationRows(self.relation_args)
         self.slot_of: dict[str, int] = {}
         self.free: list[int] = []
         self.names: list[list[str]] = []  # per slot: the device's metric names, in order

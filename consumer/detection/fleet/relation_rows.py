@@ -34,10 +34,9 @@ INT_FIELDS = I_OUT + MAX_RELATED
 class RelationRows:
     """Per slot of the bank, the device's relation test (or none), in ``floats`` and ``ints``."""
 
-    def __init__(self, short: int, args: tuple[int, int, int, int]) -> None:
-        self.short = short
-        self.args = args  # RelationModel's (short, long, grace, mature) after k
-        self.floats: npt.NDArray[np.float64] = np.zeros((0, F_RING + short))
+    def __init__(self, args: tuple[int, int, int, int]) -> None:
+        self.args = args  # RelationModel's (short, long, grace, mature) after k; short sizes the ring
+        self.floats: npt.NDArray[np.float64] = np.zeros((0, F_RING + args[0]))
         self.ints: npt.NDArray[np.int64] = np.zeros((0, INT_FIELDS), dtype=np.int64)
 
     def grow(self, rows: int) -> None:
