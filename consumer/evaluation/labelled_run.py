@@ -62,6 +62,11 @@ class LabelledRun:
     def records(self) -> int:
         return sum(len(scored.series) for scored in self.files)
 
+    @property
+    def has_kinds(self) -> bool:
+        """Whether the files were read with a kind column (so faults carry kinds)."""
+        return any(scored.series.kinds is not None for scored in self.files)
+
 
 def score_labelled(
     engine: DetectionEngine, series: LabelledSeries, batch_size: int = BATCH_SIZE
@@ -112,6 +117,7 @@ def run_labelled(
             first_scored_row=rows,
             tolerance_rows=tolerance_rows,
             episode_gap_rows=episode_gap_rows,
+            kinds=series.kinds,
         )
         files.append(ScoredSeries(series, rows, scores, alarms, warming, top, events))
     return LabelledRun(
