@@ -64,7 +64,8 @@ class Fault:
 
 
 class FaultFigures:
-    """Figures of a collection of faults: how many were scored, found, and how late."""
+    """Figures of a collection of faults: how many were scored, found, and how late. A base for the
+    results that hold faults; each subclass (a slotted dataclass) declares the ``faults`` field."""
 
     __slots__ = ()
     faults: tuple[Fault, ...]

@@ -72,3 +72,11 @@ def test_without_a_kind_column_there_is_no_kind_table_and_by_kind_is_null(make_l
     run = run_labelled([read_labelled_csv(path)], warmup=800)
     assert "" not in format_table(run).splitlines()
     assert summary_json(run)["overall"]["by_kind"] is None
+
+
+def test_a_fault_whose_rows_carry_no_kind_is_reported_as_no_kind(make_labelled: LabelledFactory) -> None:
+    path = make_labelled("pump", correlated_rows(1500, fault=(1200, 1229), kind=""))
+    run = run_labelled([read_labelled_csv(path, kind_column="kind")], warmup=800)
+    assert format_table(run).splitlines()[-1].split()[:3] == ["(no", "kind)", "1/1"]
+    assert list(summary_json(run)["overall"]["by_kind"]) == ["(no kind)"]
+    assert summary_json(run)["files"]["pump"]["fault_list"][0]["kind"] == ""
