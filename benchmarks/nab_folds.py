@@ -38,6 +38,13 @@ def _score_at(files: Sequence[ScoredFile], threshold: float) -> float:
     return _evaluate(points, window_folders, STANDARD, threshold).score
 
 
+def held_out(runs: dict[str, list[ScoredFile]], folder: str) -> tuple[str, float]:
+    """The spec and threshold chosen on every folder but ``folder``, and its score on ``folder``."""
+    others = {spec: [f for f in files if not f.key.startswith(folder + "/")] for spec, files in runs.items()}
+    spec, threshold, _ = _best(others)
+    return spec, _score_at([f for f in runs[spec] if f.key.startswith(folder + "/")], threshold)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("specs", nargs="+")
@@ -56,11 +63,9 @@ def main() -> None:
     print("\n| held-out folder | chosen on the others | held-out score | in-sample score |")
     print("|---|---|---|---|")
     for folder in folders:
-        others = {spec: [f for f in files if not f.key.startswith(folder + "/")] for spec, files in runs.items()}
-        spec, fold_threshold, _ = _best(others)
-        held = [f for f in runs[spec] if f.key.startswith(folder + "/")]
+        spec, score = held_out(runs, folder)
         in_sample = [f for f in runs[chosen] if f.key.startswith(folder + "/")]
-        print(f"| {folder} | {spec} | {_score_at(held, fold_threshold):.2f} | {_score_at(in_sample, threshold):.2f} |")
+        print(f"| {folder} | {spec} | {score:.2f} | {_score_at(in_sample, threshold):.2f} |")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 ``python -m producers.export_csv DIR [--devices N] [--readings N] [--interval SECONDS] [--seed N]
 [--metrics A,B] [--day-period N] [--anomaly-rate P] [--anomaly-kinds K,...] [--anomaly-magnitude M]
 [--quiet-start N]`` writes ``DIR/<device id>.csv`` with the columns ``timestamp`` (ISO 8601 UTC),
-one per metric and ``label`` (1 on the readings of an injected episode), and ``DIR/ground_truth.jsonl``
-(the episodes, as the producer's ``--ground-truth`` writes them: kind, metrics, times).
+one per metric, ``label`` (1 on the readings of an injected episode) and ``kind`` (that episode's
+anomaly kind, empty on a normal reading; ``evaluate --kind-column kind`` reports by it), and
+``DIR/ground_truth.jsonl`` (the episodes, as the producer's ``--ground-truth`` writes them: kind,
+metrics, times).
 
 The readings are the live producer's (:class:`~producers.synthetic.SyntheticSource`, the same
 seeds, signals and episodes), stamped ``interval`` seconds apart per device instead of by the
@@ -31,19 +33,22 @@ from producers.synthetic import SyntheticSource
 
 T0_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 DEFAULT_KINDS: tuple[AnomalyKind, ...] = tuple(kind for kind in ANOMALY_KINDS if kind != "missing_values")
+#: the column naming a labelled reading's anomaly kind
+KIND_COLUMN = "kind"
 
 
-def _labels(ts_ms: Sequence[int], episodes: Sequence[Episode]) -> list[int]:
-    """1 on every reading inside one of the device's episodes (inclusive), else 0."""
-    labels = [0] * len(ts_ms)
+def _row_kinds(ts_ms: Sequence[int], episodes: Sequence[Episode]) -> list[str]:
+    """The kind of the device's episode each reading is inside (inclusive), else ``""``; a reading
+    is labelled 1 exactly when it has a kind."""
+    kinds = [""] * len(ts_ms)
     ordered = sorted(episodes, key=lambda e: e.start_ts_ms)
     e = 0
     for row, ts in enumerate(ts_ms):
         while e < len(ordered) and ordered[e].end_ts_ms < ts:
             e += 1
         if e < len(ordered) and ordered[e].start_ts_ms <= ts:
-            labels[row] = 1
-    return labels
+            kinds[row] = ordered[e].kind
+    return kinds
 
 
 def export_fleet(
@@ -88,14 +93,14 @@ def export_fleet(
             truth.write(episode.to_json_dict())
     paths = []
     for device, device_rows in rows.items():
-        labels = _labels([ts for ts, _ in device_rows], [e for e in episodes if e.device_id == device])
+        row_kinds = _row_kinds([ts for ts, _ in device_rows], [e for e in episodes if e.device_id == device])
         path = out_dir / f"{device}.csv"
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["timestamp", *metrics, "label"])
-            for (ts, values), label in zip(device_rows, labels, strict=True):
+            writer.writerow(["timestamp", *metrics, "label", KIND_COLUMN])
+            for (ts, values), kind in zip(device_rows, row_kinds, strict=True):
                 cells = ["" if values[name] is None else repr(values[name]) for name in metrics]
-                writer.writerow([iso_from_ms(ts), *cells, label])
+                writer.writerow([iso_from_ms(ts), *cells, int(bool(kind)), kind])
         paths.append(path)
     return paths
 
@@ -118,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m producers.export_csv",
         description="Write the producer's synthetic fleet as labelled CSVs, one per device (timestamp, the "
-        "metrics, label: 1 during an injected episode) plus ground_truth.jsonl, for anomaly-consumer evaluate.",
+        "metrics, label: 1 during an injected episode, kind: its anomaly kind) plus ground_truth.jsonl, for "
+        "anomaly-consumer evaluate.",
     )
     add = parser.add_argument
     add("out_dir", type=Path, metavar="DIR", help="where the CSV files go")
@@ -165,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet_start=args.quiet_start,
     )
     print(f"{len(paths)} labelled CSVs and ground_truth.jsonl in {args.out_dir}")
-    print(f"evaluate them: anomaly-consumer evaluate {args.out_dir} --out RESULTS_DIR")
+    print(f"evaluate them: anomaly-consumer evaluate {args.out_dir} --out RESULTS_DIR --kind-column {KIND_COLUMN}")
     return 0
 
 

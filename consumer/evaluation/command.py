@@ -58,6 +58,8 @@ DESCRIPTION = (
     "--tolerance rows after it), the median and max detection delay in rows and in time, false-alarm\n"
     "episodes (alarms outside faults, those within --episode-gap rows of each other merged) per hour\n"
     "of normal operation, and point-wise precision, recall and F1. Rows of the warm-up are not scored.\n"
+    "With --kind-column NAME (a column of fault types, any text), faults found and delays are also\n"
+    "given by kind; a fault's kind is its rows' kinds (several joined by +).\n"
     "A row with a bad number, a bad label or a timestamp not after the previous row's stops the run\n"
     "naming its file and line (--skip-bad-rows leaves such rows out); an empty cell is a missing value.\n"
     "\n"
@@ -68,7 +70,15 @@ DESCRIPTION = (
 )
 FORMATS = ("auto", "nab", "labelled-csv")
 #: flags that only the labelled-CSV format reads (their argparse defaults are None)
-LABELLED_FLAGS = ("timestamp_column", "label_column", "metrics", "timestamp_unit", "tolerance", "episode_gap")
+LABELLED_FLAGS = (
+    "timestamp_column",
+    "label_column",
+    "kind_column",
+    "metrics",
+    "timestamp_unit",
+    "tolerance",
+    "episode_gap",
+)
 
 
 class EvaluateError(ValueError):
@@ -122,6 +132,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--timestamp-column", default=None, metavar="NAME", help="labelled CSV: the time column (default: timestamp)")
     add("--label-column", default=None, metavar="NAME", help="labelled CSV: the 0/1 column (default: label)")
+    add(
+        "--kind-column",
+        default=None,
+        metavar="NAME",
+        help="labelled CSV: a column naming each fault row's kind, any text; faults found and delays are "
+        "then also reported by kind (default: none)",
+    )
     add(
         "--metrics",
         default=None,
@@ -247,6 +264,7 @@ def _run_labelled(args: argparse.Namespace, slug: str) -> list[PlotSeries]:
             metrics=metrics or None,
             timestamp_unit=args.timestamp_unit or "auto",
             skip_bad_rows=args.skip_bad_rows,
+            kind_column=args.kind_column,
         )
         for path in find_labelled_files(args.data_dir)
     ]

@@ -14,6 +14,9 @@ Definitions (rows are a file's rows in time order; an *alarm* is a row the engin
   raises several alarms; a maintenance engineer answers it once).
 * **Normal operation** is the time between consecutive scored rows that are both outside every
   fault and its tolerance; false-alarm episodes per hour divide by it.
+* A fault's **kind**, when the rows carry kinds, is the distinct non-empty kinds of its rows in
+  order of first appearance, joined by ``+`` (two touching faults of different kinds are one run
+  of 1s, so one fault); ``""`` when none of its rows has one. :func:`by_kind` groups faults by it.
 * **Point-wise** precision, recall and F1 count scored rows: an alarm on a row labelled 1 is a
   true positive, on a row labelled 0 a false positive; a row labelled 1 without an alarm is a
   false negative. ``None`` where a ratio has no denominator.
@@ -34,6 +37,8 @@ DEFAULT_TOLERANCE_ROWS = 3
 #: false alarms at most this many rows apart are one episode
 DEFAULT_EPISODE_GAP_ROWS = 10
 MS_PER_HOUR = 3_600_000
+#: what joins the kinds of a fault whose rows carry more than one
+KIND_JOIN = "+"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,7 @@ class Fault:
     scored: bool
     detected_row: int | None = None
     delay_ms: int | None = None
+    kind: str = ""
 
     @property
     def detected(self) -> bool:
@@ -57,18 +63,12 @@ class Fault:
         return None if self.detected_row is None else self.detected_row - self.first_row
 
 
-@dataclass(frozen=True, slots=True)
-class EventResult:
-    """The figures of one file, or of several pooled."""
+class FaultFigures:
+    """Figures of a collection of faults: how many were scored, found, and how late. A base for the
+    results that hold faults; each subclass (a slotted dataclass) declares the ``faults`` field."""
 
+    __slots__ = ()
     faults: tuple[Fault, ...]
-    false_alarms: int
-    episodes: tuple[tuple[int, int], ...]  # (first_row, last_row) of each false-alarm episode
-    normal_ms: int
-    scored_rows: int
-    true_positives: int
-    false_positives: int
-    false_negatives: int
 
     @property
     def scored_faults(self) -> list[Fault]:
@@ -89,6 +89,28 @@ class EventResult:
     @property
     def delays_ms(self) -> list[int]:
         return [f.delay_ms for f in self.scored_faults if f.delay_ms is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class KindResult(FaultFigures):
+    """The faults of one kind (of one file, or of several pooled)."""
+
+    kind: str
+    faults: tuple[Fault, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult(FaultFigures):
+    """The figures of one file, or of several pooled."""
+
+    faults: tuple[Fault, ...]
+    false_alarms: int
+    episodes: tuple[tuple[int, int], ...]  # (first_row, last_row) of each false-alarm episode
+    normal_ms: int
+    scored_rows: int
+    true_positives: int
+    false_positives: int
+    false_negatives: int
 
     @property
     def normal_hours(self) -> float:
@@ -131,6 +153,20 @@ def fault_windows(labels: Sequence[int]) -> list[tuple[int, int]]:
     return windows
 
 
+def fault_kind(kinds: Sequence[str], first: int, last: int) -> str:
+    """The kind of the fault on rows ``first..last`` (inclusive): see the module's definitions."""
+    distinct = dict.fromkeys(kind for kind in kinds[first : last + 1] if kind)
+    return KIND_JOIN.join(distinct)
+
+
+def by_kind(result: EventResult) -> dict[str, KindResult]:
+    """``result``'s faults grouped by kind, kinds in name order (``""`` for faults without one)."""
+    groups: dict[str, list[Fault]] = {}
+    for fault in result.faults:
+        groups.setdefault(fault.kind, []).append(fault)
+    return {kind: KindResult(kind, tuple(groups[kind])) for kind in sorted(groups)}
+
+
 def merge_episodes(rows: Sequence[int], gap: int) -> list[tuple[int, int]]:
     """Ascending alarm rows merged into ``(first, last)`` episodes: rows at most ``gap`` apart join."""
     episodes: list[tuple[int, int]] = []
@@ -150,11 +186,13 @@ def evaluate_events(
     first_scored_row: int = 0,
     tolerance_rows: int = DEFAULT_TOLERANCE_ROWS,
     episode_gap_rows: int = DEFAULT_EPISODE_GAP_ROWS,
+    kinds: Sequence[str] | None = None,
 ) -> EventResult:
-    """One file's figures (see the module's definitions); the three sequences are aligned by row."""
+    """One file's figures (see the module's definitions); the sequences are aligned by row
+    (``kinds`` too, when given: each row's kind cell)."""
     n = len(labels)
-    if not len(ts_ms) == len(alarms) == n:
-        raise ValueError("timestamps, labels and alarms must have one entry per row")
+    if not len(ts_ms) == len(alarms) == n or (kinds is not None and len(kinds) != n):
+        raise ValueError("timestamps, labels, alarms and kinds must have one entry per row")
     if tolerance_rows < 0 or episode_gap_rows < 0:
         raise ValueError("tolerance and episode gap must be >= 0 rows")
     windows = fault_windows(labels)
@@ -176,6 +214,7 @@ def evaluate_events(
                 scored=scored,
                 detected_row=hit,
                 delay_ms=None if hit is None else ts_ms[hit] - ts_ms[first],
+                kind="" if kinds is None else fault_kind(kinds, first, last),
             )
         )
     start = min(first_scored_row, n)

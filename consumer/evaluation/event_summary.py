@@ -3,15 +3,20 @@
 The table's columns, per file and for all files pooled (:func:`~consumer.evaluation.event_metrics.pool`):
 rows, warm-up rows, faults found of those scored (faults that started in the warm-up in brackets),
 median and max detection delay (rows, and time), false-alarm episodes, hours of normal
-operation, episodes per hour, and point-wise precision, recall and F1.
+operation, episodes per hour, and point-wise precision, recall and F1. When the files were read
+with a kind column, a second table gives faults found and delays by kind over all files (a false
+alarm has no kind, so episodes and point-wise figures stay in the first).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from consumer.evaluation.event_metrics import EventResult, Fault, median
+from consumer.evaluation.event_metrics import EventResult, Fault, FaultFigures, by_kind, median
 from consumer.evaluation.labelled_run import LabelledRun, ScoredSeries
+
+#: how the table and summary.json name the faults none of whose rows has a kind
+NO_KIND = "(no kind)"
 
 
 def format_duration(ms: float | None) -> str:
@@ -40,17 +45,22 @@ def _delay(rows: list[int], times: list[int], pick: str) -> str:
     return f"{median_rows:g} ({format_duration(median_ms)})"
 
 
-def _cells(name: str, rows: int, warmup: str, result: EventResult) -> list[str]:
-    faults = len(result.scored_faults)
+def _found_and_delays(result: FaultFigures) -> list[str]:
     in_warmup = f" [+{result.faults_in_warmup}]" if result.faults_in_warmup else ""
+    return [
+        f"{result.detected}/{len(result.scored_faults)}{in_warmup}",
+        _delay(result.delays_rows, result.delays_ms, "median"),
+        _delay(result.delays_rows, result.delays_ms, "max"),
+    ]
+
+
+def _cells(name: str, rows: int, warmup: str, result: EventResult) -> list[str]:
     per_hour = result.episodes_per_hour
     return [
         name,
         str(rows),
         warmup,
-        f"{result.detected}/{faults}{in_warmup}",
-        _delay(result.delays_rows, result.delays_ms, "median"),
-        _delay(result.delays_rows, result.delays_ms, "max"),
+        *_found_and_delays(result),
         str(len(result.episodes)),
         f"{result.normal_hours:.1f}",
         "-" if per_hour is None else f"{per_hour:.3g}",
@@ -76,28 +86,46 @@ HEADER = [
 ]
 
 
+KIND_HEADER = ["kind", "faults found", "median delay", "max delay"]
+
+
+def _aligned(table: list[list[str]]) -> list[str]:
+    """Rows of cells as lines: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in table
+    ]
+
+
+def format_kind_table(run: LabelledRun) -> list[str]:
+    """Faults found and delays by kind over all files: a header, a rule and a line per kind."""
+    table = [KIND_HEADER]
+    for kind, result in by_kind(run.overall).items():
+        table.append([kind or NO_KIND, *_found_and_delays(result)])
+    lines = _aligned(table)
+    return [lines[0], "-" * len(lines[0]), *lines[1:]]
+
+
 def format_table(run: LabelledRun) -> str:
-    """The per-file and overall table with a heading naming the detector and the definitions' settings."""
+    """The per-file and overall table with a heading naming the detector and the definitions' settings,
+    then the table by kind when the files carry kinds."""
     table = [HEADER]
     for scored in run.files:
         table.append(_cells(scored.series.name, len(scored.series), str(scored.warmup), scored.events))
     table.append(_cells("all files", run.records, "", run.overall))
-    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
-
-    def line(row: list[str]) -> str:
-        return "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-
-    rule = "-" * len(line(table[0]))
+    *body, total = _aligned(table)
+    rule = "-" * len(body[0])
     lines = [
         f"detector: {run.detector}  threshold: {run.threshold:g}  fault tolerance: {run.tolerance_rows} rows "
         f"after a fault  false alarms within {run.episode_gap_rows} rows are one episode",
-        line(table[0]),
+        body[0],
         rule,
-        *(line(row) for row in table[1:-1]),
+        *body[1:],
         rule,
-        line(table[-1]),
+        total,
     ]
     skipped = [(s.series.name, s.series.skipped) for s in run.files if s.series.skipped]
     missing = sum(s.series.missing_values for s in run.files)
@@ -105,6 +133,8 @@ def format_table(run: LabelledRun) -> str:
         lines.append("bad rows left out: " + ", ".join(f"{name} {count}" for name, count in skipped))
     if missing:
         lines.append(f"missing values imputed by the detector: {missing}")
+    if run.has_kinds:
+        lines += ["", *format_kind_table(run)]
     return "\n".join(lines)
 
 
@@ -119,11 +149,12 @@ def _fault_json(fault: Fault, scored: ScoredSeries) -> dict[str, Any]:
         "detected": fault.detected,
         "delay_rows": fault.delay_rows,
         "delay_seconds": None if fault.delay_ms is None else fault.delay_ms / 1000,
+        "kind": fault.kind,
         "top_metric": None if fault.detected_row is None else scored.top_metric[fault.detected_row],
     }
 
 
-def _figures(result: EventResult) -> dict[str, Any]:
+def _fault_figures(result: FaultFigures) -> dict[str, Any]:
     delays_ms = result.delays_ms
     median_ms = median(delays_ms)
     return {
@@ -134,6 +165,16 @@ def _figures(result: EventResult) -> dict[str, Any]:
         "max_delay_rows": max(result.delays_rows, default=None),
         "median_delay_seconds": None if median_ms is None else median_ms / 1000,
         "max_delay_seconds": max(delays_ms) / 1000 if delays_ms else None,
+    }
+
+
+def _figures(result: EventResult, kinds: bool) -> dict[str, Any]:
+    """Every figure of ``result``; ``by_kind`` is ``None`` when the files carry no kinds."""
+    return {
+        **_fault_figures(result),
+        "by_kind": (
+            {kind or NO_KIND: _fault_figures(group) for kind, group in by_kind(result).items()} if kinds else None
+        ),
         "false_alarms": result.false_alarms,
         "false_alarm_episodes": len(result.episodes),
         "normal_hours": result.normal_hours,
@@ -162,7 +203,7 @@ def summary_json(run: LabelledRun) -> dict[str, Any]:
             "missing_values": series.missing_values,
             "bad_rows_skipped": series.skipped,
             "bad_row_examples": list(series.skipped_reasons),
-            **_figures(scored.events),
+            **_figures(scored.events, run.has_kinds),
             "fault_list": [_fault_json(fault, scored) for fault in scored.events.faults],
         }
     return {
@@ -173,6 +214,6 @@ def summary_json(run: LabelledRun) -> dict[str, Any]:
         "episode_gap_rows": run.episode_gap_rows,
         "records": run.records,
         "engine_seconds": run.engine_seconds,
-        "overall": _figures(run.overall),
+        "overall": _figures(run.overall, run.has_kinds),
         "files": files,
     }

@@ -1,7 +1,8 @@
 """Labelled multi-metric CSVs: one file is one device, one row one reading with a 0/1 label.
 
-A file has a header row naming its columns: a timestamp column, a label column and metric columns
-(by default every other column whose first non-empty cell is a number). The reader's contract:
+A file has a header row naming its columns: a timestamp column, a label column, optionally a kind
+column, and metric columns (by default every other column whose first non-empty cell is a number).
+The reader's contract:
 
 * Timestamps are ISO 8601 (``2024-01-01T00:00:00Z``, ``2024-01-01 00:00:00``; no zone means UTC)
   or epoch numbers, in seconds or milliseconds by ``timestamp_unit`` (:data:`TIMESTAMP_UNITS`;
@@ -12,6 +13,8 @@ A file has a header row naming its columns: a timestamp column, a label column a
   carries ``None`` for it and the detector imputes it, as for a ``null`` metric in a live record.
   A row with every metric missing is a bad row (a live record like it would be dead-lettered).
 * Any other cell that is not a finite number is a bad row.
+* A kind cell is any text, kept stripped (empty allowed): the fault type a row belongs to, in the
+  user's own words. Only rows labelled 1 give a fault its kind; a kind on a normal row is ignored.
 
 A bad row stops the read with a :class:`LabelledCsvError` naming the file, its line and the cell,
 unless ``skip_bad_rows``: then the row is left out and counted in
@@ -47,7 +50,8 @@ class LabelledCsvError(ValueError):
 @dataclass(frozen=True, slots=True)
 class LabelledSeries:
     """One file's readings, in time order. ``values[j][i]`` is metric ``metrics[j]`` at row ``i``
-    (``None`` when missing); ``timestamps`` are the cells as written (kept verbatim for output)."""
+    (``None`` when missing); ``timestamps`` are the cells as written (kept verbatim for output);
+    ``kinds[i]`` is row ``i``'s kind cell, ``kinds`` is ``None`` when the read named no kind column."""
 
     name: str
     timestamps: tuple[str, ...]
@@ -55,6 +59,7 @@ class LabelledSeries:
     metrics: tuple[str, ...]
     values: tuple[tuple[float | None, ...], ...]
     labels: tuple[int, ...]
+    kinds: tuple[str, ...] | None = None
     missing_values: int = 0
     skipped: int = 0
     skipped_reasons: tuple[str, ...] = field(default=())
@@ -137,8 +142,10 @@ def read_labelled_csv(
     metrics: Sequence[str] | None = None,
     timestamp_unit: str = "auto",
     skip_bad_rows: bool = False,
+    kind_column: str | None = None,
 ) -> LabelledSeries:
-    """Read one labelled CSV (see the module's contract); ``metrics=None`` picks the numeric columns."""
+    """Read one labelled CSV (see the module's contract); ``metrics=None`` picks the numeric columns;
+    ``kind_column`` names a column of fault kinds (it must then exist)."""
     if timestamp_unit not in TIMESTAMP_UNITS:
         raise LabelledCsvError(f"timestamp unit must be one of {', '.join(TIMESTAMP_UNITS)}, not {timestamp_unit!r}")
     try:
@@ -152,16 +159,21 @@ def read_labelled_csv(
     body = table[1:]
     ts_index = _column(header, timestamp_column, "--timestamp-column", path)
     label_index = _column(header, label_column, "--label-column", path)
-    names = choose_metrics(header, body, (timestamp_column, label_column), path) if metrics is None else tuple(metrics)
-    clashing = [name for name in names if name in (timestamp_column, label_column)]
+    kind_index = None if kind_column is None else _column(header, kind_column, "--kind-column", path)
+    if kind_column is not None and kind_column in (timestamp_column, label_column):
+        raise LabelledCsvError(f"{path}: --kind-column must name a column other than the timestamp and label")
+    roles = (timestamp_column, label_column) + (() if kind_column is None else (kind_column,))
+    names = choose_metrics(header, body, roles, path) if metrics is None else tuple(metrics)
+    clashing = [name for name in names if name in roles]
     if clashing or len(set(names)) != len(names):
-        raise LabelledCsvError(f"{path}: --metrics must name distinct columns other than the timestamp and label")
+        raise LabelledCsvError(f"{path}: --metrics must name distinct columns other than the timestamp, label and kind")
     if len(names) > MAX_METRICS:
         raise LabelledCsvError(f"{path}: {len(names)} metric columns; a reading holds at most {MAX_METRICS}")
     metric_indexes = [_column(header, name, "--metrics", path) for name in names]
     stamps: list[str] = []
     times: list[int] = []
     labels: list[int] = []
+    kinds: list[str] = []
     columns: list[list[float | None]] = [[] for _ in names]
     missing = skipped = 0
     reasons: list[str] = []
@@ -199,6 +211,8 @@ def read_labelled_csv(
         stamps.append(row[ts_index].strip())
         times.append(ts_ms)
         labels.append(label)
+        if kind_index is not None:
+            kinds.append(row[kind_index].strip())
         missing += sum(1 for value in values if value is None)
         for column, value in zip(columns, values, strict=True):
             column.append(value)
@@ -211,6 +225,7 @@ def read_labelled_csv(
         metrics=names,
         values=tuple(tuple(column) for column in columns),
         labels=tuple(labels),
+        kinds=None if kind_index is None else tuple(kinds),
         missing_values=missing,
         skipped=skipped,
         skipped_reasons=tuple(reasons),

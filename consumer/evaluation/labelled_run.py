@@ -2,21 +2,22 @@
 
 Each file is one device (its file name without ``.csv`` is the device id) scored by an engine of
 its own, row by row in time order, in batches through :meth:`DetectionEngine.process_batch`
-exactly as in the worker. The warm-up is ``warmup`` rows when given, else the file's NAB
-probationary period (15% of its rows, at most 750; :func:`~consumer.evaluation.nab_scorer.probation_rows`),
-as for NAB-format corpora. The warm-up's rows are written out but not scored
-(:mod:`~consumer.evaluation.event_metrics` starts at the first row after it).
+exactly as in the worker (:mod:`~consumer.evaluation.batches`). The warm-up is ``warmup`` rows
+when given, else the file's NAB probationary period (15% of its rows, at most 750;
+:func:`~consumer.evaluation.nab_scorer.probation_rows`), as for NAB-format corpora. The warm-up's
+rows are written out but not scored (:mod:`~consumer.evaluation.event_metrics` starts at the first
+row after it).
 """
 
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from consumer.detection import DEFAULT_THRESHOLD, DetectionEngine, parse_detector_spec
+from consumer.evaluation.batches import BATCH_SIZE, scored_batches
 from consumer.evaluation.event_metrics import (
     DEFAULT_EPISODE_GAP_ROWS,
     DEFAULT_TOLERANCE_ROWS,
@@ -28,7 +29,6 @@ from consumer.evaluation.labelled_csv import LabelledSeries
 from consumer.evaluation.nab_scorer import probation_rows
 from consumer.values.reading import Reading
 
-BATCH_SIZE = 500
 ROW_COLUMNS = ("timestamp", "label", "score", "is_anomaly", "top_metric", "warming_up")
 
 
@@ -62,26 +62,32 @@ class LabelledRun:
     def records(self) -> int:
         return sum(len(scored.series) for scored in self.files)
 
+    @property
+    def has_kinds(self) -> bool:
+        """Whether the files were read with a kind column (so faults carry kinds)."""
+        return any(scored.series.kinds is not None for scored in self.files)
+
 
 def score_labelled(
     engine: DetectionEngine, series: LabelledSeries, batch_size: int = BATCH_SIZE
 ) -> tuple[list[float], list[bool], list[bool], list[str], float]:
     """Scores, alarms, warm-up flags and top metrics by row, and the seconds spent in the engine."""
+    readings = [
+        Reading(device_id=series.name, ts_ms=series.ts_ms[row], metrics=series.row_metrics(row))
+        for row in range(len(series))
+    ]
     scores: list[float] = []
     alarms: list[bool] = []
     warming: list[bool] = []
     top: list[str] = []
     elapsed = 0.0
-    for start in range(0, len(series), batch_size):
-        rows = range(start, min(start + batch_size, len(series)))
-        batch = [Reading(device_id=series.name, ts_ms=series.ts_ms[i], metrics=series.row_metrics(i)) for i in rows]
-        began = time.perf_counter()
-        verdicts = engine.process_batch(batch)
-        elapsed += time.perf_counter() - began
+    for batch in scored_batches(engine, readings, batch_size):
+        verdicts = batch.verdicts
+        elapsed += batch.seconds
         scores.extend(verdicts.scores)
         alarms.extend(verdicts.anomalous)
         warming.extend(verdicts.warming_up)
-        for position in range(len(batch)):
+        for position in range(len(batch.readings)):
             shares = verdicts.contributions.get(position)
             top.append(max(shares, key=shares.__getitem__) if shares else "")
     return scores, alarms, warming, top, elapsed
@@ -112,6 +118,7 @@ def run_labelled(
             first_scored_row=rows,
             tolerance_rows=tolerance_rows,
             episode_gap_rows=episode_gap_rows,
+            kinds=series.kinds,
         )
         files.append(ScoredSeries(series, rows, scores, alarms, warming, top, events))
     return LabelledRun(

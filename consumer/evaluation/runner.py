@@ -1,7 +1,8 @@
 """Run the detection engine over a NAB-format corpus, write NAB result files, and score them.
 
 Each file is one device (its ``folder/file.csv`` key is the device id) with one metric, ``value``;
-rows go through :meth:`DetectionEngine.process_batch` in batches, exactly as in the worker.
+rows go through :meth:`DetectionEngine.process_batch` in batches, exactly as in the worker
+(:mod:`~consumer.evaluation.batches`).
 
 Unless a warm-up is given, each file gets NAB's probationary period as its warm-up (the first
 ``min(floor(0.15 n), 750)`` of its ``n`` rows, :func:`~consumer.evaluation.nab_scorer.probation_rows`),
@@ -12,17 +13,15 @@ from before it answers, so a short file is not scored blind for a fixed 750 rows
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from consumer.detection import DetectionEngine
+from consumer.evaluation.batches import BATCH_SIZE, scored_batches
 from consumer.evaluation.nab_corpus import Series
 from consumer.evaluation.nab_scorer import PROFILES, ProfileResult, ScoredFile, probation_rows, score_corpus
 from consumer.values.reading import Reading
-
-BATCH_SIZE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +45,9 @@ def score_series(engine: DetectionEngine, series: Series, batch_size: int = BATC
     ]
     scores: list[float] = []
     elapsed = 0.0
-    for start in range(0, len(readings), batch_size):
-        batch = readings[start : start + batch_size]
-        began = time.perf_counter()
-        verdicts = engine.process_batch(batch)
-        elapsed += time.perf_counter() - began
-        scores.extend(verdicts.scores)
+    for batch in scored_batches(engine, readings, batch_size):
+        elapsed += batch.seconds
+        scores.extend(batch.verdicts.scores)
     return scores, elapsed
 
 

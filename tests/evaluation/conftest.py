@@ -73,13 +73,14 @@ def make_labelled(tmp_path: Path) -> LabelledFactory:
 
 
 def correlated_rows(
-    n: int, fault: tuple[int, int] | None = None, *, seed: int = 0, step_seconds: int = 60
+    n: int, fault: tuple[int, int] | None = None, *, seed: int = 0, step_seconds: int = 60, kind: str | None = None
 ) -> list[str]:
     """Header and rows of a device with two correlated metrics (``temp`` follows ``power``'s load)
     in epoch seconds; within ``fault`` (inclusive rows) ``temp`` breaks away from the load by a
-    step far past its noise, and those rows are labelled 1."""
+    step far past its noise, and those rows are labelled 1. With ``kind``, a last column ``kind``
+    holds it on the fault's rows and is empty elsewhere."""
     rng = random.Random(seed)
-    lines = ["timestamp,power,temp,label"]
+    lines = ["timestamp,power,temp,label" + ("" if kind is None else ",kind")]
     for i in range(n):
         load = math.sin(2 * math.pi * i / 200)
         power = 100.0 + 20.0 * load + rng.gauss(0.0, 0.5)
@@ -87,5 +88,6 @@ def correlated_rows(
         label = int(fault is not None and fault[0] <= i <= fault[1])
         if label:
             temp += 8.0
-        lines.append(f"{1_700_000_000 + step_seconds * i},{power:.3f},{temp:.3f},{label}")
+        kind_cell = "" if kind is None else "," + (kind if label else "")
+        lines.append(f"{1_700_000_000 + step_seconds * i},{power:.3f},{temp:.3f},{label}{kind_cell}")
     return lines

@@ -136,6 +136,20 @@ def test_flags_of_the_other_format_are_refused(
     data = make_corpus({"a/b.csv": wave(50)})
     assert main([str(data), "--out", str(tmp_path / "o"), "--label-column", "fault"]) == 2
     assert "--label-column applies to --format labelled-csv only" in capsys.readouterr().err
+    assert main([str(data), "--out", str(tmp_path / "o"), "--kind-column", "kind"]) == 2
+    assert "--kind-column applies to --format labelled-csv only" in capsys.readouterr().err
+
+
+def test_a_kind_column_named_by_flag_reports_faults_by_kind_and_must_exist(
+    make_labelled: LabelledFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = make_labelled("pump", correlated_rows(1500, fault=(1200, 1229), kind="seal leak"))
+    assert main([str(path), "--out", str(tmp_path / "o"), "--kind-column", "kind"]) == 0
+    assert any(line.split()[:3] == ["seal", "leak", "1/1"] for line in capsys.readouterr().out.splitlines())
+    summary = orjson.loads((tmp_path / "o" / "context" / "summary.json").read_bytes())
+    assert summary["overall"]["by_kind"]["seal leak"]["faults_detected"] == 1
+    assert main([str(path), "--out", str(tmp_path / "o"), "--kind-column", "fault_type"]) == 2
+    assert "no column 'fault_type' (--kind-column)" in capsys.readouterr().err
 
 
 def test_auto_format_reads_folders_as_nab_and_files_as_labelled_and_refuses_a_mix(tmp_path: Path) -> None:

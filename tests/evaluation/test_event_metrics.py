@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from consumer.evaluation.event_metrics import (
+    by_kind,
     evaluate_events,
     fault_windows,
     merge_episodes,
@@ -112,3 +113,26 @@ def test_pooling_adds_faults_episodes_and_hours_across_files() -> None:
 def test_misaligned_inputs_are_refused() -> None:
     with pytest.raises(ValueError, match="one entry per row"):
         evaluate_events(minutes(3), [0, 0], [False] * 3)
+
+
+def test_a_faults_kind_is_its_rows_kinds_joined_and_a_normal_rows_kind_is_ignored() -> None:
+    kinds = ["idle", "leak", "leak", "idle", "leak", "surge", "", "", "x", ""]
+    labels = [0, 1, 1, 0, 1, 1, 0, 1, 0, 0]
+    result = evaluate_events(minutes(10), labels, [False] * 10, kinds=kinds)
+    assert [fault.kind for fault in result.faults] == ["leak", "leak+surge", ""]
+    assert [fault.kind for fault in evaluate_events(minutes(10), labels, [False] * 10).faults] == ["", "", ""]
+
+
+def test_by_kind_groups_faults_found_and_delays_in_kind_order() -> None:
+    labels = labels_in(40, (5, 6), (15, 16), (25, 26), (35, 36))
+    kinds = ["spike" if label and row < 20 else "drift" if label else "" for row, label in enumerate(labels)]
+    result = evaluate_events(minutes(40), labels, alarms_at(40, 6, 25), first_scored_row=10, kinds=kinds)
+    groups = by_kind(result)
+    assert list(groups) == ["drift", "spike"]
+    assert (groups["drift"].detected, len(groups["drift"].scored_faults), groups["drift"].delays_rows) == (1, 2, [0])
+    assert (groups["spike"].detected, len(groups["spike"].scored_faults), groups["spike"].faults_in_warmup) == (0, 1, 1)
+
+
+def test_kinds_misaligned_with_the_rows_are_refused() -> None:
+    with pytest.raises(ValueError, match="one entry per row"):
+        evaluate_events(minutes(3), [0, 1, 0], [False] * 3, kinds=["", "a"])

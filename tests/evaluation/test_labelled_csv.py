@@ -134,5 +134,23 @@ def test_metrics_must_be_distinct_and_neither_the_timestamp_nor_the_label(
     make_labelled: LabelledFactory, metrics: list[str]
 ) -> None:
     path = make_labelled("dev", [HEADER, "1,1,1,0"])
-    with pytest.raises(LabelledCsvError, match="distinct columns other than the timestamp and label"):
+    with pytest.raises(LabelledCsvError, match="distinct columns other than the timestamp, label and kind"):
         read_labelled_csv(path, metrics=metrics)
+
+
+def test_a_kind_column_is_read_as_text_per_row_and_is_never_a_metric(make_labelled: LabelledFactory) -> None:
+    rows = ["timestamp,a,fault_type,label", "0,1.5,,0", "60,9.0, Bearing wear ,1", "120,1.4,3,1"]
+    series = read_labelled_csv(make_labelled("dev", rows), kind_column="fault_type")
+    assert series.metrics == ("a",)
+    assert series.kinds == ("", "Bearing wear", "3")
+    assert read_labelled_csv(make_labelled("dev", rows)).kinds is None
+
+
+def test_a_kind_column_must_exist_and_be_neither_the_timestamp_nor_the_label(make_labelled: LabelledFactory) -> None:
+    path = make_labelled("dev", [HEADER, "1,1,1,0"])
+    with pytest.raises(LabelledCsvError, match=r"no column 'kind' \(--kind-column\)"):
+        read_labelled_csv(path, kind_column="kind")
+    with pytest.raises(LabelledCsvError, match="--kind-column must name a column other than"):
+        read_labelled_csv(path, kind_column="label")
+    with pytest.raises(LabelledCsvError, match="distinct columns other than the timestamp, label and kind"):
+        read_labelled_csv(path, kind_column="b", metrics=["a", "b"])
