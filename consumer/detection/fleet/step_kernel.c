@@ -4,7 +4,7 @@
  * step_rows() is DeviceModel.step (consumer/detection/device/model.py) for one reading of each of
  * a wave's devices, reading and writing the fleet bank's arrays in place: impute, track flatlines
  * and the seen range (novelty, with a young device's wider tolerance), score every metric with the
- * context detector, calibrate each metric (once mature) and combine (Sidak) with the relation
+ * context detector, calibrate each metric (young: a t tail; mature) and combine (Sidak) with the relation
  * test's tail when the device has one (stepped before, by relation_rows in relation_kernel.c),
  * decide (during the warm-up, only gross outliers), learn unless protected (once mature; a
  * protected anomaly widens the range by at most grow ranges). consumer/detection/fleet/wave_step.py

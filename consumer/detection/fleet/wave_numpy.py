@@ -4,7 +4,7 @@ kernel (``_wave_kernel.c``) was not built, and the second implementation the tes
 :func:`step_wave` does for every row what ``DeviceModel.step`` does for one reading (see
 :mod:`~consumer.detection.device.model`), one numpy operation per stage for the whole wave: impute,
 track flatlines and the seen range (novelty), score every metric with the ``context`` detector,
-calibrate each metric (once mature) and combine (Šidák), decide (during the warm-up, only gross
+calibrate each metric (young: a t tail; mature) and combine (Šidák), decide (during the warm-up, only gross
 outliers), learn unless protected (once mature; a protected anomaly widens the range by at most
 ``grow`` ranges), and attribute anomalies. It is bit-identical to that scalar path, which is the
 reference: the same IEEE-754 double operations in the same order (numpy's elementwise ``+ - * /``
