@@ -20,7 +20,8 @@ Module map, from the bottom layer up (a module imports only its own layer and th
 * ``fleet/``: the vectorised path: ``layout`` (which array field holds which number), ``bank``
   (every banked device as a row of shared arrays), ``bank_export``, ``relation_rows`` (the
   banked devices' relation tests), ``wave_batch`` (batches into waves), ``wave_step`` (one wave
-  through the C kernel, or else through ``wave_numpy``), ``wave_relations`` (a wave's relation
+  through the C kernel, or else through ``wave_numpy``, whose calibrated tails are in
+  ``wave_tails``), ``wave_relations`` (a wave's relation
   tests), ``wave_result`` (verdicts and attribution). The kernel is one extension built from
   ``step_kernel.c`` (the per-metric step), ``relation_kernel.c`` and ``_wave_kernel.c`` (the
   module);

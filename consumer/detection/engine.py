@@ -73,7 +73,7 @@ from consumer.values.reading import Reading
 DEFAULT_THRESHOLD = 0.5
 #: readings per device before it may raise anything but a gross outlier: the cold-start rule's own
 #: start (``COLD_MIN``). A short warm-up is safe because a model's maturity is its own (a young
-#: device's wider novelty tolerance, a calibration that raises nothing before it is mature; see
+#: device's wider novelty tolerance, a young calibration that raises only strong evidence; see
 #: ``device_model``), not the warm-up's: ``python -m benchmarks.bench_cold_start`` measures a fresh
 #: fleet of the producer's devices (false events over its first 500 readings and later) and NAB with
 #: one warm-up for every file, for this and longer warm-ups.

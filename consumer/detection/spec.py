@@ -24,6 +24,7 @@ PIPELINE_PARAMS: dict[str, ParamValue] = {
     "grow": 1.0,  # ...and widens the range by at most this many ranges; 0 = every value widens it fully
     "settle": 0.5,  # calibration ignores raw scores for this share of ``mature`` (detector settling)
     "mature": 750,  # readings a device's model needs before its calibration may raise (its maturity)
+    "young": 200,  # calibration: a young estimate learns from this reading until settle x mature; >= that = off
     "youth": 100.0,  # a device's novelty tolerance after s readings is at least youth / s ranges; 0 = off
     "short": 10,  # calibration: raw scores averaged over this many recent readings
     "long": 2000,  # calibration: horizon of the long-run distribution of those averages
@@ -164,8 +165,8 @@ def _validate(name: str, params: Mapping[str, ParamValue]) -> None:
         problems.append("settle must be in [0, 1)")
     if not 0 <= int(params["relate"]) <= 8:
         problems.append("relate must be in [0, 8]")
-    if int(params["mature"]) < 0 or float(params["youth"]) < 0.0:
-        problems.append("mature and youth must be >= 0")
+    if int(params["mature"]) < 0 or float(params["youth"]) < 0.0 or int(params["young"]) < 0:
+        problems.append("mature, young and youth must be >= 0")
     if int(params["short"]) < 1 or int(params["long"]) < 2:
         problems.append("short must be >= 1 and long >= 2")
     if name == "zscore" and not 0.0 < float(params["alpha"]) <= 1.0:

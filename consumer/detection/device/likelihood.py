@@ -18,13 +18,21 @@ Because the score is a tail probability under the device's own history, one thre
 devices and detectors of any raw scale. State is O(short). The first ``grace`` raw scores (the
 detector's own start-up) are neither scored nor learned.
 
-Maturity: the tail is 1 (no evidence of anything unusual) until the calibration has been given
-more than ``mature`` raw scores, whatever the engine's warm-up. The long-run mean and variance
-are then estimated from ``mature - grace`` averages at least; estimated from fewer (as happened
-when the calibration settled over a share of a short warm-up) they are so uncertain that ordinary
-readings fall in their tails and raise false alarms. A young model is therefore conservative,
-not blind: what it raises meanwhile comes from the range checks (novelty, with a tolerance that
-tightens as the device is seen longer, and gross outliers; see ``preprocess``).
+Maturity: the mature calibration learns from the ``grace + 1``-th raw score and raises from the
+``mature + 1``-th, whatever the engine's warm-up: its long-run mean and variance are then
+estimated from ``mature - grace`` averages at least. Before that a calibration with a ``young``
+start below ``grace`` is young: it learns from its ``young + 1``-th raw score, and judges an
+average ``z`` deviations above the young mean as a Student t statistic with ``nu = n / short``
+degrees of freedom (``n`` averages learned; overlapping averages of ``short`` scores carry about
+``n / short`` independent ones), turned into the normal deviate of the same tail with Wallace's
+approximation, ``(8 nu + 1) / (8 nu + 3) * sqrt(nu * log1p(z^2 / nu))`` (:func:`young_deviate`).
+A t tail is the honest tail of a Gaussian whose mean and variance were estimated from ``nu``
+samples: far heavier than the normal one while ``nu`` is small (at ``nu`` 10, a 1e-5 tail needs
+about 7.6 deviations rather than 4.3), so a young calibration raises only strong evidence, and
+less so as it learns. The young statistics come from a detector that is still settling; at the
+``grace + 1``-th raw score they are dropped (ring, mean, variance, counts) and the mature
+calibration starts exactly as one without a young start would, which raises nothing until the
+``mature + 1``-th (its first averages are as uncertain as the young ones were).
 """
 
 from __future__ import annotations
@@ -60,14 +68,27 @@ class AnomalyLikelihood:
         "ring",
         "seen",
         "short",
+        "start",
         "total",
         "var",
     )
 
-    def __init__(self, short: int, long: int, grace: int, *, bounded: bool, dedupe: bool, mature: int = 0) -> None:
+    def __init__(
+        self,
+        short: int,
+        long: int,
+        grace: int,
+        *,
+        bounded: bool,
+        dedupe: bool,
+        mature: int = 0,
+        young: int | None = None,
+    ) -> None:
         self.short = short
         self.horizon = long
         self.grace = grace
+        #: the young calibration learns from the raw score after this one (``grace``: no young phase)
+        self.start = young_start(grace, young)
         self.mature = mature
         self.bounded = bounded
         self.dedupe = dedupe
@@ -109,8 +130,11 @@ class AnomalyLikelihood:
         (:meth:`update` and :class:`JointLikelihood` apply it)."""
         seen = self.seen + 1
         self.seen = seen
-        if seen <= self.grace:
+        grace = self.grace
+        if seen <= self.start:
             return 1.0
+        if seen == grace + 1 and self.start < grace:
+            self._drop_young()
         if not self.bounded:
             raw = self._squash(raw)
         ring = self.ring
@@ -134,8 +158,10 @@ class AnomalyLikelihood:
         mean = self.mean
         var = self.var
         n = self.n
-        if n >= 2 and seen > self.mature:
+        if n >= 2 and (seen > self.mature or seen <= grace):
             z = (average - (mean if mean > MEAN_FLOOR else MEAN_FLOOR)) / sqrt(var if var > VAR_FLOOR else VAR_FLOOR)
+            if seen <= grace and z > 0.0:  # young: a t tail on n / short degrees of freedom
+                z = young_deviate(z, n / self.short)
             tail = 0.5 * erfc(z / _SQRT2)
         n += 1
         self.n = n
@@ -145,6 +171,19 @@ class AnomalyLikelihood:
         self.mean = mean + rate * delta
         self.var = (1.0 - rate) * (var + rate * delta * delta)
         return tail
+
+    def _drop_young(self) -> None:
+        """Forget the young statistics: the mature calibration starts afresh, as one without a young
+        start does at this raw score."""
+        self.ring = []
+        self.pos = 0
+        self.total = 0.0
+        self.n = 0
+        self.mean = 0.0
+        self.var = 0.0
+        self.raw_n = 0
+        self.raw_mean = 0.0
+        self.raw_var = 0.0
 
     def state(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _STATE}
@@ -166,6 +205,19 @@ def ring_sum(ring: list[float]) -> float:
     for value in ring:
         total += value
     return total
+
+
+def young_start(grace: int, young: int | None) -> int:
+    """The raw scores a calibration ignores before its young phase: ``young``, or ``grace`` (no
+    young phase) when ``young`` is None or not below it."""
+    return grace if young is None or young > grace else young
+
+
+def young_deviate(z: float, nu: float) -> float:
+    """The normal deviate whose upper tail is about that of Student's t at ``z`` (``z > 0``) with
+    ``nu`` degrees of freedom: Wallace's ``(8 nu + 1) / (8 nu + 3) * sqrt(nu * log1p(z^2 / nu))``,
+    which tends to ``z`` as ``nu`` grows. The fleet paths compute it with the same operations."""
+    return (8.0 * nu + 1.0) / (8.0 * nu + 3.0) * sqrt(nu * log1p(z * z / nu))
 
 
 def tail_score(tail: float) -> float:
@@ -198,10 +250,22 @@ class JointLikelihood:
 
     __slots__ = ("dedupe", "led", "metrics", "new_metric", "prev_red")
 
-    def __init__(self, short: int, long: int, grace: int, *, bounded: bool, dedupe: bool, mature: int = 0) -> None:
+    def __init__(
+        self,
+        short: int,
+        long: int,
+        grace: int,
+        *,
+        bounded: bool,
+        dedupe: bool,
+        mature: int = 0,
+        young: int | None = None,
+    ) -> None:
         # each metric's calibration has the device's settings and no dedupe of its own: the
         # combined tail is deduped
-        self.new_metric = partial(AnomalyLikelihood, short, long, grace, bounded=bounded, dedupe=False, mature=mature)
+        self.new_metric = partial(
+            AnomalyLikelihood, short, long, grace, bounded=bounded, dedupe=False, mature=mature, young=young
+        )
         self.dedupe = dedupe
         self.metrics: list[AnomalyLikelihood] = []
         self.prev_red = False

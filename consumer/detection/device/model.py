@@ -12,9 +12,11 @@ it reaches the range, the imputer, the detector and the scale winsorised (``reac
 there), so one absurd value cannot blind the device.
 
 Maturity is the model's own, not the warm-up's: the model counts its readings. Its novelty
-tolerance is at least ``youth / seen`` ranges (a young range is still filling), and its
-calibration learns from the ``settle x mature``-th reading and may raise only after the
-``mature``-th (:mod:`~consumer.detection.device.likelihood`), whatever the warm-up. So the warm-up can be
+tolerance is at least ``youth / seen`` ranges (a young range is still filling); its calibration
+is young from the ``young``-th reading (raising only what a Student t tail on the few averages
+it has learned still finds extreme), learns afresh from the ``settle x mature``-th reading and
+raises again only after the ``mature``-th (:mod:`~consumer.detection.device.likelihood`),
+whatever the warm-up. So the warm-up can be
 short: during the first ``warmup`` readings the score is 0 and no event is raised, except for a
 gross outlier from the device's :data:`~consumer.detection.device.preprocess.COLD_MIN`-th reading on (a
 value more than ``reach`` ranges beyond the range seen so far on some metric), which scores 1 and
@@ -44,7 +46,7 @@ from typing import Any
 from consumer.detection.detectors.context import ContextDetector
 from consumer.detection.detectors.protocol import Detector
 from consumer.detection.detectors.zscore import ZScoreDetector
-from consumer.detection.device.likelihood import AnomalyLikelihood, JointLikelihood
+from consumer.detection.device.likelihood import AnomalyLikelihood, JointLikelihood, young_start
 from consumer.detection.device.preprocess import COLD_MIN, Preprocessor
 from consumer.detection.device.relation import RelationModel, related
 from consumer.detection.spec import DetectorSpec
@@ -60,6 +62,12 @@ def settle_count(spec: DetectorSpec) -> int:
     """How many raw scores a device's calibration ignores while the detector settles: ``settle``
     of the model's maturity (``mature``), never of the warm-up."""
     return int(int(spec["mature"]) * float(spec["settle"]))
+
+
+def young_count(spec: DetectorSpec) -> int:
+    """How many raw scores a device's calibration ignores before its young phase: ``young``, or
+    :func:`settle_count` (no young phase) when ``young`` is not below it."""
+    return young_start(settle_count(spec), int(spec["young"]))
 
 
 def build_detector(spec: DetectorSpec, seed: int) -> Detector:
@@ -124,10 +132,11 @@ class DeviceModel:
         bounded, dedupe = self.detector.bounded, bool(spec["dedupe"])
         self.joint: JointLikelihood | None = None
         self.calibration: AnomalyLikelihood | None = None
+        young = young_count(spec)
         if bool(spec["per_metric"]) and self.detector.per_metric:
-            self.joint = JointLikelihood(*args, bounded=bounded, dedupe=dedupe, mature=mature)
+            self.joint = JointLikelihood(*args, bounded=bounded, dedupe=dedupe, mature=mature, young=young)
         else:
-            self.calibration = AnomalyLikelihood(*args, bounded=bounded, dedupe=dedupe, mature=mature)
+            self.calibration = AnomalyLikelihood(*args, bounded=bounded, dedupe=dedupe, mature=mature, young=young)
         self.relate = int(spec["relate"]) if self.joint is not None else 0
         self.relation_args = (*args, mature)
         self.relation: RelationModel | None = None

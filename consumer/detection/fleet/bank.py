@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from consumer.detection.detectors.context import ContextDetector
-from consumer.detection.device.model import DeviceModel, device_seed, settle_count
+from consumer.detection.device.model import DeviceModel, device_seed, settle_count, young_count
 from consumer.detection.device.relation import RelationModel
 from consumer.detection.errors import IncompatibleState
 from consumer.detection.fleet import layout
@@ -112,6 +112,7 @@ class FleetBank:
         self.short = int(spec["short"])
         self.horizon = int(spec["long"])
         self.grace = settle_count(spec)
+        self.start = young_count(spec)
         self.mature = int(spec["mature"])
         self.youth = float(spec["youth"])
         self.protect = bool(spec["protect"])

@@ -4,7 +4,7 @@
  * step_rows() is DeviceModel.step (consumer/detection/device/model.py) for one reading of each of
  * a wave's devices, reading and writing the fleet bank's arrays in place: impute, track flatlines
  * and the seen range (novelty, with a young device's wider tolerance), score every metric with the
- * context detector, calibrate each metric (once mature) and combine (Sidak) with the relation
+ * context detector, calibrate each metric (young: a t tail; mature) and combine (Sidak) with the relation
  * test's tail when the device has one (stepped before, by relation_rows in relation_kernel.c),
  * decide (during the warm-up, only gross outliers), learn unless protected (once mature; a
  * protected anomaly widens the range by at most grow ranges). consumer/detection/fleet/wave_step.py
@@ -24,7 +24,7 @@ enum { P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE
 /* the integer parameters, in the order wave_step._shape packs them */
 enum { S_BINS, S_WIDTH, S_ORDER, S_COLUMNS, S_COUNT_CELLS, S_TOTAL_CELLS, S_SPAN, S_CAP, S_SHORT,
        S_HORIZON, S_GRACE, S_WARMUP, S_PROTECT, S_DEDUPE, S_RECORD, S_FLAT_MIN_RUN, S_FLAT_FACTOR,
-       S_COLD_MIN, S_MATURE, SHAPE_FIELDS };
+       S_COLD_MIN, S_MATURE, S_START, SHAPE_FIELDS };
 /* the float parameters, in the order wave_step._knobs packs them */
 enum { K_SHARP, K_NOVELTY, K_TOLERANCE, K_GROW, K_REACH, K_THRESHOLD, K_YOUTH, K_MEAN_FLOOR, K_VAR_FLOOR,
        K_RED_ZONE, K_YELLOW_ZONE, K_LOG_FLOOR, K_SQRT2, KNOB_FIELDS };
@@ -49,7 +49,7 @@ typedef struct {
 
 typedef struct {
     int64_t bins, width, order, columns, count_cells, total_cells, span, cap, short_, horizon, grace;
-    int64_t warmup, flat_min_run, flat_factor, cold_min, mature;
+    int64_t warmup, flat_min_run, flat_factor, cold_min, mature, start;
     int protect, dedupe, record;
     double sharp, novelty, tolerance, grow, reach, threshold, youth, mean_floor, var_floor, red_zone, yellow_zone;
     double log_floor, sqrt2;
@@ -172,7 +172,9 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
         int64_t seen = I(L_SEEN, c) + 1;
         I(L_SEEN, c) = seen;
         zs[i] = NAN;
-        if (seen <= p->grace) continue;
+        if (seen <= p->start) continue;
+        if (seen == p->grace + 1 && p->start < p->grace) /* the young statistics dropped: mature afresh */
+            I(L_SIZE, c) = I(L_POS, c) = I(L_N, c) = 0, F(L_TOTAL, c) = F(L_MEAN, c) = F(L_VAR, c) = 0.0;
         int64_t size = I(L_SIZE, c), pos = I(L_POS, c);
         if (size < 0 || size > p->short_ || pos < 0 || pos >= p->short_) return wave_kernel_corrupt("ring position");
         double total = F(L_TOTAL, c), x = surprise[i], new_total;
@@ -208,9 +210,9 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
         I(L_N, c) = new_n;
         I(L_SIZE, c) = new_size;
         I(L_POS, c) = new_pos;
-        if (n >= 2 && seen > p->mature) { /* a mature calibration */
-            zs[i] = z;
-            if (z > top) top = z;
+        if (n >= 2 && (seen > p->mature || seen <= p->grace)) { /* mature, or young: a t tail */
+            zs[i] = seen <= p->grace && z > 0.0 ? young_deviate(z, (double)n / (double)p->short_) : z;
+            if (zs[i] > top) top = zs[i];
         }
     }
     /* the tail falls as z grows: only metrics within a hair of the largest z can hold the
@@ -329,7 +331,7 @@ static int params_of(const Arrays *a, Params *p, Py_ssize_t rows, Py_ssize_t met
     p->cap = s[S_CAP], p->short_ = s[S_SHORT], p->horizon = s[S_HORIZON], p->grace = s[S_GRACE];
     p->warmup = s[S_WARMUP], p->protect = s[S_PROTECT] != 0, p->dedupe = s[S_DEDUPE] != 0;
     p->record = s[S_RECORD] != 0, p->flat_min_run = s[S_FLAT_MIN_RUN], p->flat_factor = s[S_FLAT_FACTOR];
-    p->cold_min = s[S_COLD_MIN], p->mature = s[S_MATURE];
+    p->cold_min = s[S_COLD_MIN], p->mature = s[S_MATURE], p->start = s[S_START];
     p->sharp = k[K_SHARP], p->novelty = k[K_NOVELTY], p->tolerance = k[K_TOLERANCE], p->grow = k[K_GROW];
     p->reach = k[K_REACH], p->youth = k[K_YOUTH];
     p->threshold = k[K_THRESHOLD], p->mean_floor = k[K_MEAN_FLOOR], p->var_floor = k[K_VAR_FLOOR];

@@ -6,7 +6,8 @@
  * Bit-identical to the scalar path, which is the reference: the same IEEE-754 double operations
  * in the same order (every source is built with -ffp-contract=off, so no multiply and add are
  * fused, and without fast-math, so nothing is reassociated), and the transcendental functions from
- * the C library, as Python's math module takes them. Nothing here computes a number.
+ * the C library, as Python's math module takes them. Nothing here computes a number but
+ * young_deviate, kept here to keep step_kernel.c within its size.
  *
  * The arrays come from the bank; every index a loop derives from their contents (a slot, a
  * context, a ring position) is checked against the arrays' sizes, so a corrupted state raises
@@ -19,6 +20,12 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+
+/* likelihood.young_deviate: the normal deviate of Student's t tail at z > 0 on nu degrees of
+   freedom (Wallace), the same operations in the same order */
+static inline double young_deviate(double z, double nu) {
+    return (8.0 * nu + 1.0) / (8.0 * nu + 3.0) * sqrt(nu * log1p(z * z / nu));
+}
 
 /* ValueError for an index out of range in the bank's state; -1 for the caller to return */
 static inline int wave_kernel_corrupt(const char *what) {

@@ -4,7 +4,7 @@ kernel (``_wave_kernel.c``) was not built, and the second implementation the tes
 :func:`step_wave` does for every row what ``DeviceModel.step`` does for one reading (see
 :mod:`~consumer.detection.device.model`), one numpy operation per stage for the whole wave: impute,
 track flatlines and the seen range (novelty), score every metric with the ``context`` detector,
-calibrate each metric (once mature) and combine (Šidák), decide (during the warm-up, only gross
+calibrate each metric (young: a t tail; mature) and combine (Šidák), decide (during the warm-up, only gross
 outliers), learn unless protected (once mature; a protected anomaly widens the range by at most
 ``grow`` ranges), and attribute anomalies. It is bit-identical to that scalar path, which is the
 reference: the same IEEE-754 double operations in the same order (numpy's elementwise ``+ - * /``
@@ -25,18 +25,20 @@ and written back.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from math import erfc, expm1, log1p, log10
+from collections.abc import Mapping
+from math import expm1, log1p, log10
 
 import numpy as np
 
-from consumer.detection.device.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
+from consumer.detection.device.likelihood import _LOG_FLOOR, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
 from consumer.detection.device.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
 from consumer.detection.fleet import layout
 from consumer.detection.fleet.bank import FleetBank
 from consumer.detection.fleet.layout import Bools, Floats, Ints
 from consumer.detection.fleet.wave_relations import relation_tails
 from consumer.detection.fleet.wave_result import WaveResult, wave_contributions
+from consumer.detection.fleet.wave_tails import elementwise as _math
+from consumer.detection.fleet.wave_tails import lowest_tail, young_deviates
 
 
 def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResult:
@@ -64,13 +66,6 @@ def _every(mask: Bools) -> bool:
 def _any_per_row(mask: Bools) -> Bools:
     rows: Bools = np.logical_or.reduce(mask, axis=1)
     return rows
-
-
-def _math(function: Callable[[float], float], values: Floats) -> Floats:
-    """``function`` from :mod:`math` on each value (numpy's versions may round differently)."""
-    return np.fromiter(map(function, values.ravel().tolist()), dtype=np.float64, count=values.size).reshape(
-        values.shape
-    )
 
 
 class _Cells:
@@ -179,9 +174,17 @@ def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: 
     is mature)."""
     seen = ints[layout.L_SEEN] + 1
     ints[layout.L_SEEN] = seen
-    active = seen > bank.grace
+    active = seen > bank.start
     if not _some(active):
         return np.ones(raw.shape[0])
+    grace = bank.grace
+    if bank.start < grace:  # the young statistics are dropped where the mature calibration starts
+        drop = seen == grace + 1
+        if _some(drop):
+            for field in (layout.L_SIZE, layout.L_POS, layout.L_N):
+                ints[field][drop] = 0
+            for field in (layout.L_TOTAL, layout.L_MEAN, layout.L_VAR):
+                floats[field][drop] = 0.0
     every = _every(active)
     size, pos, total = ints[layout.L_SIZE], ints[layout.L_POS], floats[layout.L_TOTAL]
     growing = size < bank.short
@@ -213,9 +216,12 @@ def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: 
     average = new_total / new_size
 
     n, mean, var = ints[layout.L_N], floats[layout.L_MEAN], floats[layout.L_VAR]
-    scored = active & (n >= 2) & (seen > bank.mature)
+    scored = active & (n >= 2) & ((seen > bank.mature) | (seen <= grace))
     # np.maximum and np.minimum pick exactly what ``x if x > floor else floor`` picks (no NaN here)
     z = (average - np.maximum(mean, MEAN_FLOOR)) / np.sqrt(np.maximum(var, VAR_FLOOR))
+    young = scored & (seen <= grace) & (z > 0.0)
+    if _some(young):  # a young calibration's t tail on n / short degrees of freedom
+        z[young] = young_deviates(z[young], n[young] / bank.short)
     new_n = n + 1
     rate = 1.0 / np.minimum(new_n, bank.horizon)
     delta = average - mean
@@ -231,23 +237,7 @@ def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: 
         ints[layout.L_N] = np.where(active, new_n, n)
         ints[layout.L_SIZE] = np.where(active, new_size, size)
         ints[layout.L_POS] = np.where(active, new_pos, pos)
-    return _lowest_tail(z, scored)
-
-
-def _lowest_tail(z: Floats, scored: Bools) -> Floats:
-    """Per row, the smallest ``0.5 * erfc(z / sqrt 2)`` over its scored metrics (1.0 without any).
-
-    The tail falls as ``z`` grows, so only metrics whose ``z`` is within a hair (1e-9 relative) of
-    the row's largest can hold the minimum; ``erfc`` (Python's, accurate to an ulp) is taken for
-    those alone, usually one per row. Values further apart than that margin cannot swap order
-    through rounding, so the minimum is exactly the one over all metrics."""
-    scored_z = np.where(scored, z, -np.inf)
-    top = np.maximum.reduce(scored_z, axis=1, keepdims=True)
-    candidates = scored & (scored_z >= top - 1e-9 * (1.0 + np.abs(top)))
-    tails = np.ones_like(z)
-    tails[candidates] = 0.5 * _math(erfc, z[candidates] / _SQRT2)
-    lowest: Floats = np.minimum.reduce(tails, axis=1)
-    return lowest
+    return lowest_tail(z, scored)
 
 
 def _combine(bank: FleetBank, slots: Ints, tail: Floats, metrics: int, extra: Floats | None) -> tuple[Floats, Bools]:

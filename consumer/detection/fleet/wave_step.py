@@ -111,7 +111,8 @@ def _shape(bank: FleetBank, record: bool) -> Ints:
     count_cells, total_cells = bank.cells
     counters = (bank.bins, bank.width, bank.order, bank.columns, count_cells, total_cells, bank.span, bank.cap)
     pipeline = (bank.short, bank.horizon, bank.grace, bank.warmup, bank.protect, bank.dedupe, record)
-    return np.array((*counters, *pipeline, FLAT_MIN_RUN, FLAT_FACTOR, COLD_MIN, bank.mature), dtype=np.int64)
+    maturity = (COLD_MIN, bank.mature, bank.start)
+    return np.array((*counters, *pipeline, FLAT_MIN_RUN, FLAT_FACTOR, *maturity), dtype=np.int64)
 
 
 def _knobs(bank: FleetBank, metrics: int) -> Floats:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 from consumer.detection import DetectionEngine
-from consumer.detection.device.likelihood import AnomalyLikelihood, JointLikelihood
+from consumer.detection.device.likelihood import AnomalyLikelihood, JointLikelihood, young_deviate
 from tests.detection.conftest import ReadingsFactory, SeriesFactory
 
 
@@ -107,3 +108,56 @@ def test_a_calibration_raises_nothing_until_it_is_mature() -> None:
     for k in range(10):
         calibration.tail(0.1 if k % 2 else 0.0)
     assert calibration.tail(1.0) < 1e-3  # the same surprise once mature: far in the tail
+
+
+def test_young_deviate_gives_student_t_tails() -> None:
+    # upper tails of Student's t from tables: (degrees of freedom, t, P(T >= t))
+    for nu, t, tail in ((5, 4.0, 5.1617e-3), (10, 6.0, 6.6054e-5), (50, 6.0, 1.0945e-7)):
+        approximate = 0.5 * math.erfc(young_deviate(t, nu) / math.sqrt(2.0))
+        assert abs(approximate / tail - 1.0) < 0.1, (nu, t, approximate)
+    assert abs(young_deviate(4.0, 1e7) - 4.0) < 1e-5  # a t with many degrees of freedom is normal
+
+
+def _young_tail_after(quiet: int) -> float:
+    """The tail of a burst of surprise after ``quiet`` quiet raw scores, under a young calibration."""
+    calibration = AnomalyLikelihood(10, 2000, 5000, bounded=True, dedupe=False, mature=6000, young=0)
+    rng = random.Random(9)
+    for _ in range(quiet):
+        calibration.tail(rng.random() * 0.2)
+    tail = 1.0
+    for _ in range(5):
+        tail = calibration.tail(1.0)
+    return tail
+
+
+def test_a_young_calibration_asks_for_less_evidence_as_it_learns() -> None:
+    tails = [_young_tail_after(quiet) for quiet in (50, 200, 1000)]
+    assert tails[0] > tails[1] > tails[2]
+    assert tails[0] > 1e-5 > tails[2]  # the same burst: ordinary to a very young calibration, red later
+
+
+def test_a_calibration_without_a_young_start_raises_nothing_while_young() -> None:
+    calibration = AnomalyLikelihood(10, 2000, 5000, bounded=True, dedupe=False, mature=6000)
+    assert all(calibration.tail(0.1 if k % 2 else 0.0) == 1.0 for k in range(1000))
+    assert calibration.tail(1.0) == 1.0
+
+
+def test_the_mature_calibration_starts_as_if_there_had_been_no_young_one() -> None:
+    rng = random.Random(4)
+    raw = [rng.random() * 0.3 for _ in range(700)] + [1.0] * 5 + [rng.random() * 0.3 for _ in range(100)]
+    young = AnomalyLikelihood(10, 2000, 300, bounded=True, dedupe=False, mature=400, young=50)
+    plain = AnomalyLikelihood(10, 2000, 300, bounded=True, dedupe=False, mature=400)
+    young_tails = [young.tail(r) for r in raw]
+    plain_tails = [plain.tail(r) for r in raw]
+    assert young_tails[300:] == plain_tails[300:]
+    assert young.state() == plain.state()
+    assert min(young_tails[50:300]) < 1.0 == max(plain_tails[:400])  # only the young one judged early
+
+
+def test_an_unbounded_young_calibration_drops_its_running_scale_too() -> None:
+    rng = random.Random(6)
+    raw = [abs(rng.gauss(5.0, 2.0)) for _ in range(500)]
+    young = AnomalyLikelihood(10, 2000, 300, bounded=False, dedupe=False, mature=400, young=20)
+    plain = AnomalyLikelihood(10, 2000, 300, bounded=False, dedupe=False, mature=400)
+    assert [young.tail(r) for r in raw][300:] == [plain.tail(r) for r in raw][300:]
+    assert young.state() == plain.state()

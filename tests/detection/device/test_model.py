@@ -3,13 +3,15 @@
 During the warm-up a gross outlier (more than ``reach`` ranges beyond the range seen so far on
 some metric) is anomalous from the device's ``COLD_MIN``-th reading on; everything else in the
 warm-up scores 0. After it, a young device's novelty tolerance is at least ``youth / seen``
-ranges, and a protected anomaly widens the range by at most ``grow`` ranges. Each behaviour is
+ranges, its young calibration raises a lasting change within its range, and a protected anomaly
+widens the range by at most ``grow`` ranges. Each behaviour is
 checked on the three implementations: the per-device model (``scalar``), and waves through the
 compiled kernel (``compiled``) and through numpy's step (``numpy``).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
@@ -35,8 +37,8 @@ def make_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
         pytest.skip("the compiled wave kernel is not built")
     monkeypatch.setattr(wave_step, "COMPILED", path == "compiled")
 
-    def factory(warmup: int | None = None) -> DetectionEngine:
-        return DetectionEngine.from_spec(None, warmup=warmup, wave_min_width=SCALAR_ONLY if path == "scalar" else 1)
+    def factory(warmup: int | None = None, spec: str | None = None) -> DetectionEngine:
+        return DetectionEngine.from_spec(spec, warmup=warmup, wave_min_width=SCALAR_ONLY if path == "scalar" else 1)
 
     return factory
 
@@ -135,6 +137,46 @@ def test_a_young_device_learns_the_spike_it_flags(make_engine: EngineFactory) ->
     verdicts = _verdicts_for(make_engine(), _two_spikes(100, seed=6), 9)
     flagged = [k for k, v in enumerate(verdicts) if v.is_anomaly]
     assert flagged == [100]  # its range took the first spike in: not novel the second time
+
+
+#: what device 3 of ``_cycles`` shows from its 300th reading: far apart values in an order its
+#: sine never takes, all within its range
+JUMPS = (1.0, 19.0, 4.0, 16.0, 0.5, 12.0, 2.5, 18.0)
+CHANGE_AT = 299  # the 300th reading
+
+
+def _cycles(readings: int) -> Values:
+    """``WIDE`` one-metric devices, each a noiseless sine (period 50, from 0 to 20, phases apart);
+    device 3 jumps through :data:`JUMPS` for 40 readings from its 300th."""
+    values = []
+    for k in range(readings):
+        row = [{"value": 10.0 + 10.0 * math.sin(2.0 * math.pi * (k + 7 * d) / 50.0)} for d in range(WIDE)]
+        if CHANGE_AT <= k < CHANGE_AT + 40:
+            row[3]["value"] = JUMPS[(k - CHANGE_AT) % len(JUMPS)]
+        values.append(row)
+    return values
+
+
+def _flagged(engine: DetectionEngine, values: Values) -> list[tuple[int, int]]:
+    """(reading, device) of every anomalous verdict, each reading one batch of every device."""
+    flagged = []
+    for k, row in enumerate(values):
+        verdicts = engine.process_batch([Reading(f"d{d}", k * 60_000, dict(metrics)) for d, metrics in enumerate(row)])
+        flagged.extend((k, d) for d, anomalous in enumerate(verdicts.anomalous) if anomalous)
+    return flagged
+
+
+def test_a_young_device_raises_a_lasting_change_within_its_range_at_its_300th_reading(
+    make_engine: EngineFactory,
+) -> None:
+    flagged = _flagged(make_engine(), _cycles(600))
+    assert len(flagged) == 1  # one alarm (dedupe), and none from the 39 quiet devices
+    reading, device = flagged[0]
+    assert device == 3 and CHANGE_AT <= reading < CHANGE_AT + 10
+
+
+def test_without_a_young_calibration_the_change_is_not_raised_before_maturity(make_engine: EngineFactory) -> None:
+    assert _flagged(make_engine(spec="context:young=600"), _cycles(600)) == []  # young at settle x mature: off
 
 
 @pytest.mark.slow
