@@ -143,6 +143,7 @@ class AnomalyProcessor:
         self._announcer = Announcer(self._log, self._alerts)
         if self._state_factory is not None:
             self.state = self._state_factory(self.shard_id)
+            began = time.thread_time()  # the restore runs on this thread: its CPU, not other shards'
             self.stats.state_devices_restored = self.state.restore(
                 self.engine,
                 initialization.checkpoint,
@@ -152,6 +153,7 @@ class AnomalyProcessor:
                 committed=initialization.state_manifest,
                 lease_epoch=initialization.lease_epoch,
             )
+            self.stats.state_restore_seconds += time.thread_time() - began
         self._residency = Residency(
             self.state, max_devices=self.max_devices, evict_idle_after_ms=self._evict_idle_after_ms, logger=self._log
         )

@@ -20,7 +20,10 @@ from consumer.processor.anomaly_processor import AnomalyProcessor
 from consumer.processor.checkpoint_cadence import CheckpointCadence
 from consumer.processor.record_processor import InitializationInput, ProcessRecordsInput
 from consumer.processor.score_log import ScoreLog, read_score_log
+from consumer.state.shard_state import ShardState
+from consumer.state.snapshot_store import SnapshotStore
 from consumer.values.kinesis_record import KinesisRecord
+from consumer.values.reading import Reading
 from consumer.values.sequence_number import SHARD_END_POSITION, ExtendedSequenceNumber
 from tests.fixtures.aws import read_all
 
@@ -250,3 +253,34 @@ def test_the_cpu_lock_is_held_to_decode_and_score_and_never_across_a_request(
     assert processor.stats.anomalies >= 1 and processor.stats.dead_letters == 1
     assert held_while == {"score": [True], "emit": [False, False], "checkpoint": [False]}
     assert not lock.locked()
+
+
+def test_a_processor_that_restores_its_models_counts_the_restore_cpu_time(
+    fast_kinesis: Any, make_stream: Callable[..., str], dynamodb_client: Any, unique_name: Callable[[str], str]
+) -> None:
+    store = SnapshotStore(dynamodb_client, unique_name("app") + "-state")
+    store.create_table_if_missing()
+    trained = DetectionEngine.from_spec(None)
+    trained.process_batch(
+        [Reading(f"d{d}", 60_000 * i, {"t": float(i % 7), "u": float(d)}) for i in range(30) for d in range(8)]
+    )
+    position = ExtendedSequenceNumber("42", 0)
+    saved = ShardState(store, SHARD).save(trained, position)
+    processor = AnomalyProcessor(
+        stream="input",
+        engine_factory=lambda: DetectionEngine.from_spec(None),
+        events=Emitter(fast_kinesis, make_stream(1)),
+        dead_letter_emitter=Emitter(fast_kinesis, make_stream(1)),
+        cadence=CheckpointCadence(3600.0, 1_000_000),
+        state_factory=lambda shard: ShardState(store, shard),
+    )
+    processor.initialize(InitializationInput(SHARD, position, state_manifest=saved.snapshot))
+    assert processor.stats.state_devices_restored == 8
+    assert processor.stats.state_restore_seconds > 0.0
+    assert processor.engine is not None and processor.engine.export_device_states() == trained.export_device_states()
+
+
+def test_a_processor_without_model_state_counts_no_restore_time(make_processor: Callable[..., Setup]) -> None:
+    stats = make_processor().processor.stats
+    assert stats.state_devices_restored == 0
+    assert stats.state_restore_seconds == 0.0

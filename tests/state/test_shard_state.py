@@ -292,3 +292,28 @@ def test_a_full_rewrite_carries_devices_that_are_only_in_the_snapshot(make_store
     assert state.save(live, position(3)).full  # the rewrite reads "evicted" back from its old segment
     state.committed(position(3))
     assert state.load_devices(["evicted", "unknown"]) == {"evicted": [saved["evicted"]]}  # a chain of one
+
+
+def test_after_a_restore_a_snapshot_writes_only_the_devices_that_reported_as_patches(make_store: MakeStore) -> None:
+    store = make_store()
+    devices = [f"d{i}" for i in range(200)]  # wide enough for waves: the fleet bank's patches
+    live = engine()
+    live.process_batch(readings(devices, 0, 300))
+    whole = ShardState(store, "shard-1").save(live, position(1))
+    owner = engine()
+    owner_state = ShardState(store, "shard-1")
+    owner_state.restore(owner, position(1))
+    assert owner.dirty_devices() == set()  # restored is saved: nothing to write yet
+    reported = devices[:50]  # a quarter of the fleet, still wide enough for waves
+    owner.process_batch(readings(reported, 300, 3))
+    assert owner.dirty_devices() == set(reported)
+    patched = owner_state.save(owner, position(2))
+    assert not patched.full and patched.devices_written == 50
+    assert patched.bytes_written < whole.bytes_written / 8  # a quarter of the devices, as patches
+    assert owner_state._last is not None
+    chains = owner_state._last.devices
+    assert {device for device, chain in chains.items() if len(chain) == 2} == set(reported)
+    assert all(len(chains[device]) == 1 for device in devices[50:])
+    again = engine()  # the chains restore exactly what the owner holds
+    ShardState(store, "shard-1").restore(again, position(2))
+    assert again.export_device_states() == owner.export_device_states()
