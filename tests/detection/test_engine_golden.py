@@ -22,8 +22,11 @@ maturity became the model's own: the calibrations (the relation test's too) lear
 ``settle x mature`` readings and raise only after ``mature`` (750) whatever the warm-up, a young
 device's novelty tolerance is at least ``youth / seen`` ranges, protection starts at maturity and
 a protected anomaly widens the range by at most ``grow`` ranges (so a second identical spike is
-flagged again), and the default warm-up is 20 readings (the exported states record it). To
-record new digests after an intended change, run this file
+flagged again), and the default warm-up is 20 readings (the exported states record it). The
+digests of ``context:ewma=0.5,median=3`` and the verdict digest of
+``context:protect=false,dedupe=false`` changed, on purpose, with the record tolerance (a
+device's novelty tolerance is at least ``novelty x ln(m / (seen x 1e-4))`` ranges:
+``preprocess.record_tolerance``). To record new digests after an intended change, run this file
 (``PYTHONPATH=. python tests/detection/test_engine_golden.py``) and paste what it prints. The
 batches here are too narrow for waves, so this is the per-device path; ``fleet/test_bank.py`` runs
 the same cases in waves and expects the same digests. Any change to a score, a raw score, a
@@ -168,8 +171,8 @@ GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
         "7a9f033fe9f1219fb0a6f06720334ee3873a6ea3518390472c83888b0011386a",
     ),
     "context:ewma=0.5,median=3/fleet": (
-        "8cbadbfbcde2128f3c3eb088a2b891c9d37b9a210b398b2898cfae0552fbfbbd",
-        "370972749a1b386831b14d1b3569156b607703b9a6db6f9c91858f06ca68f2e1",
+        "ec4a95ce1649db7296326ba31ca23fe375c906b158d9373e5de493acbbfab0ee",
+        "5fee5c6904bfe3c5725891287eabd673b40506c8ab165628b6135996bf37dbbe",
     ),
     "context:grids=2/fleet": (
         "f3099cf4d03eb345262b1d06beaed168a98d2cb6a61c19f2e6bf449d6e78082f",
@@ -180,7 +183,7 @@ GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
         "8605d93a61ce6021d682436b90beb9da9605eeb56b2eb41ed8310199d1e6433e",
     ),
     "context:protect=false,dedupe=false/fleet": (
-        "f39a9f8540b2b33cb5a4a33bb0a0efbdc45e589364c3e3adc1e13f0926054439",
+        "da054f37705a4edfceeee2bb2861f471e473c48b19528bdc76d07d2aee183a34",
         "09bb3e3b51e53e8bad9735eb066c8c8f95edc3822ab51ac7a480cbd5d3082c64",
     ),
     "hst:n_trees=3,height=4/small": (
