@@ -26,7 +26,10 @@ flagged again), and the default warm-up is 20 readings (the exported states reco
 digests of ``context:ewma=0.5,median=3`` and the verdict digest of
 ``context:protect=false,dedupe=false`` changed, on purpose, with the record tolerance (a
 device's novelty tolerance is at least ``novelty x ln(m / (seen x 1e-4))`` ranges:
-``preprocess.record_tolerance``). To record new digests after an intended change, run this file
+``preprocess.record_tolerance``). The digests of the multi-metric cases under per-metric
+calibration changed, on purpose, when the relation test's statistic became the cube root of its
+conditional ``T²`` per degree of freedom and its calibration stopped learning yellow tails
+(:mod:`consumer.detection.device.relation`). To record new digests after an intended change, run this file
 (``PYTHONPATH=. python tests/detection/test_engine_golden.py``) and paste what it prints. The
 batches here are too narrow for waves, so this is the per-device path; ``fleet/test_bank.py`` runs
 the same cases in waves and expects the same digests. Any change to a score, a raw score, a
@@ -155,64 +158,64 @@ def run(
 
 GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
     "context/fleet": (
-        "042ae8528e94d51204a08d7f5f9c45f10473adcf874261141bddc306fae4f326",
-        "8b6e02eda47d111790a5d920941fa8b58aa0bef021b58f2d726698b5c6c29735",
+        "5dd54511c1a1cd1bce5736d4aa429506bcf5b244c565a74a248c2b9a5f88f4d9",
+        "cbb74500272b68e501e5c78a4e88f0415239c8344f3e49022ed36ae44cf7cf73",
     ),
     "context/fleet/resumed": (
-        "042ae8528e94d51204a08d7f5f9c45f10473adcf874261141bddc306fae4f326",
-        "8b6e02eda47d111790a5d920941fa8b58aa0bef021b58f2d726698b5c6c29735",
+        "5dd54511c1a1cd1bce5736d4aa429506bcf5b244c565a74a248c2b9a5f88f4d9",
+        "cbb74500272b68e501e5c78a4e88f0415239c8344f3e49022ed36ae44cf7cf73",
     ),
     "context/fleet/warmup=300": (
-        "14a327f3655c494128622b0f0df174070a7539fe15d207d464026de0944f39e1",
-        "5798e6609f89a90bef96995219a6dd3f74ad1799a7417ae9d6234286a02ac280",
+        "a950bb54b9962e43ebcc02fc6b254ab634f27170248c01912d2933d043236a82",
+        "202e322e1f4e7d1e00497610c873b2bd7c2df515082aec97a777b5d5fcad8390",
     ),
     "context/nab": (
         "811a14959c11b68d76f20cdb615c49912f6b4ff6e109e78cae489aa1bd8e2cc2",
         "7a9f033fe9f1219fb0a6f06720334ee3873a6ea3518390472c83888b0011386a",
     ),
     "context:ewma=0.5,median=3/fleet": (
-        "ec4a95ce1649db7296326ba31ca23fe375c906b158d9373e5de493acbbfab0ee",
-        "5fee5c6904bfe3c5725891287eabd673b40506c8ab165628b6135996bf37dbbe",
+        "a7cdafdec48f276e795bab6e926161ad97074aa436a851a6377b6e9b50b2dc2b",
+        "0df7f7eaf18baaf030ace9fc8142aa51c3420894a2026476e45c097dd984684f",
     ),
     "context:grids=2/fleet": (
-        "f3099cf4d03eb345262b1d06beaed168a98d2cb6a61c19f2e6bf449d6e78082f",
-        "a2dd8cc3477978fa4064dc1675b956d5f720fd946565fc9c732090ca9294f9ae",
+        "246a8d7d68c109684d08337ef90fb6bdf5c84ba805f99a87d92c46f7e466b63f",
+        "7f2321a0786736da2d70d048dd4c5fb8d66158b05dfd5472938429e433b2ba63",
     ),
     "context:per_metric=false/fleet": (
         "7e7ed496f22b8cea6069b520bda65271746679a53da342b30f70cb655ea0a6f0",
         "8605d93a61ce6021d682436b90beb9da9605eeb56b2eb41ed8310199d1e6433e",
     ),
     "context:protect=false,dedupe=false/fleet": (
-        "da054f37705a4edfceeee2bb2861f471e473c48b19528bdc76d07d2aee183a34",
-        "09bb3e3b51e53e8bad9735eb066c8c8f95edc3822ab51ac7a480cbd5d3082c64",
+        "1bde717173e9a75743f6ebd52b1bfaf8745cda205140d6550315e3124359155d",
+        "cf2f896a05f93dac0072d6957a5ae24c5821f96a1b3527284a3d62e808d99ec7",
     ),
     "hst:n_trees=3,height=4/small": (
         "9f5f889d9155d318f3c39401ff589154302e023be7399eb7d269dd33d337d61c",
         "b1922b517f40622e54a9907ccecb852c428e22514a6d8f009d1a5a117566d23f",
     ),
     "sad/small": (
-        "c5884006e58f12725f55995c70473893262cc759f268102b4d7772564060a194",
-        "6cfeaa5cea281d543daafc0b89d7f37d0bd51a49fb45c61fe2c09a7fa64f6246",
+        "1f8a78fc624f362e396b421f6b1f6a6b64caa442c3d8e4e6186ac15f744350af",
+        "3780f159d953a20b1a8a05f2285df1b8ea6256f3049878224c49648cc4335563",
     ),
     "svm/small": (
         "1c9f6da4b84f4aced8f32ec7d45bb2f0a9daffd76a767ba9125bfd0ded3ef4aa",
         "8373e560a8f45b68be63ede1be5656e0b31633978a607b4a3a99c6c2bbdedcd7",
     ),
     "zscore/fleet": (
-        "9668522766af62dbaf34b5f7fdeb9678dedc7cc830b98427a049f8f4abb9398c",
-        "bcae6a13ef5b114dbcea08f769ab993db56f0dccde25291d80e94fb993d93597",
+        "74f74272dd3cf6fa90c72aa8f90ea2189a94771a685177be9b6de715dc3c8214",
+        "9e3cf08b617167da4be75f36e251f834924e506cf1d9c18b8e3f69affbbf305c",
     ),
     "zscore/fleet/resumed": (
-        "9668522766af62dbaf34b5f7fdeb9678dedc7cc830b98427a049f8f4abb9398c",
-        "bcae6a13ef5b114dbcea08f769ab993db56f0dccde25291d80e94fb993d93597",
+        "74f74272dd3cf6fa90c72aa8f90ea2189a94771a685177be9b6de715dc3c8214",
+        "9e3cf08b617167da4be75f36e251f834924e506cf1d9c18b8e3f69affbbf305c",
     ),
     "zscore/nab": (
         "32d3daebd5f72c669ddb95dfc5a8e63e5b39873a99563794f7dca63408bda349",
         "b62a07f0643ef777a7f88e1fa8509daa1e86a93f3b2160d75b9944477dd944f1",
     ),
     "zscore:diff=1/fleet": (
-        "3e1598ed2de11c38b82aee72919a3ba12d2d280246974abbd55cd000a92d4861",
-        "132fc0f892091e3b6fd61ba6a5831beb749037894d0c2b1b4aede8cf86585e9f",
+        "6d5ddbc6cbd37d773a410c7874f78331855bf1c5f56edf83694a0520f7fb2bec",
+        "5333d44270439f18332b923634e1883e974b7f3d2dfefbb658045fce931d9371",
     ),
 }
 
