@@ -1,33 +1,8 @@
 """Bit-identity of the engine: verdicts and exported state bytes against golden SHA-256 digests.
 
-Two digests per case: one over every verdict, one over the exported states. The verdict digests
-were computed from the engine before its hot path was optimised (commit 3982718) and kept through
-it; the state digests changed twice, on purpose, with the verdicts unchanged: with state format 2
-(``context`` counters as an index list and a value list instead of pairs), and with format 3 for
-the fleet-bank pipeline (binary rows, :mod:`consumer.detection.formats.row_state`: the cases ``context``,
-``context/...`` and ``context:protect=false,dedupe=false``; the other detectors and pipelines
-still write format 2, and their digests did not move). Every digest changed once more, on
-purpose, when glitches got bounded (the ``reach`` and ``grow`` pipeline parameters: a value
-far beyond the range is winsorised before the range, the imputer, the filters, the detector and
-the scale learn it, and the scale no longer learns protected anomalies); with ``grow=0`` the
-engine still gives the earlier verdict digests. Every digest changed again, on purpose, with the
-cold-start rule (a gross outlier, more than ``reach`` ranges beyond the range, is anomalous during
-the warm-up from the ``COLD_MIN``-th reading on, and then protected from learning as any anomaly),
-all but the ``context:ewma=0.5,median=3`` case, whose filters damp its spikes below that. The
-digests of the multi-metric cases under per-metric calibration (``context``, its variants but
-``per_metric=false``, ``zscore``, ``sad``) changed, on purpose, with the relation test
-(:mod:`consumer.detection.device.relation`: one more test in the Šidák combination for devices with 2 to
-8 metrics, its state in the exported bytes). Every digest changed again, on purpose, when
-maturity became the model's own: the calibrations (the relation test's too) learn from
-``settle x mature`` readings and raise only after ``mature`` (750) whatever the warm-up, a young
-device's novelty tolerance is at least ``youth / seen`` ranges, protection starts at maturity and
-a protected anomaly widens the range by at most ``grow`` ranges (so a second identical spike is
-flagged again), and the default warm-up is 20 readings (the exported states record it). The
-verdict digests changed again, on purpose, with the young calibration (``young``: each metric's
-calibration learns from its 200th reading and raises, before ``settle x mature``, only what a
-Student t tail on the averages it has learned still finds extreme); the state digests did not
-move (the young statistics are dropped at ``settle x mature``, before either export). To
-record new digests after an intended change, run this file
+Two digests per case: one over every verdict, one over the exported states. A digest changes only on
+purpose, in the commit that changes the behaviour or the format and says so; git's history of this
+file is the list of those changes. To record new digests after an intended change, run this file
 (``PYTHONPATH=. python tests/detection/test_engine_golden.py``) and paste what it prints. The
 batches here are too narrow for waves, so this is the per-device path; ``fleet/test_bank.py`` runs
 the same cases in waves and expects the same digests. Any change to a score, a raw score, a
@@ -156,64 +131,64 @@ def run(
 
 GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
     "context/fleet": (
-        "e1916fcbbec54d2bdf9a04ff26699f76c4ed3468431dc6d797bd365c020b5723",
-        "8b6e02eda47d111790a5d920941fa8b58aa0bef021b58f2d726698b5c6c29735",
+        "9f44b2353c96afce3d282db622ff96645f072fe24e6523eb96dd7500c8b36049",
+        "cbb74500272b68e501e5c78a4e88f0415239c8344f3e49022ed36ae44cf7cf73",
     ),
     "context/fleet/resumed": (
-        "e1916fcbbec54d2bdf9a04ff26699f76c4ed3468431dc6d797bd365c020b5723",
-        "8b6e02eda47d111790a5d920941fa8b58aa0bef021b58f2d726698b5c6c29735",
+        "9f44b2353c96afce3d282db622ff96645f072fe24e6523eb96dd7500c8b36049",
+        "cbb74500272b68e501e5c78a4e88f0415239c8344f3e49022ed36ae44cf7cf73",
     ),
     "context/fleet/warmup=300": (
-        "31c60b9beb2ba2102f134bf1c7d36030c3f178f60cd1fb3c41592db6b210839a",
-        "5798e6609f89a90bef96995219a6dd3f74ad1799a7417ae9d6234286a02ac280",
+        "389efdc752cb251b6e9d7bfb7a5442feb90a543634da44958d7ffdd938619e2b",
+        "202e322e1f4e7d1e00497610c873b2bd7c2df515082aec97a777b5d5fcad8390",
     ),
     "context/nab": (
         "dc7c956052f8d5eb6d27b41ca125215d295872b33d3ce2658fd11489dba083c5",
         "7a9f033fe9f1219fb0a6f06720334ee3873a6ea3518390472c83888b0011386a",
     ),
     "context:ewma=0.5,median=3/fleet": (
-        "e7d21f35fc272a084a2c671e1c525e47f6f64f3851b5c15a27914109b2268f7d",
-        "370972749a1b386831b14d1b3569156b607703b9a6db6f9c91858f06ca68f2e1",
+        "126d5ab9eea8156c7004e887f547daeb76a0328e04df2c106005b84ccb1d7f05",
+        "0df7f7eaf18baaf030ace9fc8142aa51c3420894a2026476e45c097dd984684f",
     ),
     "context:grids=2/fleet": (
-        "e5c167bcb7602e4688452ae8ef3ebf3f263e7a52135b4b49d64fefe64398c348",
-        "a2dd8cc3477978fa4064dc1675b956d5f720fd946565fc9c732090ca9294f9ae",
+        "29f5d768826e60cbefdcd0d211bbce25f99b30dff526bcc6eb5aeaa9ef1cf531",
+        "7f2321a0786736da2d70d048dd4c5fb8d66158b05dfd5472938429e433b2ba63",
     ),
     "context:per_metric=false/fleet": (
         "2207c120e4d730f1002660f17e42328eb87c346169a0489e8d1cda58eeb808a6",
         "8605d93a61ce6021d682436b90beb9da9605eeb56b2eb41ed8310199d1e6433e",
     ),
     "context:protect=false,dedupe=false/fleet": (
-        "cb7ddd3781f666c28506c3a2e7123d0c1073838c3286cedf8107d0391d85e2cc",
-        "09bb3e3b51e53e8bad9735eb066c8c8f95edc3822ab51ac7a480cbd5d3082c64",
+        "b9c20fe02e2489674c7da30c7612f63cb2dcc88f25034bc8464806f45c1bc6cb",
+        "cf2f896a05f93dac0072d6957a5ae24c5821f96a1b3527284a3d62e808d99ec7",
     ),
     "hst:n_trees=3,height=4/small": (
         "9f5f889d9155d318f3c39401ff589154302e023be7399eb7d269dd33d337d61c",
         "b1922b517f40622e54a9907ccecb852c428e22514a6d8f009d1a5a117566d23f",
     ),
     "sad/small": (
-        "58fcaf17b35e9097ab4b9eaa5a5fc0facbc354666c24bded6200f031ad812af6",
-        "6cfeaa5cea281d543daafc0b89d7f37d0bd51a49fb45c61fe2c09a7fa64f6246",
+        "fce074de23fef65a01ea9683c79e3a69e7257fd4551ac7d9fa86b7df34e44550",
+        "3780f159d953a20b1a8a05f2285df1b8ea6256f3049878224c49648cc4335563",
     ),
     "svm/small": (
         "1c9f6da4b84f4aced8f32ec7d45bb2f0a9daffd76a767ba9125bfd0ded3ef4aa",
         "8373e560a8f45b68be63ede1be5656e0b31633978a607b4a3a99c6c2bbdedcd7",
     ),
     "zscore/fleet": (
-        "8e4daa269ccd9bb3c28fe936602ca4eff8636cb232817e4db8b9f16706d9111a",
-        "bcae6a13ef5b114dbcea08f769ab993db56f0dccde25291d80e94fb993d93597",
+        "07d12b7ee6eaeb3b446e0f69144b63c3d3cb683d73b6aefa0301f37f1d4a08bf",
+        "9e3cf08b617167da4be75f36e251f834924e506cf1d9c18b8e3f69affbbf305c",
     ),
     "zscore/fleet/resumed": (
-        "8e4daa269ccd9bb3c28fe936602ca4eff8636cb232817e4db8b9f16706d9111a",
-        "bcae6a13ef5b114dbcea08f769ab993db56f0dccde25291d80e94fb993d93597",
+        "07d12b7ee6eaeb3b446e0f69144b63c3d3cb683d73b6aefa0301f37f1d4a08bf",
+        "9e3cf08b617167da4be75f36e251f834924e506cf1d9c18b8e3f69affbbf305c",
     ),
     "zscore/nab": (
         "34d722be2896709dea46100a564a6c4daf8e8f0aa029af83fb06df10cda4e20f",
         "b62a07f0643ef777a7f88e1fa8509daa1e86a93f3b2160d75b9944477dd944f1",
     ),
     "zscore:diff=1/fleet": (
-        "bb14cec48f7571584653c9af65dbe36b4d3eb02a06668330c03faf41b025564d",
-        "132fc0f892091e3b6fd61ba6a5831beb749037894d0c2b1b4aede8cf86585e9f",
+        "781107c66299582b21062b567e756399a954e3e5f7b1dd03971ccf213060a31e",
+        "5333d44270439f18332b923634e1883e974b7f3d2dfefbb658045fce931d9371",
     ),
 }
 

@@ -14,6 +14,11 @@
   ``youth / s`` ranges (:func:`young_tolerance`), so a range still growing through its first daily
   cycle is not taken for novelty; the tolerance tightens with evidence to ``novelty`` (times
   ``1 + ln m``) once ``s`` exceeds ``youth / tolerance``.
+  Records (:func:`record_tolerance`): at its ``s``-th reading a device sets a new record on one of
+  its ``m`` metrics about ``m / s`` of the time, and records thin out beyond the range with a
+  scale of about ``novelty`` ranges, so the tolerance is also at least ``novelty x ln(m / (s x``
+  :data:`RECORD_RATE` ``))`` ranges: a record raises an event at most about :data:`RECORD_RATE`
+  of the time, and the tolerance tightens towards ``novelty`` as evidence accumulates.
 * Glitches (``reach`` and ``grow``, robustness): a value more than ``reach`` ranges beyond a
   metric's range is taken for a glitch, and winsorised to ``grow`` ranges beyond it for everything
   that learns from it (the range, the imputer, the filters, the detector, the scale); ``grow=0``
@@ -44,6 +49,10 @@ FLAT_FACTOR = 2  # ... and over twice as long as the longest run that ended befo
 #: raises an event even during the warm-up. Twenty readings give a range that a value more than
 #: ``reach`` (16) ranges beyond is far from anything plausible for the device (see docs/detection.md).
 COLD_MIN = 20
+#: the share of a device's readings on which a range record (a value beyond the range seen so far,
+#: see :func:`record_tolerance`) may raise an event; chosen on the clean fleet's mature false
+#: events and NAB, once (docs/detection.md, "Pipeline")
+RECORD_RATE = 1e-4
 
 
 class Preprocessor:
@@ -130,11 +139,9 @@ class Preprocessor:
             self.novel = False
         if self.widened:
             self.widened = {}
-        tolerance = self.tolerance
-        if seen > 0 and self.youth > 0.0:
-            tolerance = young_tolerance(tolerance, self.youth, seen)
         names = self.names
         size = len(names)
+        tolerance = self._tolerance(seen)
         if len(metrics) == size:  # the usual case: the same metrics in the same order
             if size == 1:
                 for name, given in metrics.items():
@@ -150,9 +157,21 @@ class Preprocessor:
                 i = self._add_metric(name)
                 raw.append(None)
             raw[i] = value
-        if seen > 0 and self.youth > 0.0:  # a new metric changed the multi-metric tolerance
-            return self._clean(raw, young_tolerance(self.tolerance, self.youth, seen))
-        return self._clean(raw, self.tolerance)
+        if len(names) > size:  # a new metric changed the multi-metric tolerance
+            tolerance = self._tolerance(seen)
+        return self._clean(raw, tolerance)
+
+    def _tolerance(self, seen: int) -> float:
+        """The novelty tolerance at the device's ``seen``-th reading (0: no youth nor records):
+        the multi-metric tolerance, at least the young and the record tolerances."""
+        tolerance = self.tolerance
+        if seen > 0:
+            if self.youth > 0.0:
+                tolerance = young_tolerance(tolerance, self.youth, seen)
+            record = record_tolerance(self.novelty, len(self.names), seen)
+            if record > tolerance:  # noqa: PLR1730 (the same comparison as the wave steps')
+                tolerance = record
+        return tolerance
 
     def _clean(self, givens: Iterable[float | None], tolerance: float) -> list[float]:
         """Impute, track flatlines, denoise and check the range of each metric, in metric order.
@@ -373,3 +392,18 @@ def young_tolerance(tolerance: float, youth: float, seen: int) -> float:
     the range has had more readings to fill. The wave steps compute it the same way."""
     young = youth / seen
     return young if young > tolerance else tolerance
+
+
+def record_tolerance(novelty: float, metrics: int, seen: int) -> float:
+    """``novelty * ln(metrics / (seen * RECORD_RATE))`` ranges (below 0 once ``seen`` exceeds
+    ``metrics / RECORD_RATE``): the tolerance at which a device at its ``seen``-th reading raises a
+    range record at most about :data:`RECORD_RATE` of the time.
+
+    Of ``seen`` exchangeable readings, the last is a new record of a metric with chance about
+    ``1 / seen``, of one of ``metrics`` metrics about ``metrics / seen``; beyond the record the
+    exceedances thin out roughly exponentially with a scale of about ``novelty`` ranges (see
+    :func:`novelty_tolerance`), so going ``t`` ranges beyond has chance about
+    ``metrics / seen * exp(-t / novelty)``. On a mature clean fleet the fixed tolerance alone let
+    records raise a few events per 10,000 readings for thousands of readings. The wave steps
+    compute it the same way (``log`` of the same operands)."""
+    return novelty * math.log(metrics / (seen * RECORD_RATE)) if metrics > 0 else 0.0

@@ -15,12 +15,14 @@ The test is of the relation, not of any one metric's level (which the per-metric
 it takes ``T²`` less the largest single metric's ``z_i² / (1 + ridge)`` (never below 0; ``T²`` is
 at least that), so with independent metrics one metric's lasting shift or glitch raises nothing
 here, while two correlated metrics moving apart (each a few deviations out, their difference many)
-keep nearly all of their ``T²``. That becomes a bounded surprise as the ``context`` detector's
-does, ``max(0, 1 - sharp * p)`` with ``p`` the chi-squared upper tail on ``k - 1`` degrees of
-freedom (closed forms for integer ``k``: ``exp`` and ``erfc``), then is calibrated like one metric's score (its own
-:class:`~consumer.detection.device.likelihood.AnomalyLikelihood`: short average, long-run Gaussian,
-tail; a tail in the red zone is not learned by the long-run mean and variance, so a long broken
-relation does not teach the calibration that broken relations are normal, which hid the next one).
+keep nearly all of their ``T²``. The statistic is its cube root per degree of freedom,
+``(T² / (k - 1)) ** (1/3)`` (Wilson and Hilferty: the cube root of a chi-squared variable over
+its degrees of freedom is nearly Gaussian), calibrated like one metric's score (its own
+:class:`~consumer.detection.device.likelihood.AnomalyLikelihood`: short average, long-run
+Gaussian, tail), so the calibration's Gaussian fits what it averages. A tail in the yellow zone
+or beyond (:data:`UNLEARNED`) is not learned by the long-run mean and variance: a broken relation,
+or another anomaly's disturbance of the relation, must not teach the calibration that such
+readings are normal (learned, they blunted the test for the next break on the device).
 The device model takes its tail as a ``k + 1``-th test in the Šidák combination of
 :class:`~consumer.detection.device.likelihood.JointLikelihood`, so one threshold still serves.
 
@@ -46,10 +48,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from math import erfc, exp, sqrt
+from math import sqrt
 from typing import Any
 
-from consumer.detection.device.likelihood import RED_ZONE, AnomalyLikelihood
+from consumer.detection.device.likelihood import YELLOW_ZONE, AnomalyLikelihood
 
 #: the cap on a device's metrics for the relation test (devices with more skip it): its cost grows
 #: with the cube of the metrics (Cholesky), its state with their square
@@ -62,42 +64,17 @@ RIDGE = 0.05
 MATURE = 100
 #: once mature, a deviation is learned winsorised to this many of the metric's deviations
 CLIP = 8.0
-#: the surprise is ``max(0, 1 - SHARP * p)``, as the ``context`` detector's (its ``sharp``): only
-#: the upper 5% of the statistic counts at all, since T² of slowly varying metrics (a daily cycle, a
-#: shared load) wanders far more than independent readings would, and the ``context`` detector's
-#: milder 4 made the calibrated test raise false alarms (docs/detection.md: how it was chosen)
-SHARP = 20.0
 #: a metric beyond CLIP deviations this many complete readings in a row has shifted: its mean jumps
 #: to the new level (as the preprocessor's range takes a lasting shift in a few readings)
 SHIFTED = 5
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+#: a calibrated tail at or below this (the yellow zone) is not learned by the calibration's long-run
+#: mean and variance (see the module)
+UNLEARNED = YELLOW_ZONE
 
 
 def related(metrics: int, cap: int) -> bool:
     """Whether a device with ``metrics`` metrics has a relation test under the spec's cap."""
     return 2 <= metrics <= cap <= MAX_RELATED
-
-
-def chi2_tail(t2: float, k: int) -> float:
-    """``P(chi²_k >= t2)`` for an integer ``k >= 1``: ``exp(-h) * sum_j h^j / j!`` for even ``k``,
-    ``erfc(sqrt h) + exp(-h) * sum_j h^(j + 1/2) / Gamma(j + 3/2)`` for odd, with ``h = t2 / 2``."""
-    h = 0.5 * t2
-    e = exp(-h)
-    if k % 2 == 0:
-        term = 1.0
-        total = 1.0
-        for j in range(1, k // 2):
-            term = term * h / j
-            total = total + term
-        return e * total
-    root = sqrt(h)
-    tail = erfc(root)
-    term = root * _TWO_OVER_SQRT_PI
-    total = 0.0
-    for j in range((k - 1) // 2):
-        total = total + term
-        term = term * h / (j + 1.5)
-    return tail + e * total
 
 
 class RelationModel:
@@ -133,9 +110,9 @@ class RelationModel:
         mature = self.n >= MATURE
         tail = 1.0
         if mature:
-            surprise = self._surprise(x)
-            if surprise >= 0.0:
-                tail = self._calibrated(surprise)
+            statistic = self._statistic(x)
+            if statistic >= 0.0:
+                tail = self._calibrated(statistic)
         n = self.n + 1
         rate = 1.0 / (n if n < HORIZON else HORIZON)
         keep = 1.0 - rate
@@ -165,19 +142,19 @@ class RelationModel:
         self.n = n
         return tail
 
-    def _calibrated(self, surprise: float) -> float:
-        """``AnomalyLikelihood.tail`` of a bounded surprise, except that a tail in the red zone
-        teaches the long-run mean and variance nothing (see the module)."""
+    def _calibrated(self, statistic: float) -> float:
+        """``AnomalyLikelihood.tail`` of the statistic (passed through: ``bounded``), except that a
+        tail at or below :data:`UNLEARNED` teaches the long-run mean and variance nothing (see the module)."""
         calibration = self.calibration
         mean, var, n = calibration.mean, calibration.var, calibration.n
-        tail = calibration.tail(surprise)
-        if tail <= RED_ZONE and n >= 2:
+        tail = calibration.tail(statistic)
+        if tail <= UNLEARNED and n >= 2:
             calibration.mean, calibration.var, calibration.n = mean, var, n
         return tail
 
-    def _surprise(self, x: Sequence[float]) -> float:
-        """``max(0, 1 - SHARP * P(chi²_(k-1) >= T² - max z²/(1 + ridge)))`` of ``x`` against the
-        statistics before it; -1 when some metric is beyond :data:`CLIP` deviations (no test)."""
+    def _statistic(self, x: Sequence[float]) -> float:
+        """``(max(0, T² - max z²/(1 + ridge)) / (k - 1)) ** (1/3)`` of ``x`` against the means and
+        covariance before it; -1 when some metric is beyond :data:`CLIP` deviations (no test)."""
         k = self.k
         mean, cov = self.mean, self.cov
         inv = [0.0] * k
@@ -217,8 +194,7 @@ class RelationModel:
             square = z[i] * z[i]
             top = max(top, square)
         t2 = t2 - top / (1.0 + RIDGE)
-        surprise = 1.0 - SHARP * chi2_tail(t2 if t2 > 0.0 else 0.0, k - 1)
-        return surprise if surprise > 0.0 else 0.0
+        return math.cbrt((t2 if t2 > 0.0 else 0.0) / (k - 1))
 
     def parts(self) -> list[float]:
         """:func:`conditional_parts` of the last scored reading; zeros when it was not scored."""

@@ -6,7 +6,7 @@
  * (step_kernel.c) takes the tails. consumer/detection/fleet/wave_relations.py calls it; without
  * this module, it steps the rows through the scalar RelationModel.
  *
- * Same operations in the same order as the scalar path; exp, erfc and sqrt from the C library,
+ * Same operations in the same order as the scalar path; erfc, sqrt and cbrt from the C library,
  * as Python's math module takes them (wave_kernel.h: bit-identity and bounds).
  */
 #include "wave_kernel.h"
@@ -14,32 +14,13 @@
 enum { RF_MEAN = 0, RF_COV = 8, RF_TOTAL = 44, RF_CAL_MEAN, RF_CAL_VAR, RF_RING };
 enum { RI_K, RI_N, RI_SEEN, RI_CAL_N, RI_POS, RI_SIZE, RI_OUT, RI_FIELDS = RI_OUT + 8 };
 enum { R_SHORT, R_LONG, R_GRACE, R_HORIZON, R_MATURE, R_SHIFTED, R_CAL_MATURE, R_SHAPE_FIELDS };
-enum { RK_RIDGE, RK_CLIP, RK_SHARP, RK_RED_ZONE, RK_MEAN_FLOOR, RK_VAR_FLOOR, RK_SQRT2, RK_TWO_OVER_SQRT_PI,
-       R_KNOB_FIELDS };
+enum { RK_RIDGE, RK_CLIP, RK_UNLEARNED, RK_MEAN_FLOOR, RK_VAR_FLOOR, RK_SQRT2, R_KNOB_FIELDS };
 enum { B_FLOATS, B_INTS, B_SLOTS, B_GIVEN, B_SHAPE, B_KNOBS, B_TAILS, B_SCORED, B_Z, B_CHOL, B_ARGS };
 static const char *const B_NAMES[B_ARGS] = {"floats", "ints", "slots", "given", "shape", "knobs",
                                             "tails", "scored", "z", "chol"};
 static const Py_ssize_t B_ITEMSIZE[B_ARGS] = {8, 8, 8, 8, 8, 8, 8, 1, 8, 8};
 
-static double chi2_tail(double t2, int64_t k, double two_over_sqrt_pi) {
-    double h = 0.5 * t2, e = exp(-h);
-    if (k % 2 == 0) {
-        double term = 1.0, total = 1.0;
-        for (int64_t j = 1; j < k / 2; j++) {
-            term = term * h / (double)j;
-            total = total + term;
-        }
-        return e * total;
-    }
-    double root = sqrt(h), tail = erfc(root), term = root * two_over_sqrt_pi, total = 0.0;
-    for (int64_t j = 0; j < (k - 1) / 2; j++) {
-        total = total + term;
-        term = term * h / ((double)j + 1.5);
-    }
-    return tail + e * total;
-}
-
-/* RelationModel._calibrated: AnomalyLikelihood.tail of a bounded surprise, a red tail unlearned */
+/* RelationModel._calibrated: AnomalyLikelihood.tail of the statistic, a yellow or red tail unlearned */
 static double relation_calibrated(double *f, int64_t *n_i, const int64_t *shape, const double *knobs, double x) {
     double mean0 = f[RF_CAL_MEAN], var0 = f[RF_CAL_VAR];
     int64_t n0 = n_i[RI_CAL_N];
@@ -79,7 +60,7 @@ static double relation_calibrated(double *f, int64_t *n_i, const int64_t *shape,
     f[RF_CAL_MEAN] = mean + rate * delta;
     f[RF_CAL_VAR] = (1.0 - rate) * (var + rate * delta * delta);
     n_i[RI_CAL_N] = n;
-    if (tail <= knobs[RK_RED_ZONE] && n0 >= 2) {
+    if (tail <= knobs[RK_UNLEARNED] && n0 >= 2) {
         f[RF_CAL_MEAN] = mean0;
         f[RF_CAL_VAR] = var0;
         n_i[RI_CAL_N] = n0;
@@ -87,8 +68,8 @@ static double relation_calibrated(double *f, int64_t *n_i, const int64_t *shape,
     return tail;
 }
 
-/* RelationModel._surprise; -1.0 when some metric is beyond clip deviations; fills z and chol */
-static double relation_surprise(const double *f, const double *x, int64_t k, const double *knobs, double *z,
+/* RelationModel._statistic; -1.0 when some metric is beyond clip deviations; fills z and chol */
+static double relation_statistic(const double *f, const double *x, int64_t k, const double *knobs, double *z,
                                 double *chol) {
     double inv[8], y[8];
     double ridge = knobs[RK_RIDGE], clip = knobs[RK_CLIP];
@@ -127,8 +108,7 @@ static double relation_surprise(const double *f, const double *x, int64_t k, con
         if (square > top) top = square;
     }
     t2 = t2 - top / (1.0 + ridge);
-    double surprise = 1.0 - knobs[RK_SHARP] * chi2_tail(t2 > 0.0 ? t2 : 0.0, k - 1, knobs[RK_TWO_OVER_SQRT_PI]);
-    return surprise > 0.0 ? surprise : 0.0;
+    return cbrt((t2 > 0.0 ? t2 : 0.0) / (double)(k - 1));
 }
 
 PyObject *wave_kernel_relation_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
@@ -184,10 +164,10 @@ PyObject *wave_kernel_relation_rows(PyObject *module, PyObject *const *args, Py_
         int64_t n = n_i[RI_N];
         int mature = n >= shape[R_MATURE];
         if (mature) {
-            double surprise = relation_surprise(f, x, k, knobs, z, chol);
-            if (surprise >= 0.0) {
+            double statistic = relation_statistic(f, x, k, knobs, z, chol);
+            if (statistic >= 0.0) {
                 scored[r] = 1;
-                tails[r] = relation_calibrated(f, n_i, shape, knobs, surprise);
+                tails[r] = relation_calibrated(f, n_i, shape, knobs, statistic);
             }
         }
         int64_t n1 = n + 1;

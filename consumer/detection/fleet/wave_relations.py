@@ -19,15 +19,14 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from consumer.detection.device.likelihood import _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR
+from consumer.detection.device.likelihood import _SQRT2, MEAN_FLOOR, VAR_FLOOR
 from consumer.detection.device.relation import (
-    _TWO_OVER_SQRT_PI,
     CLIP,
     HORIZON,
     MATURE,
     RIDGE,
-    SHARP,
     SHIFTED,
+    UNLEARNED,
     RelationModel,
     conditional_parts,
     related,
@@ -69,7 +68,7 @@ def relation_tails(
         shape = np.array(
             (short, long, max(0, grace - MATURE), HORIZON, MATURE, SHIFTED, max(0, mature - MATURE)), dtype=np.int64
         )
-        knobs = np.array((RIDGE, CLIP, SHARP, RED_ZONE, MEAN_FLOOR, VAR_FLOOR, _SQRT2, _TWO_OVER_SQRT_PI))
+        knobs = np.array((RIDGE, CLIP, UNLEARNED, MEAN_FLOOR, VAR_FLOOR, _SQRT2))
         kernel.relation_rows(
             relations.floats,
             relations.ints,

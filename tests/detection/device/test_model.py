@@ -3,10 +3,11 @@
 During the warm-up a gross outlier (more than ``reach`` ranges beyond the range seen so far on
 some metric) is anomalous from the device's ``COLD_MIN``-th reading on; everything else in the
 warm-up scores 0. After it, a young device's novelty tolerance is at least ``youth / seen``
-ranges, its young calibration raises a lasting change within its range, and a protected anomaly
-widens the range by at most ``grow`` ranges. Each behaviour is
-checked on the three implementations: the per-device model (``scalar``), and waves through the
-compiled kernel (``compiled``) and through numpy's step (``numpy``).
+ranges and at least the record tolerance (``preprocess.record_tolerance``), its young calibration
+raises a lasting change within its range, and a protected anomaly widens the range by at most
+``grow`` ranges. Each behaviour is checked on the three implementations: the per-device model
+(``scalar``), and waves through the compiled kernel (``compiled``) and through numpy's step
+(``numpy``).
 """
 
 from __future__ import annotations
@@ -114,6 +115,23 @@ def test_a_young_device_takes_a_value_just_beyond_its_range_for_ordinary(make_en
     verdicts = _verdicts_for(make_engine(), values, 2)
     assert not verdicts[49].warming_up
     assert not any(v.is_anomaly for v in verdicts)
+
+
+def test_a_record_within_the_record_tolerance_is_ordinary_and_one_beyond_it_is_novel(
+    make_engine: EngineFactory,
+) -> None:
+    values = _noise_fleet(WIDE, 1000, seed=8)
+    # at a device's 1,000th reading the tolerance is the record tolerance, 0.03 x ln(4 / (1000 x
+    # 1e-4)) = 0.111 ranges, above the young one (100 / 1000 = 0.1) and the multi-metric one (0.072)
+    for device, beyond in ((3, 0.105), (4, 0.13)):
+        seen = [row[device]["temperature"] for row in values[:999]]
+        values[999][device]["temperature"] = max(seen) + beyond * (max(seen) - min(seen))
+    engine = make_engine()
+    for k, row in enumerate(values):
+        verdicts = engine.process_batch([Reading(f"d{d}", k * 60_000, dict(metrics)) for d, metrics in enumerate(row)])
+    assert verdicts[3].score < 1.0  # not novel (a calibrated score never reaches 1 here)
+    assert verdicts[4].score == 1.0
+    assert verdicts[4].is_anomaly
 
 
 def _two_spikes(first: int, seed: int) -> Values:

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from consumer.detection.device.preprocess import Preprocessor
+from consumer.detection.device.preprocess import RECORD_RATE, Preprocessor, novelty_tolerance, record_tolerance
 
 NOVELTY = 0.03
 REACH = 16.0
@@ -94,3 +94,22 @@ def test_a_lasting_level_shift_is_absorbed_after_a_bounded_number_of_novel_readi
     # fewer than log2(ranges + 1) readings, and one for rounding
     assert novel <= math.ceil(math.log2(ranges + 1.0)) + 1
     assert pre.hi == [shifted]
+
+
+def test_the_record_tolerance_tightens_with_evidence_to_nothing_at_metrics_over_the_record_rate() -> None:
+    assert record_tolerance(NOVELTY, 4, 1000) == NOVELTY * math.log(40.0)
+    assert record_tolerance(NOVELTY, 4, 2000) < record_tolerance(NOVELTY, 4, 1000)
+    assert record_tolerance(NOVELTY, 1, round(1 / RECORD_RATE)) == 0.0
+    assert record_tolerance(NOVELTY, 4, 1000) > record_tolerance(NOVELTY, 1, 1000)  # any of 4 metrics
+
+
+def test_a_mature_device_s_tolerance_is_the_record_tolerance_while_that_is_the_widest() -> None:
+    pre = Preprocessor(1.0, 1, NOVELTY, grow=1.0, reach=REACH)
+    pre.transform({"x": 0.0}, 1)
+    pre.transform({"x": 10.0}, 2)
+    tolerance = record_tolerance(NOVELTY, 1, 3000)  # 0.03 x ln(10 / 3) = 0.036 ranges
+    assert tolerance > novelty_tolerance(NOVELTY, 1)
+    pre.transform({"x": 10.0 + 10.0 * (tolerance - 0.001)}, 3000)
+    assert not pre.novel
+    pre.transform({"x": 10.0 + 10.0 * (tolerance - 0.001) + 10.5 * (tolerance + 0.001)}, 3001)
+    assert pre.novel

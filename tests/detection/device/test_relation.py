@@ -7,10 +7,11 @@ import math
 import random
 from typing import Any
 
+import numpy as np
 import pytest
 
 from consumer.detection import DetectionEngine
-from consumer.detection.device.relation import MATURE, RelationModel, chi2_tail
+from consumer.detection.device.relation import MATURE, RIDGE, UNLEARNED, RelationModel
 from consumer.values.reading import Reading
 
 WARMUP = 300
@@ -111,18 +112,6 @@ def test_a_reading_with_a_missing_metric_is_no_test_and_teaches_nothing() -> Non
     assert relation.state() == before
 
 
-def test_the_chi_squared_tail_matches_its_closed_forms() -> None:
-    for t in (0.0, 0.5, 3.0, 12.0, 40.0):
-        h = t / 2
-        assert chi2_tail(t, 1) == pytest.approx(math.erfc(math.sqrt(h)), rel=1e-12)
-        assert chi2_tail(t, 2) == pytest.approx(math.exp(-h), rel=1e-12)
-        assert chi2_tail(t, 3) == pytest.approx(
-            math.erfc(math.sqrt(h)) + math.sqrt(2 * t / math.pi) * math.exp(-h), rel=1e-12
-        )
-        assert chi2_tail(t, 4) == pytest.approx(math.exp(-h) * (1 + h), rel=1e-12)
-        assert chi2_tail(t, 8) == pytest.approx(math.exp(-h) * (1 + h + h**2 / 2 + h**3 / 6), rel=1e-12)
-
-
 def _trained_relation(k: int, readings: int) -> tuple[RelationModel, random.Random]:
     rng = random.Random(k)
     relation = RelationModel(k, 10, 2000, 50, 0)
@@ -130,6 +119,34 @@ def _trained_relation(k: int, readings: int) -> tuple[RelationModel, random.Rand
         common = math.sin(t / 15)
         relation.tail([common + rng.gauss(0, 0.2) for _ in range(k)])
     return relation, rng
+
+
+def test_the_statistic_is_the_cube_root_of_the_conditional_t2_per_degree_of_freedom() -> None:
+    relation, rng = _trained_relation(3, 400)
+    x = [math.sin(400 / 15) + rng.gauss(0, 0.2) for _ in range(3)]
+    mean, packed = np.array(relation.mean), relation.cov
+    cov = np.array([[packed[max(i, j) * (max(i, j) + 1) // 2 + min(i, j)] for j in range(3)] for i in range(3)])
+    sd = np.sqrt(np.diag(cov))
+    z = (np.array(x) - mean) / sd
+    a = cov / np.outer(sd, sd) + RIDGE * np.eye(3)
+    conditional = max(0.0, float(z @ np.linalg.solve(a, z)) - float(np.max(z * z)) / (1 + RIDGE))
+    assert relation._statistic(x) == pytest.approx((conditional / 2) ** (1 / 3), rel=1e-9)
+
+
+def test_a_tail_in_the_yellow_zone_teaches_the_calibration_nothing_and_an_ordinary_one_is_learned() -> None:
+    relation, rng = _trained_relation(2, 600)
+    calibration = relation.calibration
+    before = (calibration.mean, calibration.var, calibration.n)
+    common = math.sin(600 / 15)
+    assert relation.tail([common + rng.gauss(0, 0.2), common + rng.gauss(0, 0.2)]) > UNLEARNED
+    assert (calibration.mean, calibration.var, calibration.n) != before
+    for t in range(601, 640):  # the pair drifts apart until its tail is yellow
+        common = math.sin(t / 15)
+        before = (calibration.mean, calibration.var, calibration.n)
+        if relation.tail([common + 0.8, common - 0.8]) <= UNLEARNED:
+            assert (calibration.mean, calibration.var, calibration.n) == before
+            return
+    pytest.fail("the broken pair never reached the yellow zone")
 
 
 def test_a_relation_restored_from_its_state_continues_bit_identically() -> None:
