@@ -141,14 +141,13 @@ class Preprocessor:
             self.widened = {}
         names = self.names
         size = len(names)
-        tolerance = self._tolerance(seen)
         if len(metrics) == size:  # the usual case: the same metrics in the same order
             if size == 1:
                 for name, given in metrics.items():
                     if name == names[0]:
-                        return self._clean((given,), tolerance)
+                        return self._clean((given,), seen)
             elif list(metrics) == names:
-                return self._clean(metrics.values(), tolerance)
+                return self._clean(metrics.values(), seen)
         index = self.index
         raw: list[float | None] = [None] * size
         for name, value in metrics.items():
@@ -157,9 +156,7 @@ class Preprocessor:
                 i = self._add_metric(name)
                 raw.append(None)
             raw[i] = value
-        if len(names) > size:  # a new metric changed the multi-metric tolerance
-            tolerance = self._tolerance(seen)
-        return self._clean(raw, tolerance)
+        return self._clean(raw, seen)
 
     def _tolerance(self, seen: int) -> float:
         """The novelty tolerance at the device's ``seen``-th reading (0: no youth nor records):
@@ -173,8 +170,11 @@ class Preprocessor:
                 tolerance = record
         return tolerance
 
-    def _clean(self, givens: Iterable[float | None], tolerance: float) -> list[float]:
+    def _clean(self, givens: Iterable[float | None], seen: int) -> list[float]:
         """Impute, track flatlines, denoise and check the range of each metric, in metric order.
+
+        The novelty tolerance (:meth:`_tolerance` at the reading's ``seen``) is computed only when
+        a value first leaves its range: most readings stay inside and never need it.
 
         A glitch (more than ``reach`` ranges beyond the range) is winsorised to ``grow`` ranges
         beyond it before anything learns from it: the range, the imputer's mean and everything downstream
@@ -190,6 +190,7 @@ class Preprocessor:
         lo_of, hi_of = self.lo, self.hi
         novelty, grow, reach = self.novelty, self.grow, self.reach
         smooth = self.smooth
+        tolerance: float | None = None  # computed when first needed
         out: list[float] = []
         for i, given in enumerate(givens):
             if given is None or given - given != 0.0:  # missing or not finite (inf - inf is nan)
@@ -221,6 +222,8 @@ class Preprocessor:
                 if hi > lo:
                     if grow > 0.0:
                         self.widened[i] = (lo, hi)
+                    if tolerance is None:
+                        tolerance = self._tolerance(seen)
                     if novelty > 0.0 and value < lo - tolerance * (hi - lo):
                         self.novel = True
                         self.novel_excess[i] = (lo - value) / (hi - lo)
@@ -233,6 +236,8 @@ class Preprocessor:
                 if hi > lo:
                     if grow > 0.0:
                         self.widened[i] = (lo, hi)
+                    if tolerance is None:
+                        tolerance = self._tolerance(seen)
                     if novelty > 0.0 and value > hi + tolerance * (hi - lo):
                         self.novel = True
                         self.novel_excess[i] = (value - hi) / (hi - lo)
