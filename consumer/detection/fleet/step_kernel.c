@@ -93,13 +93,7 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
        it, winsorised to grow ranges beyond it), and the imputer learns the value as the range did */
     int row_novel = 0, row_gross = 0; /* gross: some metric more than reach ranges out (cold start) */
     int64_t device_seen = a->seen[s] + 1;
-    double tolerance = p->tolerance; /* young_tolerance: at least youth / seen ranges, */
-    if (p->youth > 0.0) {
-        double young = p->youth / (double)device_seen;
-        if (young > tolerance) tolerance = young;
-    } /* record_tolerance: at least novelty * ln(metrics / (seen * record_rate)) ranges */
-    double record = p->novelty * log((double)metrics / ((double)device_seen * p->record_rate));
-    if (record > tolerance) tolerance = record;
+    double tolerance = -1.0; /* computed when a value first leaves its range (never negative) */
     for (Py_ssize_t i = 0; i < metrics; i++) {
         Py_ssize_t c = base + i;
         double g = given[i];
@@ -131,6 +125,8 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
             double spread = hi - lo;
             before_lo[i] = lo, before_hi[i] = hi;
             if (p->novelty > 0.0) {
+                if (tolerance < 0.0)
+                    tolerance = seen_tolerance(p->tolerance, p->youth, p->novelty, p->record_rate, metrics, device_seen);
                 if (above && v > hi + tolerance * spread) {
                     excess = (v - hi) / spread;
                     row_novel = 1;

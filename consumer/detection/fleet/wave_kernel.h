@@ -7,7 +7,7 @@
  * in the same order (every source is built with -ffp-contract=off, so no multiply and add are
  * fused, and without fast-math, so nothing is reassociated), and the transcendental functions from
  * the C library, as Python's math module takes them. Nothing here computes a number but
- * young_deviate, kept here to keep step_kernel.c within its size.
+ * young_deviate and seen_tolerance, kept here to keep step_kernel.c within its size.
  *
  * The arrays come from the bank; every index a loop derives from their contents (a slot, a
  * context, a ring position) is checked against the arrays' sizes, so a corrupted state raises
@@ -25,6 +25,19 @@
    freedom (Wallace), the same operations in the same order */
 static inline double young_deviate(double z, double nu) {
     return (8.0 * nu + 1.0) / (8.0 * nu + 3.0) * sqrt(nu * log1p(z * z / nu));
+}
+
+/* Preprocessor._tolerance: the multi-metric tolerance, at least youth / seen ranges
+   (young_tolerance) and novelty * ln(metrics / (seen * record_rate)) ranges (record_tolerance),
+   the same operations in the same order */
+static inline double seen_tolerance(double tolerance, double youth, double novelty, double record_rate,
+                                    Py_ssize_t metrics, int64_t seen) {
+    if (youth > 0.0) {
+        double young = youth / (double)seen;
+        if (young > tolerance) tolerance = young;
+    }
+    double record = novelty * log((double)metrics / ((double)seen * record_rate));
+    return record > tolerance ? record : tolerance;
 }
 
 /* ValueError for an index out of range in the bank's state; -1 for the caller to return */
