@@ -20,7 +20,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.nab_folds import _best, _score_at
+from benchmarks.nab_folds import held_out
 from consumer.evaluation.nab_corpus import Series, load_corpus
 from consumer.evaluation.nab_scorer import ScoredFile, probation_rows
 from consumer.evaluation.runner import run_corpus
@@ -29,7 +29,6 @@ DEFAULT_DATA = Path("/work/shared/data/nab")
 DEFAULT_HISTORIES = (200, 300, 400)
 #: the crop's length: NAB's probation on it (15%, 187 rows) ends before a 200-reading history
 DEFAULT_LENGTH = 1250
-PROFILE_NAMES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 PROFILE_NAMES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 
 
@@ -68,11 +67,9 @@ def _folds(scored: dict[str, list[ScoredFile]]) -> list[str]:
     score on the held-out ones, then each spec's held-out score at its own threshold so chosen."""
     rows = []
     for folder in sorted({f.key.split("/", 1)[0] for f in next(iter(scored.values()))}):
-        others = {spec: [f for f in files if not f.key.startswith(folder + "/")] for spec, files in scored.items()}
-        held = {spec: [f for f in files if f.key.startswith(folder + "/")] for spec, files in scored.items()}
-        chosen, threshold, _ = _best(others)
-        each = " | ".join(f"{_score_at(held[spec], _best({spec: others[spec]})[1]):.2f}" for spec in scored)
-        rows.append(f"| {folder} | {chosen} | {_score_at(held[chosen], threshold):.2f} | {each} |")
+        chosen, score = held_out(scored, folder)
+        each = " | ".join(f"{held_out({spec: files}, folder)[1]:.2f}" for spec, files in scored.items())
+        rows.append(f"| {folder} | {chosen} | {score:.2f} | {each} |")
     return rows
 
 
