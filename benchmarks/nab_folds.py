@@ -3,7 +3,13 @@
 For each folder: the spec and the alarm threshold are chosen on the other folders (the best
 standard-profile score over their files), then that spec scores the held-out folder at that
 threshold. Beside it, the in-sample figure: the folder's score when spec and threshold are chosen
-on every folder. One engine run per spec (a spec is one global setting, never per file).
+on every folder, and the folder's score at the engine's default threshold (chosen on no folder).
+One engine run per spec (a spec is one global setting, never per file).
+
+Each chosen threshold is printed with the interval the choosing folders cannot tell apart
+(:func:`~consumer.evaluation.nab_scorer.tied_thresholds`): the sweep takes its top, so a held-out
+window whose only alarm scores inside that interval is missed by a choice that the other folders
+had no reason to make.
 
 Usage: ``python -m benchmarks.nab_folds [--data DIR] [--warmup N] SPEC [SPEC ...]``.
 """
@@ -14,8 +20,9 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from consumer.detection.engine import DEFAULT_THRESHOLD
 from consumer.evaluation.nab_corpus import load_corpus
-from consumer.evaluation.nab_scorer import PROFILES, ScoredFile, _evaluate, _points, score_corpus
+from consumer.evaluation.nab_scorer import PROFILES, ScoredFile, _evaluate, _points, score_corpus, tied_thresholds
 from consumer.evaluation.runner import run_corpus
 
 DEFAULT_DATA = Path("/work/shared/data/nab")
@@ -59,13 +66,28 @@ def main() -> None:
         print(f"{spec:<40} all folders: standard {run.profiles['standard'].score:6.2f}", flush=True)
     folders = sorted({s.folder for s in corpus})
     chosen, threshold, total = _best(runs)
-    print(f"\nchosen on all folders: {chosen} (standard {total:.2f}, threshold {threshold:.4f})")
-    print("\n| held-out folder | chosen on the others | held-out score | in-sample score |")
-    print("|---|---|---|---|")
+    print(f"\nchosen on all folders: {chosen} (standard {total:.2f}, threshold {_interval(runs[chosen])})")
+    print(
+        f"\n| held-out folder | chosen on the others | threshold (same total above) | held-out score | in-sample score"
+        f" | at the default {DEFAULT_THRESHOLD} |"
+    )
+    print("|---|---|---|---|---|---|")
     for folder in folders:
         spec, score = held_out(runs, folder)
+        others = [f for f in runs[spec] if not f.key.startswith(folder + "/")]
         in_sample = [f for f in runs[chosen] if f.key.startswith(folder + "/")]
-        print(f"| {folder} | {spec} | {score:.2f} | {_score_at(in_sample, threshold):.2f} |")
+        at_default = _score_at([f for f in runs[spec] if f.key.startswith(folder + "/")], DEFAULT_THRESHOLD)
+        print(
+            f"| {folder} | {spec} | {_interval(others)} | {score:.2f} | {_score_at(in_sample, threshold):.2f}"
+            f" | {at_default:.2f} |"
+        )
+
+
+def _interval(files: Sequence[ScoredFile]) -> str:
+    """The standard profile's threshold over ``files`` and, in brackets, the score below which
+    their total changes (see :func:`~consumer.evaluation.nab_scorer.tied_thresholds`)."""
+    below, chosen = tied_thresholds(files, STANDARD)
+    return f"{chosen:.4f} ({below:.4f})"
 
 
 if __name__ == "__main__":

@@ -128,9 +128,18 @@ def _points(files: Sequence[ScoredFile]) -> tuple[list[_Point], list[str]]:
 
 def _sweep(points: Sequence[_Point], n_windows: int, profile: Profile) -> tuple[float, float]:
     """The best (total, threshold); the threshold above every score (no alarm) is the baseline."""
+    best_total, best_threshold, _ = _sweep_range(points, n_windows, profile)
+    return best_total, best_threshold
+
+
+def _sweep_range(points: Sequence[_Point], n_windows: int, profile: Profile) -> tuple[float, float, float]:
+    """The best total, the highest threshold that reaches it (the sweep's choice) and the score
+    just below the thresholds that tie with it: every threshold in ``(below, highest]`` raises the
+    same alarms' worth (``below`` is the first lower score that changes the total, ``-inf`` if none)."""
     best = [-profile.fn_weight] * n_windows
     total = -profile.fn_weight * n_windows
-    best_total, best_threshold = total, math.inf
+    best_total, best_threshold, below = total, math.inf, -math.inf
+    tied = True  # the thresholds since the best still tie with it
     for index, point in enumerate(points):
         if point.window >= 0:
             gain = profile.tp_weight * point.value / MAX_TP
@@ -140,9 +149,23 @@ def _sweep(points: Sequence[_Point], n_windows: int, profile: Profile) -> tuple[
         else:
             total += profile.fp_weight * point.value
         last_of_tie = index + 1 == len(points) or points[index + 1].score != point.score
-        if last_of_tie and total > best_total:
-            best_total, best_threshold = total, point.score
-    return best_total, best_threshold
+        if not last_of_tie:
+            continue
+        if total > best_total:
+            best_total, best_threshold, below, tied = total, point.score, -math.inf, True
+        elif tied and total != best_total:
+            below, tied = point.score, False
+    return best_total, best_threshold, below
+
+
+def tied_thresholds(files: Sequence[ScoredFile], profile: Profile) -> tuple[float, float]:
+    """``(below, chosen)``: the profile's optimised threshold over ``files`` (the highest of the
+    thresholds that reach the best total) and the score below which the total changes. The files
+    cannot tell apart any threshold in ``(below, chosen]``; a threshold chosen on some files and
+    applied to others is only as definite as that interval is narrow."""
+    points, window_folders = _points(files)
+    _, chosen, below = _sweep_range(points, len(window_folders), profile)
+    return below, chosen
 
 
 def _evaluate(

@@ -10,11 +10,13 @@ from __future__ import annotations
 import pytest
 
 from consumer.evaluation.nab_scorer import (
+    PROFILES,
     ScoredFile,
     position_values,
     probation_rows,
     scaled_sigmoid,
     score_corpus,
+    tied_thresholds,
 )
 
 WINDOW = [(50, 59)]
@@ -87,3 +89,11 @@ def test_never_alarming_scores_zero_and_a_missed_window_costs_fn_weight() -> Non
     assert result.raw == pytest.approx(-2.0)
     assert result.score == pytest.approx(0.0)
     assert result.false_negatives == 1
+
+
+def test_tied_thresholds_reach_down_to_the_first_score_that_changes_the_total() -> None:
+    # 0.9 detects the window; 0.85 (a later row of the same window) changes nothing; the false
+    # positive at 0.6 does. Any threshold in (0.6, 0.9] scores the same; the sweep picks 0.9.
+    scored = ScoredFile("f/a.csv", _scores({50: 0.9, 55: 0.85, 65: 0.6}), WINDOW)
+    assert tied_thresholds([scored], PROFILES[0]) == (0.6, 0.9)
+    assert score_corpus([scored])["standard"].threshold == 0.9
