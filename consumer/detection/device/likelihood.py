@@ -65,6 +65,9 @@ class AnomalyLikelihood:
         "raw_mean",
         "raw_n",
         "raw_var",
+        "ref_mean",
+        "ref_n",
+        "ref_var",
         "ring",
         "seen",
         "short",
@@ -103,6 +106,10 @@ class AnomalyLikelihood:
         self.raw_mean = 0.0
         self.raw_var = 0.0
         self.prev_red = False
+        #: the young calibration's statistics kept at the ``grace + 1``-th raw score (n 0: none)
+        self.ref_n = 0
+        self.ref_mean = 0.0
+        self.ref_var = 0.0
 
     def _squash(self, raw: float) -> float:
         n = self.raw_n
@@ -163,6 +170,8 @@ class AnomalyLikelihood:
             if seen <= grace and z > 0.0:  # young: a t tail on n / short degrees of freedom
                 z = young_deviate(z, n / self.short)
             tail = 0.5 * erfc(z / _SQRT2)
+        elif self.ref_n >= 2 and size == self.short and seen <= self.mature:
+            tail = self._bridge_tail(average)
         n += 1
         self.n = n
         horizon = self.horizon
@@ -172,9 +181,24 @@ class AnomalyLikelihood:
         self.var = (1.0 - rate) * (var + rate * delta * delta)
         return tail
 
+    def _bridge_tail(self, average: float) -> float:
+        """The tail of a full ring's ``average`` under the young reference until maturity: a t tail
+        on ``ref_n / short`` degrees of freedom, as the young calibration judged it."""
+        ref_mean, ref_var = self.ref_mean, self.ref_var
+        z = (average - (ref_mean if ref_mean > MEAN_FLOOR else MEAN_FLOOR)) / sqrt(
+            ref_var if ref_var > VAR_FLOOR else VAR_FLOOR
+        )
+        if z > 0.0:
+            z = young_deviate(z, self.ref_n / self.short)
+        return 0.5 * erfc(z / _SQRT2)
+
     def _drop_young(self) -> None:
-        """Forget the young statistics: the mature calibration starts afresh, as one without a young
-        start does at this raw score."""
+        """Keep the young statistics' mean, variance and count as the reference that judges until
+        maturity (:meth:`_bridge_tail`), then forget them: the mature calibration starts afresh, as
+        one without a young start does at this raw score."""
+        self.ref_n = self.n
+        self.ref_mean = self.mean
+        self.ref_var = self.var
         self.ring = []
         self.pos = 0
         self.total = 0.0
@@ -190,11 +214,28 @@ class AnomalyLikelihood:
 
     def load(self, state: Mapping[str, Any]) -> None:
         for name in _STATE:
-            value = state[name]
+            value = state[name] if name in state else _REFERENCE_UNSET[name]  # an older state: no reference
             setattr(self, name, list(value) if isinstance(value, list) else value)
 
 
-_STATE = ("ring", "pos", "total", "seen", "n", "mean", "var", "raw_n", "raw_mean", "raw_var", "prev_red")
+_STATE = (
+    "ring",
+    "pos",
+    "total",
+    "seen",
+    "n",
+    "mean",
+    "var",
+    "raw_n",
+    "raw_mean",
+    "raw_var",
+    "prev_red",
+    "ref_n",
+    "ref_mean",
+    "ref_var",
+)
+#: the young reference of a state written before it was kept: none
+_REFERENCE_UNSET: dict[str, Any] = {"ref_n": 0, "ref_mean": 0.0, "ref_var": 0.0}
 
 
 def ring_sum(ring: list[float]) -> float:

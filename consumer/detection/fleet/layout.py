@@ -23,11 +23,14 @@ from consumer.detection.fleet.relation_rows import RelationRows
 MAX_METRICS = 16
 
 # float64 fields (``floats[field, slot, metric]``)
-P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR = range(10)
-FLOAT_FIELDS = 10
+P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR, L_REF_MEAN, L_REF_VAR = range(12)
+FLOAT_FIELDS = 12
 # int64 fields (``ints[field, slot, metric]``)
-P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE = range(9)
-INT_FIELDS = 9
+P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE, L_REF_N = range(10)
+INT_FIELDS = 10
+#: fields of the rows written before the young reference (``L_REF_*``, the last fields) was kept:
+#: such a row reads with those fields zero (no reference)
+OLD_FLOAT_FIELDS, OLD_INT_FIELDS = 10, 9
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]

@@ -5,7 +5,9 @@ A device's chain is its last whole record, then the patches written after it, ol
 shape, lengths) and raises :class:`~consumer.detection.errors.IncompatibleState` on the first
 fault, before the caller changes any model; it decodes all devices of one shape together: one
 ``frombuffer`` for their numbers, one ``unpackbits`` for their counter bitmaps, one assignment of
-their counter values, and each depth of patches in one assignment.
+their counter values, and each depth of patches in one assignment. A record written before the
+bank kept a young reference per metric has fewer fields; it reads with those fields zero (no
+reference), and a patch written since may follow it in its chain.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 
 from consumer.detection.errors import IncompatibleState
+from consumer.detection.fleet.layout import FLOAT_FIELDS, INT_FIELDS, OLD_FLOAT_FIELDS, OLD_INT_FIELDS
 from consumer.detection.formats.row_state import (
     CELL_COUNT,
     FORMAT,
@@ -138,14 +142,30 @@ def decode_chains(
         chain = [_head(device_id, bytes(record), required, known_header) for record in records]
         if chain[0].kind != FULL:
             raise IncompatibleState(f"device {device_id!r}: its state chain does not start with a full record")
-        for head in chain[1:]:
-            if head.kind != PATCH or head.shape != chain[0].shape:
+        for head in chain[1:]:  # a patch may have more fields than an older record before it
+            if head.kind != PATCH or _without_fields(head.shape) != _without_fields(chain[0].shape):
                 raise IncompatibleState(f"device {device_id!r}: a state patch does not fit its chain")
             if head.meta["names"] != chain[0].meta["names"]:
                 raise IncompatibleState(f"device {device_id!r}: a state patch has other metrics than its chain")
         heads[device_id] = chain
-        groups.setdefault(chain[0].shape, []).append(device_id)
+        groups.setdefault(chain[-1].shape, []).append(device_id)  # the numbers are the last record's
     return [_decode_group(shape, ids, heads) for shape, ids in groups.items()]
+
+
+def _without_fields(shape: Shape) -> tuple[int, int, int, int]:
+    m, short, _, _, count_cells, total_cells = shape
+    return m, short, count_cells, total_cells
+
+
+def _widened(numbers: npt.NDArray[Any], fields: int, old: int) -> npt.NDArray[Any]:
+    """``numbers[device, field, metric]`` of a record written before the young reference's fields
+    (``old`` fields of the bank's ``fields``): those fields, the last ones, zero (no reference).
+    Other counts are left for the bank to refuse."""
+    if numbers.shape[1] != old or old >= fields:
+        return numbers
+    wider = np.zeros((numbers.shape[0], fields, numbers.shape[2]), dtype=numbers.dtype)
+    wider[:, :old] = numbers
+    return wider
 
 
 def _decode_group(shape: Shape, ids: list[str], heads: Mapping[str, list[_Head]]) -> Rows:
@@ -162,8 +182,10 @@ def _decode_group(shape: Shape, ids: list[str], heads: Mapping[str, list[_Head]]
         names=[list(head.meta["names"]) for head in last],
         kept=[head.meta["kept"] for head in last],
         last_seen=[head.meta["last_seen"] for head in last],
-        floats=numbers[:, : ends[0]].copy().view("<f8").reshape(n, fields, m),
-        ints=numbers[:, ends[0] : ends[1]].copy().view("<i8").reshape(n, int_fields, m),
+        floats=_widened(numbers[:, : ends[0]].copy().view("<f8").reshape(n, fields, m), FLOAT_FIELDS, OLD_FLOAT_FIELDS),
+        ints=_widened(
+            numbers[:, ends[0] : ends[1]].copy().view("<i8").reshape(n, int_fields, m), INT_FIELDS, OLD_INT_FIELDS
+        ),
         ring=numbers[:, ends[1] : ends[2]].copy().view("<f8").reshape(n, short, m),
         seen=numbers[:, ends[2] : ends[2] + 8].copy().view("<i8").reshape(n),
         prev_red=numbers[:, -2] != 0,
