@@ -163,16 +163,16 @@ GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
         "c10ffe6b46e7e1f6ced51263b15e8ab07c3093191f3132346b8884a06104cddc",
     ),
     "hst:n_trees=3,height=4/small": (
-        "3fdcae977aa365f76a46932b748010befb8d03e01177b59cac12f52bfcfc3644",
-        "854a359d2b03b4cd9f787fe61667d58ae2dbc9cae2012f26d7faf3941ff88630",
+        "9f5f889d9155d318f3c39401ff589154302e023be7399eb7d269dd33d337d61c",
+        "1c13752d7d5a650fce89684a54fd76bba2223b1f10c0aa4b683847195bd35893",
     ),
     "sad/small": (
-        "064190ce813e765f3b9ad1cec87868b21c1c37ffc4b8f8403b5c4096cafa304a",
-        "92c24adbcd1924face400b65fe99e518c4fc5d626198d1634e6201f0cd5fa2ec",
+        "fce074de23fef65a01ea9683c79e3a69e7257fd4551ac7d9fa86b7df34e44550",
+        "7218c399129c1f0ba3dc33301bcc2108aa5756e5d63dd0c816b80d411f0a5437",
     ),
     "svm/small": (
-        "cccd2693fb4d9528a2c933edc1b77a0026d5a0bf2cc784d2dd87e499b4406d13",
-        "bf802eab4d23f11b37f2f5f7430f44b433f27f508054ae51413ef5132e08eb6a",
+        "1c9f6da4b84f4aced8f32ec7d45bb2f0a9daffd76a767ba9125bfd0ded3ef4aa",
+        "180a4e2d7277ce17f9bf3a3cc1a5108371370cc58cfa6f99bd37282ec89fab53",
     ),
     "zscore/fleet": (
         "5e4eb3e81ccb7c92cc1cd5c828f0300b255b35afdb6186afd73e8b37d70d6aa8",

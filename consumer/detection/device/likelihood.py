@@ -195,10 +195,12 @@ class AnomalyLikelihood:
     def _drop_young(self) -> None:
         """Keep the young statistics' mean, variance and count as the reference that judges until
         maturity (:meth:`_bridge_tail`), then forget them: the mature calibration starts afresh, as
-        one without a young start does at this raw score."""
-        self.ref_n = self.n
-        self.ref_mean = self.mean
-        self.ref_var = self.var
+        one without a young start does at this raw score. An unbounded calibration keeps none: its
+        running scale starts afresh too, so its next averages are not on the reference's scale."""
+        if self.bounded:
+            self.ref_n = self.n
+            self.ref_mean = self.mean
+            self.ref_var = self.var
         self.ring = []
         self.pos = 0
         self.total = 0.0
