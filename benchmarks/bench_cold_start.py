@@ -10,7 +10,11 @@
    batch (the engine's wave path), under several warm-ups: events per 10,000 readings over the
    calibration's phases (readings 1-200, 201-600 young, 601-750 bridging to maturity), then
    751-1,000, 1,001-1,500, 1,501-2,000, and over all mature readings. Every event here is false.
-3. **NAB** (when ``--nab DIR`` holds the corpus, by default ``/work/shared/data/nab``): the
+3. **An in-range change between settle x mature and maturity.** 40 one-metric devices (noiseless
+   sines); device 3 jumps through far-apart values inside its range for 40 readings from its
+   650th reading (judged against the young reference) and, for comparison, from its 1,650th, with
+   and without a young phase, on each path.
+4. **NAB** (when ``--nab DIR`` holds the corpus, by default ``/work/shared/data/nab``): the
    default detector's three profiles with one warm-up for every file, as a user with a short
    history would run it, and with each file's NAB probationary period (``evaluate``'s default).
 
@@ -21,6 +25,7 @@ Usage: ``python -m benchmarks.bench_cold_start [--quick] [--devices N] [--readin
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -40,6 +45,7 @@ from producers.signals import Fleet
 WARMUPS = (20, 50, 100, 200, 750)
 SPAN = 500  # readings per column of the false-event table past the calibration's phases
 COLD_DEVICES, COLD_DEVICE, COLD_AT, COLD_METRIC = 40, 7, 25, "vibration"
+JUMPS = (1.0, 19.0, 4.0, 16.0, 0.5, 12.0, 2.5, 18.0)  # far apart, in an order a sine never takes
 NAB = Path("/work/shared/data/nab")
 
 
@@ -86,6 +92,42 @@ def cold_table() -> Table:
     table.notes.append(
         "In the warm-up the cold-start rule raises it (more than `reach` = 16 ranges out, from the 20th reading); "
         "after the warm-up the novelty check does (beyond the young tolerance of `youth / seen` ranges)."
+    )
+    return table
+
+
+def in_range_change(path: str, spec: str | None, at: int) -> list[int]:
+    """The readings (1-based) at which a device raises the in-range change from its ``at``-th
+    reading: 40 one-metric devices, noiseless sines (period 50, 0 to 20, phases apart); device 3
+    jumps through far-apart values inside its range for 40 readings. Every other event counts too
+    (negated: a quiet device's false event)."""
+    engine = DetectionEngine.from_spec(spec, wave_min_width=10**9 if path == "scalar" else 1)
+    raised = []
+    with wave_path(path == "compiled"):
+        for k in range(at + 60):
+            row = [{"value": 10.0 + 10.0 * math.sin(2.0 * math.pi * (k + 7 * d) / 50.0)} for d in range(40)]
+            if at - 1 <= k < at + 39:
+                row[3]["value"] = JUMPS[(k - at + 1) % len(JUMPS)]
+            verdicts = engine.process_batch([Reading(f"d{d}", k * 60_000, m) for d, m in enumerate(row)])
+            raised.extend(k + 1 if d == 3 else -(k + 1) for d, flag in enumerate(verdicts.anomalous) if flag)
+    return raised
+
+
+def bridge_table() -> Table:
+    table = Table(
+        "An in-range change at a device's 650th reading (between settle x mature and maturity) and at its 1,650th",
+        ["detector", "at", "path", "raised at", "false events"],
+    )
+    paths = ["scalar", "compiled", "numpy"] if wave_step.COMPILED else ["scalar", "numpy"]
+    for spec, label in ((None, "default"), ("context:young=600", "no young phase")):
+        for at in (650, 1650):
+            for path in paths:
+                raised = in_range_change(path, spec, at)
+                hits = [k for k in raised if k > 0]
+                table.add(label, at, path, hits[0] if hits else "NO", sum(k < 0 for k in raised))
+    table.notes.append(
+        "The 650th reading is judged against the young reference (the young calibration's statistics kept at "
+        "the 601st); without a young phase nothing calibrated raises before the 751st."
     )
     return table
 
@@ -159,7 +201,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> list[Table]:
     devices = args.devices or (200 if args.quick else 1000)
     readings = args.readings or (1000 if args.quick else 2000)
-    tables = [cold_table(), fleet_table(devices, readings)]
+    tables = [cold_table(), bridge_table(), fleet_table(devices, readings)]
     if (args.nab / "windows.json").exists():
         tables.append(nab_table(args.nab))
     else:
