@@ -33,6 +33,20 @@ less so as it learns. The young statistics come from a detector that is still se
 ``grace + 1``-th raw score they are dropped (ring, mean, variance, counts) and the mature
 calibration starts exactly as one without a young start would, which raises nothing until the
 ``mature + 1``-th (its first averages are as uncertain as the young ones were).
+
+The bridge to maturity: a bounded calibration keeps the young statistics' mean, variance and count
+(``ref_mean``, ``ref_var``, ``ref_n``: the young reference) when it drops them, and from then
+until the ``mature``-th raw score judges each average of a full ring (``short`` raw scores of the
+mature calibration) against that reference, with the young t tail on ``ref_n / short`` degrees of
+freedom (:meth:`AnomalyLikelihood._bridge_tail`). The reference has seen ``grace - young``
+averages (400 by default) and does not learn what it judges; the mature statistics beside it have
+seen at most ``mature - grace`` and learn every average at rate ``1 / n``, so a burst of surprise
+inflates their variance within a few readings (judging with them, even with a t tail, raised no
+in-range change, and a larger-of-both rule inherits that). The reference is not used after
+maturity and changes nothing the mature calibration learns. An unbounded calibration keeps none:
+its running scale starts afresh at the ``grace + 1``-th raw score, so its next averages are not on
+the reference's scale. A state written before the reference was kept loads without one (``ref_n``
+0: nothing judged until maturity, as then).
 """
 
 from __future__ import annotations

@@ -309,7 +309,8 @@ class FleetBank:
         return slot
 
     def check_rows(self, rows: Rows) -> None:
-        """Raise :class:`IncompatibleState` when decoded rows do not have this bank's shape."""
+        """Raise :class:`IncompatibleState` when decoded rows do not have this bank's shape (older rows widened)."""
+        layout.widen_rows(rows)
         _, fields, m = rows.floats.shape
         shapes = (rows.ints.shape[1:], rows.ring.shape[1:], rows.counts.shape[1:], rows.totals.shape[1:])
         expected = ((layout.INT_FIELDS, m), (self.short, m), (m, self.cells[0]), (m, self.cells[1]))

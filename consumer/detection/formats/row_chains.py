@@ -5,9 +5,10 @@ A device's chain is its last whole record, then the patches written after it, ol
 shape, lengths) and raises :class:`~consumer.detection.errors.IncompatibleState` on the first
 fault, before the caller changes any model; it decodes all devices of one shape together: one
 ``frombuffer`` for their numbers, one ``unpackbits`` for their counter bitmaps, one assignment of
-their counter values, and each depth of patches in one assignment. A record written before the
-bank kept a young reference per metric has fewer fields; it reads with those fields zero (no
-reference), and a patch written since may follow it in its chain.
+their counter values, and each depth of patches in one assignment. A patch may have more fields
+than the records before it in its chain (a record written before fields were added, then patches
+written since); the rows take the last record's fields (the bank widens older rows: see
+:func:`~consumer.detection.fleet.layout.widen_rows`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import orjson
 
 from consumer.detection.errors import IncompatibleState
-from consumer.detection.fleet.layout import FLOAT_FIELDS, INT_FIELDS, OLD_FLOAT_FIELDS, OLD_INT_FIELDS
 from consumer.detection.formats.row_state import (
     CELL_COUNT,
     FORMAT,
@@ -157,17 +156,6 @@ def _without_fields(shape: Shape) -> tuple[int, int, int, int]:
     return m, short, count_cells, total_cells
 
 
-def _widened(numbers: npt.NDArray[Any], fields: int, old: int) -> npt.NDArray[Any]:
-    """``numbers[device, field, metric]`` of a record written before the young reference's fields
-    (``old`` fields of the bank's ``fields``): those fields, the last ones, zero (no reference).
-    Other counts are left for the bank to refuse."""
-    if numbers.shape[1] != old or old >= fields:
-        return numbers
-    wider = np.zeros((numbers.shape[0], fields, numbers.shape[2]), dtype=numbers.dtype)
-    wider[:, :old] = numbers
-    return wider
-
-
 def _decode_group(shape: Shape, ids: list[str], heads: Mapping[str, list[_Head]]) -> Rows:
     m, short, fields, int_fields, count_cells, total_cells = shape
     n = len(ids)
@@ -182,10 +170,8 @@ def _decode_group(shape: Shape, ids: list[str], heads: Mapping[str, list[_Head]]
         names=[list(head.meta["names"]) for head in last],
         kept=[head.meta["kept"] for head in last],
         last_seen=[head.meta["last_seen"] for head in last],
-        floats=_widened(numbers[:, : ends[0]].copy().view("<f8").reshape(n, fields, m), FLOAT_FIELDS, OLD_FLOAT_FIELDS),
-        ints=_widened(
-            numbers[:, ends[0] : ends[1]].copy().view("<i8").reshape(n, int_fields, m), INT_FIELDS, OLD_INT_FIELDS
-        ),
+        floats=numbers[:, : ends[0]].copy().view("<f8").reshape(n, fields, m),
+        ints=numbers[:, ends[0] : ends[1]].copy().view("<i8").reshape(n, int_fields, m),
         ring=numbers[:, ends[1] : ends[2]].copy().view("<f8").reshape(n, short, m),
         seen=numbers[:, ends[2] : ends[2] + 8].copy().view("<i8").reshape(n),
         prev_red=numbers[:, -2] != 0,

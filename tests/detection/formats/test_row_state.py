@@ -246,13 +246,14 @@ def _before_the_young_reference(record: bytes) -> bytes:
     return head + record[HEAD.size : start] + old_floats + old_ints + record[rest_at:]
 
 
-def test_a_record_from_before_the_young_reference_reads_without_one() -> None:
+def test_a_record_from_before_the_young_reference_is_widened_without_one() -> None:
     live = engine()
     fleet = [f"d{d}" for d in range(40)]
     live.process_batch(batch(fleet, 0, 620))  # past settle x mature: every metric keeps a reference
     new = live.export_device_states(fleet)
     (rows,) = decode_chains({d: [new[d]] for d in fleet}, {})
     (old_rows,) = decode_chains({d: [_before_the_young_reference(new[d])] for d in fleet}, {})
+    layout.widen_rows(old_rows)  # as the bank does before it checks rows
     assert (rows.ints[:, layout.L_REF_N] == 400).all()
     assert (old_rows.ints[:, layout.L_REF_N] == 0).all() and (old_rows.floats[:, layout.L_REF_MEAN :] == 0.0).all()
     assert np.array_equal(old_rows.floats[:, : layout.L_REF_MEAN], rows.floats[:, : layout.L_REF_MEAN], equal_nan=True)
