@@ -2,13 +2,13 @@
  * The compiled body of a wave step: every row of a wave through the default pipeline, in one loop.
  *
  * step_rows() is DeviceModel.step (consumer/detection/device/model.py) for one reading of each of
- * a wave's devices, reading and writing the fleet bank's arrays in place: impute, track flatlines
- * and the seen range (novelty, with a young device's wider tolerance), score every metric with the
- * context detector, calibrate each metric (young: a t tail; mature) and combine (Sidak) with the relation
- * test's tail when the device has one (stepped before, by relation_rows in relation_kernel.c),
- * decide (during the warm-up, only gross outliers), learn unless protected (once mature; a
- * protected anomaly widens the range by at most grow ranges). consumer/detection/fleet/wave_step.py
- * calls it and documents the arguments; consumer/detection/fleet/wave_numpy.py is the same step in
+ * a wave's devices, reading and writing the fleet bank's arrays in place: impute, track flatlines and
+ * the seen range (novelty, with a young device's wider tolerance), score every metric with the context
+ * detector, calibrate each metric (young: a t tail; bridging: the young reference; mature) and combine
+ * (Sidak) with the relation test's tail when the device has one (stepped before, by relation_rows in
+ * relation_kernel.c), decide (during the warm-up, only gross outliers), learn unless protected (once
+ * mature; a protected anomaly widens the range by at most grow ranges).
+ * consumer/detection/fleet/wave_step.py calls it and documents the arguments; consumer/detection/fleet/wave_numpy.py is the same step in
  * numpy, used when this module was not built.
  *
  * Counters are rounded to float32 where the scalar path stores them, ring sums run left to right,

@@ -4,10 +4,10 @@ kernel (``_wave_kernel.c``) was not built, and the second implementation the tes
 :func:`step_wave` does for every row what ``DeviceModel.step`` does for one reading (see
 :mod:`~consumer.detection.device.model`), one numpy operation per stage for the whole wave: impute,
 track flatlines and the seen range (novelty), score every metric with the ``context`` detector,
-calibrate each metric (young: a t tail; mature) and combine (Šidák), decide (during the warm-up, only gross
-outliers), learn unless protected (once mature; a protected anomaly widens the range by at most
-``grow`` ranges), and attribute anomalies. It is bit-identical to that scalar path, which is the
-reference: the same IEEE-754 double operations in the same order (numpy's elementwise ``+ - * /``
+calibrate each metric (young: a t tail; bridging: the young reference; mature) and combine (Šidák), decide
+(during the warm-up, only gross outliers), learn unless protected (once mature; a protected anomaly widens the
+range by at most ``grow`` ranges), and attribute anomalies. It is bit-identical to that scalar path, which is
+the reference: the same IEEE-754 double operations in the same order (numpy's elementwise ``+ - * /``
 and ``sqrt`` round exactly like Python's), counters rounded to float32 where the scalar path stores
 them, ring sums left to right, and the transcendental functions (``erfc``, ``expm1``, ``log1p``,
 ``log10``) taken from Python's ``math`` module, element by element, because numpy's own may differ
@@ -230,8 +230,8 @@ def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: 
         ref_n = ints[layout.L_REF_N]
         bridge = active & ~scored & (ref_n >= 2) & (new_size == bank.short) & (seen <= bank.mature)
         if _some(bridge):
-            floor = (floats[layout.L_REF_MEAN][bridge], floats[layout.L_REF_VAR][bridge])
-            z[bridge] = reference_deviates(average[bridge], *floor, ref_n[bridge] / bank.short)
+            reference = (floats[layout.L_REF_MEAN][bridge], floats[layout.L_REF_VAR][bridge])
+            z[bridge] = reference_deviates(average[bridge], *reference, ref_n[bridge] / bank.short)
             scored = scored | bridge
     new_n = n + 1
     rate = 1.0 / np.minimum(new_n, bank.horizon)
