@@ -8,8 +8,8 @@
  * (Sidak) with the relation test's tail when the device has one (stepped before, by relation_rows in
  * relation_kernel.c), decide (during the warm-up, only gross outliers), learn unless protected (once
  * mature; a protected anomaly widens the range by at most grow ranges).
- * consumer/detection/fleet/wave_step.py calls it and documents the arguments; consumer/detection/fleet/wave_numpy.py is the same step in
- * numpy, used when this module was not built.
+ * consumer/detection/fleet/wave_step.py calls it and documents the arguments;
+ * consumer/detection/fleet/wave_numpy.py is the same step in numpy, used when this module was not built.
  *
  * Counters are rounded to float32 where the scalar path stores them, ring sums run left to right,
  * and erfc, expm1, log1p and log10 come from the C library, as Python's math module takes them
@@ -18,7 +18,8 @@
 #include "wave_kernel.h"
 
 /* float64 fields (floats[field, slot, metric]), as consumer/detection/fleet/layout.py numbers them */
-enum { P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR, L_REF_MEAN, L_REF_VAR, FLOAT_FIELDS };
+enum { P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR, L_REF_MEAN, L_REF_VAR,
+       FLOAT_FIELDS };
 /* int64 fields (ints[field, slot, metric]) */
 enum { P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE, L_REF_N, INT_FIELDS };
 /* the integer parameters, in the order wave_step._shape packs them */
@@ -171,9 +172,10 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
         I(L_SEEN, c) = seen;
         zs[i] = NAN;
         if (seen <= p->start) continue;
-        if (seen == p->grace + 1 && p->start < p->grace) /* the young statistics kept as the reference, */
-            I(L_REF_N, c) = I(L_N, c), F(L_REF_MEAN, c) = F(L_MEAN, c), F(L_REF_VAR, c) = F(L_VAR, c), /* dropped: */
-            I(L_SIZE, c) = I(L_POS, c) = I(L_N, c) = 0, F(L_TOTAL, c) = F(L_MEAN, c) = F(L_VAR, c) = 0.0; /* afresh */
+        /* at grace + 1 the young statistics are kept as the reference, then dropped: mature afresh */
+        if (seen == p->grace + 1 && p->start < p->grace)
+            I(L_REF_N, c) = I(L_N, c), F(L_REF_MEAN, c) = F(L_MEAN, c), F(L_REF_VAR, c) = F(L_VAR, c),
+            I(L_SIZE, c) = I(L_POS, c) = I(L_N, c) = 0, F(L_TOTAL, c) = F(L_MEAN, c) = F(L_VAR, c) = 0.0;
         int64_t size = I(L_SIZE, c), pos = I(L_POS, c);
         if (size < 0 || size > p->short_ || pos < 0 || pos >= p->short_) return wave_kernel_corrupt("ring position");
         double total = F(L_TOTAL, c), x = surprise[i], new_total;

@@ -7,7 +7,8 @@
  * in the same order (every source is built with -ffp-contract=off, so no multiply and add are
  * fused, and without fast-math, so nothing is reassociated), and the transcendental functions from
  * the C library, as Python's math module takes them. Nothing here computes a number but
- * young_deviate, reference_deviate, lowest_tail and seen_tolerance, kept here to keep step_kernel.c within its size.
+ * young_deviate, reference_deviate, lowest_tail and seen_tolerance, kept here to keep step_kernel.c
+ * within its size.
  *
  * The arrays come from the bank; every index a loop derives from their contents (a slot, a
  * context, a ring position) is checked against the arrays' sizes, so a corrupted state raises
@@ -32,7 +33,8 @@ static inline double young_deviate(double z, double nu) {
    same operations in the same order */
 static inline double reference_deviate(double average, double ref_mean, double ref_var, int64_t ref_n, int64_t short_,
                                        double mean_floor, double var_floor) {
-    double z = (average - (ref_mean > mean_floor ? ref_mean : mean_floor)) / sqrt(ref_var > var_floor ? ref_var : var_floor);
+    double z = (average - (ref_mean > mean_floor ? ref_mean : mean_floor)) /
+               sqrt(ref_var > var_floor ? ref_var : var_floor);
     return z > 0.0 ? young_deviate(z, (double)ref_n / (double)short_) : z;
 }
 
