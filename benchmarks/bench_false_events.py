@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from benchmarks.support.harness import DEFAULT_METRICS, Table, log
+from benchmarks.support.phases import phase_spans, span_label, span_of
 from benchmarks.support.script import bench_main
 from consumer.detection.device.likelihood import AnomalyLikelihood
 from consumer.detection.device.model import DeviceModel, device_seed
@@ -38,7 +39,7 @@ from consumer.detection.engine import DEFAULT_THRESHOLD, DEFAULT_WARMUP
 from consumer.detection.spec import parse_detector_spec
 from producers.signals import Fleet
 
-SPAN = 500  # readings per column
+SPAN = 500  # readings per column past the calibration's phases
 LEVELS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 RED = 1e-5
 _LAST: dict[int, float] = {}  # id of a recording calibration -> its last tail
@@ -87,7 +88,7 @@ def _run(args: argparse.Namespace) -> list[Table]:
     fleet = Fleet(devices, DEFAULT_METRICS, seed=7, day_period=288)
     models = [DeviceModel(spec, device_seed(0, d.device_id), DEFAULT_THRESHOLD, DEFAULT_WARMUP) for d in fleet.devices]
     mature = int(spec["mature"])
-    spans = [(start, min(start + SPAN, readings)) for start in range(0, readings, SPAN)]
+    spans = phase_spans(spec, readings, SPAN)
     events: Counter[tuple[str, str, int]] = Counter()
     below: dict[str, list[int]] = {}
     red_runs: Counter[str] = Counter()
@@ -100,7 +101,7 @@ def _run(args: argparse.Namespace) -> list[Table]:
             recording(model)
             if verdict.is_anomaly:
                 test, metric = cause(model)
-                events[test, metric, k // SPAN] += 1
+                events[test, metric, span_of(spans, k)] += 1
             if k < mature or model.joint is None:
                 continue
             scored += 1
@@ -117,18 +118,22 @@ def _run(args: argparse.Namespace) -> list[Table]:
                 in_red[d, name] = red
         if (k + 1) % SPAN == 0:
             log(f"false events: {k + 1} readings per device")
-    columns = [f"readings {a + 1:,}-{b:,}" for a, b in spans]
+    columns = [span_label(a, b) for a, b in spans]
     per_10k = [10_000 / (devices * (b - a)) for a, b in spans]
+    late = [i for i, (a, _) in enumerate(spans) if a >= mature]
+    late_per_10k = 10_000 / (devices * max(1, readings - mature))
     breakdown = Table(
         f"False events per 10,000 readings by cause ({devices:,} clean devices, 4 metrics, `{spec.canonical()}`)",
-        ["test", "metric", *columns],
+        ["test", "metric", *columns, f"mature ({span_label(mature, readings)})"],
     )
     totals = [0] * len(spans)
     for test, metric in sorted({(t, m) for t, m, _ in events}):
         counts = [events[test, metric, i] for i in range(len(spans))]
         totals = [a + b for a, b in zip(totals, counts, strict=True)]
-        breakdown.add(test, metric, *(c * f for c, f in zip(counts, per_10k, strict=True)))
-    breakdown.add("all", "", *(c * f for c, f in zip(totals, per_10k, strict=True)))
+        rates = (c * f for c, f in zip(counts, per_10k, strict=True))
+        breakdown.add(test, metric, *rates, sum(counts[i] for i in late) * late_per_10k)
+    rates = (c * f for c, f in zip(totals, per_10k, strict=True))
+    breakdown.add("all", "", *rates, sum(totals[i] for i in late) * late_per_10k)
     calibration = Table(
         f"Calibrated tails over mature readings ({scored:,} device readings past the {mature}th): share at or below",
         ["test", *(f"{level:g}" for level in LEVELS), "red runs per 10,000"],

@@ -33,6 +33,20 @@ less so as it learns. The young statistics come from a detector that is still se
 ``grace + 1``-th raw score they are dropped (ring, mean, variance, counts) and the mature
 calibration starts exactly as one without a young start would, which raises nothing until the
 ``mature + 1``-th (its first averages are as uncertain as the young ones were).
+
+The bridge to maturity: a bounded calibration keeps the young statistics' mean, variance and count
+(``ref_mean``, ``ref_var``, ``ref_n``: the young reference) when it drops them, and from then
+until the ``mature``-th raw score judges each average of a full ring (``short`` raw scores of the
+mature calibration) against that reference, with the young t tail on ``ref_n / short`` degrees of
+freedom (:meth:`AnomalyLikelihood._bridge_tail`). The reference has seen ``grace - young``
+averages (400 by default) and does not learn what it judges; the mature statistics beside it have
+seen at most ``mature - grace`` and learn every average at rate ``1 / n``, so a burst of surprise
+inflates their variance within a few readings (judging with them, even with a t tail, raised no
+in-range change, and a larger-of-both rule inherits that). The reference is not used after
+maturity and changes nothing the mature calibration learns. An unbounded calibration keeps none:
+its running scale starts afresh at the ``grace + 1``-th raw score, so its next averages are not on
+the reference's scale. A state written before the reference was kept loads without one (``ref_n``
+0: nothing judged until maturity, as then).
 """
 
 from __future__ import annotations
@@ -65,6 +79,9 @@ class AnomalyLikelihood:
         "raw_mean",
         "raw_n",
         "raw_var",
+        "ref_mean",
+        "ref_n",
+        "ref_var",
         "ring",
         "seen",
         "short",
@@ -103,6 +120,10 @@ class AnomalyLikelihood:
         self.raw_mean = 0.0
         self.raw_var = 0.0
         self.prev_red = False
+        #: the young calibration's statistics kept at the ``grace + 1``-th raw score (n 0: none)
+        self.ref_n = 0
+        self.ref_mean = 0.0
+        self.ref_var = 0.0
 
     def _squash(self, raw: float) -> float:
         n = self.raw_n
@@ -163,6 +184,8 @@ class AnomalyLikelihood:
             if seen <= grace and z > 0.0:  # young: a t tail on n / short degrees of freedom
                 z = young_deviate(z, n / self.short)
             tail = 0.5 * erfc(z / _SQRT2)
+        elif self.ref_n >= 2 and size == self.short and seen <= self.mature:
+            tail = self._bridge_tail(average)
         n += 1
         self.n = n
         horizon = self.horizon
@@ -172,9 +195,26 @@ class AnomalyLikelihood:
         self.var = (1.0 - rate) * (var + rate * delta * delta)
         return tail
 
+    def _bridge_tail(self, average: float) -> float:
+        """The tail of a full ring's ``average`` under the young reference until maturity: a t tail
+        on ``ref_n / short`` degrees of freedom, as the young calibration judged it."""
+        ref_mean, ref_var = self.ref_mean, self.ref_var
+        z = (average - (ref_mean if ref_mean > MEAN_FLOOR else MEAN_FLOOR)) / sqrt(
+            ref_var if ref_var > VAR_FLOOR else VAR_FLOOR
+        )
+        if z > 0.0:
+            z = young_deviate(z, self.ref_n / self.short)
+        return 0.5 * erfc(z / _SQRT2)
+
     def _drop_young(self) -> None:
-        """Forget the young statistics: the mature calibration starts afresh, as one without a young
-        start does at this raw score."""
+        """Keep the young statistics' mean, variance and count as the reference that judges until
+        maturity (:meth:`_bridge_tail`), then forget them: the mature calibration starts afresh, as
+        one without a young start does at this raw score. An unbounded calibration keeps none: its
+        running scale starts afresh too, so its next averages are not on the reference's scale."""
+        if self.bounded:
+            self.ref_n = self.n
+            self.ref_mean = self.mean
+            self.ref_var = self.var
         self.ring = []
         self.pos = 0
         self.total = 0.0
@@ -190,11 +230,28 @@ class AnomalyLikelihood:
 
     def load(self, state: Mapping[str, Any]) -> None:
         for name in _STATE:
-            value = state[name]
+            value = state[name] if name in state else _REFERENCE_UNSET[name]  # an older state: no reference
             setattr(self, name, list(value) if isinstance(value, list) else value)
 
 
-_STATE = ("ring", "pos", "total", "seen", "n", "mean", "var", "raw_n", "raw_mean", "raw_var", "prev_red")
+_STATE = (
+    "ring",
+    "pos",
+    "total",
+    "seen",
+    "n",
+    "mean",
+    "var",
+    "raw_n",
+    "raw_mean",
+    "raw_var",
+    "prev_red",
+    "ref_n",
+    "ref_mean",
+    "ref_var",
+)
+#: the young reference of a state written before it was kept: none
+_REFERENCE_UNSET: dict[str, Any] = {"ref_n": 0, "ref_mean": 0.0, "ref_var": 0.0}
 
 
 def ring_sum(ring: list[float]) -> float:

@@ -296,13 +296,12 @@ class FleetBank:
             calibration = joint.metrics[i]
             ring = calibration.ring
             self.ring[: len(ring), slot, i] = ring
-            floats[layout.L_TOTAL, i] = calibration.total
-            floats[layout.L_MEAN, i] = calibration.mean
-            floats[layout.L_VAR, i] = calibration.var
-            ints[layout.L_SEEN, i] = calibration.seen
-            ints[layout.L_N, i] = calibration.n
-            ints[layout.L_POS, i] = calibration.pos
-            ints[layout.L_SIZE, i] = len(ring)
+            floats[layout.L_TOTAL, i], floats[layout.L_MEAN, i] = calibration.total, calibration.mean
+            floats[layout.L_VAR, i], floats[layout.L_REF_MEAN, i] = calibration.var, calibration.ref_mean
+            floats[layout.L_REF_VAR, i] = calibration.ref_var
+            ints[layout.L_SEEN, i], ints[layout.L_N, i] = calibration.seen, calibration.n
+            ints[layout.L_POS, i], ints[layout.L_SIZE, i] = calibration.pos, len(ring)
+            ints[layout.L_REF_N, i] = calibration.ref_n
         self.seen[slot] = model.seen
         self.prev_red[slot] = joint.prev_red
         self.novel[slot] = pre.novel
@@ -310,7 +309,8 @@ class FleetBank:
         return slot
 
     def check_rows(self, rows: Rows) -> None:
-        """Raise :class:`IncompatibleState` when decoded rows do not have this bank's shape."""
+        """Raise :class:`IncompatibleState` when decoded rows do not have this bank's shape (older rows widened)."""
+        layout.widen_rows(rows)
         _, fields, m = rows.floats.shape
         shapes = (rows.ints.shape[1:], rows.ring.shape[1:], rows.counts.shape[1:], rows.totals.shape[1:])
         expected = ((layout.INT_FIELDS, m), (self.short, m), (m, self.cells[0]), (m, self.cells[1]))

@@ -128,6 +128,7 @@ def _states_of_width(bank: BankRows, ids: list[str], m: int) -> Iterator[tuple[s
         ints[f] for f in (layout.P_IMP_COUNT, layout.P_RUN, layout.P_LONGEST, layout.D_N, layout.D_HISTORY)
     )
     l_seen, l_n, l_pos, l_size = (ints[f] for f in (layout.L_SEEN, layout.L_N, layout.L_POS, layout.L_SIZE))
+    ref_n, ref_mean, ref_var = ints[layout.L_REF_N], floats[layout.L_REF_MEAN], floats[layout.L_REF_VAR]
     isinf, isnan = math.isinf, math.isnan
     for d, device_id in enumerate(ids):
         slot = slot_list[d]
@@ -180,6 +181,9 @@ def _states_of_width(bank: BankRows, ids: list[str], m: int) -> Iterator[tuple[s
                 "raw_mean": raw_mean,
                 "raw_var": raw_var,
                 "prev_red": prev,
+                "ref_n": ref_n[d][i],
+                "ref_mean": ref_mean[d][i],
+                "ref_var": ref_var[d][i],
             }
             for i, (raw_n, raw_mean, raw_var, prev) in enumerate(kept["raw"])
         ]

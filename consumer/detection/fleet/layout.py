@@ -18,16 +18,19 @@ import numpy as np
 import numpy.typing as npt
 
 from consumer.detection.fleet.relation_rows import RelationRows
+from consumer.detection.formats.row_chains import Rows
 
 #: metrics a banked device may have; a device with more lives in a ``DeviceModel``
 MAX_METRICS = 16
 
 # float64 fields (``floats[field, slot, metric]``)
-P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR = range(10)
-FLOAT_FIELDS = 10
+P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR, L_REF_MEAN, L_REF_VAR = range(12)
+FLOAT_FIELDS = 12
 # int64 fields (``ints[field, slot, metric]``)
-P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE = range(9)
-INT_FIELDS = 9
+P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE, L_REF_N = range(10)
+INT_FIELDS = 10
+#: fields of the rows written before the young reference (``L_REF_*``, the last fields) was kept
+OLD_FLOAT_FIELDS, OLD_INT_FIELDS = 10, 9
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -62,3 +65,16 @@ class BankRows(Protocol):
         """The distinct flat indexes (sorted) of the count and total cells written since the
         bank's ``clear_written``."""
         ...
+
+
+def widen_rows(rows: Rows) -> None:
+    """Give decoded rows written before the young reference was kept (:data:`OLD_FLOAT_FIELDS` and
+    :data:`OLD_INT_FIELDS` fields) the fields added since, zero: no reference, so the bridge to
+    maturity raises nothing for them, as before. Rows of any other shape are left as they are (for
+    the bank to refuse)."""
+    devices, fields, m = rows.floats.shape
+    if (fields, rows.ints.shape[1]) != (OLD_FLOAT_FIELDS, OLD_INT_FIELDS):
+        return
+    floats, ints = np.zeros((devices, FLOAT_FIELDS, m)), np.zeros((devices, INT_FIELDS, m), dtype=np.int64)
+    floats[:, :OLD_FLOAT_FIELDS], ints[:, :OLD_INT_FIELDS] = rows.floats, rows.ints
+    rows.floats, rows.ints = floats, ints

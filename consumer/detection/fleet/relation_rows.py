@@ -96,5 +96,8 @@ class RelationRows:
                 "raw_mean": 0.0,
                 "raw_var": 0.0,
                 "prev_red": False,
+                "ref_n": 0,  # no young phase: no young reference either
+                "ref_mean": 0.0,
+                "ref_var": 0.0,
             },
         }

@@ -2,14 +2,14 @@
  * The compiled body of a wave step: every row of a wave through the default pipeline, in one loop.
  *
  * step_rows() is DeviceModel.step (consumer/detection/device/model.py) for one reading of each of
- * a wave's devices, reading and writing the fleet bank's arrays in place: impute, track flatlines
- * and the seen range (novelty, with a young device's wider tolerance), score every metric with the
- * context detector, calibrate each metric (young: a t tail; mature) and combine (Sidak) with the relation
- * test's tail when the device has one (stepped before, by relation_rows in relation_kernel.c),
- * decide (during the warm-up, only gross outliers), learn unless protected (once mature; a
- * protected anomaly widens the range by at most grow ranges). consumer/detection/fleet/wave_step.py
- * calls it and documents the arguments; consumer/detection/fleet/wave_numpy.py is the same step in
- * numpy, used when this module was not built.
+ * a wave's devices, reading and writing the fleet bank's arrays in place: impute, track flatlines and
+ * the seen range (novelty, with a young device's wider tolerance), score every metric with the context
+ * detector, calibrate each metric (young: a t tail; bridging: the young reference; mature) and combine
+ * (Sidak) with the relation test's tail when the device has one (stepped before, by relation_rows in
+ * relation_kernel.c), decide (during the warm-up, only gross outliers), learn unless protected (once
+ * mature; a protected anomaly widens the range by at most grow ranges).
+ * consumer/detection/fleet/wave_step.py calls it and documents the arguments;
+ * consumer/detection/fleet/wave_numpy.py is the same step in numpy, used when this module was not built.
  *
  * Counters are rounded to float32 where the scalar path stores them, ring sums run left to right,
  * and erfc, expm1, log1p and log10 come from the C library, as Python's math module takes them
@@ -18,9 +18,10 @@
 #include "wave_kernel.h"
 
 /* float64 fields (floats[field, slot, metric]), as consumer/detection/fleet/layout.py numbers them */
-enum { P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR, FLOAT_FIELDS };
+enum { P_IMP_MEAN, P_LO, P_HI, P_LAST, P_EXCESS, D_LO, D_HI, L_TOTAL, L_MEAN, L_VAR, L_REF_MEAN, L_REF_VAR,
+       FLOAT_FIELDS };
 /* int64 fields (ints[field, slot, metric]) */
-enum { P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE, INT_FIELDS };
+enum { P_IMP_COUNT, P_RUN, P_LONGEST, D_N, D_HISTORY, L_SEEN, L_N, L_POS, L_SIZE, L_REF_N, INT_FIELDS };
 /* the integer parameters, in the order wave_step._shape packs them */
 enum { S_BINS, S_WIDTH, S_ORDER, S_COLUMNS, S_COUNT_CELLS, S_TOTAL_CELLS, S_SPAN, S_CAP, S_SHORT,
        S_HORIZON, S_GRACE, S_WARMUP, S_PROTECT, S_DEDUPE, S_RECORD, S_FLAT_MIN_RUN, S_FLAT_FACTOR,
@@ -171,7 +172,9 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
         I(L_SEEN, c) = seen;
         zs[i] = NAN;
         if (seen <= p->start) continue;
-        if (seen == p->grace + 1 && p->start < p->grace) /* the young statistics dropped: mature afresh */
+        /* at grace + 1 the young statistics are kept as the reference, then dropped: mature afresh */
+        if (seen == p->grace + 1 && p->start < p->grace)
+            I(L_REF_N, c) = I(L_N, c), F(L_REF_MEAN, c) = F(L_MEAN, c), F(L_REF_VAR, c) = F(L_VAR, c),
             I(L_SIZE, c) = I(L_POS, c) = I(L_N, c) = 0, F(L_TOTAL, c) = F(L_MEAN, c) = F(L_VAR, c) = 0.0;
         int64_t size = I(L_SIZE, c), pos = I(L_POS, c);
         if (size < 0 || size > p->short_ || pos < 0 || pos >= p->short_) return wave_kernel_corrupt("ring position");
@@ -208,20 +211,14 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
         I(L_N, c) = new_n;
         I(L_SIZE, c) = new_size;
         I(L_POS, c) = new_pos;
-        if (n >= 2 && (seen > p->mature || seen <= p->grace)) { /* mature, or young: a t tail */
+        if (n >= 2 && (seen > p->mature || seen <= p->grace)) /* mature, or young: a t tail */
             zs[i] = seen <= p->grace && z > 0.0 ? young_deviate(z, (double)n / (double)p->short_) : z;
-            if (zs[i] > top) top = zs[i];
-        }
+        else if (I(L_REF_N, c) >= 2 && new_size == p->short_ && seen <= p->mature) /* bridging: the reference */
+            zs[i] = reference_deviate(average, F(L_REF_MEAN, c), F(L_REF_VAR, c), I(L_REF_N, c), p->short_,
+                                      p->mean_floor, p->var_floor);
+        if (zs[i] > top) top = zs[i]; /* NaN (not judged) is never above */
     }
-    /* the tail falls as z grows: only metrics within a hair of the largest z can hold the
-       minimum, so erfc is taken for those alone (as wave_numpy's lowest tail) */
-    double margin = top - 1e-9 * (1.0 + fabs(top)), tail = 1.0;
-    for (Py_ssize_t i = 0; i < metrics; i++) {
-        if (!isnan(zs[i]) && zs[i] >= margin) {
-            double candidate = 0.5 * erfc(zs[i] / p->sqrt2);
-            if (candidate < tail) tail = candidate;
-        }
-    }
+    double tail = lowest_tail(zs, metrics, top, p->sqrt2);
     /* --- the relation test's tail (NaN: none) is one more test; combine (Sidak), red-zone dedupe,
        score, decide */
     Py_ssize_t tests = metrics;

@@ -7,7 +7,8 @@
  * in the same order (every source is built with -ffp-contract=off, so no multiply and add are
  * fused, and without fast-math, so nothing is reassociated), and the transcendental functions from
  * the C library, as Python's math module takes them. Nothing here computes a number but
- * young_deviate and seen_tolerance, kept here to keep step_kernel.c within its size.
+ * young_deviate, reference_deviate, lowest_tail and seen_tolerance, kept here to keep step_kernel.c
+ * within its size.
  *
  * The arrays come from the bank; every index a loop derives from their contents (a slot, a
  * context, a ring position) is checked against the arrays' sizes, so a corrupted state raises
@@ -25,6 +26,30 @@
    freedom (Wallace), the same operations in the same order */
 static inline double young_deviate(double z, double nu) {
     return (8.0 * nu + 1.0) / (8.0 * nu + 3.0) * sqrt(nu * log1p(z * z / nu));
+}
+
+/* AnomalyLikelihood._bridge_tail's deviate: a full ring's average against the young reference kept
+   at grace + 1 (its floored mean and variance), a t tail on ref_n / short degrees of freedom, the
+   same operations in the same order */
+static inline double reference_deviate(double average, double ref_mean, double ref_var, int64_t ref_n, int64_t short_,
+                                       double mean_floor, double var_floor) {
+    double z = (average - (ref_mean > mean_floor ? ref_mean : mean_floor)) /
+               sqrt(ref_var > var_floor ? ref_var : var_floor);
+    return z > 0.0 ? young_deviate(z, (double)ref_n / (double)short_) : z;
+}
+
+/* wave_tails.lowest_tail of one row: the smallest 0.5 * erfc(z / sqrt 2) over its judged metrics (z
+   not NaN), 1.0 without any. The tail falls as z grows: only metrics within a hair of the largest z
+   (top) can hold the minimum, so erfc is taken for those alone */
+static inline double lowest_tail(const double *zs, Py_ssize_t metrics, double top, double sqrt2) {
+    double margin = top - 1e-9 * (1.0 + fabs(top)), tail = 1.0;
+    for (Py_ssize_t i = 0; i < metrics; i++) {
+        if (!isnan(zs[i]) && zs[i] >= margin) {
+            double candidate = 0.5 * erfc(zs[i] / sqrt2);
+            if (candidate < tail) tail = candidate;
+        }
+    }
+    return tail;
 }
 
 /* Preprocessor._tolerance: the multi-metric tolerance, at least youth / seen ranges

@@ -4,10 +4,10 @@ kernel (``_wave_kernel.c``) was not built, and the second implementation the tes
 :func:`step_wave` does for every row what ``DeviceModel.step`` does for one reading (see
 :mod:`~consumer.detection.device.model`), one numpy operation per stage for the whole wave: impute,
 track flatlines and the seen range (novelty), score every metric with the ``context`` detector,
-calibrate each metric (young: a t tail; mature) and combine (Šidák), decide (during the warm-up, only gross
-outliers), learn unless protected (once mature; a protected anomaly widens the range by at most
-``grow`` ranges), and attribute anomalies. It is bit-identical to that scalar path, which is the
-reference: the same IEEE-754 double operations in the same order (numpy's elementwise ``+ - * /``
+calibrate each metric (young: a t tail; bridging: the young reference; mature) and combine (Šidák), decide
+(during the warm-up, only gross outliers), learn unless protected (once mature; a protected anomaly widens the
+range by at most ``grow`` ranges), and attribute anomalies. It is bit-identical to that scalar path, which is
+the reference: the same IEEE-754 double operations in the same order (numpy's elementwise ``+ - * /``
 and ``sqrt`` round exactly like Python's), counters rounded to float32 where the scalar path stores
 them, ring sums left to right, and the transcendental functions (``erfc``, ``expm1``, ``log1p``,
 ``log10``) taken from Python's ``math`` module, element by element, because numpy's own may differ
@@ -38,7 +38,7 @@ from consumer.detection.fleet.layout import Bools, Floats, Ints
 from consumer.detection.fleet.wave_relations import relation_tails
 from consumer.detection.fleet.wave_result import WaveResult, wave_contributions
 from consumer.detection.fleet.wave_tails import elementwise as _math
-from consumer.detection.fleet.wave_tails import lowest_tail, young_deviates
+from consumer.detection.fleet.wave_tails import lowest_tail, reference_deviates, young_deviates
 
 
 def step_wave(bank: FleetBank, slots: Ints, given: Floats, metrics: int) -> WaveResult:
@@ -179,9 +179,12 @@ def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: 
     if not _some(active):
         return np.ones(raw.shape[0])
     grace = bank.grace
-    if bank.start < grace:  # the young statistics are dropped where the mature calibration starts
+    if bank.start < grace:  # the young statistics are kept as the reference, then dropped: mature afresh
         drop = seen == grace + 1
         if _some(drop):
+            ints[layout.L_REF_N][drop] = ints[layout.L_N][drop]
+            floats[layout.L_REF_MEAN][drop] = floats[layout.L_MEAN][drop]
+            floats[layout.L_REF_VAR][drop] = floats[layout.L_VAR][drop]
             for field in (layout.L_SIZE, layout.L_POS, layout.L_N):
                 ints[field][drop] = 0
             for field in (layout.L_TOTAL, layout.L_MEAN, layout.L_VAR):
@@ -223,6 +226,13 @@ def _calibrate(bank: FleetBank, slots: Ints, raw: Floats, floats: Floats, ints: 
     young = scored & (seen <= grace) & (z > 0.0)
     if _some(young):  # a young calibration's t tail on n / short degrees of freedom
         z[young] = young_deviates(z[young], n[young] / bank.short)
+    if bank.start < grace:  # bridging to maturity: a full ring's average against the young reference
+        ref_n = ints[layout.L_REF_N]
+        bridge = active & ~scored & (ref_n >= 2) & (new_size == bank.short) & (seen <= bank.mature)
+        if _some(bridge):
+            reference = (floats[layout.L_REF_MEAN][bridge], floats[layout.L_REF_VAR][bridge])
+            z[bridge] = reference_deviates(average[bridge], *reference, ref_n[bridge] / bank.short)
+            scored = scored | bridge
     new_n = n + 1
     rate = 1.0 / np.minimum(new_n, bank.horizon)
     delta = average - mean

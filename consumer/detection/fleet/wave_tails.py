@@ -1,5 +1,6 @@
 """The calibrated tails of a wave's metrics, for :mod:`~consumer.detection.fleet.wave_numpy`: a
-young calibration's deviates (``likelihood.young_deviate``) and each row's lowest tail, with the
+young calibration's deviates (``likelihood.young_deviate``), the deviates against a young reference
+until maturity, and each row's lowest tail, with the
 transcendental functions taken from Python's ``math`` module element by element (numpy's own may
 differ in the last bit), so that they match the scalar path bit for bit."""
 
@@ -10,7 +11,7 @@ from math import erfc, log1p
 
 import numpy as np
 
-from consumer.detection.device.likelihood import _SQRT2
+from consumer.detection.device.likelihood import _SQRT2, MEAN_FLOOR, VAR_FLOOR
 from consumer.detection.fleet.layout import Bools, Floats
 
 
@@ -26,6 +27,17 @@ def young_deviates(z: Floats, nu: Floats) -> Floats:
     in the same order."""
     deviates: Floats = (8.0 * nu + 1.0) / (8.0 * nu + 3.0) * np.sqrt(nu * elementwise(log1p, z * z / nu))
     return deviates
+
+
+def reference_deviates(average: Floats, ref_mean: Floats, ref_var: Floats, nu: Floats) -> Floats:
+    """``AnomalyLikelihood._bridge_tail``'s deviate of each ``average`` against its young reference
+    (floored mean and variance; a t tail on ``nu`` degrees of freedom where above the mean): the same
+    operations in the same order."""
+    z: Floats = (average - np.maximum(ref_mean, MEAN_FLOOR)) / np.sqrt(np.maximum(ref_var, VAR_FLOOR))
+    above = z > 0.0
+    if above.any():
+        z[above] = young_deviates(z[above], nu[above])
+    return z
 
 
 def lowest_tail(z: Floats, scored: Bools) -> Floats:

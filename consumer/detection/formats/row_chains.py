@@ -5,7 +5,10 @@ A device's chain is its last whole record, then the patches written after it, ol
 shape, lengths) and raises :class:`~consumer.detection.errors.IncompatibleState` on the first
 fault, before the caller changes any model; it decodes all devices of one shape together: one
 ``frombuffer`` for their numbers, one ``unpackbits`` for their counter bitmaps, one assignment of
-their counter values, and each depth of patches in one assignment.
+their counter values, and each depth of patches in one assignment. A patch may have more fields
+than the records before it in its chain (a record written before fields were added, then patches
+written since); the rows take the last record's fields (the bank widens older rows: see
+:func:`~consumer.detection.fleet.layout.widen_rows`).
 """
 
 from __future__ import annotations
@@ -138,14 +141,19 @@ def decode_chains(
         chain = [_head(device_id, bytes(record), required, known_header) for record in records]
         if chain[0].kind != FULL:
             raise IncompatibleState(f"device {device_id!r}: its state chain does not start with a full record")
-        for head in chain[1:]:
-            if head.kind != PATCH or head.shape != chain[0].shape:
+        for head in chain[1:]:  # a patch may have more fields than an older record before it
+            if head.kind != PATCH or _without_fields(head.shape) != _without_fields(chain[0].shape):
                 raise IncompatibleState(f"device {device_id!r}: a state patch does not fit its chain")
             if head.meta["names"] != chain[0].meta["names"]:
                 raise IncompatibleState(f"device {device_id!r}: a state patch has other metrics than its chain")
         heads[device_id] = chain
-        groups.setdefault(chain[0].shape, []).append(device_id)
+        groups.setdefault(chain[-1].shape, []).append(device_id)  # the numbers are the last record's
     return [_decode_group(shape, ids, heads) for shape, ids in groups.items()]
+
+
+def _without_fields(shape: Shape) -> tuple[int, int, int, int]:
+    m, short, _, _, count_cells, total_cells = shape
+    return m, short, count_cells, total_cells
 
 
 def _decode_group(shape: Shape, ids: list[str], heads: Mapping[str, list[_Head]]) -> Rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 from consumer.detection import DetectionEngine
 from consumer.detection.device.likelihood import AnomalyLikelihood, JointLikelihood, young_deviate
@@ -142,6 +143,10 @@ def test_a_calibration_without_a_young_start_raises_nothing_while_young() -> Non
     assert calibration.tail(1.0) == 1.0
 
 
+def _without_reference(state: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in state.items() if not name.startswith("ref_")}
+
+
 def test_the_mature_calibration_starts_as_if_there_had_been_no_young_one() -> None:
     rng = random.Random(4)
     raw = [rng.random() * 0.3 for _ in range(700)] + [1.0] * 5 + [rng.random() * 0.3 for _ in range(100)]
@@ -149,9 +154,53 @@ def test_the_mature_calibration_starts_as_if_there_had_been_no_young_one() -> No
     plain = AnomalyLikelihood(10, 2000, 300, bounded=True, dedupe=False, mature=400)
     young_tails = [young.tail(r) for r in raw]
     plain_tails = [plain.tail(r) for r in raw]
-    assert young_tails[300:] == plain_tails[300:]
-    assert young.state() == plain.state()
-    assert min(young_tails[50:300]) < 1.0 == max(plain_tails[:400])  # only the young one judged early
+    assert young_tails[400:] == plain_tails[400:]
+    assert _without_reference(young.state()) == _without_reference(plain.state())
+    assert min(young_tails[50:400]) < 1.0 == max(plain_tails[:400])  # only the young one judged early
+
+
+def test_the_young_statistics_are_kept_as_the_reference_where_the_mature_calibration_starts() -> None:
+    rng = random.Random(5)
+    calibration = AnomalyLikelihood(10, 2000, 300, bounded=True, dedupe=False, mature=400, young=50)
+    for _ in range(300):
+        calibration.tail(rng.random() * 0.3)
+    young = (calibration.n, calibration.mean, calibration.var)
+    calibration.tail(0.1)  # the 301st raw score: the mature calibration starts
+    assert (calibration.ref_n, calibration.ref_mean, calibration.ref_var) == young
+    assert young[0] == 250 and calibration.n == 1
+
+
+def _bridge_tails(young: int | None, burst_at: int) -> list[float]:
+    """Tails of quiet raw scores with a burst of surprise (ten 1.0s) from the ``burst_at``-th raw
+    score, under a calibration young from ``young``, mature afresh from the 301st and raising after the 400th."""
+    rng = random.Random(8)
+    calibration = AnomalyLikelihood(10, 2000, 300, bounded=True, dedupe=False, mature=400, young=young)
+    return [calibration.tail(1.0 if burst_at <= k < burst_at + 10 else rng.random() * 0.2) for k in range(1, 420)]
+
+
+def test_between_grace_and_maturity_a_full_ring_is_judged_against_the_young_reference() -> None:
+    tails = _bridge_tails(50, 350)
+    assert min(tails[349:360]) < 1e-5  # the burst, red under the reference kept from 250 young averages
+    assert all(tail == 1.0 for tail in tails[300:309])  # the new ring is not full yet: not judged
+    assert min(tails[309:349]) > 1e-3  # quiet readings: ordinary under the reference
+
+
+def test_without_a_young_phase_nothing_is_judged_before_maturity() -> None:
+    tails = _bridge_tails(None, 350)
+    assert all(tail == 1.0 for tail in tails[:400])
+
+
+def test_a_calibration_state_from_before_the_young_reference_loads_without_one() -> None:
+    rng = random.Random(3)
+    raw = [rng.random() * 0.2 for _ in range(350)]
+    calibration = AnomalyLikelihood(10, 2000, 300, bounded=True, dedupe=False, mature=400, young=50)
+    for r in raw:
+        calibration.tail(r)
+    older = _without_reference(calibration.state())
+    loaded = AnomalyLikelihood(10, 2000, 300, bounded=True, dedupe=False, mature=400, young=50)
+    loaded.load(older)
+    assert (loaded.ref_n, loaded.ref_mean, loaded.ref_var) == (0, 0.0, 0.0)
+    assert loaded.tail(1.0) == 1.0  # no reference: nothing judged until maturity, as before
 
 
 def test_an_unbounded_young_calibration_drops_its_running_scale_too() -> None:
@@ -159,5 +208,5 @@ def test_an_unbounded_young_calibration_drops_its_running_scale_too() -> None:
     raw = [abs(rng.gauss(5.0, 2.0)) for _ in range(500)]
     young = AnomalyLikelihood(10, 2000, 300, bounded=False, dedupe=False, mature=400, young=20)
     plain = AnomalyLikelihood(10, 2000, 300, bounded=False, dedupe=False, mature=400)
-    assert [young.tail(r) for r in raw][300:] == [plain.tail(r) for r in raw][300:]
+    assert [young.tail(r) for r in raw][300:] == [plain.tail(r) for r in raw][300:]  # no young reference either
     assert young.state() == plain.state()

@@ -4,7 +4,8 @@ During the warm-up a gross outlier (more than ``reach`` ranges beyond the range 
 some metric) is anomalous from the device's ``COLD_MIN``-th reading on; everything else in the
 warm-up scores 0. After it, a young device's novelty tolerance is at least ``youth / seen``
 ranges and at least the record tolerance (``preprocess.record_tolerance``), its young calibration
-raises a lasting change within its range, and a protected anomaly widens the range by at most
+raises a lasting change within its range (and, from ``settle x mature`` to maturity, its young
+reference does), and a protected anomaly widens the range by at most
 ``grow`` ranges. Each behaviour is checked on the three implementations: the per-device model
 (``scalar``), and waves through the compiled kernel (``compiled``) and through numpy's step
 (``numpy``).
@@ -163,14 +164,19 @@ JUMPS = (1.0, 19.0, 4.0, 16.0, 0.5, 12.0, 2.5, 18.0)
 CHANGE_AT = 299  # the 300th reading
 
 
-def _cycles(readings: int) -> Values:
+#: a reading between ``grace`` (settle x mature: 600) and maturity, where the mature calibration has
+#: started afresh and the young reference judges
+BRIDGE_AT = 649  # the 650th reading
+
+
+def _cycles(readings: int, change_at: int = CHANGE_AT) -> Values:
     """``WIDE`` one-metric devices, each a noiseless sine (period 50, from 0 to 20, phases apart);
-    device 3 jumps through :data:`JUMPS` for 40 readings from its 300th."""
+    device 3 jumps through :data:`JUMPS` for 40 readings from its ``change_at + 1``-th."""
     values = []
     for k in range(readings):
         row = [{"value": 10.0 + 10.0 * math.sin(2.0 * math.pi * (k + 7 * d) / 50.0)} for d in range(WIDE)]
-        if CHANGE_AT <= k < CHANGE_AT + 40:
-            row[3]["value"] = JUMPS[(k - CHANGE_AT) % len(JUMPS)]
+        if change_at <= k < change_at + 40:
+            row[3]["value"] = JUMPS[(k - change_at) % len(JUMPS)]
         values.append(row)
     return values
 
@@ -195,6 +201,21 @@ def test_a_young_device_raises_a_lasting_change_within_its_range_at_its_300th_re
 
 def test_without_a_young_calibration_the_change_is_not_raised_before_maturity(make_engine: EngineFactory) -> None:
     assert _flagged(make_engine(spec="context:young=600"), _cycles(600)) == []  # young at settle x mature: off
+
+
+def test_a_device_between_grace_and_maturity_raises_a_lasting_change_within_its_range(
+    make_engine: EngineFactory,
+) -> None:
+    flagged = _flagged(make_engine(), _cycles(700, BRIDGE_AT))
+    assert len(flagged) == 1  # one alarm (dedupe), and none from the 39 quiet devices
+    reading, device = flagged[0]
+    assert device == 3 and BRIDGE_AT <= reading < BRIDGE_AT + 20
+
+
+def test_without_a_young_calibration_the_change_at_the_650th_reading_is_not_raised(
+    make_engine: EngineFactory,
+) -> None:
+    assert _flagged(make_engine(spec="context:young=600"), _cycles(700, BRIDGE_AT)) == []
 
 
 @pytest.mark.slow

@@ -43,7 +43,7 @@ def _bank() -> FleetBank:
     return FleetBank(parse_detector_spec(None), seed=1, threshold=0.5, warmup=50)
 
 
-@pytest.mark.parametrize(("count", "total"), [("FLOAT_FIELDS", 10), ("INT_FIELDS", 9)])
+@pytest.mark.parametrize(("count", "total"), [("FLOAT_FIELDS", 12), ("INT_FIELDS", 10)])
 def test_the_kernel_numbers_each_field_as_the_layout_does(count: str, total: int) -> None:
     fields = _enum_ending_with(count)
     assert {name: getattr(layout, name) for name in fields} == {name: i for i, name in enumerate(fields)}

@@ -6,12 +6,15 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 
 from consumer.detection import DetectionEngine, IncompatibleState
+from consumer.detection.fleet import layout
 from consumer.detection.fleet.bank_export import patch_cells
-from consumer.detection.formats.row_chains import merge_chain
-from consumer.detection.formats.row_state import FULL, PATCH, is_patch, is_row_state
+from consumer.detection.fleet.layout import OLD_FLOAT_FIELDS, OLD_INT_FIELDS
+from consumer.detection.formats.row_chains import decode_chains, merge_chain
+from consumer.detection.formats.row_state import FULL, HEAD, PATCH, is_patch, is_row_state
 from consumer.values.reading import Reading
 
 LIVE = ("temperature", "vibration", "pressure", "current")
@@ -228,3 +231,45 @@ def test_an_engine_whose_state_is_never_saved_records_no_written_cells() -> None
     assert bank.written_counts and bank.written_totals
     live.clear_dirty()
     assert bank.written_counts == [] and bank.written_totals == []
+
+
+def _before_the_young_reference(record: bytes) -> bytes:
+    """``record`` as written before the bank kept a young reference per metric: without its last
+    float fields (``L_REF_MEAN``, ``L_REF_VAR``) and its last int field (``L_REF_N``)."""
+    magic, kind, m, short, fields, int_fields, count_cells, total_cells, header, meta = HEAD.unpack_from(record)
+    start = HEAD.size + header + meta
+    ints_at = start + 8 * fields * m
+    rest_at = ints_at + 8 * int_fields * m
+    head = HEAD.pack(magic, kind, m, short, OLD_FLOAT_FIELDS, OLD_INT_FIELDS, count_cells, total_cells, header, meta)
+    old_floats = record[start : start + 8 * OLD_FLOAT_FIELDS * m]
+    old_ints = record[ints_at : ints_at + 8 * OLD_INT_FIELDS * m]
+    return head + record[HEAD.size : start] + old_floats + old_ints + record[rest_at:]
+
+
+def test_a_record_from_before_the_young_reference_is_widened_without_one() -> None:
+    live = engine()
+    fleet = [f"d{d}" for d in range(40)]
+    live.process_batch(batch(fleet, 0, 620))  # past settle x mature: every metric keeps a reference
+    new = live.export_device_states(fleet)
+    (rows,) = decode_chains({d: [new[d]] for d in fleet}, {})
+    (old_rows,) = decode_chains({d: [_before_the_young_reference(new[d])] for d in fleet}, {})
+    layout.widen_rows(old_rows)  # as the bank does before it checks rows
+    assert (rows.ints[:, layout.L_REF_N] == 400).all()
+    assert (old_rows.ints[:, layout.L_REF_N] == 0).all() and (old_rows.floats[:, layout.L_REF_MEAN :] == 0.0).all()
+    assert np.array_equal(old_rows.floats[:, : layout.L_REF_MEAN], rows.floats[:, : layout.L_REF_MEAN], equal_nan=True)
+    assert np.array_equal(old_rows.ints[:, : layout.L_REF_N], rows.ints[:, : layout.L_REF_N])
+
+
+def test_patches_written_after_importing_an_older_record_apply_to_its_chain() -> None:
+    fleet = [f"d{d}" for d in range(40)]
+    first = engine()
+    first.process_batch(batch(fleet, 0, 100))
+    chains = {d: [_before_the_young_reference(record)] for d, record in first.export_device_states().items()}
+    live = engine()
+    live.import_device_states(chains)
+    saver = Saver(live)
+    saver.chains = chains
+    live.clear_dirty()
+    live.process_batch(batch(fleet, 100, 30))
+    assert all(is_patch(record) for record in saver.save().values())
+    assert saver.rebuild().export_device_states() == live.export_device_states()
