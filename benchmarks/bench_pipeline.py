@@ -12,12 +12,17 @@ lease renewal). The two run side by side so the baseline is taken in the same ph
 the drain: a shared host's speed drifts over minutes, and a baseline taken apart would carry that
 drift into the per-record figure. The main threads are left out of both because they run only what
 no record touches, the start-up (imports, clients, lease sync) and the coordination cycle (lease
-scan and take, starting the shard threads): the start-up costs over a second of CPU and varies by a
-few tenths from one process to the next, so subtracting one process's from another's added a few µs
-per record either way to every drain (the range of three drains spanned a factor of two). Every
-record's work runs on the shard threads (reading, decoding, detection, events, checkpoints and
-snapshots), lease renewal on its own threads; the table still gives the former figure (main threads
-in) and the two main threads' difference beside it. Around each
+scan and take, starting the shard threads): the start-up costs over a second of CPU and varies by
+up to a few tenths from one process to the next, so subtracting one process's from another's added
+up to a few µs per record either way to a drain of 100,000 records, one of the reasons drains of the
+same code spread by a factor of two. Every record's work runs on the shard threads (reading,
+decoding, detection, events, checkpoints and snapshots), lease renewal on its own threads; the
+table still gives the former figure (main threads in) and the two main threads' difference beside
+it. What still moves a drain's figure: the host's speed of the moment (the shard threads' CPU for the
+same work varies by some 15% on a shared host; the figures in the reference machine's µs take most
+of it out), the number of checkpoints (a shard whose backlog takes longer than the 5 s interval to
+read checkpoints twice, each time with a snapshot of its devices), and how many empty polls the idle
+worker made by then (it may take its leases a cycle later). Around each
 drain (5 calls just before, 5 just after, the fastest taken), this process times
 the two costs the target was set beside, botocore's default GetRecords parse and amazon-kclpy's
 Python side (``benchmarks.support.reference_costs``), so each drain's figure can also be read on
@@ -428,9 +433,9 @@ def run(
         "one and running beside it; at the drain's completion its CPU is subtracted (idle polling, lease "
         "renewal), so both are read in the same phase of the host. Both are read without their main thread, "
         "which runs only the start-up (imports, clients, lease sync) and the coordination cycle: the start-up, "
-        "over a second of CPU, varies by a few tenths of a second from one process to the next, which the "
-        "subtraction of two of them turned into a few µs per record either way (the last columns: the former "
-        "figure, main threads in, and the two main threads' difference, whose median stays near zero).",
+        "over a second of CPU, varies by up to a few tenths of a second from one process to the next, which the "
+        "subtraction of two of them turned into up to a few µs per record either way (the last columns: the "
+        "former figure, main threads in, and the two main threads' difference, whose median stays near zero).",
         "Wall time and records/s include moto (same 2 cores) and the 0.2 s lease-table polling of the benchmark.",
         "moto's own load does not inflate the worker's CPU: served instead by a replay endpoint that costs "
         "almost nothing, the same drain took half the wall time and the same worker CPU (2.2-2.5 s gross, "
