@@ -6,10 +6,23 @@ A moto server; a stream of ``--shards`` shards filled by PutRecords with ``--rec
 it. Completion is when every lease's checkpoint in the lease table reaches the last sequence number
 put on its shard (idle polls checkpoint due work, so the tail is checkpointed within one checkpoint
 interval, 5 s, of the last batch). The worker's CPU is utime + stime from ``/proc/<pid>/stat`` at that
-moment, minus the CPU of an idle worker started the same way on an *empty* stream just before it and
-read at the same moment (start-up imports, lease sync, idle polling). The two run side by side so the
-baseline is taken in the same phase of the host as the drain: a shared host's speed drifts over
-minutes, and a baseline taken apart would carry that drift into the per-record figure. Around each
+moment less its main thread's (``/proc/<pid>/task/<pid>/stat``), minus the same of an idle worker
+started the same way on an *empty* stream just before it and read at the same moment (idle polling,
+lease renewal). The two run side by side so the baseline is taken in the same phase of the host as
+the drain: a shared host's speed drifts over minutes, and a baseline taken apart would carry that
+drift into the per-record figure. The main threads are left out of both because they run only what
+no record touches, the start-up (imports, clients, lease sync) and the coordination cycle (lease
+scan and take, starting the shard threads): the start-up costs over a second of CPU and varies by
+up to a few tenths from one process to the next, so subtracting one process's from another's added
+up to a few µs per record either way to a drain of 100,000 records, one of the reasons drains of the
+same code spread by a factor of two. Every record's work runs on the shard threads (reading,
+decoding, detection, events, checkpoints and snapshots), lease renewal on its own threads; the
+table still gives the former figure (main threads in) and the two main threads' difference beside
+it. What still moves a drain's figure: the host's speed of the moment (the shard threads' CPU for the
+same work varies by some 15% on a shared host; the figures in the reference machine's µs take most
+of it out), the number of checkpoints (a shard whose backlog takes longer than the 5 s interval to
+read checkpoints twice, each time with a snapshot of its devices), and how many empty polls the idle
+worker made by then (it may take its leases a cycle later). Around each
 drain (5 calls just before, 5 just after, the fastest taken), this process times
 the two costs the target was set beside, botocore's default GetRecords parse and amazon-kclpy's
 Python side (``benchmarks.support.reference_costs``), so each drain's figure can also be read on
@@ -139,18 +152,19 @@ def drain_once(
         streams, f"pipe-worker-{index}", LOGS, *extra, *(("--score-log", str(scores)) if score_log else ())
     )
     started = time.monotonic()
-    done_at = cpu_done = idle_done = None
+    done_at = cpu_done = idle_done = main_done = idle_main_done = None
     try:
         while time.monotonic() - started < timeout and run.alive() and idle.alive():
             if checkpoints_reached(streams.dynamodb, streams.settings.lease_table, last):
                 cpu_done, idle_done = run.cpu(), idle.cpu()
+                main_done, idle_main_done = run.main_thread_cpu(), idle.main_thread_cpu()
                 done_at = time.monotonic() - started
                 break
             time.sleep(0.2)
     finally:
         code = run.stop()
         idle.stop()
-    if done_at is None or cpu_done is None or idle_done is None:
+    if done_at is None or cpu_done is None or idle_done is None or main_done is None or idle_main_done is None:
         raise RuntimeError(
             f"the worker did not finish within {timeout:.0f} s (exit {code}, idle worker exit "
             f"{idle.process.poll()}); see {run.log_path} and {idle.log_path}"
@@ -166,6 +180,8 @@ def drain_once(
         "wall": done_at,
         "cpu": cpu_done,
         "idle_cpu": idle_done,
+        "main_cpu": main_done,
+        "idle_main_cpu": idle_main_done,
         "checkpoints": totals.get("checkpoints"),
         "checkpoint_seconds": totals.get("checkpoint_seconds"),
         "state_bytes": totals.get("state_bytes"),
@@ -175,6 +191,12 @@ def drain_once(
         "score_lines": lines,
         "records": records,
     }
+
+
+def net_cpu(result: dict[str, Any]) -> float:
+    """A drain's net CPU: the draining worker's less the idle worker's, each without its main thread
+    (start-up and the coordination cycle, which no record touches: see the module)."""
+    return (result["cpu"] - result["main_cpu"]) - (result["idle_cpu"] - result["idle_main_cpu"])
 
 
 def in_process_rows(
@@ -325,23 +347,27 @@ def run(
             "range, the restore excluded",
             "restore CPU ms (worker total)",
             "devices restored",
+            "main threads in (the former method) µs/record",
+            "range, main threads in",
+            "main thread CPU s, drain - idle (median, range)",
         ],
     )
     for configuration in CONFIGURATIONS:
         nets, margins, gross, base, walls = [], [], [], [], []
+        process_wide, main_gaps = [], []  # the former figure (main threads in); drain - idle main thread
         after_restore, restores = [], []  # net CPU per record less the restore's; the restore's CPU
         here: dict[str, list[float]] = {name: [] for name in reference_costs.REFERENCE_US}  # the reference costs here
         scaled: dict[str, list[float]] = {name: [] for name in reference_costs.REFERENCE_US}  # the drains by each
         scaled_margins: dict[str, list[float]] = {name: [] for name in reference_costs.REFERENCE_US}
         for result, shorter in zip(results[configuration], shorts[configuration], strict=True):
             baseline = result["idle_cpu"]
-            net = result["cpu"] - baseline
+            net = net_cpu(result)
             nets.append(1e6 * net / result["records"])
+            process_wide.append(1e6 * (result["cpu"] - baseline) / result["records"])
+            main_gaps.append(result["main_cpu"] - result["idle_main_cpu"])
             after_restore.append(1e6 * (net - result["restore_cpu"]) / result["records"])
             restores.append(1e3 * result["restore_cpu"])
-            margins.append(
-                1e6 * (net - (shorter["cpu"] - shorter["idle_cpu"])) / (result["records"] - shorter["records"])
-            )
+            margins.append(1e6 * (net - net_cpu(shorter)) / (result["records"] - shorter["records"]))
             for name, reference in reference_costs.REFERENCE_US.items():
                 if result[name]:  # the reference cost around the longer drain
                     here[name].append(result[name])
@@ -357,11 +383,7 @@ def run(
             _span(nets),
             median(margins),
             _span(margins),
-            *(
-                cell
-                for values in scaled.values()
-                for cell in (median(values), _span(values))
-            ),
+            *(cell for values in scaled.values() for cell in (median(values), _span(values))),
             *(_with_range(values) for values in scaled_margins.values()),
             *(median(values) for values in here.values()),
             median(gross),
@@ -376,6 +398,9 @@ def run(
             _span(after_restore),
             median(restores),
             results[configuration][-1]["devices_restored"],
+            median(process_wide),
+            _span(process_wide),
+            f"{median(main_gaps):+.2f} ({min(main_gaps):+.2f} to {max(main_gaps):+.2f})",
         )
     table.notes += [
         "Target: <= 10 µs worker CPU per record end to end.",
@@ -405,8 +430,12 @@ def run(
         "Drain of a backlog: GetRecords returns full 10,000-record batches (the cheapest case per record); "
         "default checkpoint cadence (5 s), each checkpoint with its model-state snapshot.",
         f"Idle baseline: a worker on an empty {shards}-shard stream, same flags, started just before the draining "
-        "one and running beside it; its CPU at the drain's completion is subtracted (start-up ~ imports and "
-        "lease sync, plus idle polling), so both are read in the same phase of the host.",
+        "one and running beside it; at the drain's completion its CPU is subtracted (idle polling, lease "
+        "renewal), so both are read in the same phase of the host. Both are read without their main thread, "
+        "which runs only the start-up (imports, clients, lease sync) and the coordination cycle: the start-up, "
+        "over a second of CPU, varies by up to a few tenths of a second from one process to the next, which the "
+        "subtraction of two of them turned into up to a few µs per record either way (the last columns: the "
+        "former figure, main threads in, and the two main threads' difference, whose median stays near zero).",
         "Wall time and records/s include moto (same 2 cores) and the 0.2 s lease-table polling of the benchmark.",
         "moto's own load does not inflate the worker's CPU: served instead by a replay endpoint that costs "
         "almost nothing, the same drain took half the wall time and the same worker CPU (2.2-2.5 s gross, "

@@ -111,12 +111,22 @@ def log(message: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------- processes
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (all its threads), from /proc."""
-    with open(f"/proc/{pid}/stat", "rb") as handle:
+def _stat_cpu_seconds(path: str) -> float:
+    """utime + stime from a ``stat`` file of /proc."""
+    with open(path, "rb") as handle:
         text = handle.read().decode()
     fields_after_name = text[text.rindex(")") + 2 :].split()
     return (int(fields_after_name[11]) + int(fields_after_name[12])) / CLK_TCK
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (all its threads, those that have ended included), from /proc."""
+    return _stat_cpu_seconds(f"/proc/{pid}/stat")
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process's main thread alone (its thread id is the process id)."""
+    return _stat_cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
@@ -270,6 +280,10 @@ class WorkerRun:
 
     def cpu(self) -> float:
         return process_cpu_seconds(self.process.pid)
+
+    def main_thread_cpu(self) -> float:
+        """The main thread's share of :meth:`cpu`: a worker's start-up and coordination cycle."""
+        return main_thread_cpu_seconds(self.process.pid)
 
     def alive(self) -> bool:
         return self.process.poll() is None
