@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -141,8 +142,8 @@ def decode_chains(
         chain = [_head(device_id, bytes(record), required, known_header) for record in records]
         if chain[0].kind != FULL:
             raise IncompatibleState(f"device {device_id!r}: its state chain does not start with a full record")
-        for head in chain[1:]:  # a patch may have more fields than an older record before it
-            if head.kind != PATCH or _without_fields(head.shape) != _without_fields(chain[0].shape):
+        for before, head in pairwise(chain):  # more fields than an older record: widened
+            if head.kind != PATCH or not _fits(head.shape, before.shape):
                 raise IncompatibleState(f"device {device_id!r}: a state patch does not fit its chain")
             if head.meta["names"] != chain[0].meta["names"]:
                 raise IncompatibleState(f"device {device_id!r}: a state patch has other metrics than its chain")
@@ -151,9 +152,14 @@ def decode_chains(
     return [_decode_group(shape, ids, heads) for shape, ids in groups.items()]
 
 
-def _without_fields(shape: Shape) -> tuple[int, int, int, int]:
-    m, short, _, _, count_cells, total_cells = shape
-    return m, short, count_cells, total_cells
+def _fits(patch: Shape, before: Shape) -> bool:
+    """Whether a patch of shape ``patch`` may follow a record of shape ``before`` in a chain: the
+    same metrics, ring and counter tables, and as many fields or more (never fewer: a writer adds
+    fields, it does not drop them)."""
+    m, short, fields, int_fields, count_cells, total_cells = patch
+    m0, short0, fields0, int_fields0, count_cells0, total_cells0 = before
+    same = (m, short, count_cells, total_cells) == (m0, short0, count_cells0, total_cells0)
+    return same and fields >= fields0 and int_fields >= int_fields0
 
 
 def _decode_group(shape: Shape, ids: list[str], heads: Mapping[str, list[_Head]]) -> Rows:

@@ -202,6 +202,7 @@ def test_whole_records_and_patches_are_told_apart() -> None:
         (lambda whole, patch: [whole + b"\0"], "stray bytes"),
         (lambda whole, patch: [whole, whole], "does not fit its chain"),
         (lambda whole, patch: [whole, patch[:-2]], "cut short"),
+        (lambda whole, patch: [whole, _before_the_young_reference(patch)], "does not fit its chain"),
     ],
 )
 def test_a_damaged_chain_is_refused_before_anything_changes(damage, message) -> None:  # type: ignore[no-untyped-def]
