@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.support.harness import DEFAULT_METRICS, Table, log
-from benchmarks.support.phases import phase_spans, span_label, span_of
+from benchmarks.support.phases import phase_spans, rates_per_10k, span_label, span_of
 from benchmarks.support.script import bench_main
 from consumer.detection import DetectionEngine
 from consumer.detection.engine import DEFAULT_WARMUP
@@ -156,15 +156,9 @@ def fleet_table(devices: int, readings: int) -> Table:
         if (k + 1) % SPAN == 0:
             log(f"fleet: {k + 1} readings per device")
     for warmup in WARMUPS:
-        rates = [events[warmup][i] * 10_000 / (devices * (b - a)) for i, (a, b) in enumerate(spans)]
-        late = sum(count for (a, _), count in zip(spans, events[warmup], strict=True) if a >= mature)
         label = f"{warmup} (default)" if warmup == DEFAULT_WARMUP else str(warmup)
-        table.add(
-            label,
-            *rates,
-            late * 10_000 / (devices * max(1, readings - mature)),
-            cpu[warmup] * 1e6 / (devices * readings),
-        )
+        rates = rates_per_10k(spans, events[warmup], devices, mature)
+        table.add(label, *rates, cpu[warmup] * 1e6 / (devices * readings))
     table.notes.append(
         "Target: at most 1 false event per 10,000 readings over a device's first 500 readings. "
         "Events are anomalous verdicts; the fleet has no anomalies, so every one is false."

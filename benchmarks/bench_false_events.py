@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from benchmarks.support.harness import DEFAULT_METRICS, Table, log
-from benchmarks.support.phases import phase_spans, span_label, span_of
+from benchmarks.support.phases import phase_spans, rates_per_10k, span_label, span_of
 from benchmarks.support.script import bench_main
 from consumer.detection.device.likelihood import AnomalyLikelihood
 from consumer.detection.device.model import DeviceModel, device_seed
@@ -119,9 +119,6 @@ def _run(args: argparse.Namespace) -> list[Table]:
         if (k + 1) % SPAN == 0:
             log(f"false events: {k + 1} readings per device")
     columns = [span_label(a, b) for a, b in spans]
-    per_10k = [10_000 / (devices * (b - a)) for a, b in spans]
-    late = [i for i, (a, _) in enumerate(spans) if a >= mature]
-    late_per_10k = 10_000 / (devices * max(1, readings - mature))
     breakdown = Table(
         f"False events per 10,000 readings by cause ({devices:,} clean devices, 4 metrics, `{spec.canonical()}`)",
         ["test", "metric", *columns, f"mature ({span_label(mature, readings)})"],
@@ -130,10 +127,8 @@ def _run(args: argparse.Namespace) -> list[Table]:
     for test, metric in sorted({(t, m) for t, m, _ in events}):
         counts = [events[test, metric, i] for i in range(len(spans))]
         totals = [a + b for a, b in zip(totals, counts, strict=True)]
-        rates = (c * f for c, f in zip(counts, per_10k, strict=True))
-        breakdown.add(test, metric, *rates, sum(counts[i] for i in late) * late_per_10k)
-    rates = (c * f for c, f in zip(totals, per_10k, strict=True))
-    breakdown.add("all", "", *rates, sum(totals[i] for i in late) * late_per_10k)
+        breakdown.add(test, metric, *rates_per_10k(spans, counts, devices, mature))
+    breakdown.add("all", "", *rates_per_10k(spans, totals, devices, mature))
     calibration = Table(
         f"Calibrated tails over mature readings ({scored:,} device readings past the {mature}th): share at or below",
         ["test", *(f"{level:g}" for level in LEVELS), "red runs per 10,000"],

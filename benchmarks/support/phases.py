@@ -31,3 +31,13 @@ def span_of(spans: list[tuple[int, int]], k: int) -> int:
 
 def span_label(a: int, b: int) -> str:
     return f"readings {a + 1:,}-{b:,}"
+
+
+def rates_per_10k(spans: list[tuple[int, int]], counts: list[int], devices: int, mature: int) -> list[float]:
+    """Events per 10,000 device readings in each span (``counts`` aligned with ``spans``), then over
+    the spans from ``mature`` on (every mature reading; 0 when there are none)."""
+    rates = [count * 10_000 / (devices * (b - a)) for (a, b), count in zip(spans, counts, strict=True)]
+    late = [(b - a, count) for (a, b), count in zip(spans, counts, strict=True) if a >= mature]
+    readings = sum(length for length, _ in late)
+    rates.append(sum(count for _, count in late) * 10_000 / (devices * readings) if readings else 0.0)
+    return rates
