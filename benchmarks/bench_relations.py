@@ -15,7 +15,9 @@ test), "after" the default ``context``:
 * **all kinds** (with ``correlation_break``): events, false positives, precision, recall, and the
   correlation breaks found;
 * **other kinds** (every kind but ``correlation_break``): precision and recall, which the relation
-  test must not make worse.
+  test must not make worse;
+
+and under each row the episodes detected by kind (headline kinds only).
 
 Figures are pooled over the seeds (sums), never one seed. Then the engine's CPU cost per record for
 4-metric devices, as ``benchmarks/bench_detection.py`` measures it (``--speed-records`` timed
@@ -26,8 +28,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from benchmarks import bench_detection
 from benchmarks.support.script import bench_main
@@ -59,6 +62,8 @@ class Pool:
     episodes: int = 0
     breaks_found: int = 0
     breaks: int = 0
+    kind_detected: Counter[str] = field(default_factory=Counter)
+    kind_episodes: Counter[str] = field(default_factory=Counter)
 
     def line(self, label: str) -> str:
         matched = self.events - self.false_positives
@@ -68,6 +73,12 @@ class Pool:
         return (
             f"{label:<24} {self.events:>6} {self.false_positives:>5} {precision} "
             f"{self.detected:>5}/{self.episodes:<5} {recall}   {breaks}"
+        )
+
+    def kinds_line(self) -> str:
+        """Episodes detected of each kind, as ``kind detected/episodes``, in name order."""
+        return "  by kind: " + ", ".join(
+            f"{kind} {self.kind_detected[kind]}/{self.kind_episodes[kind]}" for kind in sorted(self.kind_episodes)
         )
 
 
@@ -101,6 +112,10 @@ def run(spec: str, seed: int, devices: int, readings: int, *, kinds: tuple[Anoma
     pool.false_positives += report.false_positives
     pool.detected += report.headline.detected
     pool.episodes += report.headline.episodes
+    for kind, stats in report.kinds.items():
+        if kind not in report.excluded_kinds:
+            pool.kind_detected[kind] += stats.detected
+            pool.kind_episodes[kind] += stats.episodes
     broken = report.kinds.get(BREAK)
     if broken is not None:
         pool.breaks_found += broken.detected
@@ -134,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
             for seed in seeds:
                 run(spec, seed, args.devices, args.readings, kinds=kinds, pool=pool)
             print(pool.line(f"{label}, {name}"), flush=True)
+            print(pool.kinds_line(), flush=True)
     print(f"({time.perf_counter() - started:.0f} s; headline: without missing_values)")
     if args.speed_records:
         for spec in (BEFORE, AFTER):
