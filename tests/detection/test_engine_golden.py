@@ -131,64 +131,64 @@ def run(
 
 GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
     "context/fleet": (
-        "2b632cf9cd5fdb3fee6c963be5cc3489ce34c0b79a40c9665735131e3652ccf3",
-        "2d20c616e330573608a66fd5e60ea138fdd5bfa5608fb1af23138c72c7ea89fd",
+        "2afac249bcc366aefbd93526b29e104e4fc624218bff2e919d57a66df2a4c904",
+        "93b76af0c309266dd6602e4b513948defbff04d96295b707968aa1b0c259d19d",
     ),
     "context/fleet/resumed": (
-        "2b632cf9cd5fdb3fee6c963be5cc3489ce34c0b79a40c9665735131e3652ccf3",
-        "2d20c616e330573608a66fd5e60ea138fdd5bfa5608fb1af23138c72c7ea89fd",
+        "2afac249bcc366aefbd93526b29e104e4fc624218bff2e919d57a66df2a4c904",
+        "93b76af0c309266dd6602e4b513948defbff04d96295b707968aa1b0c259d19d",
     ),
     "context/fleet/warmup=300": (
-        "37295cded57401ae774ca0e979d277fbc6e085144552dd101c212b1675dd4a05",
-        "22aca3af76dd09b45689124156a436b0a0afce02ffb383d7f4c6a1787bd1f982",
+        "adf07bc1a949612b30e76e7a8212b536c68acb23ece685bb82164299d4d62811",
+        "784abad00a367628b4074393e652cfae1909731b4b0a8be589a898382251365b",
     ),
     "context/nab": (
         "8cd5f57b9c398745c54be601e5cc87bf09c81345ca60c65ee4ce3631d07c5c5f",
         "16f89c75725f5c67bad4e1e9b0f45a53ec092bb3019cb23da4d95c36deb998c3",
     ),
     "context:ewma=0.5,median=3/fleet": (
-        "d70afccdd43ec7f2dbb64c8443305dca8ff11f480488661ce29769a98f7c572e",
-        "b051499b2ba8287a0cc5cbead5d617e5b083624720617ad8961fbe85e84a0bbb",
+        "178146d01edd4057367ae8b86dbf44e7c791e9496318cce7aadbc8a9850c8d10",
+        "823ee64f68784538720ea380f06b7fa45c9b9cf56d461de0c78eac70eea19ed4",
     ),
     "context:grids=2/fleet": (
-        "32c1bf8e69d5a7e03fd26c8e923929110c348fefcac7535e23b9059b7eb3e8b6",
-        "9961753bd26cc3fac55ea1fa2e33d046a0a838d9743ca0b58f9a62542334d090",
+        "d4053d84e747cc52e7a3964af5f3e7fa55ddef1674820464c095f7dd525e64af",
+        "4bbd980458c061e8f11202898b7ac093342c4287abb675458e8d476ef2125b52",
     ),
     "context:per_metric=false/fleet": (
-        "2f1ee2619fe9af1d7b6ed189eb32503d7ac18da742132770d1c78c5fbd93517f",
-        "4400b0c82d31fdb3c7fe062af595a01c21bc8fa4e0de292151be5b58c710496b",
+        "268bb4bfa20c13f658cb9f2f6320090d7740151491eb66e55ac44129bc41a560",
+        "a81ea57368f232e4c6c49eb7240284794684a0750be5b8513ca2420c84ed4506",
     ),
     "context:protect=false,dedupe=false/fleet": (
-        "fa842fe50dbb03ad350c44d63ac5bec7407d85ad2aa55ef36645324371f516a5",
+        "89a2e6f2ae8aeddb859986a6013fb35716ecf727f4f536f8a71d45973435193e",
         "c10ffe6b46e7e1f6ced51263b15e8ab07c3093191f3132346b8884a06104cddc",
     ),
     "hst:n_trees=3,height=4/small": (
-        "9f5f889d9155d318f3c39401ff589154302e023be7399eb7d269dd33d337d61c",
+        "c53cb2d95f1738a5a52a858fdfbcb9f2a4900e4a968ab5901e719c8011a3e401",
         "1c13752d7d5a650fce89684a54fd76bba2223b1f10c0aa4b683847195bd35893",
     ),
     "sad/small": (
-        "fce074de23fef65a01ea9683c79e3a69e7257fd4551ac7d9fa86b7df34e44550",
+        "6ab13259ba1ea0f1753d9ad5a6050e2e4571bce2f96a877401599417e8eeee33",
         "7218c399129c1f0ba3dc33301bcc2108aa5756e5d63dd0c816b80d411f0a5437",
     ),
     "svm/small": (
-        "1c9f6da4b84f4aced8f32ec7d45bb2f0a9daffd76a767ba9125bfd0ded3ef4aa",
+        "a4ddcf684227cd62afcc7e96fc097787d3f82edd2c9a2ec1230b2b962f0c2e8a",
         "180a4e2d7277ce17f9bf3a3cc1a5108371370cc58cfa6f99bd37282ec89fab53",
     ),
     "zscore/fleet": (
-        "5e4eb3e81ccb7c92cc1cd5c828f0300b255b35afdb6186afd73e8b37d70d6aa8",
-        "856ff326a2a599685db06b603f451512cfa51fa6c0c5c153d7ed94631c4d5670",
+        "c414baa7bc20602415d3bdee9bc654719801c3ad122fb4a8a92f33fc6a763f6d",
+        "369e94221c70961ae258d4e9861ef0451a826527ee996efdea2d136e2e33aad6",
     ),
     "zscore/fleet/resumed": (
-        "5e4eb3e81ccb7c92cc1cd5c828f0300b255b35afdb6186afd73e8b37d70d6aa8",
-        "856ff326a2a599685db06b603f451512cfa51fa6c0c5c153d7ed94631c4d5670",
+        "c414baa7bc20602415d3bdee9bc654719801c3ad122fb4a8a92f33fc6a763f6d",
+        "369e94221c70961ae258d4e9861ef0451a826527ee996efdea2d136e2e33aad6",
     ),
     "zscore/nab": (
         "9473587aa1874612d18e32ab582820b0e52aa139340cb87bd78e3a52db454b05",
         "a5b23bf1286d97d433b0b5eb30602d204816963f3db1f934d7032cc1e449b370",
     ),
     "zscore:diff=1/fleet": (
-        "6acd55fb1e3bc27b612caf4c8fb1177de308be07f02e5e8b3ed2c7efd6cdc467",
-        "ca1bfa571d0b2ad3df5d4fe80a941f58cfb9afd06fa84139e0056889a60c039f",
+        "fa2925b80b775e9887bce37ead73471ec670b81bb0c2380b5b5899a34da8d55b",
+        "86c950ba3e948d318fecd325f76743886c57bc728482f6072c15db0232b9b553",
     ),
 }
 

@@ -16,9 +16,10 @@
   ``1 + ln m``) once ``s`` exceeds ``youth / tolerance``.
   Records (:func:`record_tolerance`): at its ``s``-th reading a device sets a new record on one of
   its ``m`` metrics about ``m / s`` of the time, and records thin out beyond the range with a
-  scale of about ``novelty`` ranges, so the tolerance is also at least ``novelty x ln(m / (s x``
-  :data:`RECORD_RATE` ``))`` ranges: a record raises an event at most about :data:`RECORD_RATE`
-  of the time, and the tolerance tightens towards ``novelty`` as evidence accumulates.
+  scale of about ``c = max(novelty, RECORD_SCALE / ln s)`` ranges (:func:`record_scale`: at least
+  a normal signal's), so the tolerance is also at least ``c x ln(m / (s x`` :data:`RECORD_RATE`
+  ``))`` ranges: a record raises an event at most about :data:`RECORD_RATE` of the time, and the
+  tolerance tightens towards ``novelty`` as evidence accumulates.
 * Glitches (``reach`` and ``grow``, robustness): a value more than ``reach`` ranges beyond a
   metric's range is taken for a glitch, and winsorised to ``grow`` ranges beyond it for everything
   that learns from it (the range, the imputer, the filters, the detector, the scale); ``grow=0``
@@ -53,6 +54,9 @@ COLD_MIN = 20
 #: see :func:`record_tolerance`) may raise an event; chosen on the clean fleet's mature false
 #: events and NAB, once (docs/detection.md, "Pipeline")
 RECORD_RATE = 1e-4
+#: how far beyond its range a new record of a normal signal goes, in ranges, times ``ln s`` at the
+#: ``s``-th reading (see :func:`record_scale`)
+RECORD_SCALE = 1.0 / 3.0
 
 
 class Preprocessor:
@@ -400,15 +404,37 @@ def young_tolerance(tolerance: float, youth: float, seen: int) -> float:
 
 
 def record_tolerance(novelty: float, metrics: int, seen: int) -> float:
-    """``novelty * ln(metrics / (seen * RECORD_RATE))`` ranges (below 0 once ``seen`` exceeds
-    ``metrics / RECORD_RATE``): the tolerance at which a device at its ``seen``-th reading raises a
-    range record at most about :data:`RECORD_RATE` of the time.
+    """``c * ln(metrics / (seen * RECORD_RATE))`` ranges, ``c`` the :func:`record_scale` (below 0
+    once ``seen`` exceeds ``metrics / RECORD_RATE``): the tolerance at which a device at its
+    ``seen``-th reading raises a range record at most about :data:`RECORD_RATE` of the time.
 
     Of ``seen`` exchangeable readings, the last is a new record of a metric with chance about
     ``1 / seen``, of one of ``metrics`` metrics about ``metrics / seen``; beyond the record the
-    exceedances thin out roughly exponentially with a scale of about ``novelty`` ranges (see
-    :func:`novelty_tolerance`), so going ``t`` ranges beyond has chance about
-    ``metrics / seen * exp(-t / novelty)``. On a mature clean fleet the fixed tolerance alone let
-    records raise a few events per 10,000 readings for thousands of readings. The wave steps
-    compute it the same way (``log`` of the same operands)."""
-    return novelty * math.log(metrics / (seen * RECORD_RATE)) if metrics > 0 else 0.0
+    exceedances thin out roughly exponentially with a scale of about ``c`` ranges, so going ``t``
+    ranges beyond has chance about ``metrics / seen * exp(-t / c)``. On a mature clean fleet the
+    fixed tolerance alone let records raise a few events per 10,000 readings for thousands of
+    readings. The wave steps compute it the same way (``log`` of the same operands)."""
+    if metrics <= 0:
+        return 0.0
+    return record_scale(novelty, seen) * math.log(metrics / (seen * RECORD_RATE))
+
+
+def record_scale(novelty: float, seen: int) -> float:
+    """How far beyond the range of ``seen`` readings a new record goes, in ranges: at least
+    ``novelty``, and at least ``RECORD_SCALE / ln seen``, a normal signal's.
+
+    The largest of ``s`` normal values lies about ``a`` standard deviations out, ``a`` the normal
+    quantile at ``1 - 1 / s``; the range is about ``2 a`` deviations wide, and a value beyond the
+    record goes past it by about ``1 / a`` deviations (the normal tail's scale there), which is
+    ``1 / (2 a^2)`` ranges. From ``s`` = 300 to 100,000, ``a^2`` is 1.3 to 1.6 times ``ln s``, so
+    that scale is about ``1 / (3 ln s)`` ranges: 0.048 at the 1,000th reading, 0.036 at the
+    10,000th. A fixed ``novelty`` (0.03) is lighter than a normal signal's tail until about the
+    65,000th reading, and let a mature clean fleet's records raise several times the
+    :data:`RECORD_RATE` (docs/detection.md, "Pipeline"). A heavier tail (an exponential one's
+    scale is about ``1 / ln s``) still raises its records more often. The wave steps compute it
+    the same way (the same division of the same ``log``)."""
+    if seen > 1:
+        normal = RECORD_SCALE / math.log(seen)
+        if normal > novelty:
+            return normal
+    return novelty

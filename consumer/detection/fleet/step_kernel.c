@@ -27,8 +27,8 @@ enum { S_BINS, S_WIDTH, S_ORDER, S_COLUMNS, S_COUNT_CELLS, S_TOTAL_CELLS, S_SPAN
        S_HORIZON, S_GRACE, S_WARMUP, S_PROTECT, S_DEDUPE, S_RECORD, S_FLAT_MIN_RUN, S_FLAT_FACTOR,
        S_COLD_MIN, S_MATURE, S_START, SHAPE_FIELDS };
 /* the float parameters, in the order wave_step._knobs packs them */
-enum { K_SHARP, K_NOVELTY, K_TOLERANCE, K_GROW, K_REACH, K_THRESHOLD, K_YOUTH, K_RECORD_RATE, K_MEAN_FLOOR,
-       K_VAR_FLOOR, K_RED_ZONE, K_YELLOW_ZONE, K_LOG_FLOOR, K_SQRT2, KNOB_FIELDS };
+enum { K_SHARP, K_NOVELTY, K_TOLERANCE, K_GROW, K_REACH, K_THRESHOLD, K_YOUTH, K_RECORD_RATE, K_RECORD_SCALE,
+       K_MEAN_FLOOR, K_VAR_FLOOR, K_RED_ZONE, K_YELLOW_ZONE, K_LOG_FLOOR, K_SQRT2, KNOB_FIELDS };
 
 enum { A_FLOATS, A_INTS, A_RING, A_COUNTS, A_TOTALS, A_SEEN, A_PREV_RED, A_NOVEL_OF, A_SLOTS, A_GIVEN,
        A_SHAPE, A_KNOBS, A_WRITTEN_COUNTS, A_WRITTEN_TOTALS, A_SCORES, A_RAWS, A_ANOMALOUS, A_WARMING,
@@ -53,7 +53,7 @@ typedef struct {
     int64_t warmup, flat_min_run, flat_factor, cold_min, mature, start;
     int protect, dedupe, record;
     double sharp, novelty, tolerance, grow, reach, threshold, youth, mean_floor, var_floor, red_zone, yellow_zone;
-    double log_floor, sqrt2, record_rate;
+    double log_floor, sqrt2, record_rate, record_scale;
     Py_ssize_t slots_allocated; /* rows of the bank's arrays */
     Py_ssize_t cells;           /* slots_allocated * columns */
 } Params;
@@ -127,7 +127,8 @@ static int step_row(const Arrays *a, const Params *p, Py_ssize_t r, Py_ssize_t m
             before_lo[i] = lo, before_hi[i] = hi;
             if (p->novelty > 0.0) {
                 if (tolerance < 0.0)
-                    tolerance = seen_tolerance(p->tolerance, p->youth, p->novelty, p->record_rate, metrics, device_seen);
+                    tolerance = seen_tolerance(p->tolerance, p->youth, p->novelty, p->record_rate,
+                                               p->record_scale, metrics, device_seen);
                 if (above && v > hi + tolerance * spread) {
                     excess = (v - hi) / spread;
                     row_novel = 1;
@@ -329,6 +330,7 @@ static int params_of(const Arrays *a, Params *p, Py_ssize_t rows, Py_ssize_t met
     p->cold_min = s[S_COLD_MIN], p->mature = s[S_MATURE], p->start = s[S_START];
     p->sharp = k[K_SHARP], p->novelty = k[K_NOVELTY], p->tolerance = k[K_TOLERANCE], p->grow = k[K_GROW];
     p->reach = k[K_REACH], p->youth = k[K_YOUTH], p->record_rate = k[K_RECORD_RATE];
+    p->record_scale = k[K_RECORD_SCALE];
     p->threshold = k[K_THRESHOLD], p->mean_floor = k[K_MEAN_FLOOR], p->var_floor = k[K_VAR_FLOOR];
     p->red_zone = k[K_RED_ZONE], p->yellow_zone = k[K_YELLOW_ZONE], p->log_floor = k[K_LOG_FLOOR];
     p->sqrt2 = k[K_SQRT2];

@@ -53,15 +53,20 @@ static inline double lowest_tail(const double *zs, Py_ssize_t metrics, double to
 }
 
 /* Preprocessor._tolerance: the multi-metric tolerance, at least youth / seen ranges
-   (young_tolerance) and novelty * ln(metrics / (seen * record_rate)) ranges (record_tolerance),
-   the same operations in the same order */
+   (young_tolerance) and c * ln(metrics / (seen * record_rate)) ranges (record_tolerance), c at
+   least novelty and record_scale / ln seen (record_scale), the same operations in the same order */
 static inline double seen_tolerance(double tolerance, double youth, double novelty, double record_rate,
-                                    Py_ssize_t metrics, int64_t seen) {
+                                    double record_scale, Py_ssize_t metrics, int64_t seen) {
     if (youth > 0.0) {
         double young = youth / (double)seen;
         if (young > tolerance) tolerance = young;
     }
-    double record = novelty * log((double)metrics / ((double)seen * record_rate));
+    double scale = novelty;
+    if (seen > 1) {
+        double normal = record_scale / log((double)seen);
+        if (normal > scale) scale = normal;
+    }
+    double record = scale * log((double)metrics / ((double)seen * record_rate));
     return record > tolerance ? record : tolerance;
 }
 

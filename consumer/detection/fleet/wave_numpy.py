@@ -31,7 +31,14 @@ from math import expm1, log, log1p, log10
 import numpy as np
 
 from consumer.detection.device.likelihood import _LOG_FLOOR, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
-from consumer.detection.device.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, RECORD_RATE, novelty_tolerance
+from consumer.detection.device.preprocess import (
+    COLD_MIN,
+    FLAT_FACTOR,
+    FLAT_MIN_RUN,
+    RECORD_RATE,
+    RECORD_SCALE,
+    novelty_tolerance,
+)
 from consumer.detection.fleet import layout
 from consumer.detection.fleet.bank import FleetBank
 from consumer.detection.fleet.layout import Bools, Floats, Ints
@@ -140,7 +147,9 @@ def _preprocess(bank: FleetBank, given: Floats, floats: Floats, ints: Ints, seen
             tolerance = np.full(len(seen), novelty_tolerance(novelty, given.shape[1]))
             young = bank.youth / seen  # young_tolerance, per row (youth 0: never above)
             tolerance = np.where(young > tolerance, young, tolerance)
-            record = novelty * _math(log, given.shape[1] / (seen * RECORD_RATE))  # record_tolerance, per row
+            normal = RECORD_SCALE / _math(log, np.maximum(seen, 2))  # record_scale, per row (seen 1: novelty)
+            scale = np.where((seen > 1) & (normal > novelty), normal, novelty)
+            record = scale * _math(log, given.shape[1] / (seen * RECORD_RATE))  # record_tolerance, per row
             tolerance = np.where(record > tolerance, record, tolerance)[:, None]
             low = below & known & (value < lo - tolerance * spread)
             high = above & known & (value > hi + tolerance * spread)

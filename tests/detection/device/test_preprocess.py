@@ -4,10 +4,18 @@ by a bounded step, and what the imputer and the filters learn from a value it wi
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
-from consumer.detection.device.preprocess import RECORD_RATE, Preprocessor, novelty_tolerance, record_tolerance
+from consumer.detection.device.preprocess import (
+    RECORD_RATE,
+    RECORD_SCALE,
+    Preprocessor,
+    novelty_tolerance,
+    record_scale,
+    record_tolerance,
+)
 
 NOVELTY = 0.03
 REACH = 16.0
@@ -97,17 +105,39 @@ def test_a_lasting_level_shift_is_absorbed_after_a_bounded_number_of_novel_readi
 
 
 def test_the_record_tolerance_tightens_with_evidence_to_nothing_at_metrics_over_the_record_rate() -> None:
-    assert record_tolerance(NOVELTY, 4, 1000) == NOVELTY * math.log(40.0)
+    assert record_tolerance(NOVELTY, 4, 1000) == record_scale(NOVELTY, 1000) * math.log(40.0)
     assert record_tolerance(NOVELTY, 4, 2000) < record_tolerance(NOVELTY, 4, 1000)
     assert record_tolerance(NOVELTY, 1, round(1 / RECORD_RATE)) == 0.0
     assert record_tolerance(NOVELTY, 4, 1000) > record_tolerance(NOVELTY, 1, 1000)  # any of 4 metrics
+
+
+def test_a_record_s_scale_is_a_normal_signal_s_until_novelty_is_wider() -> None:
+    assert record_scale(NOVELTY, 1000) == RECORD_SCALE / math.log(1000)  # 0.048 ranges
+    assert record_scale(NOVELTY, 1_000_000) == NOVELTY  # 1 / (3 ln 10^6) = 0.024
+    assert record_scale(NOVELTY, 1) == NOVELTY  # no record to go beyond yet
+
+
+def test_a_normal_device_s_records_raise_about_the_record_rate_once_mature() -> None:
+    # four metrics of independent normal noise, readings 1,001 to 4,000 of 50 devices: with records
+    # thinning out at a fixed 0.03 ranges, 4.7 times the record rate were novel; at a normal
+    # signal's scale about 1.5 times (a record can be on either side of the range)
+    rng = random.Random(7)
+    novel = readings = 0
+    for _ in range(50):
+        pre = Preprocessor(1.0, 1, NOVELTY, grow=1.0, reach=REACH, youth=100.0)
+        for seen in range(1, 4001):
+            pre.transform({name: rng.gauss(0.0, 1.0) for name in "abcd"}, seen)
+            if seen > 1000:
+                readings += 1
+                novel += pre.novel
+    assert novel <= 2 * RECORD_RATE * readings
 
 
 def test_a_mature_device_s_tolerance_is_the_record_tolerance_while_that_is_the_widest() -> None:
     pre = Preprocessor(1.0, 1, NOVELTY, grow=1.0, reach=REACH)
     pre.transform({"x": 0.0}, 1)
     pre.transform({"x": 10.0}, 2)
-    tolerance = record_tolerance(NOVELTY, 1, 3000)  # 0.03 x ln(10 / 3) = 0.036 ranges
+    tolerance = record_tolerance(NOVELTY, 1, 3000)  # 1 / (3 ln 3000) x ln(10 / 3) = 0.050 ranges
     assert tolerance > novelty_tolerance(NOVELTY, 1)
     pre.transform({"x": 10.0 + 10.0 * (tolerance - 0.001)}, 3000)
     assert not pre.novel
