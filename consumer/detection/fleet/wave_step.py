@@ -28,15 +28,9 @@ from types import ModuleType
 
 import numpy as np
 
+from consumer.detection.device import preprocess
 from consumer.detection.device.likelihood import _LOG_FLOOR, _SQRT2, MEAN_FLOOR, RED_ZONE, VAR_FLOOR, YELLOW_ZONE
-from consumer.detection.device.preprocess import (
-    COLD_MIN,
-    FLAT_FACTOR,
-    FLAT_MIN_RUN,
-    RECORD_RATE,
-    RECORD_SCALE,
-    novelty_tolerance,
-)
+from consumer.detection.device.preprocess import COLD_MIN, FLAT_FACTOR, FLAT_MIN_RUN, novelty_tolerance
 from consumer.detection.fleet import layout, wave_numpy
 from consumer.detection.fleet.bank import FleetBank
 from consumer.detection.fleet.layout import Floats, Ints
@@ -125,7 +119,7 @@ def _shape(bank: FleetBank, record: bool) -> Ints:
 def _knobs(bank: FleetBank, metrics: int) -> Floats:
     """The float parameters, in the order the kernel reads them (its ``K_*``)."""
     tolerance = novelty_tolerance(bank.novelty, metrics)
-    records = (RECORD_RATE, RECORD_SCALE)
+    records = (preprocess.RECORD_RATE, preprocess.RECORD_SCALE)
     detector = (bank.sharp, bank.novelty, tolerance, bank.grow, bank.reach, bank.threshold, bank.youth, *records)
     calibration = (MEAN_FLOOR, VAR_FLOOR, RED_ZONE, YELLOW_ZONE, _LOG_FLOOR, _SQRT2)
     return np.array((*detector, *calibration), dtype=np.float64)
