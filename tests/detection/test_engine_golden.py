@@ -131,64 +131,64 @@ def run(
 
 GOLDEN: dict[str, tuple[str, str]] = {  # case: (verdicts, exported states)
     "context/fleet": (
-        "2afac249bcc366aefbd93526b29e104e4fc624218bff2e919d57a66df2a4c904",
-        "93b76af0c309266dd6602e4b513948defbff04d96295b707968aa1b0c259d19d",
+        "9f964e1ad60d1195a3041f40fb8765d375f7edca61c8d18ce72d22e02b530109",
+        "4b7c769e22efaf68bbca44f76c8bdeb7b509e9ef17c3d886b702010548851609",
     ),
     "context/fleet/resumed": (
-        "2afac249bcc366aefbd93526b29e104e4fc624218bff2e919d57a66df2a4c904",
-        "93b76af0c309266dd6602e4b513948defbff04d96295b707968aa1b0c259d19d",
+        "9f964e1ad60d1195a3041f40fb8765d375f7edca61c8d18ce72d22e02b530109",
+        "4b7c769e22efaf68bbca44f76c8bdeb7b509e9ef17c3d886b702010548851609",
     ),
     "context/fleet/warmup=300": (
-        "adf07bc1a949612b30e76e7a8212b536c68acb23ece685bb82164299d4d62811",
-        "784abad00a367628b4074393e652cfae1909731b4b0a8be589a898382251365b",
+        "1be0c1756abaf8f00aeeabbafdb9361766aa3e9e5fb5d3eb700002de0eddc4cd",
+        "a8ac80c043f2b1aca2ebf618cbe1ea5f707789480f0d998db1b829d6cc22eb35",
     ),
     "context/nab": (
         "8cd5f57b9c398745c54be601e5cc87bf09c81345ca60c65ee4ce3631d07c5c5f",
         "16f89c75725f5c67bad4e1e9b0f45a53ec092bb3019cb23da4d95c36deb998c3",
     ),
     "context:ewma=0.5,median=3/fleet": (
-        "178146d01edd4057367ae8b86dbf44e7c791e9496318cce7aadbc8a9850c8d10",
-        "823ee64f68784538720ea380f06b7fa45c9b9cf56d461de0c78eac70eea19ed4",
+        "1a2ab1e16338b9ce9465e54f2508b9c1a476c4e923ffe550d442c5a153aefabc",
+        "92fc23def80a6166da56dfa450921409b5abe4dc03ce8b70d27b67293e504aa7",
     ),
     "context:grids=2/fleet": (
-        "d4053d84e747cc52e7a3964af5f3e7fa55ddef1674820464c095f7dd525e64af",
-        "4bbd980458c061e8f11202898b7ac093342c4287abb675458e8d476ef2125b52",
+        "35f6e70fe610da1e4c00334cbeb4c880b0deb7aa352a67540d78d5fbe0978321",
+        "45653de18ac7a5a2f7b651652ab06feab0cf63b15728732e130c2481fc24bfe3",
     ),
     "context:per_metric=false/fleet": (
         "268bb4bfa20c13f658cb9f2f6320090d7740151491eb66e55ac44129bc41a560",
         "a81ea57368f232e4c6c49eb7240284794684a0750be5b8513ca2420c84ed4506",
     ),
     "context:protect=false,dedupe=false/fleet": (
-        "89a2e6f2ae8aeddb859986a6013fb35716ecf727f4f536f8a71d45973435193e",
-        "c10ffe6b46e7e1f6ced51263b15e8ab07c3093191f3132346b8884a06104cddc",
+        "8b64a76fa286a1b567c78ba78a61378cbfabdf572d00db13b7ccde70c2ed771e",
+        "1dac35475cf737c46d4db87800ef2726cf479719c74adbff4eddc6d576ea8473",
     ),
     "hst:n_trees=3,height=4/small": (
         "c53cb2d95f1738a5a52a858fdfbcb9f2a4900e4a968ab5901e719c8011a3e401",
         "1c13752d7d5a650fce89684a54fd76bba2223b1f10c0aa4b683847195bd35893",
     ),
     "sad/small": (
-        "6ab13259ba1ea0f1753d9ad5a6050e2e4571bce2f96a877401599417e8eeee33",
-        "7218c399129c1f0ba3dc33301bcc2108aa5756e5d63dd0c816b80d411f0a5437",
+        "c3024f8674c40db4539b513ae1fd30655f1720f15bfd29d5da4fb9ce7d01200c",
+        "723bb3976bbb74218b1d8d542f103ddf0b2c9d8b98f5e2a1ecbe4f9fd381da27",
     ),
     "svm/small": (
         "a4ddcf684227cd62afcc7e96fc097787d3f82edd2c9a2ec1230b2b962f0c2e8a",
         "180a4e2d7277ce17f9bf3a3cc1a5108371370cc58cfa6f99bd37282ec89fab53",
     ),
     "zscore/fleet": (
-        "c414baa7bc20602415d3bdee9bc654719801c3ad122fb4a8a92f33fc6a763f6d",
-        "369e94221c70961ae258d4e9861ef0451a826527ee996efdea2d136e2e33aad6",
+        "a7cde7e4dd286d074c1ad5b7b007a729946e454bd3d704b3ab5b38ceb729ec11",
+        "377a2bfc2807948c67b61cac4a4aad1565eb65237b582e6fc1321dbe299c975a",
     ),
     "zscore/fleet/resumed": (
-        "c414baa7bc20602415d3bdee9bc654719801c3ad122fb4a8a92f33fc6a763f6d",
-        "369e94221c70961ae258d4e9861ef0451a826527ee996efdea2d136e2e33aad6",
+        "a7cde7e4dd286d074c1ad5b7b007a729946e454bd3d704b3ab5b38ceb729ec11",
+        "377a2bfc2807948c67b61cac4a4aad1565eb65237b582e6fc1321dbe299c975a",
     ),
     "zscore/nab": (
         "9473587aa1874612d18e32ab582820b0e52aa139340cb87bd78e3a52db454b05",
         "a5b23bf1286d97d433b0b5eb30602d204816963f3db1f934d7032cc1e449b370",
     ),
     "zscore:diff=1/fleet": (
-        "fa2925b80b775e9887bce37ead73471ec670b81bb0c2380b5b5899a34da8d55b",
-        "86c950ba3e948d318fecd325f76743886c57bc728482f6072c15db0232b9b553",
+        "9e6fa9814406049af9ebf8168fd6549f5e99c426831009724def56bce5384033",
+        "6946317ea8da6895385b93136f9f047afdd9e1163eba9dc45c2ade2790b68630",
     ),
 }
 

@@ -47,6 +47,12 @@ maturity and changes nothing the mature calibration learns. An unbounded calibra
 its running scale starts afresh at the ``grace + 1``-th raw score, so its next averages are not on
 the reference's scale. A state written before the reference was kept loads without one (``ref_n``
 0: nothing judged until maturity, as then).
+
+A ``student`` calibration (the relation test's: it has no young phase) judges its mature averages
+with the same t tail on ``n / short`` degrees of freedom, which tends to the Gaussian's as ``n``
+grows to the horizon: its first mature averages' variance is estimated from as few averages as a
+young calibration's. A metric's calibration keeps the Gaussian tail from maturity on, which NAB's
+windows right after it need (docs/detection.md, "Relations between metrics").
 """
 
 from __future__ import annotations
@@ -86,6 +92,7 @@ class AnomalyLikelihood:
         "seen",
         "short",
         "start",
+        "student",
         "total",
         "var",
     )
@@ -100,6 +107,7 @@ class AnomalyLikelihood:
         dedupe: bool,
         mature: int = 0,
         young: int | None = None,
+        student: bool = False,
     ) -> None:
         self.short = short
         self.horizon = long
@@ -109,6 +117,8 @@ class AnomalyLikelihood:
         self.mature = mature
         self.bounded = bounded
         self.dedupe = dedupe
+        #: a mature tail is a t tail on ``n / short`` degrees of freedom too, as a young one is
+        self.student = student
         self.ring: list[float] = []
         self.pos = 0
         self.total = 0.0
@@ -181,7 +191,7 @@ class AnomalyLikelihood:
         n = self.n
         if n >= 2 and (seen > self.mature or seen <= grace):
             z = (average - (mean if mean > MEAN_FLOOR else MEAN_FLOOR)) / sqrt(var if var > VAR_FLOOR else VAR_FLOOR)
-            if seen <= grace and z > 0.0:  # young: a t tail on n / short degrees of freedom
+            if z > 0.0 and (seen <= grace or self.student):  # a t tail on n / short degrees of freedom
                 z = young_deviate(z, n / self.short)
             tail = 0.5 * erfc(z / _SQRT2)
         elif self.ref_n >= 2 and size == self.short and seen <= self.mature:

@@ -19,7 +19,9 @@ keep nearly all of their ``T²``. The statistic is its cube root per degree of f
 ``(T² / (k - 1)) ** (1/3)`` (Wilson and Hilferty: the cube root of a chi-squared variable over
 its degrees of freedom is nearly Gaussian), calibrated like one metric's score (its own
 :class:`~consumer.detection.device.likelihood.AnomalyLikelihood`: short average, long-run
-Gaussian, tail), so the calibration's Gaussian fits what it averages. A tail in the yellow zone
+Gaussian, tail), so the calibration's Gaussian fits what it averages; its tail is a Student t on
+``n / short`` degrees of freedom (``student``: its first mature averages' variance comes from few
+averages of statistics the device's slow common swings make dependent). A tail in the yellow zone
 or beyond (:data:`UNLEARNED`) is not learned by the long-run mean and variance: a broken relation,
 or another anomaly's disturbance of the relation, must not teach the calibration that such
 readings are normal (learned, they blunted the test for the next break on the device).
@@ -92,7 +94,13 @@ class RelationModel:
         # at the device's MATURE-th complete reading, so it skips that many fewer; and like them it
         # raises nothing before the device's ``mature``-th reading
         self.calibration = AnomalyLikelihood(
-            short, long, max(0, grace - MATURE), bounded=True, dedupe=False, mature=max(0, mature - MATURE)
+            short,
+            long,
+            max(0, grace - MATURE),
+            bounded=True,
+            dedupe=False,
+            mature=max(0, mature - MATURE),
+            student=True,
         )
         self._z: list[float] = []  # the last scored reading's z and Cholesky factor (for parts)
         self._chol: list[float] = []

@@ -49,9 +49,10 @@ static double relation_calibrated(double *f, int64_t *n_i, const int64_t *shape,
     f[RF_TOTAL] = total;
     double average = total / (double)size, tail = 1.0, mean = mean0, var = var0;
     int64_t n = n0;
-    if (n >= 2 && seen > shape[R_CAL_MATURE]) { /* a mature calibration, as the device's */
+    if (n >= 2 && seen > shape[R_CAL_MATURE]) { /* a mature calibration with the t tail (student) */
         double z = (average - (mean > knobs[RK_MEAN_FLOOR] ? mean : knobs[RK_MEAN_FLOOR])) /
                    sqrt(var > knobs[RK_VAR_FLOOR] ? var : knobs[RK_VAR_FLOOR]);
+        if (z > 0.0) z = young_deviate(z, (double)n / (double)short_);
         tail = 0.5 * erfc(z / knobs[RK_SQRT2]);
     }
     n += 1;

@@ -119,6 +119,28 @@ def test_young_deviate_gives_student_t_tails() -> None:
     assert abs(young_deviate(4.0, 1e7) - 4.0) < 1e-5  # a t with many degrees of freedom is normal
 
 
+def _mature_tail(student: bool, quiet: int) -> float:
+    """The tail of a full ring of 0.5s after ``quiet`` quiet raw scores past maturity, checked
+    against the Gaussian tail (``student`` False) or the t tail on ``n / short`` degrees of freedom."""
+    calibration = AnomalyLikelihood(10, 2000, 0, bounded=True, dedupe=False, mature=100, student=student)
+    rng = random.Random(6)
+    for _ in range(100 + quiet):
+        calibration.tail(rng.random() * 0.2)
+    n, mean, var = calibration.n, calibration.mean, calibration.var
+    tail = 1.0
+    for _ in range(10):
+        n, mean, var = calibration.n, calibration.mean, calibration.var
+        tail = calibration.tail(0.5)
+    z = (0.5 - mean) / math.sqrt(var)
+    assert tail == 0.5 * math.erfc((young_deviate(z, n / 10) if student else z) / math.sqrt(2.0))
+    return tail
+
+
+def test_a_student_calibration_judges_a_mature_average_with_the_t_tail_on_n_over_short() -> None:
+    for quiet in (50, 1000):  # the tail's formula is checked in _mature_tail
+        assert _mature_tail(True, quiet) > _mature_tail(False, quiet)
+
+
 def _young_tail_after(quiet: int) -> float:
     """The tail of a burst of surprise after ``quiet`` quiet raw scores, under a young calibration."""
     calibration = AnomalyLikelihood(10, 2000, 5000, bounded=True, dedupe=False, mature=6000, young=0)
