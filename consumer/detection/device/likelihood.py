@@ -50,9 +50,9 @@ the reference's scale. A state written before the reference was kept loads witho
 
 A ``student`` calibration (the relation test's: it has no young phase) judges its mature averages
 with the same t tail on ``n / short`` degrees of freedom, which tends to the Gaussian's as ``n``
-grows to the horizon: its first mature averages' variance is estimated from as few averages as a
-young calibration's. A metric's calibration keeps the Gaussian tail from maturity on, which NAB's
-windows right after it need (docs/detection.md, "Relations between metrics").
+(every average learned) grows: its first mature averages' variance is estimated from as few
+averages as a young calibration's. A metric's calibration keeps the Gaussian tail from maturity
+on, which NAB's windows right after it need (docs/detection.md, "The cause of what is left").
 """
 
 from __future__ import annotations
